@@ -1,0 +1,120 @@
+"""Exception and warning hierarchy of :mod:`idex`.
+
+Every exception derives from :class:`IdexError` and from the builtin that matches its
+meaning, so ``except ValueError`` keeps working for callers who do not know :mod:`idex`.
+Messages say what was expected, what was found and where (file, YAML path, byte offset, event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "IdexError",
+    "SchemaError",
+    "SchemaIssue",
+    "ValidationResult",
+    "PacketDecodeError",
+    "DecompressionError",
+    "FitError",
+    "ExportError",
+    "IdexWarning",
+    "PacketWarning",
+]
+
+
+class IdexError(Exception):
+    """Base class of every error raised by :mod:`idex`."""
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """One problem found while validating a schema.
+
+    Attributes
+    ----------
+    code : str
+        Short machine-readable code, e.g. ``"unknown-name"``.
+    path : str
+        YAML path of the offending node, e.g. ``"channels.tof_high.sample_bits"``.
+    message : str
+        What was expected and what was found.
+    line : int or None
+        1-based line in the YAML file, when known.
+    """
+
+    code: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line is not None else ""
+        return f"{where}{self.path or '<root>'}: {self.message} [{self.code}]"
+
+
+@dataclass
+class ValidationResult:
+    """All problems found in one schema file (empty when the schema is valid)."""
+
+    source: str
+    issues: list[SchemaIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.issues
+
+    def add(self, code: str, path: str, message: str, line: int | None = None) -> None:
+        """Record one problem."""
+        self.issues.append(SchemaIssue(code, path, message, line))
+
+    def __str__(self) -> str:
+        head = f"{self.source}: {len(self.issues)} problem(s)"
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+class SchemaError(IdexError, ValueError):
+    """A schema file is missing, unreadable or invalid; ``result`` lists every problem."""
+
+    def __init__(self, result: ValidationResult) -> None:
+        super().__init__(str(result))
+        self.result = result
+
+
+class PacketDecodeError(IdexError, ValueError):
+    """Telemetry could not be decoded in strict mode.
+
+    Attributes
+    ----------
+    offset : int or None
+        Byte offset in the capture where the problem starts.
+    partial : Any
+        Whatever was decoded before the problem, when available.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, partial: Any = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.partial = partial
+
+
+class DecompressionError(IdexError, ValueError):
+    """A compressed waveform could not be decoded."""
+
+
+class FitError(IdexError, RuntimeError):
+    """A fit could not be set up or run."""
+
+
+class ExportError(IdexError, ValueError):
+    """A dataset cannot be written in the requested format."""
+
+
+class IdexWarning(UserWarning):
+    """Base class of warnings issued by :mod:`idex`."""
+
+
+class PacketWarning(IdexWarning):
+    """A packet or event was skipped or flagged while decoding."""

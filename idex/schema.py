@@ -1,0 +1,557 @@
+"""Declarative packet schemas: load a YAML file, validate it, and expose it as frozen dataclasses.
+
+A schema (``schemas/*.yaml``) describes one version of the IDEX science packet: framing, the
+secondary header and science sub-header, every event-header field, the waveform channels, derived
+quantities and housekeeping conversions. Validation runs in two passes and reports *every* problem
+with its YAML path and line number: a structural pass against ``schemas/_meta.schema.json``
+(JSON Schema) and a semantic pass (unique names, resolvable references, consistent bit layouts,
+expressions that only use known names, attribute values that CDF and netCDF can store).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+from idex._typing import PathLike
+from idex.exceptions import SchemaError, ValidationResult
+from idex.expressions import Expression, ExpressionError
+from idex.resources import data_dir
+
+__all__ = [
+    "Channel",
+    "Conversion",
+    "Derived",
+    "Field",
+    "Housekeeping",
+    "Schema",
+    "available_schemas",
+    "load_schema",
+    "validate_schema",
+]
+
+PRIMARY_HEADER_BITS = 48
+_RESERVED_NAMES = frozenset({"event", "epoch", "quality_flags"})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One fixed-width unsigned field of a packet, at a known bit offset from the packet start."""
+
+    mnemonic: str
+    name: str | None
+    bits: int
+    offset: int
+    per_event: bool = True
+    enumeration: Mapping[int, str] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Smallest unsigned integer dtype that holds the field."""
+        return _uint_dtype(self.bits)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A waveform channel: how its samples are packed and on which time axis they sit."""
+
+    name: str
+    type_code: int
+    sample_bits: int
+    samples_per_word: int
+    word_bits: int
+    n_samples: int
+    drop_trailing: int
+    sample_rate_mhz: float
+    dim: str
+    time: str
+    trigger_time: str
+    fill_value: int
+    attrs: Mapping[str, Any]
+
+    @property
+    def words(self) -> int:
+        """Number of packed words in one complete record."""
+        return math.ceil((self.n_samples + self.drop_trailing) / self.samples_per_word)
+
+    @property
+    def word_bytes(self) -> int:
+        """Bytes per packed word."""
+        return self.word_bits // 8
+
+    @property
+    def sample_period_us(self) -> float:
+        """Time between samples in microseconds."""
+        return 1.0 / self.sample_rate_mhz
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A quantity computed from header fields, constants and earlier derived quantities."""
+
+    name: str
+    expression: Expression
+    dtype: np.dtype | None
+    enumeration: Mapping[int, str]
+    attrs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Raw DN to engineering units: exactly one of polynomial, enumeration or lookup table."""
+
+    polynomial: tuple[float, ...] | None = None
+    enumeration: Mapping[int, str] | None = None
+    lookup: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Convert raw values; enumerations keep the raw integer (labels go into attributes)."""
+        if self.polynomial is not None:
+            return np.polynomial.polynomial.polyval(raw.astype(np.float64), self.polynomial)
+        if self.lookup is not None:
+            return np.interp(raw.astype(np.float64), self.lookup[0], self.lookup[1])
+        return raw
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """One ADC channel packed inside a header word, with its conversion to engineering units."""
+
+    name: str
+    word: str
+    lsb: int
+    bits: int
+    conversion: Conversion
+    attrs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A validated packet schema (see the module docstring and ``docs/schema.md``)."""
+
+    name: str
+    description: str
+    source: Path
+    xtce: Path | None
+    valid_from: np.datetime64
+    valid_until: np.datetime64 | None
+    constants: Mapping[str, float]
+    known_apids: frozenset[int]
+    crc_apids: frozenset[int]
+    secondary_header: tuple[Field, ...]
+    met_epoch: np.datetime64
+    coarse: str
+    fine: str
+    fine_tick_s: float
+    science_apid: int
+    trailer_bits: int
+    fragment_offset_unit_bytes: int
+    roles: Mapping[str, str]
+    subheader: tuple[Field, ...]
+    header_type_code: int
+    header_fields: tuple[Field, ...]
+    channels: Mapping[str, Channel]
+    derived: tuple[Derived, ...]
+    housekeeping: tuple[Housekeeping, ...]
+    attrs: Mapping[str, Any]
+
+    @property
+    def payload_offset(self) -> int:
+        """Byte offset of the waveform payload (end of the sub-header) from the packet start."""
+        return (self.subheader[-1].offset + self.subheader[-1].bits) // 8
+
+    @property
+    def header_end(self) -> int:
+        """Byte offset of the end of the event-header fields from the packet start."""
+        last = self.header_fields[-1]
+        return (last.offset + last.bits) // 8
+
+    @cached_property
+    def channel_by_type(self) -> Mapping[int, Channel]:
+        """Channels keyed by their packet type code."""
+        return MappingProxyType({c.type_code: c for c in self.channels.values()})
+
+    def subheader_field(self, role: str) -> Field:
+        """The sub-header field playing ``role`` (e.g. ``"event_number"``)."""
+        name = self.roles[role]
+        return next(f for f in self.subheader if f.name == name)
+
+    def covers(self, when: np.datetime64) -> bool:
+        """True when ``when`` lies inside the schema's validity range."""
+        if when < self.valid_from:
+            return False
+        return self.valid_until is None or when < self.valid_until
+
+
+def available_schemas() -> list[str]:
+    """Names of the schemas shipped with :mod:`idex`."""
+    return sorted(p.stem for p in data_dir("schemas").glob("*.yaml"))
+
+
+def load_schema(schema: str | PathLike | Schema) -> Schema:
+    """Load and validate a schema by shipped name or by path.
+
+    Parameters
+    ----------
+    schema : str, path or Schema
+        A shipped schema name (see :func:`available_schemas`), a path to a YAML file,
+        or an already loaded :class:`Schema` (returned unchanged).
+
+    Returns
+    -------
+    Schema
+
+    Raises
+    ------
+    SchemaError
+        If the file is missing or invalid; ``error.result`` lists every problem.
+
+    Examples
+    --------
+    >>> import idex
+    >>> idex.load_schema("science_2023_12").channels["tof_high"].n_samples
+    8189
+    """
+    if isinstance(schema, Schema):
+        return schema
+    path = _resolve(schema)
+    return _load_cached(str(path), path.stat().st_mtime_ns if path.exists() else 0)
+
+
+def validate_schema(path: str | PathLike) -> ValidationResult:
+    """Validate a schema file and return every problem found (empty when valid).
+
+    Parameters
+    ----------
+    path : str or path
+        Shipped schema name or YAML file path.
+
+    Returns
+    -------
+    ValidationResult
+    """
+    try:
+        load_schema(path)
+    except SchemaError as error:
+        return error.result
+    return ValidationResult(str(_resolve(path)))
+
+
+def _resolve(schema: str | PathLike) -> Path:
+    text = str(schema)
+    if not text.endswith((".yaml", ".yml")) and "/" not in text and "\\" not in text:
+        return data_dir("schemas") / f"{text}.yaml"
+    return Path(schema)
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path_text: str, _mtime: int) -> Schema:
+    path = Path(path_text)
+    result = ValidationResult(path_text)
+    if not path.is_file():
+        names = ", ".join(available_schemas())
+        result.add("not-found", "", f"no such schema file; shipped schemas are: {names}")
+        raise SchemaError(result)
+    try:
+        document, lines = _parse_yaml(path.read_text(encoding="utf-8"), result)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        result.add("yaml", "", f"not valid YAML: {exc}", mark.line + 1 if mark else None)
+        raise SchemaError(result) from None
+    for error in _meta_validator().iter_errors(document):
+        where = tuple(error.absolute_path)
+        result.add("structure", _dotted(where), error.message, _line_of(lines, where))
+    if not result.ok:
+        raise SchemaError(result)
+    builder = _Builder(path, document, lines, result)
+    schema = builder.build()
+    if not result.ok:
+        raise SchemaError(result)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _meta_validator() -> jsonschema.Draft202012Validator:
+    meta = json.loads((data_dir("schemas") / "_meta.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(meta)
+
+
+def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, recording the line of every node and flagging duplicate keys."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if key.value in seen:
+                    result.add("duplicate-key", _dotted(path + (key.value,)), "key appears twice",
+                               key.start_mark.line + 1)
+                seen.add(key.value)
+                walk(value, path + (_scalar_key(key),))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, path + (index,))
+
+    if root is not None:
+        walk(root, ())
+    return yaml.safe_load(text), lines
+
+
+def _scalar_key(node: yaml.Node) -> Any:
+    value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    return value
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+
+
+def _line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path)
+
+
+def _uint_dtype(bits: int) -> np.dtype:
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if bits <= np.iinfo(dtype).bits:
+            return np.dtype(dtype)
+    raise ValueError(f"{bits} bits do not fit an unsigned integer")
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (str, int, float)):
+        return True
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return False
+
+
+class _Builder:
+    """Second validation pass: semantic checks while building the dataclasses."""
+
+    def __init__(self, path: Path, doc: dict, lines: dict[tuple, int], result: ValidationResult) -> None:
+        self.path, self.doc, self.lines, self.result = path, doc, lines, result
+        self.names: dict[str, tuple] = {}
+
+    def error(self, code: str, where: tuple, message: str) -> None:
+        self.result.add(code, _dotted(where), message, _line_of(self.lines, where))
+
+    def claim(self, name: str, where: tuple) -> None:
+        """Register an output variable name; names must be unique across the whole schema."""
+        if name in _RESERVED_NAMES:
+            self.error("reserved-name", where, f"{name!r} is reserved for the event model")
+        elif name in self.names:
+            self.error("duplicate-name", where, f"{name!r} is already defined at {_dotted(self.names[name])}")
+        else:
+            self.names[name] = where
+
+    def attrs(self, entry: Mapping[str, Any], where: tuple) -> dict[str, Any]:
+        attrs = dict(entry.get("attrs", {}))
+        for key in ("long_name", "units"):
+            if key in entry:
+                attrs[key] = entry[key]
+        for key, value in attrs.items():
+            if not _storable(value):
+                self.error("attr-type", where + ("attrs", key),
+                           f"attribute value {value!r} cannot be stored in CDF/netCDF "
+                           "(use a string, a number or a non-empty list of numbers)")
+        return attrs
+
+    def enumeration(self, entry: Mapping[str, Any], where: tuple, attrs: dict[str, Any]) -> dict[int, str]:
+        enum: dict[int, str] = {}
+        for key, label in entry.get("enumeration", {}).items():
+            try:
+                enum[int(key)] = label
+            except (TypeError, ValueError):
+                self.error("enum-key", where + ("enumeration", key), f"enumeration key {key!r} is not an integer")
+        if enum:
+            attrs["flag_values"] = sorted(enum)
+            attrs["flag_meanings"] = " ".join(enum[k].replace(" ", "_") for k in sorted(enum))
+        return enum
+
+    def fields(self, entries: list[dict], where: tuple, start_bit: int, claim: bool = True) -> tuple[Field, ...]:
+        out, offset = [], start_bit
+        for index, entry in enumerate(entries):
+            here = where + (index,)
+            name = None if entry.get("spare") else entry.get("name")
+            if name is None and not entry.get("spare"):
+                self.error("missing-name", here, f"field {entry['mnemonic']} needs a name (or spare: true)")
+            if name is not None and claim:
+                self.claim(name, here + ("name",))
+            attrs = self.attrs(entry, here)
+            attrs.setdefault("mnemonic", entry["mnemonic"])
+            enum = self.enumeration(entry, here, attrs)
+            out.append(Field(entry["mnemonic"], name, entry["bits"], offset, entry.get("per_event", True),
+                             MappingProxyType(enum), MappingProxyType(attrs)))
+            offset += entry["bits"]
+        if (offset - start_bit) % 8:
+            self.error("bit-alignment", where, f"fields add up to {offset - start_bit} bits, not a whole number of bytes")
+        return tuple(out)
+
+    def datetime(self, text: str | None, where: tuple) -> np.datetime64 | None:
+        if text is None:
+            return None
+        try:
+            return np.datetime64(text, "ns")
+        except ValueError:
+            self.error("datetime", where, f"{text!r} is not an ISO date-time like 2023-10-01T00:00:00")
+            return None
+
+    def build(self) -> Schema:
+        doc = self.doc
+        constants = {k: float(v) for k, v in doc["constants"].items()}
+        for key in constants:
+            self.claim(key, ("constants", key))
+        framing = doc["framing"]
+        secondary = self.fields([{"mnemonic": f["name"].upper(), **f} for f in framing["secondary_header"]],
+                                ("framing", "secondary_header"), PRIMARY_HEADER_BITS)
+        sci = doc["science"]
+        sub_start = secondary[-1].offset + secondary[-1].bits if secondary else PRIMARY_HEADER_BITS
+        subheader = self.fields(sci["subheader"], ("science", "subheader"), sub_start)
+        header_start = subheader[-1].offset + subheader[-1].bits if subheader else sub_start
+        header = self.fields(sci["event_header"]["fields"], ("science", "event_header", "fields"), header_start)
+        sub_names = {f.name for f in subheader}
+        for role, name in sci["roles"].items():
+            if name not in sub_names:
+                self.error("unknown-name", ("science", "roles", role), f"{name!r} is not a sub-header field")
+        time = doc["time"]
+        sec_names = {f.name for f in secondary}
+        for key in ("coarse", "fine"):
+            if time[key] not in sec_names:
+                self.error("unknown-name", ("time", key), f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
+        known = constants.keys() | {f.name for f in (*subheader, *header) if f.name}
+        derived = self.derived(doc.get("derived", []), set(known))
+        fields_by_name = {f.name: f for f in header if f.name}
+        housekeeping = self.housekeeping(doc.get("housekeeping", []), fields_by_name)
+        channels = self.channels(doc["channels"], constants, {d.name for d in derived}, sci["event_header"]["type_code"])
+        valid_from = self.datetime(doc["valid_from"], ("valid_from",))
+        met_epoch = self.datetime(time["met_epoch"], ("time", "met_epoch"))
+        xtce = data_dir("defs") / doc["xtce"] if doc.get("xtce") else None
+        if xtce is not None and not xtce.is_file():
+            self.error("not-found", ("xtce",), f"{doc['xtce']!r} is not a file in {data_dir('defs')}")
+        return Schema(
+            name=doc["name"],
+            description=doc["description"],
+            source=self.path,
+            xtce=xtce,
+            valid_from=valid_from if valid_from is not None else np.datetime64("NaT"),
+            valid_until=self.datetime(doc.get("valid_until"), ("valid_until",)),
+            constants=MappingProxyType(constants),
+            known_apids=frozenset(framing["known_apids"]) | {sci["apid"]},
+            crc_apids=frozenset(framing["crc_apids"]),
+            secondary_header=secondary,
+            met_epoch=met_epoch if met_epoch is not None else np.datetime64("NaT"),
+            coarse=time["coarse"],
+            fine=time["fine"],
+            fine_tick_s=float(time["fine_tick_s"]),
+            science_apid=sci["apid"],
+            trailer_bits=sci["trailer_bits"],
+            fragment_offset_unit_bytes=sci["fragment_offset_unit_bytes"],
+            roles=MappingProxyType(dict(sci["roles"])),
+            subheader=subheader,
+            header_type_code=sci["event_header"]["type_code"],
+            header_fields=header,
+            channels=MappingProxyType(channels),
+            derived=derived,
+            housekeeping=housekeeping,
+            attrs=MappingProxyType(self.attrs(doc, ())),
+        )
+
+    def derived(self, entries: list[dict], known: set[str]) -> tuple[Derived, ...]:
+        out = []
+        for index, entry in enumerate(entries):
+            here = ("derived", index)
+            self.claim(entry["name"], here + ("name",))
+            try:
+                expression = Expression(entry["expr"])
+            except ExpressionError as exc:
+                self.error("expression", here + ("expr",), str(exc))
+                continue
+            unknown = sorted(expression.names - known)
+            if unknown:
+                self.error("unknown-name", here + ("expr",),
+                           f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)")
+            known.add(entry["name"])
+            attrs = self.attrs(entry, here)
+            enum = self.enumeration(entry, here, attrs)
+            dtype = np.dtype(entry["dtype"]) if "dtype" in entry else None
+            out.append(Derived(entry["name"], expression, dtype, MappingProxyType(enum), MappingProxyType(attrs)))
+        return tuple(out)
+
+    def housekeeping(self, entries: list[dict], fields: Mapping[str, Field]) -> tuple[Housekeeping, ...]:
+        out = []
+        for index, entry in enumerate(entries):
+            here = ("housekeeping", index)
+            self.claim(entry["name"], here + ("name",))
+            word = fields.get(entry["word"])
+            if word is None:
+                self.error("unknown-name", here + ("word",), f"{entry['word']!r} is not an event-header field")
+            elif entry["lsb"] + entry["bits"] > word.bits:
+                self.error("bit-range", here, f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
+                           f"exceed the {word.bits}-bit word {entry['word']!r}")
+            attrs = self.attrs(entry, here)
+            enum = self.enumeration(entry, here, attrs)
+            lookup = entry.get("lookup")
+            if lookup and len(lookup["raw"]) != len(lookup["value"]):
+                self.error("lookup", here + ("lookup",), "raw and value lists differ in length")
+            if lookup and np.any(np.diff(lookup["raw"]) <= 0):
+                self.error("lookup", here + ("lookup", "raw"), "raw values must increase strictly")
+            conversion = Conversion(
+                polynomial=tuple(entry["polynomial"]) if "polynomial" in entry else None,
+                enumeration=MappingProxyType(enum) if enum else None,
+                lookup=(tuple(lookup["raw"]), tuple(lookup["value"])) if lookup else None,
+            )
+            out.append(Housekeeping(entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion,
+                                    MappingProxyType(attrs)))
+        return tuple(out)
+
+    def channels(self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str],
+                 header_code: int) -> dict[str, Channel]:
+        out: dict[str, Channel] = {}
+        codes: dict[int, str] = {header_code: "the event header"}
+        dims: dict[str, tuple[int, float, str]] = {}
+        for name, entry in entries.items():
+            here = ("channels", name)
+            self.claim(name, here)
+            if entry["type_code"] in codes:
+                self.error("duplicate-code", here + ("type_code",),
+                           f"type code {entry['type_code']} is already used by {codes[entry['type_code']]}")
+            codes[entry["type_code"]] = f"channel {name!r}"
+            if entry["sample_bits"] * entry["samples_per_word"] > entry["word_bits"]:
+                self.error("bit-range", here, f"{entry['samples_per_word']} samples of {entry['sample_bits']} bits "
+                           f"do not fit a {entry['word_bits']}-bit word")
+            rate = entry["sample_rate_mhz"]
+            if isinstance(rate, str):
+                if rate not in constants:
+                    self.error("unknown-name", here + ("sample_rate_mhz",), f"{rate!r} is not a constant")
+                rate = constants.get(rate, math.nan)
+            if entry["trigger_time"] not in derived:
+                self.error("unknown-name", here + ("trigger_time",), f"{entry['trigger_time']!r} is not a derived entry")
+            axis = (entry["n_samples"], float(rate), entry["time"])
+            if dims.setdefault(entry["dim"], axis) != axis:
+                self.error("dimension", here, f"dimension {entry['dim']!r} is shared with channels of a different "
+                           "length, rate or time coordinate")
+            out[name] = Channel(name, entry["type_code"], entry["sample_bits"], entry["samples_per_word"],
+                                entry["word_bits"], entry["n_samples"], entry.get("drop_trailing", 0), float(rate),
+                                entry["dim"], entry["time"], entry["trigger_time"], entry.get("fill_value", 65535),
+                                MappingProxyType(self.attrs(entry, here)))
+        for dim, (_, _, time) in dims.items():
+            self.claim(time, ("channels", f"<time coordinate of {dim}>"))
+        return out
