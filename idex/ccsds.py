@@ -1,0 +1,200 @@
+"""CCSDS space-packet framing of a raw capture, with resynchronisation and CRC checks.
+
+A capture is a plain concatenation of CCSDS packets (6-byte primary header, then
+``packet_length + 1`` data bytes). Framing is inherently sequential (each length gives the next
+start), so it runs in a small compiled loop (numba) instead of per-packet Python: that keeps it
+at memory speed on captures of hundreds of MB (see ``benchmarks/decode.py``). Everything else
+(field extraction, grouping) is vectorised NumPy over the packet table this module returns.
+
+Resynchronisation: a candidate header is accepted when its version is 0, its APID is one the
+schema knows, and the packet it announces either ends the capture or is followed by another such
+header. Bytes that do not frame are reported as *gaps* with their byte offsets; a final packet cut
+short by the end of the capture is reported as a truncated gap. Nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+__all__ = ["Framing", "GAP_GARBAGE", "GAP_TRUNCATED", "frame", "crc16_ccitt", "check_crc"]
+
+PRIMARY_HEADER_BYTES = 6
+GAP_GARBAGE = 0
+GAP_TRUNCATED = 1
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the packets of a capture are.
+
+    Attributes
+    ----------
+    starts, ends : numpy.ndarray
+        Byte offsets (int64) of the first byte and one past the last byte of every packet.
+    gap_starts, gap_ends, gap_kinds : numpy.ndarray
+        Byte ranges that did not frame as packets, and why (:data:`GAP_GARBAGE` or :data:`GAP_TRUNCATED`).
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    gap_starts: np.ndarray
+    gap_ends: np.ndarray
+    gap_kinds: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of packets found."""
+        return int(self.starts.size)
+
+
+@numba.njit(cache=True)
+def _plausible(buf: np.ndarray, pos: int, known: np.ndarray) -> bool:
+    if pos + PRIMARY_HEADER_BYTES > buf.size or (buf[pos] >> 5) != 0:
+        return False
+    apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
+    return known[apid]
+
+
+@numba.njit(cache=True)
+def _packet_end(buf: np.ndarray, pos: int) -> int:
+    return pos + PRIMARY_HEADER_BYTES + 1 + ((np.int64(buf[pos + 4]) << 8) | buf[pos + 5])
+
+
+@numba.njit(cache=True)
+def _grow(array: np.ndarray, count: int) -> np.ndarray:
+    if count < array.shape[0]:
+        return array
+    bigger = np.empty((array.shape[0] * 2,) + array.shape[1:], array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+@numba.njit(cache=True)
+def _push_gap(gaps: np.ndarray, count: int, start: int, stop: int, kind: int) -> np.ndarray:
+    gaps = _grow(gaps, count)
+    gaps[count, 0] = start
+    gaps[count, 1] = stop
+    gaps[count, 2] = kind
+    return gaps
+
+
+@numba.njit(cache=True)
+def _frame(buf: np.ndarray, known: np.ndarray):  # pragma: no cover - compiled
+    n = buf.size
+    capacity = max(16, n // 2048)
+    starts = np.empty(capacity, np.int64)
+    ends = np.empty(capacity, np.int64)
+    gaps = np.empty((16, 3), np.int64)
+    n_packets = 0
+    n_gaps = 0
+    pos = 0
+    while pos < n:
+        scan = pos
+        truncated_at = -1
+        found = -1
+        while scan + PRIMARY_HEADER_BYTES <= n:
+            if _plausible(buf, scan, known):
+                end = _packet_end(buf, scan)
+                if end == n or (end < n and (end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known))):
+                    found = scan
+                    break
+                if end > n and truncated_at < 0:
+                    truncated_at = scan
+            scan += 1
+        if found < 0:
+            # No complete packet left: the rest is garbage, possibly ending in a truncated packet.
+            cut = truncated_at if truncated_at >= 0 else n
+            if cut > pos:
+                gaps = _push_gap(gaps, n_gaps, pos, cut, GAP_GARBAGE)
+                n_gaps += 1
+            if cut < n:
+                gaps = _push_gap(gaps, n_gaps, cut, n, GAP_TRUNCATED)
+                n_gaps += 1
+            break
+        if found > pos:
+            gaps = _push_gap(gaps, n_gaps, pos, found, GAP_GARBAGE)
+            n_gaps += 1
+        starts = _grow(starts, n_packets)
+        ends = _grow(ends, n_packets)
+        starts[n_packets] = found
+        ends[n_packets] = _packet_end(buf, found)
+        n_packets += 1
+        pos = ends[n_packets - 1]
+    return starts[:n_packets].copy(), ends[:n_packets].copy(), gaps[:n_gaps].copy()
+
+
+def frame(buffer: np.ndarray, known_apids: Iterable[int]) -> Framing:
+    """Split a capture into packets.
+
+    Parameters
+    ----------
+    buffer : numpy.ndarray
+        The capture as a 1-D ``uint8`` array.
+    known_apids : iterable of int
+        APIDs that may appear; used to tell packets from garbage when resynchronising.
+
+    Returns
+    -------
+    Framing
+    """
+    known = np.zeros(2048, dtype=np.bool_)
+    known[list(known_apids)] = True
+    starts, ends, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known)
+    return Framing(starts, ends, gaps[:, 0], gaps[:, 1], gaps[:, 2].astype(np.int8))
+
+
+def _crc_table() -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint16)
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+        table[byte] = crc & 0xFFFF
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+@numba.njit(cache=True)
+def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray) -> int:
+    crc = 0xFFFF
+    for i in range(start, stop):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
+    return crc
+
+
+@numba.njit(cache=True)
+def _check(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, table: np.ndarray) -> np.ndarray:
+    ok = np.empty(starts.size, np.bool_)
+    for i in range(starts.size):
+        stored = (np.int64(buf[ends[i] - 2]) << 8) | buf[ends[i] - 1]
+        ok[i] = _crc16(buf, starts[i], ends[i] - 2, table) == stored
+    return ok
+
+
+def crc16_ccitt(data: bytes | np.ndarray) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR).
+
+    Examples
+    --------
+    >>> hex(crc16_ccitt(b"123456789"))
+    '0x29b1'
+    """
+    array = np.frombuffer(bytes(data), dtype=np.uint8)
+    return int(_crc16(array, 0, array.size, _CRC_TABLE))
+
+
+def check_crc(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Check the trailing CRC-16 of each packet ``buffer[starts[i]:ends[i]]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array, True where the stored CRC matches.
+    """
+    return _check(buffer, starts.astype(np.int64), ends.astype(np.int64), _CRC_TABLE)

@@ -1,0 +1,128 @@
+"""Build the event model (``xarray.Dataset`` with dimension ``event``) from assembled events.
+
+Names, dimensions, units and descriptions all come from the schema. Waveforms stay compact
+``uint16`` counts on their own sample dimension per sampling rate; each sample dimension has a 1-D
+time coordinate (µs from the start of the record), and per-event trigger times give the time
+relative to the trigger on demand (``ds.idex.time("tof_high")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from idex._version import __version__
+from idex.events import ScienceEvents
+from idex.housekeeping import convert_housekeeping
+from idex.quality import QualityFlag
+from idex.schema import Schema
+from idex.timing import met_to_utc
+
+__all__ = ["events_dataset", "empty_events_dataset"]
+
+EVENT = "event"
+
+
+def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -> xr.Dataset:
+    """Turn assembled events into the labelled event model.
+
+    Parameters
+    ----------
+    events : ScienceEvents
+        Output of :func:`idex.events.assemble_events`.
+    schema : Schema
+        The schema the events were decoded with.
+    source : str
+        Name of the capture, recorded in the global attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    epoch = met_to_utc(events.coarse, events.fine, epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
+    number_field = schema.subheader_field("event_number")
+    data: dict[str, Any] = {}
+    coords: dict[str, Any] = {
+        EVENT: (EVENT, events.subheader[number_field.name], {"long_name": "Event number", **_field_attrs(number_field)}),
+        "epoch": (EVENT, epoch, {"long_name": "Impact time (UTC)", "standard_name": "time",
+                                 "description": "MET of the event-header packet converted to UTC with leap seconds"}),
+    }
+    for field in schema.secondary_header:
+        values = events.coarse if field.name == schema.coarse else events.fine
+        data[field.name] = (EVENT, values, dict(field.attrs))
+    for field in schema.subheader:
+        if field.name and field.per_event and field.name != number_field.name:
+            data[field.name] = (EVENT, events.subheader[field.name], _field_attrs(field))
+    for field in schema.header_fields:
+        if field.name:
+            data[field.name] = (EVENT, events.header[field.name], _field_attrs(field))
+    for name, (values, attrs) in _derived(events, schema).items():
+        data[name] = (EVENT, values, attrs)
+    for name, (values, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
+        data[name] = (EVENT, values, attrs)
+    for channel in schema.channels.values():
+        attrs = {**channel.attrs, "fill_value_used": channel.fill_value,
+                 "sample_bits": channel.sample_bits, "time": channel.time, "trigger_time": channel.trigger_time}
+        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], attrs)
+        coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
+                                {"long_name": f"Time from the start of the {channel.dim} record", "units": "us",
+                                 "sample_rate_mhz": channel.sample_rate_mhz})
+    data["quality_flags"] = (EVENT, events.quality, {"long_name": "Event quality flags", **QualityFlag.attrs()})
+    ds = xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
+    return ds.sortby(["epoch", EVENT]) if ds.sizes[EVENT] > 1 else ds
+
+
+def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
+    """An event model with zero events (for captures without science packets)."""
+    header = {f.name: np.zeros(0, f.dtype) for f in schema.header_fields if f.name}
+    events = ScienceEvents(
+        has_header=np.zeros(0, bool),
+        coarse=np.zeros(0, np.uint32),
+        fine=np.zeros(0, np.uint16),
+        subheader={f.name: np.zeros(0, f.dtype) for f in schema.subheader if f.name and f.per_event},
+        header=header,
+        waveforms={c.name: np.zeros((0, c.n_samples), np.uint16) for c in schema.channels.values()},
+        quality=np.zeros(0, np.uint16),
+    )
+    return events_dataset(events, schema, source=source)
+
+
+def _field_attrs(field: Any) -> dict[str, Any]:
+    attrs = dict(field.attrs)
+    attrs.setdefault("bits", field.bits)
+    return attrs
+
+
+def _derived(events: ScienceEvents, schema: Schema) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
+    values: dict[str, Any] = dict(schema.constants)
+    values.update({name: array.astype(np.int64) for name, array in events.header.items()})
+    values.update({name: array.astype(np.int64) for name, array in events.subheader.items()})
+    out = {}
+    with np.errstate(all="ignore"):
+        for item in schema.derived:
+            result = np.broadcast_to(np.asarray(item.expression.evaluate(values)), events.has_header.shape)
+            values[item.name] = result
+            dtype = item.dtype or (np.dtype(np.float64) if result.dtype.kind == "f" else np.dtype(np.int64))
+            stored = result.astype(dtype)
+            if dtype.kind == "f":
+                stored = np.where(events.has_header, stored, np.nan).astype(dtype)
+            else:
+                stored = np.where(events.has_header, stored, np.iinfo(dtype).max).astype(dtype)
+            out[item.name] = (stored, {**item.attrs, "expression": item.expression.source})
+    return out
+
+
+def _global_attrs(schema: Schema, source: str) -> Mapping[str, Any]:
+    attrs = {
+        "title": "IDEX dust-impact events",
+        "source": source,
+        "idex_schema": schema.name,
+        "idex_version": __version__,
+        "Conventions": "CF-1.10",
+    }
+    attrs.update(schema.attrs)
+    return attrs

@@ -1,0 +1,273 @@
+"""Group science packets into events and assemble each event's header and waveforms.
+
+An event is identified by its (event time, event number) pair from the science sub-header, which
+every packet of the event carries, so assembly does not depend on arrival order: reordered
+captures give the same events. Within a channel, fragments are placed by their fragment offset.
+Every irregularity is reported (byte offset and event) and recorded in the event's quality flags:
+
+========================================  ==========================================================
+what                                      outcome
+========================================  ==========================================================
+no header packet                          ``MISSING_HEADER``; header fields hold their fill value
+channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value
+missing/short fragment, odd payload size  ``TRUNCATED``; uncovered samples hold the fill value
+same fragment twice, same bytes           ``DUPLICATE_PACKET``; one copy kept
+same fragment twice, different bytes      ``CONFLICTING_FRAGMENT``; the last arrival kept
+CRC-16 mismatch                           ``CRC_MISMATCH``; content kept
+compressed payload that fails to decode   ``BAD_COMPRESSION``; samples hold the fill value
+unknown packet type code                  reported and skipped
+========================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from idex.fields import extract
+from idex.quality import QualityFlag
+from idex.report import Reporter
+from idex.schema import Channel, Schema
+from idex.waveform import unpack_fragments
+
+__all__ = ["ScienceEvents", "assemble_events"]
+
+
+@dataclass(frozen=True)
+class ScienceEvents:
+    """Events assembled from science packets, one row per event, sorted by event time and number.
+
+    Attributes
+    ----------
+    has_header : numpy.ndarray
+        True where the event's header packet was found.
+    coarse, fine : numpy.ndarray
+        MET of the header packet (or of the event's first packet when the header is missing).
+    subheader : dict
+        Per-event sub-header fields (from the header packet, else the first packet).
+    header : dict
+        Event-header fields; rows without a header hold the dtype's maximum (fill value).
+    waveforms : dict
+        ``(event, sample)`` ``uint16`` arrays, one per channel.
+    quality : numpy.ndarray
+        :class:`~idex.quality.QualityFlag` bits per event.
+    """
+
+    has_header: np.ndarray
+    coarse: np.ndarray
+    fine: np.ndarray
+    subheader: dict[str, np.ndarray]
+    header: dict[str, np.ndarray]
+    waveforms: dict[str, np.ndarray]
+    quality: np.ndarray
+
+
+def assemble_events(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    crc_ok: np.ndarray,
+    schema: Schema,
+    report: Reporter,
+) -> ScienceEvents:
+    """Assemble the science packets ``buffer[starts[i]:ends[i]]`` (in arrival order) into events.
+
+    Parameters
+    ----------
+    buffer : numpy.ndarray
+        The capture (``uint8``).
+    starts, ends : numpy.ndarray
+        Byte range of each science packet, in arrival order.
+    crc_ok : numpy.ndarray
+        Result of the CRC check of each packet.
+    schema : Schema
+        Packet layout.
+    report : Reporter
+        Receives every problem.
+
+    Returns
+    -------
+    ScienceEvents
+    """
+    trailer = schema.trailer_bits // 8
+    long_enough = (ends - starts) >= schema.payload_offset + trailer
+    for i in np.flatnonzero(~long_enough):
+        report(f"science packet of {ends[i] - starts[i]} bytes is too short for its sub-header; skipped",
+               offset=int(starts[i]))
+    starts, ends, crc_ok = starts[long_enough], ends[long_enough], crc_ok[long_enough]
+
+    sub = {f.name: extract(buffer, starts, f) for f in schema.subheader if f.name}
+    number_field = schema.subheader_field("event_number")
+    time_field = schema.subheader_field("event_time")
+    number = sub[number_field.name]
+    key = sub[time_field.name].astype(np.uint64) << np.uint64(number_field.bits) | number.astype(np.uint64)
+    _, first, rows = np.unique(key, return_index=True, return_inverse=True)
+    n_events = first.size
+    quality = np.zeros(n_events, dtype=np.uint16)
+    event_number = number[first]
+    context = _Context(buffer, starts, ends, rows, event_number, quality, report)
+
+    for i in np.flatnonzero(~crc_ok):
+        context.flag(i, QualityFlag.CRC_MISMATCH, "packet failed its CRC-16 check; content kept")
+
+    packet_type = sub[schema.roles["packet_type"]].astype(np.int64)
+    known_types = np.isin(packet_type, [schema.header_type_code, *schema.channel_by_type])
+    for i in np.flatnonzero(~known_types):
+        report(f"science packet type {packet_type[i]} is not in schema {schema.name!r}; skipped",
+               offset=int(starts[i]), event=int(number[i]))
+
+    header_rows = _header_packets(context, packet_type == schema.header_type_code, schema.header_end + trailer)
+    has_header = header_rows >= 0
+    source = np.where(has_header, header_rows, first)
+    fragment_words = sub[schema.roles["fragment_offset"]].astype(np.int64)
+    compressed = sub[schema.roles["compressed"]] != 0
+    waveforms = {
+        channel.name: _channel(context, channel, np.flatnonzero(packet_type == channel.type_code), fragment_words,
+                               compressed, schema)
+        for channel in schema.channels.values()
+    }
+    header = {}
+    for field in schema.header_fields:
+        if field.name is None:
+            continue
+        values = np.full(n_events, np.iinfo(field.dtype).max, dtype=field.dtype)
+        values[has_header] = extract(buffer, starts[header_rows[has_header]], field)
+        header[field.name] = values
+    coarse_field, fine_field = (next(f for f in schema.secondary_header if f.name == name)
+                                for name in (schema.coarse, schema.fine))
+    return ScienceEvents(
+        has_header=has_header,
+        coarse=extract(buffer, starts[source], coarse_field),
+        fine=extract(buffer, starts[source], fine_field),
+        subheader={f.name: sub[f.name][source] for f in schema.subheader if f.name and f.per_event},
+        header=header,
+        waveforms=waveforms,
+        quality=quality,
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the assembly steps share: the packets, their event rows, and the flag/report sink."""
+
+    buffer: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    rows: np.ndarray
+    event_number: np.ndarray
+    quality: np.ndarray
+    report: Reporter
+
+    def flag(self, packet: int, flag: QualityFlag, message: str | None) -> None:
+        """Set ``flag`` on the event of ``packet`` and report ``message`` (if any) at its offset."""
+        row = self.rows[packet]
+        self.quality[row] |= np.uint16(flag)
+        if message:
+            self.report(message, offset=int(self.starts[packet]), event=int(self.event_number[row]))
+
+    def same_bytes(self, a: int, b: int, skip: int) -> bool:
+        """True when packets ``a`` and ``b`` match from byte ``skip`` on (retransmissions differ before)."""
+        first = self.buffer[self.starts[a] + skip:self.ends[a]]
+        second = self.buffer[self.starts[b] + skip:self.ends[b]]
+        return first.size == second.size and bool(np.array_equal(first, second))
+
+
+def _resolve_repeats(context: _Context, packets: np.ndarray, repeated: np.ndarray, skip: int, what: str) -> None:
+    """For each ``i`` with ``repeated[i]``, packets[i] and packets[i+1] carry the same piece; the later wins."""
+    for i in np.flatnonzero(repeated):
+        earlier, later = packets[i], packets[i + 1]
+        if context.same_bytes(earlier, later, skip):
+            context.flag(later, QualityFlag.DUPLICATE_PACKET, None)
+        else:
+            context.flag(later, QualityFlag.CONFLICTING_FRAGMENT,
+                         f"{what} arrived again with different content; kept the copy at this offset "
+                         f"(dropped the one at byte offset {context.starts[earlier]})")
+
+
+def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) -> np.ndarray:
+    """Index of the header packet of each event (last arrival wins), -1 where there is none."""
+    n_events = context.quality.size
+    candidates = np.flatnonzero(is_header)
+    short = (context.ends[candidates] - context.starts[candidates]) < min_bytes
+    for i in candidates[short]:
+        context.flag(i, QualityFlag.TRUNCATED, f"event-header packet is shorter than {min_bytes} bytes; skipped")
+    candidates = candidates[~short]
+    order = np.argsort(context.rows[candidates], kind="stable")
+    candidates = candidates[order]
+    rows = context.rows[candidates]
+    _resolve_repeats(context, candidates, rows[1:] == rows[:-1], _SECONDARY_HEADER_SKIP, "event-header packet")
+    header_of_row = np.full(n_events, -1, dtype=np.int64)
+    header_of_row[rows] = candidates  # rows are sorted with arrivals in order, so the last copy wins
+    missing = np.flatnonzero(header_of_row < 0)
+    context.quality[missing] |= np.uint16(QualityFlag.MISSING_HEADER)
+    for row in missing:
+        context.report("no event-header packet; header fields hold fill values",
+                       event=int(context.event_number[row]))
+    return header_of_row
+
+
+# Retransmitted copies differ in their primary and secondary headers (sequence count, send time).
+_SECONDARY_HEADER_SKIP = 12
+
+
+def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_words: np.ndarray,
+             compressed: np.ndarray, schema: Schema) -> np.ndarray:
+    """Place and unpack every fragment of one channel; flag what is missing, repeated or malformed."""
+    trailer = schema.trailer_bits // 8
+    n_events = context.quality.size
+    payload = context.ends[packets] - context.starts[packets] - schema.payload_offset - trailer
+    for i in packets[payload % channel.word_bytes != 0]:
+        context.flag(i, QualityFlag.TRUNCATED,
+                     f"{channel.name} payload is not a whole number of {channel.word_bytes}-byte words; "
+                     "the partial word was dropped")
+    for i in packets[compressed[packets]]:
+        context.flag(i, QualityFlag.BAD_COMPRESSION,
+                     f"{channel.name} fragment is Rice-compressed, which this version cannot decode yet; "
+                     "samples hold the fill value")
+    keep = ~compressed[packets]
+    packets, payload = packets[keep], payload[keep]
+    words = payload // channel.word_bytes
+    offsets = fragment_words[packets] * schema.fragment_offset_unit_bytes // channel.word_bytes
+    rows = context.rows[packets]
+    order = np.lexsort((packets, offsets, rows))
+    packets, words, offsets, rows = packets[order], words[order], offsets[order], rows[order]
+    repeated = (rows[1:] == rows[:-1]) & (offsets[1:] == offsets[:-1])
+    _resolve_repeats(context, packets, repeated, _SECONDARY_HEADER_SKIP, f"{channel.name} fragment")
+    unique = ~np.append(repeated, False)
+    packets, words, offsets, rows = packets[unique], words[unique], offsets[unique], rows[unique]
+    _check_coverage(context, channel, packets, words, offsets, rows)
+    present = np.zeros(n_events, dtype=bool)
+    present[rows] = True
+    for row in np.flatnonzero(~present):
+        if not context.quality[row] & QualityFlag.BAD_COMPRESSION:
+            context.quality[row] |= np.uint16(QualityFlag.MISSING_CHANNEL)
+            context.report(f"no {channel.name} packet; samples hold the fill value {channel.fill_value}",
+                           event=int(context.event_number[row]))
+    return unpack_fragments(context.buffer, channel, n_events,
+                            payload_starts=context.starts[packets] + schema.payload_offset,
+                            payload_words=words, rows=rows, word_offsets=offsets)
+
+
+def _check_coverage(context: _Context, channel: Channel, packets: np.ndarray, words: np.ndarray,
+                    offsets: np.ndarray, rows: np.ndarray) -> None:
+    """Report gaps, overlaps and overruns among fragments sorted by (event, offset)."""
+    stops = offsets + words
+    first_in_row = np.r_[True, rows[1:] != rows[:-1]]
+    last_in_row = np.r_[rows[1:] != rows[:-1], True]
+    previous_stop = np.r_[0, stops[:-1]]
+    previous_stop[first_in_row] = 0
+    for i in np.flatnonzero(offsets > previous_stop):
+        context.flag(packets[i], QualityFlag.TRUNCATED,
+                     f"{channel.name} words {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)")
+    for i in np.flatnonzero(offsets < previous_stop):
+        context.flag(packets[i], QualityFlag.CONFLICTING_FRAGMENT,
+                     f"{channel.name} fragment at word {offsets[i]} overlaps the previous one (ending at word "
+                     f"{previous_stop[i]}); the later fragment wins")
+    for i in np.flatnonzero(last_in_row & (stops < channel.words)):
+        context.flag(packets[i], QualityFlag.TRUNCATED,
+                     f"{channel.name} ends at word {stops[i]} of {channel.words} (lost final fragment)")
+    for i in np.flatnonzero(stops > channel.words):
+        context.flag(packets[i], QualityFlag.TRUNCATED,
+                     f"{channel.name} fragment runs to word {stops[i]}, past the {channel.words}-word record; "
+                     "extra words ignored")

@@ -1,0 +1,42 @@
+"""Bit flags of the per-event ``quality_flags`` variable."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["QualityFlag"]
+
+
+class QualityFlag(enum.IntFlag):
+    """Why an event may not be trustworthy. ``0`` means no problem was found.
+
+    Examples
+    --------
+    >>> QualityFlag(6)
+    <QualityFlag.TRUNCATED|BAD_COMPRESSION: 6>
+    """
+
+    MISSING_CHANNEL = 1
+    """A waveform channel has no packet at all; its samples hold the fill value."""
+    TRUNCATED = 2
+    """A channel lacks fragments or has a short/odd-sized payload; uncovered samples hold the fill value."""
+    BAD_COMPRESSION = 4
+    """A compressed channel could not be decompressed; its samples hold the fill value."""
+    FIT_FAILED = 8
+    """A waveform fit did not converge."""
+    CRC_MISMATCH = 16
+    """A packet of the event failed its CRC-16 check; its content was kept."""
+    MISSING_HEADER = 32
+    """No event-header packet: header fields hold their fill value, derived times are NaN."""
+    CONFLICTING_FRAGMENT = 64
+    """The same fragment arrived twice with different content; the last arrival was kept."""
+    DUPLICATE_PACKET = 128
+    """An identical packet arrived more than once (retransmission); one copy was kept."""
+
+    @classmethod
+    def attrs(cls) -> dict[str, object]:
+        """CF ``flag_masks``/``flag_meanings`` attributes describing the bits."""
+        return {
+            "flag_masks": [int(flag) for flag in cls],
+            "flag_meanings": " ".join(flag.name.lower() for flag in cls if flag.name),
+        }

@@ -1,0 +1,224 @@
+"""Open a raw telemetry capture: framing, schema choice, event assembly, and the result tree.
+
+``open_raw`` returns an ``xarray.DataTree``:
+
+``/events``
+    the event model (see ``docs/model.md``);
+``/packets``
+    one row per CCSDS packet of every APID: byte offset, length, APID, sequence flags and count,
+    MET of the secondary header, and the CRC result;
+``/apid_<N>``
+    for every APID other than science, the raw bytes of each of its packets, so nothing is lost;
+``/problems``
+    every problem found while decoding (byte offset, event, message), present only if any.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from idex._typing import PathLike
+from idex.ccsds import GAP_TRUNCATED, Framing, check_crc, frame
+from idex.dataset import empty_events_dataset, events_dataset
+from idex.events import assemble_events
+from idex.fields import extract_bits
+from idex.report import Reporter
+from idex.schema import Schema, available_schemas, load_schema
+from idex.timing import met_to_utc
+
+__all__ = ["open_raw", "decode_bytes", "choose_schema"]
+
+
+def open_raw(
+    path: PathLike,
+    *,
+    schema: str | PathLike | Schema | None = None,
+    group: str | None = None,
+    strict: bool = False,
+) -> xr.DataTree | xr.Dataset:
+    """Decode a raw IDEX capture (concatenated CCSDS packets) into the event model.
+
+    Parameters
+    ----------
+    path : str or path
+        The capture file.
+    schema : str, path or Schema, optional
+        Packet schema (shipped name, YAML path or loaded schema). By default it is chosen from the
+        time of the first science packet and each shipped schema's validity range
+        (:func:`choose_schema`).
+    group : str, optional
+        Return only this node of the tree as a Dataset, e.g. ``"events"``.
+    strict : bool
+        Raise :class:`~idex.exceptions.PacketDecodeError` on the first problem instead of
+        warning, flagging and going on.
+
+    Returns
+    -------
+    xarray.DataTree or xarray.Dataset
+        The tree described in the module docstring, or one of its nodes when ``group`` is given.
+
+    Examples
+    --------
+    >>> import idex
+    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    >>> ds.sizes["event"], ds["tof_high"].dtype
+    (14, dtype('uint16'))
+    """
+    path = Path(os.fspath(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"no such capture file: {path}")
+    buffer = np.fromfile(path, dtype=np.uint8)
+    tree = decode_bytes(buffer, schema=schema, strict=strict, source=path.name)
+    if group is None:
+        return tree
+    if group not in tree.children:
+        raise KeyError(f"{path.name} has no group {group!r}; groups are {sorted(tree.children)}")
+    return tree[group].to_dataset()
+
+
+def decode_bytes(
+    buffer: np.ndarray | bytes,
+    *,
+    schema: str | PathLike | Schema | None = None,
+    strict: bool = False,
+    source: str = "<bytes>",
+) -> xr.DataTree:
+    """Decode a capture held in memory; see :func:`open_raw` for the parameters and the result."""
+    buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else buffer
+    report = Reporter(source, strict=strict)
+    candidates = [load_schema(schema)] if schema is not None else [load_schema(n) for n in available_schemas()]
+    known = frozenset().union(*(s.known_apids for s in candidates))
+    if buffer.size == 0:
+        report("the capture is empty")
+    framing = frame(buffer, known)
+    _report_gaps(framing, report)
+    apids = (extract_bits(buffer, framing.starts, 5, 11)).astype(np.uint16)
+    chosen = candidates[0] if schema is not None else choose_schema(buffer, framing.starts, apids, candidates)
+    packets = _packet_table(buffer, framing, apids, chosen)
+    science = packets["apid"].values == chosen.science_apid
+    if not science.any():
+        present = sorted({int(a) for a in packets["apid"].values})
+        if buffer.size:
+            report(f"no science packets (APID {chosen.science_apid}); APIDs present: {present}")
+        events = empty_events_dataset(chosen, source=source)
+    else:
+        crc_ok = packets["crc"].values[science] != 0
+        assembled = assemble_events(buffer, framing.starts[science], framing.ends[science], crc_ok, chosen, report)
+        events = events_dataset(assembled, chosen, source=source)
+    nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
+    nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
+    if report.problems:
+        nodes["problems"] = xr.Dataset(
+            {
+                "offset": ("problem", np.array([p.offset for p in report.problems], np.int64),
+                           {"long_name": "Byte offset in the capture (-1: not tied to one packet)"}),
+                "event_number": ("problem", np.array([p.event for p in report.problems], np.int64),
+                                 {"long_name": "Event number (-1: not tied to one event)"}),
+                "message": ("problem", np.array([p.message for p in report.problems], dtype=object)),
+            }
+        )
+    tree = xr.DataTree.from_dict(nodes)
+    tree.attrs.update({"source": source, "idex_schema": chosen.name})
+    return tree
+
+
+def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema]) -> Schema:
+    """Pick the schema whose validity range contains the time of the first science packet.
+
+    Parameters
+    ----------
+    buffer : numpy.ndarray
+        The capture.
+    starts, apids : numpy.ndarray
+        Byte offset and APID of every packet.
+    candidates : list of Schema
+        Schemas to choose from.
+
+    Returns
+    -------
+    Schema
+
+    The two published packet versions cannot be told apart from their bits (same header length,
+    same ``IDX__SCI0VER``, same flight-software and FPGA versions), so the choice goes by date,
+    the way mission ancillary files carry validity ranges. Without a covering schema the newest
+    one (latest ``valid_from``) is used.
+    """
+    newest = max(candidates, key=lambda s: s.valid_from)
+    for schema in sorted(candidates, key=lambda s: s.valid_from, reverse=True):
+        first = np.flatnonzero(apids == schema.science_apid)
+        if first.size == 0:
+            continue
+        start = starts[first[:1]]
+        coarse, fine = (next(f for f in schema.secondary_header if f.name == name)
+                        for name in (schema.coarse, schema.fine))
+        when = met_to_utc(extract_bits(buffer, start, coarse.offset, coarse.bits),
+                          extract_bits(buffer, start, fine.offset, fine.bits),
+                          epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)[0]
+        if schema.covers(when):
+            return schema
+    return newest
+
+
+def _report_gaps(framing: Framing, report: Reporter) -> None:
+    for start, stop, kind in zip(framing.gap_starts, framing.gap_ends, framing.gap_kinds):
+        if kind == GAP_TRUNCATED:
+            report(f"last packet is truncated: {stop - start} bytes remain of the length its header announces; "
+                   "skipped", offset=int(start))
+        else:
+            report(f"{stop - start} bytes do not frame as packets (garbage or corrupted length field); skipped",
+                   offset=int(start))
+
+
+def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema: Schema) -> xr.Dataset:
+    starts, ends = framing.starts, framing.ends
+    primary = {name: extract_bits(buffer, starts, offset, bits)
+               for name, offset, bits in (("sec_hdr_flag", 4, 1), ("sequence_flags", 16, 2),
+                                          ("sequence_count", 18, 14))}
+    crc = np.full(starts.size, -1, dtype=np.int8)
+    checked = np.isin(apid, list(schema.crc_apids)) & (ends - starts >= 8)
+    crc[checked] = check_crc(buffer, starts[checked], ends[checked]).astype(np.int8)
+    has_time = (primary["sec_hdr_flag"] == 1) & (ends - starts >= 12)
+    coarse, fine = (next(f for f in schema.secondary_header if f.name == name) for name in (schema.coarse, schema.fine))
+    met = np.full(starts.size, np.nan)
+    met[has_time] = (extract_bits(buffer, starts[has_time], coarse.offset, coarse.bits)
+                     + extract_bits(buffer, starts[has_time], fine.offset, fine.bits) * schema.fine_tick_s)
+    return xr.Dataset(
+        {
+            "offset": ("packet", starts, {"long_name": "Byte offset of the packet in the capture"}),
+            "length": ("packet", (ends - starts).astype(np.uint32), {"long_name": "Packet length", "units": "bytes"}),
+            "apid": ("packet", apid, {"long_name": "Application process identifier"}),
+            "sequence_flags": ("packet", primary["sequence_flags"].astype(np.uint8), {"long_name": "Sequence flags"}),
+            "sequence_count": ("packet", primary["sequence_count"].astype(np.uint16),
+                               {"long_name": "Source sequence count"}),
+            "met": ("packet", met, {"long_name": "Mission elapsed time of the secondary header", "units": "s"}),
+            "crc": ("packet", crc, {"long_name": "CRC-16 check", "flag_values": [-1, 0, 1],
+                                    "flag_meanings": "not_checked mismatch ok"}),
+        },
+        attrs={"description": "Every CCSDS packet of the capture, in file order"},
+    )
+
+
+def _raw_apid_nodes(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *, exclude: int) -> dict[str, xr.Dataset]:
+    nodes = {}
+    apids = packets["apid"].values
+    for apid in np.unique(apids):
+        if apid == exclude:
+            continue
+        index = np.flatnonzero(apids == apid)
+        lengths = framing.ends[index] - framing.starts[index]
+        width = int(lengths.max())
+        columns = np.arange(width)
+        positions = framing.starts[index, None] + columns
+        raw = np.where(columns < lengths[:, None], buffer[np.minimum(positions, buffer.size - 1)], 0).astype(np.uint8)
+        nodes[f"apid_{apid}"] = xr.Dataset(
+            {
+                "packet_index": ("packet", index, {"long_name": "Row in /packets"}),
+                "raw": (("packet", "byte"), raw, {"long_name": "Whole packet bytes, zero-padded to the longest"}),
+            },
+            attrs={"apid": int(apid), "description": "Raw packets kept undecoded so that nothing is lost"},
+        )
+    return nodes
