@@ -1,0 +1,51 @@
+"""xarray backend: ``xr.open_dataset("capture.pkts", engine="idex")`` and ``xr.open_datatree(...)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import xarray as xr
+from xarray.backends import BackendEntrypoint
+
+from idex.raw import open_raw
+
+__all__ = ["IdexBackendEntrypoint"]
+
+_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
+
+
+class IdexBackendEntrypoint(BackendEntrypoint):
+    """Open raw IDEX telemetry captures with xarray (the event model by default)."""
+
+    description = "Raw IDEX telemetry (CCSDS packets) decoded into the idex event model"
+    url = "https://github.com/idex-developers/idex"
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "schema", "strict")
+
+    def open_dataset(  # type: ignore[override]
+        self,
+        filename_or_obj: Any,
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        group: str | None = None,
+        schema: Any = None,
+        strict: bool = False,
+    ) -> xr.Dataset:
+        """Decode ``filename_or_obj`` and return one group (default ``"events"``) as a Dataset."""
+        ds = open_raw(filename_or_obj, schema=schema, strict=strict, group=group or "events")
+        if drop_variables:
+            ds = ds.drop_vars([drop_variables] if isinstance(drop_variables, str) else list(drop_variables))
+        return ds
+
+    def open_datatree(self, filename_or_obj: Any, *, schema: Any = None, strict: bool = False,
+                      **_: Any) -> xr.DataTree:
+        """Decode ``filename_or_obj`` into the whole tree (events, packets, raw APIDs, problems)."""
+        return open_raw(filename_or_obj, schema=schema, strict=strict)
+
+    def guess_can_open(self, filename_or_obj: Any) -> bool:
+        """True for paths ending in a raw-capture suffix (``.pkts``, ``.bin``, ``.dat``, ``.ccsds``)."""
+        try:
+            return os.fspath(filename_or_obj).lower().endswith(_SUFFIXES)
+        except TypeError:
+            return False
