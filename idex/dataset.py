@@ -42,27 +42,31 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     -------
     xarray.Dataset
     """
-    epoch = met_to_utc(events.coarse, events.fine, epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
+    values = _field_values(events, schema)
     number_field = schema.subheader_field("event_number")
     data: dict[str, Any] = {}
     coords: dict[str, Any] = {
         EVENT: (EVENT, events.subheader[number_field.name], {"long_name": "Event number", **_field_attrs(number_field)}),
-        "epoch": (EVENT, epoch, {"long_name": "Impact time (UTC)", "standard_name": "time",
-                                 "description": "MET of the event-header packet converted to UTC with leap seconds"}),
+        "epoch": (EVENT, _event_epoch(events, schema, values), {
+            "long_name": "Impact time (UTC)", "standard_name": "time",
+            "description": "Trigger time stamped in the event header (sub-header event time when the header "
+                           "is missing), MET converted to UTC with leap seconds"}),
     }
-    for field in schema.secondary_header:
-        values = events.coarse if field.name == schema.coarse else events.fine
-        data[field.name] = (EVENT, values, dict(field.attrs))
+    data["packet_epoch"] = (EVENT, _utc(events.packet_coarse, events.packet_fine, schema), {
+        "long_name": "Spacecraft time of the event-header packet (UTC)",
+        "description": "Secondary-header MET of the header packet converted to UTC with leap seconds"})
+    for field, array in zip(schema.packet_time_fields, (events.packet_coarse, events.packet_fine)):
+        data[field.name] = (EVENT, array, _field_attrs(field))
     for field in schema.subheader:
         if field.name and field.per_event and field.name != number_field.name:
             data[field.name] = (EVENT, events.subheader[field.name], _field_attrs(field))
     for field in schema.header_fields:
         if field.name:
             data[field.name] = (EVENT, events.header[field.name], _field_attrs(field))
-    for name, (values, attrs) in _derived(events, schema).items():
-        data[name] = (EVENT, values, attrs)
-    for name, (values, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
-        data[name] = (EVENT, values, attrs)
+    for name, (array, attrs) in _derived(events, schema, values).items():
+        data[name] = (EVENT, array, attrs)
+    for name, (array, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
+        data[name] = (EVENT, array, attrs)
     for channel in schema.channels.values():
         attrs = {**channel.attrs, "fill_value_used": channel.fill_value,
                  "sample_bits": channel.sample_bits, "time": channel.time, "trigger_time": channel.trigger_time}
@@ -80,8 +84,8 @@ def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
     header = {f.name: np.zeros(0, f.dtype) for f in schema.header_fields if f.name}
     events = ScienceEvents(
         has_header=np.zeros(0, bool),
-        coarse=np.zeros(0, np.uint32),
-        fine=np.zeros(0, np.uint16),
+        packet_coarse=np.zeros(0, np.uint32),
+        packet_fine=np.zeros(0, np.uint16),
         subheader={f.name: np.zeros(0, f.dtype) for f in schema.subheader if f.name and f.per_event},
         header=header,
         waveforms={c.name: np.zeros((0, c.n_samples), np.uint16) for c in schema.channels.values()},
@@ -96,11 +100,30 @@ def _field_attrs(field: Any) -> dict[str, Any]:
     return attrs
 
 
-def _derived(events: ScienceEvents, schema: Schema) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-    """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
+def _field_values(events: ScienceEvents, schema: Schema) -> dict[str, Any]:
+    """Constants and every decoded field as int64, the namespace of schema expressions."""
     values: dict[str, Any] = dict(schema.constants)
     values.update({name: array.astype(np.int64) for name, array in events.header.items()})
     values.update({name: array.astype(np.int64) for name, array in events.subheader.items()})
+    return values
+
+
+def _utc(coarse: np.ndarray, fine: np.ndarray, schema: Schema) -> np.ndarray:
+    return met_to_utc(coarse, fine, epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
+
+
+def _event_epoch(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> np.ndarray:
+    """Impact time from the header's time fields; sub-header event time where the header is missing."""
+    shape = events.has_header.shape
+    coarse = np.broadcast_to(schema.event_coarse.evaluate(values), shape)
+    fine = np.broadcast_to(schema.event_fine.evaluate(values), shape)
+    fallback = values[schema.roles["event_time"]]
+    return _utc(np.where(events.has_header, coarse, fallback), np.where(events.has_header, fine, 0), schema)
+
+
+def _derived(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
+    values = dict(values)
     out = {}
     with np.errstate(all="ignore"):
         for item in schema.derived:

@@ -42,8 +42,8 @@ class ScienceEvents:
     ----------
     has_header : numpy.ndarray
         True where the event's header packet was found.
-    coarse, fine : numpy.ndarray
-        MET of the header packet (or of the event's first packet when the header is missing).
+    packet_coarse, packet_fine : numpy.ndarray
+        Spacecraft MET of the header packet (or of the event's first packet when the header is missing).
     subheader : dict
         Per-event sub-header fields (from the header packet, else the first packet).
     header : dict
@@ -55,8 +55,8 @@ class ScienceEvents:
     """
 
     has_header: np.ndarray
-    coarse: np.ndarray
-    fine: np.ndarray
+    packet_coarse: np.ndarray
+    packet_fine: np.ndarray
     subheader: dict[str, np.ndarray]
     header: dict[str, np.ndarray]
     waveforms: dict[str, np.ndarray]
@@ -134,12 +134,11 @@ def assemble_events(
         values = np.full(n_events, np.iinfo(field.dtype).max, dtype=field.dtype)
         values[has_header] = extract(buffer, starts[header_rows[has_header]], field)
         header[field.name] = values
-    coarse_field, fine_field = (next(f for f in schema.secondary_header if f.name == name)
-                                for name in (schema.coarse, schema.fine))
+    coarse_field, fine_field = schema.packet_time_fields
     return ScienceEvents(
         has_header=has_header,
-        coarse=extract(buffer, starts[source], coarse_field),
-        fine=extract(buffer, starts[source], fine_field),
+        packet_coarse=extract(buffer, starts[source], coarse_field),
+        packet_fine=extract(buffer, starts[source], fine_field),
         subheader={f.name: sub[f.name][source] for f in schema.subheader if f.name and f.per_event},
         header=header,
         waveforms=waveforms,

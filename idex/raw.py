@@ -153,8 +153,7 @@ def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, can
         if first.size == 0:
             continue
         start = starts[first[:1]]
-        coarse, fine = (next(f for f in schema.secondary_header if f.name == name)
-                        for name in (schema.coarse, schema.fine))
+        coarse, fine = schema.packet_time_fields
         when = met_to_utc(extract_bits(buffer, start, coarse.offset, coarse.bits),
                           extract_bits(buffer, start, fine.offset, fine.bits),
                           epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)[0]
@@ -182,7 +181,7 @@ def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema
     checked = np.isin(apid, list(schema.crc_apids)) & (ends - starts >= 8)
     crc[checked] = check_crc(buffer, starts[checked], ends[checked]).astype(np.int8)
     has_time = (primary["sec_hdr_flag"] == 1) & (ends - starts >= 12)
-    coarse, fine = (next(f for f in schema.secondary_header if f.name == name) for name in (schema.coarse, schema.fine))
+    coarse, fine = schema.packet_time_fields
     met = np.full(starts.size, np.nan)
     met[has_time] = (extract_bits(buffer, starts[has_time], coarse.offset, coarse.bits)
                      + extract_bits(buffer, starts[has_time], fine.offset, fine.bits) * schema.fine_tick_s)

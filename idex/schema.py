@@ -151,9 +151,11 @@ class Schema:
     crc_apids: frozenset[int]
     secondary_header: tuple[Field, ...]
     met_epoch: np.datetime64
-    coarse: str
-    fine: str
     fine_tick_s: float
+    event_coarse: Expression
+    event_fine: Expression
+    packet_coarse: str
+    packet_fine: str
     science_apid: int
     trailer_bits: int
     fragment_offset_unit_bytes: int
@@ -181,6 +183,12 @@ class Schema:
     def channel_by_type(self) -> Mapping[int, Channel]:
         """Channels keyed by their packet type code."""
         return MappingProxyType({c.type_code: c for c in self.channels.values()})
+
+    @property
+    def packet_time_fields(self) -> tuple[Field, Field]:
+        """Secondary-header fields holding the packet's coarse and fine MET."""
+        by_name = {f.name: f for f in self.secondary_header}
+        return by_name[self.packet_coarse], by_name[self.packet_fine]
 
     def subheader_field(self, role: str) -> Field:
         """The sub-header field playing ``role`` (e.g. ``"event_number"``)."""
@@ -433,10 +441,12 @@ class _Builder:
                 self.error("unknown-name", ("science", "roles", role), f"{name!r} is not a sub-header field")
         time = doc["time"]
         sec_names = {f.name for f in secondary}
-        for key in ("coarse", "fine"):
+        for key in ("packet_coarse", "packet_fine"):
             if time[key] not in sec_names:
                 self.error("unknown-name", ("time", key), f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
         known = constants.keys() | {f.name for f in (*subheader, *header) if f.name}
+        event_coarse, event_fine = (self.expression(time[key], ("time", key), set(known))
+                                    for key in ("event_coarse", "event_fine"))
         derived = self.derived(doc.get("derived", []), set(known))
         fields_by_name = {f.name: f for f in header if f.name}
         housekeeping = self.housekeeping(doc.get("housekeeping", []), fields_by_name)
@@ -458,9 +468,11 @@ class _Builder:
             crc_apids=frozenset(framing["crc_apids"]),
             secondary_header=secondary,
             met_epoch=met_epoch if met_epoch is not None else np.datetime64("NaT"),
-            coarse=time["coarse"],
-            fine=time["fine"],
             fine_tick_s=float(time["fine_tick_s"]),
+            event_coarse=event_coarse,
+            event_fine=event_fine,
+            packet_coarse=time["packet_coarse"],
+            packet_fine=time["packet_fine"],
             science_apid=sci["apid"],
             trailer_bits=sci["trailer_bits"],
             fragment_offset_unit_bytes=sci["fragment_offset_unit_bytes"],
@@ -474,20 +486,25 @@ class _Builder:
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
 
+    def expression(self, text: str, where: tuple, known: set[str]) -> Expression:
+        """Parse an expression and check that it only reads names defined so far."""
+        try:
+            expression = Expression(text)
+        except ExpressionError as exc:
+            self.error("expression", where, str(exc))
+            return Expression("0")
+        unknown = sorted(expression.names - known)
+        if unknown:
+            self.error("unknown-name", where,
+                       f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)")
+        return expression
+
     def derived(self, entries: list[dict], known: set[str]) -> tuple[Derived, ...]:
         out = []
         for index, entry in enumerate(entries):
             here = ("derived", index)
             self.claim(entry["name"], here + ("name",))
-            try:
-                expression = Expression(entry["expr"])
-            except ExpressionError as exc:
-                self.error("expression", here + ("expr",), str(exc))
-                continue
-            unknown = sorted(expression.names - known)
-            if unknown:
-                self.error("unknown-name", here + ("expr",),
-                           f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)")
+            expression = self.expression(entry["expr"], here + ("expr",), known)
             known.add(entry["name"])
             attrs = self.attrs(entry, here)
             enum = self.enumeration(entry, here, attrs)
