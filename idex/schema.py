@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -37,6 +38,7 @@ __all__ = [
     "Schema",
     "available_schemas",
     "load_schema",
+    "schema_dirs",
     "validate_schema",
 ]
 
@@ -202,9 +204,19 @@ class Schema:
         return self.valid_until is None or when < self.valid_until
 
 
+SCHEMA_PATH_ENV = "IDEX_SCHEMA_PATH"
+"""Environment variable: extra folders (``os.pathsep``-separated) searched for schemas before the shipped ones."""
+
+
+def schema_dirs() -> list[Path]:
+    """Folders searched for schemas: those in ``$IDEX_SCHEMA_PATH``, then the shipped ``schemas/``."""
+    extra = [Path(p) for p in os.environ.get(SCHEMA_PATH_ENV, "").split(os.pathsep) if p]
+    return [*extra, data_dir("schemas")]
+
+
 def available_schemas() -> list[str]:
-    """Names of the schemas shipped with :mod:`idex`."""
-    return sorted(p.stem for p in data_dir("schemas").glob("*.yaml"))
+    """Names of the schemas found in :func:`schema_dirs` (a new packet version is just a new file there)."""
+    return sorted({p.stem for folder in schema_dirs() for p in folder.glob("*.yaml")})
 
 
 def load_schema(schema: str | PathLike | Schema) -> Schema:
@@ -259,6 +271,9 @@ def validate_schema(path: str | PathLike) -> ValidationResult:
 def _resolve(schema: str | PathLike) -> Path:
     text = str(schema)
     if not text.endswith((".yaml", ".yml")) and "/" not in text and "\\" not in text:
+        for folder in schema_dirs():
+            if (folder / f"{text}.yaml").is_file():
+                return folder / f"{text}.yaml"
         return data_dir("schemas") / f"{text}.yaml"
     return Path(schema)
 
