@@ -7,8 +7,8 @@ at memory speed on captures of hundreds of MB (see ``benchmarks/decode.py``). Ev
 (field extraction, grouping) is vectorised NumPy over the packet table this module returns.
 
 Resynchronisation: a candidate header is accepted when its version is 0, its APID is one the
-schema knows, and the packet it announces either ends the capture or is followed by another such
-header. Bytes that do not frame are reported as *gaps* with their byte offsets; a final packet cut
+schema knows, and the packet it announces either ends the capture, is followed by another such
+header, or (for APIDs that carry one) passes its CRC-16, so a packet just before garbage is kept. Bytes that do not frame are reported as *gaps* with their byte offsets; a final packet cut
 short by the end of the capture is reported as a truncated gap. Nothing is skipped silently.
 """
 
@@ -51,6 +51,27 @@ class Framing:
         return int(self.starts.size)
 
 
+def _crc_table() -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint16)
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+        table[byte] = crc & 0xFFFF
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+@numba.njit(cache=True)
+def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray) -> int:
+    crc = 0xFFFF
+    for i in range(start, stop):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
+    return crc
+
+
 @numba.njit(cache=True)
 def _plausible(buf: np.ndarray, pos: int, known: np.ndarray) -> bool:
     if pos + PRIMARY_HEADER_BYTES > buf.size or (buf[pos] >> 5) != 0:
@@ -83,7 +104,21 @@ def _push_gap(gaps: np.ndarray, count: int, start: int, stop: int, kind: int) ->
 
 
 @numba.njit(cache=True)
-def _frame(buf: np.ndarray, known: np.ndarray):  # pragma: no cover - compiled
+def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> bool:
+    end = _packet_end(buf, pos)
+    n = buf.size
+    if end > n:
+        return False
+    if end == n or end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known):
+        return True
+    apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
+    if not has_crc[apid] or end - pos < 8:
+        return False
+    return _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1])
+
+
+@numba.njit(cache=True)
+def _frame(buf: np.ndarray, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray):  # pragma: no cover
     n = buf.size
     capacity = max(16, n // 2048)
     starts = np.empty(capacity, np.int64)
@@ -98,11 +133,10 @@ def _frame(buf: np.ndarray, known: np.ndarray):  # pragma: no cover - compiled
         found = -1
         while scan + PRIMARY_HEADER_BYTES <= n:
             if _plausible(buf, scan, known):
-                end = _packet_end(buf, scan)
-                if end == n or (end < n and (end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known))):
+                if _accept(buf, scan, known, has_crc, table):
                     found = scan
                     break
-                if end > n and truncated_at < 0:
+                if _packet_end(buf, scan) > n and truncated_at < 0:
                     truncated_at = scan
             scan += 1
         if found < 0:
@@ -127,7 +161,7 @@ def _frame(buf: np.ndarray, known: np.ndarray):  # pragma: no cover - compiled
     return starts[:n_packets].copy(), ends[:n_packets].copy(), gaps[:n_gaps].copy()
 
 
-def frame(buffer: np.ndarray, known_apids: Iterable[int]) -> Framing:
+def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[int] = ()) -> Framing:
     """Split a capture into packets.
 
     Parameters
@@ -136,6 +170,8 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int]) -> Framing:
         The capture as a 1-D ``uint8`` array.
     known_apids : iterable of int
         APIDs that may appear; used to tell packets from garbage when resynchronising.
+    crc_apids : iterable of int
+        APIDs whose packets end in a CRC-16, which then confirms a packet followed by garbage.
 
     Returns
     -------
@@ -143,29 +179,10 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int]) -> Framing:
     """
     known = np.zeros(2048, dtype=np.bool_)
     known[list(known_apids)] = True
-    starts, ends, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known)
+    has_crc = np.zeros(2048, dtype=np.bool_)
+    has_crc[list(crc_apids)] = True
+    starts, ends, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known, has_crc, _CRC_TABLE)
     return Framing(starts, ends, gaps[:, 0], gaps[:, 1], gaps[:, 2].astype(np.int8))
-
-
-def _crc_table() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint16)
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table[byte] = crc & 0xFFFF
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-@numba.njit(cache=True)
-def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray) -> int:
-    crc = 0xFFFF
-    for i in range(start, stop):
-        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
-    return crc
 
 
 @numba.njit(cache=True)

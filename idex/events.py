@@ -106,7 +106,8 @@ def assemble_events(
     n_events = first.size
     quality = np.zeros(n_events, dtype=np.uint16)
     event_number = number[first]
-    context = _Context(buffer, starts, ends, rows, event_number, quality, report)
+    skip = (schema.secondary_header[-1].offset + schema.secondary_header[-1].bits) // 8
+    context = _Context(buffer, starts, ends, rows, event_number, quality, report, skip, trailer)
 
     for i in np.flatnonzero(~crc_ok):
         context.flag(i, QualityFlag.CRC_MISMATCH, "packet failed its CRC-16 check; content kept")
@@ -157,6 +158,8 @@ class _Context:
     event_number: np.ndarray
     quality: np.ndarray
     report: Reporter
+    skip: int
+    trailer: int
 
     def flag(self, packet: int, flag: QualityFlag, message: str | None) -> None:
         """Set ``flag`` on the event of ``packet`` and report ``message`` (if any) at its offset."""
@@ -165,18 +168,22 @@ class _Context:
         if message:
             self.report(message, offset=int(self.starts[packet]), event=int(self.event_number[row]))
 
-    def same_bytes(self, a: int, b: int, skip: int) -> bool:
-        """True when packets ``a`` and ``b`` match from byte ``skip`` on (retransmissions differ before)."""
-        first = self.buffer[self.starts[a] + skip:self.ends[a]]
-        second = self.buffer[self.starts[b] + skip:self.ends[b]]
+    def same_content(self, a: int, b: int) -> bool:
+        """True when packets ``a`` and ``b`` carry the same sub-header and data.
+
+        Retransmitted copies differ in their primary and secondary headers (sequence count, send
+        time) and hence in their CRC, so those are left out of the comparison.
+        """
+        first = self.buffer[self.starts[a] + self.skip:self.ends[a] - self.trailer]
+        second = self.buffer[self.starts[b] + self.skip:self.ends[b] - self.trailer]
         return first.size == second.size and bool(np.array_equal(first, second))
 
 
-def _resolve_repeats(context: _Context, packets: np.ndarray, repeated: np.ndarray, skip: int, what: str) -> None:
+def _resolve_repeats(context: _Context, packets: np.ndarray, repeated: np.ndarray, what: str) -> None:
     """For each ``i`` with ``repeated[i]``, packets[i] and packets[i+1] carry the same piece; the later wins."""
     for i in np.flatnonzero(repeated):
         earlier, later = packets[i], packets[i + 1]
-        if context.same_bytes(earlier, later, skip):
+        if context.same_content(earlier, later):
             context.flag(later, QualityFlag.DUPLICATE_PACKET, None)
         else:
             context.flag(later, QualityFlag.CONFLICTING_FRAGMENT,
@@ -195,7 +202,7 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     order = np.argsort(context.rows[candidates], kind="stable")
     candidates = candidates[order]
     rows = context.rows[candidates]
-    _resolve_repeats(context, candidates, rows[1:] == rows[:-1], _SECONDARY_HEADER_SKIP, "event-header packet")
+    _resolve_repeats(context, candidates, rows[1:] == rows[:-1], "event-header packet")
     header_of_row = np.full(n_events, -1, dtype=np.int64)
     header_of_row[rows] = candidates  # rows are sorted with arrivals in order, so the last copy wins
     missing = np.flatnonzero(header_of_row < 0)
@@ -204,10 +211,6 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
         context.report("no event-header packet; header fields hold fill values",
                        event=int(context.event_number[row]))
     return header_of_row
-
-
-# Retransmitted copies differ in their primary and secondary headers (sequence count, send time).
-_SECONDARY_HEADER_SKIP = 12
 
 
 def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_words: np.ndarray,
@@ -232,7 +235,7 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
     order = np.lexsort((packets, offsets, rows))
     packets, words, offsets, rows = packets[order], words[order], offsets[order], rows[order]
     repeated = (rows[1:] == rows[:-1]) & (offsets[1:] == offsets[:-1])
-    _resolve_repeats(context, packets, repeated, _SECONDARY_HEADER_SKIP, f"{channel.name} fragment")
+    _resolve_repeats(context, packets, repeated, f"{channel.name} fragment")
     unique = ~np.append(repeated, False)
     packets, words, offsets, rows = packets[unique], words[unique], offsets[unique], rows[unique]
     _check_coverage(context, channel, packets, words, offsets, rows)

@@ -92,9 +92,10 @@ def decode_bytes(
     report = Reporter(source, strict=strict)
     candidates = [load_schema(schema)] if schema is not None else [load_schema(n) for n in available_schemas()]
     known = frozenset().union(*(s.known_apids for s in candidates))
+    with_crc = frozenset().union(*(s.crc_apids for s in candidates))
     if buffer.size == 0:
         report("the capture is empty")
-    framing = frame(buffer, known)
+    framing = frame(buffer, known, with_crc)
     _report_gaps(framing, report)
     apids = (extract_bits(buffer, framing.starts, 5, 11)).astype(np.uint16)
     chosen = candidates[0] if schema is not None else choose_schema(buffer, framing.starts, apids, candidates)

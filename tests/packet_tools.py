@@ -8,11 +8,12 @@ from idex.ccsds import crc16_ccitt, frame
 
 KNOWN = (1376, 1377, 1413, 1414, 1418, 1419, 1424, 1425)
 SCIENCE_APID = 1424
+CRC = (1377, 1413, 1414, 1418, 1419, 1424, 1425)
 
 
 def split(capture: bytes) -> list[bytes]:
     """The packets of a well-formed capture, in order."""
-    framing = frame(np.frombuffer(capture, np.uint8), KNOWN)
+    framing = frame(np.frombuffer(capture, np.uint8), KNOWN, CRC)
     assert framing.gap_starts.size == 0
     return [capture[a:b] for a, b in zip(framing.starts, framing.ends)]
 
