@@ -137,3 +137,7 @@ def schema_show(name: str | None) -> None:
                    f"{channel.sample_bits}-bit samples at {channel.sample_rate_mhz} MHz on {channel.dim}")
     click.echo("  derived: " + ", ".join(d.name for d in loaded.derived))
     click.echo("  housekeeping: " + (", ".join(h.name for h in loaded.housekeeping) or "none"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -4,7 +4,7 @@ A schema derives quantities such as trigger times from header fields with small 
 e.g. ``"(blocks >> 16) & 0xF"``. They are parsed once with :mod:`ast`, checked against a
 whitelist (numbers, names, arithmetic, bitwise and comparison operators, and the function
 ``where(condition, if_true, if_false)``) and evaluated on NumPy arrays, so a schema can never run
-arbitrary code.
+arbitrary code. Comparisons give 0/1 integers, so they can be added and multiplied like numbers.
 """
 
 from __future__ import annotations
@@ -138,6 +138,6 @@ def _eval(node: ast.AST, values: Mapping[str, Any]) -> Any:
             right = _eval(comparator, values)
             result = np.logical_and(result, _COMPARE[type(op)](left, right))
             left = right
-        return result
+        return np.asarray(result).astype(np.int64)
     assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     return _FUNCTIONS[node.func.id](*(_eval(arg, values) for arg in node.args))
