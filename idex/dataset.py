@@ -75,8 +75,7 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
                                 {"long_name": f"Time from the start of the {channel.dim} record", "units": "us",
                                  "sample_rate_mhz": channel.sample_rate_mhz})
     data["quality_flags"] = (EVENT, events.quality, {"long_name": "Event quality flags", **QualityFlag.attrs()})
-    ds = xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
-    return ds.sortby(["epoch", EVENT]) if ds.sizes[EVENT] > 1 else ds
+    return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
 
 
 def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:

@@ -238,7 +238,7 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
     _resolve_repeats(context, packets, repeated, f"{channel.name} fragment")
     unique = ~np.append(repeated, False)
     packets, words, offsets, rows = packets[unique], words[unique], offsets[unique], rows[unique]
-    _check_coverage(context, channel, packets, words, offsets, rows)
+    complete = _check_coverage(context, channel, packets, words, offsets, rows)
     present = np.zeros(n_events, dtype=bool)
     present[rows] = True
     for row in np.flatnonzero(~present):
@@ -248,28 +248,40 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
                            event=int(context.event_number[row]))
     return unpack_fragments(context.buffer, channel, n_events,
                             payload_starts=context.starts[packets] + schema.payload_offset,
-                            payload_words=words, rows=rows, word_offsets=offsets)
+                            payload_words=words, rows=rows, word_offsets=offsets, complete=complete)
 
 
 def _check_coverage(context: _Context, channel: Channel, packets: np.ndarray, words: np.ndarray,
-                    offsets: np.ndarray, rows: np.ndarray) -> None:
-    """Report gaps, overlaps and overruns among fragments sorted by (event, offset)."""
+                    offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Report gaps, overlaps and overruns among fragments sorted by (event, offset).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per event row: True when the fragments cover every word of the record.
+    """
     stops = offsets + words
     first_in_row = np.r_[True, rows[1:] != rows[:-1]]
     last_in_row = np.r_[rows[1:] != rows[:-1], True]
     previous_stop = np.r_[0, stops[:-1]]
     previous_stop[first_in_row] = 0
-    for i in np.flatnonzero(offsets > previous_stop):
+    gaps = offsets > previous_stop
+    short = last_in_row & (stops < channel.words)
+    complete = np.zeros(context.quality.size, dtype=bool)
+    complete[rows[last_in_row]] = True
+    complete[rows[gaps | short]] = False
+    for i in np.flatnonzero(gaps):
         context.flag(packets[i], QualityFlag.TRUNCATED,
                      f"{channel.name} words {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)")
     for i in np.flatnonzero(offsets < previous_stop):
         context.flag(packets[i], QualityFlag.CONFLICTING_FRAGMENT,
                      f"{channel.name} fragment at word {offsets[i]} overlaps the previous one (ending at word "
                      f"{previous_stop[i]}); the later fragment wins")
-    for i in np.flatnonzero(last_in_row & (stops < channel.words)):
+    for i in np.flatnonzero(short):
         context.flag(packets[i], QualityFlag.TRUNCATED,
                      f"{channel.name} ends at word {stops[i]} of {channel.words} (lost final fragment)")
     for i in np.flatnonzero(stops > channel.words):
         context.flag(packets[i], QualityFlag.TRUNCATED,
                      f"{channel.name} fragment runs to word {stops[i]}, past the {channel.words}-word record; "
                      "extra words ignored")
+    return complete

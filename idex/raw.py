@@ -71,8 +71,10 @@ def open_raw(
     path = Path(os.fspath(path))
     if not path.is_file():
         raise FileNotFoundError(f"no such capture file: {path}")
-    buffer = np.fromfile(path, dtype=np.uint8)
+    # Memory-mapped, not read: the capture costs no private memory, and every decoded array is a copy.
+    buffer = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
     tree = decode_bytes(buffer, schema=schema, strict=strict, source=path.name)
+    del buffer
     if group is None:
         return tree
     if group not in tree.children:

@@ -18,24 +18,26 @@ from idex.schema import Channel
 __all__ = ["unpack_fragments"]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, boundscheck=False)
 def _unpack(buf, src, n_words, rows, word_offsets, out, sample_bits, samples_per_word, word_bytes, max_words):  # pragma: no cover - compiled
     mask = (1 << sample_bits) - 1
     n_samples = out.shape[1]
+    top_shift = (samples_per_word - 1) * sample_bits
     for f in range(src.size):
-        row = rows[f]
-        for w in range(n_words[f]):
-            index = word_offsets[f] + w
-            if index >= max_words:
-                break
-            p = src[f] + w * word_bytes
-            word = np.int64(0)
+        dest = out[rows[f]]
+        stop = min(word_offsets[f] + n_words[f], max_words)
+        p = src[f]
+        for index in range(word_offsets[f], stop):
+            word = np.uint64(0)
             for b in range(word_bytes):
-                word = (word << 8) | buf[p + b]
+                word = (word << np.uint64(8)) | np.uint64(buf[p + b])
+            p += word_bytes
             base = index * samples_per_word
+            shift = top_shift
             for s in range(samples_per_word):
                 if base + s < n_samples:
-                    out[row, base + s] = (word >> ((samples_per_word - 1 - s) * sample_bits)) & mask
+                    dest[base + s] = (word >> np.uint64(shift)) & np.uint64(mask)
+                shift -= sample_bits
 
 
 def unpack_fragments(
@@ -47,6 +49,7 @@ def unpack_fragments(
     payload_words: np.ndarray,
     rows: np.ndarray,
     word_offsets: np.ndarray,
+    complete: np.ndarray,
 ) -> np.ndarray:
     """Unpack fragments of one channel into an ``(n_rows, channel.n_samples)`` ``uint16`` array.
 
@@ -61,6 +64,9 @@ def unpack_fragments(
     payload_starts, payload_words, rows, word_offsets : numpy.ndarray
         Per fragment: byte offset of its payload, its length in words, its event row and its
         offset in words within the record.
+    complete : numpy.ndarray
+        Per row: True when its fragments cover the whole record. Only the other rows are
+        pre-filled, so complete rows are written exactly once.
 
     Returns
     -------
@@ -68,7 +74,8 @@ def unpack_fragments(
         Samples; positions no fragment covered hold ``channel.fill_value``. Trailing samples the
         schema drops (``drop_trailing``) are never written.
     """
-    out = np.full((n_rows, channel.n_samples), channel.fill_value, dtype=np.uint16)
+    out = np.empty((n_rows, channel.n_samples), dtype=np.uint16)
+    out[~complete] = channel.fill_value
     _unpack(
         buffer,
         payload_starts.astype(np.int64),
