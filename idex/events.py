@@ -3,7 +3,8 @@
 An event is identified by its (event time, event number) pair from the science sub-header, which
 every packet of the event carries, so assembly does not depend on arrival order: reordered
 captures give the same events. Within a channel, fragments are placed by their fragment offset.
-Every irregularity is reported (byte offset and event) and recorded in the event's quality flags:
+Compressed channels (sub-header compression flag set) are Rice-decoded (:mod:`idex.rice`) after
+their fragments are assembled. Every irregularity is reported (byte offset and event) and recorded in the event's quality flags:
 
 ========================================  ==========================================================
 what                                      outcome
@@ -15,6 +16,7 @@ same fragment twice, same bytes           ``DUPLICATE_PACKET``; one copy kept
 same fragment twice, different bytes      ``CONFLICTING_FRAGMENT``; the last arrival kept
 CRC-16 mismatch                           ``CRC_MISMATCH``; content kept
 compressed payload that fails to decode   ``BAD_COMPRESSION``; samples hold the fill value
+compressed and plain fragments mixed      ``CONFLICTING_FRAGMENT``; the plain ones are ignored
 unknown packet type code                  reported and skipped
 ========================================  ==========================================================
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from idex import rice
 from idex.fields import extract
 from idex.quality import QualityFlag
 from idex.report import Reporter
@@ -121,10 +124,10 @@ def assemble_events(
     header_rows = _header_packets(context, packet_type == schema.header_type_code, schema.header_end + trailer)
     has_header = header_rows >= 0
     source = np.where(has_header, header_rows, first)
-    fragment_words = sub[schema.roles["fragment_offset"]].astype(np.int64)
+    fragment_offsets = sub[schema.roles["fragment_offset"]].astype(np.int64)
     compressed = sub[schema.roles["compressed"]] != 0
     waveforms = {
-        channel.name: _channel(context, channel, np.flatnonzero(packet_type == channel.type_code), fragment_words,
+        channel.name: _channel(context, channel, np.flatnonzero(packet_type == channel.type_code), fragment_offsets,
                                compressed, schema)
         for channel in schema.channels.values()
     }
@@ -213,75 +216,132 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     return header_of_row
 
 
-def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_words: np.ndarray,
+@dataclass(frozen=True)
+class _Fragments:
+    """Fragments of one channel sorted by (event row, offset), one copy of each."""
+
+    packets: np.ndarray
+    sizes: np.ndarray
+    offsets: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def first_in_row(self) -> np.ndarray:
+        return np.r_[True, self.rows[1:] != self.rows[:-1]][: self.rows.size]
+
+    @property
+    def last_in_row(self) -> np.ndarray:
+        return np.r_[self.rows[1:] != self.rows[:-1], True][: self.rows.size]
+
+
+def _fragments(context: _Context, packets: np.ndarray, sizes: np.ndarray, offsets: np.ndarray, what: str) -> _Fragments:
+    """Sort fragments by event and offset and resolve repeats (the last arrival wins)."""
+    rows = context.rows[packets]
+    order = np.lexsort((packets, offsets, rows))
+    packets, sizes, offsets, rows = packets[order], sizes[order], offsets[order], rows[order]
+    repeated = (rows[1:] == rows[:-1]) & (offsets[1:] == offsets[:-1])
+    _resolve_repeats(context, packets, repeated, what)
+    unique = ~np.r_[repeated, False][: rows.size]
+    return _Fragments(packets[unique], sizes[unique], offsets[unique], rows[unique])
+
+
+def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_offsets: np.ndarray,
              compressed: np.ndarray, schema: Schema) -> np.ndarray:
-    """Place and unpack every fragment of one channel; flag what is missing, repeated or malformed."""
-    trailer = schema.trailer_bits // 8
+    """Place every fragment of one channel, unpacking or decompressing it; flag what is wrong."""
     n_events = context.quality.size
-    payload = context.ends[packets] - context.starts[packets] - schema.payload_offset - trailer
-    for i in packets[payload % channel.word_bytes != 0]:
+    payload = context.ends[packets] - context.starts[packets] - schema.payload_offset - schema.trailer_bits // 8
+    offset_bytes = fragment_offsets[packets] * schema.fragment_offset_unit_bytes
+    is_compressed = compressed[packets]
+    compressed_rows = np.zeros(n_events, dtype=bool)
+    compressed_rows[context.rows[packets[is_compressed]]] = True
+    mixed = ~is_compressed & compressed_rows[context.rows[packets]]
+    for i in packets[mixed]:
+        context.flag(i, QualityFlag.CONFLICTING_FRAGMENT,
+                     f"{channel.name} has both compressed and uncompressed fragments; the uncompressed one is ignored")
+    plain = ~is_compressed & ~mixed
+    for i in packets[plain & (payload % channel.word_bytes != 0)]:
         context.flag(i, QualityFlag.TRUNCATED,
                      f"{channel.name} payload is not a whole number of {channel.word_bytes}-byte words; "
                      "the partial word was dropped")
-    for i in packets[compressed[packets]]:
-        context.flag(i, QualityFlag.BAD_COMPRESSION,
-                     f"{channel.name} fragment is Rice-compressed, which this version cannot decode yet; "
-                     "samples hold the fill value")
-    keep = ~compressed[packets]
-    packets, payload = packets[keep], payload[keep]
-    words = payload // channel.word_bytes
-    offsets = fragment_words[packets] * schema.fragment_offset_unit_bytes // channel.word_bytes
-    rows = context.rows[packets]
-    order = np.lexsort((packets, offsets, rows))
-    packets, words, offsets, rows = packets[order], words[order], offsets[order], rows[order]
-    repeated = (rows[1:] == rows[:-1]) & (offsets[1:] == offsets[:-1])
-    _resolve_repeats(context, packets, repeated, f"{channel.name} fragment")
-    unique = ~np.append(repeated, False)
-    packets, words, offsets, rows = packets[unique], words[unique], offsets[unique], rows[unique]
-    complete = _check_coverage(context, channel, packets, words, offsets, rows)
-    present = np.zeros(n_events, dtype=bool)
-    present[rows] = True
+    words = _fragments(context, packets[plain], payload[plain] // channel.word_bytes,
+                       offset_bytes[plain] // channel.word_bytes, f"{channel.name} fragment")
+    complete = _check_coverage(context, channel.name, "word", words, channel.words)
+    present = compressed_rows.copy()
+    present[words.rows] = True
     for row in np.flatnonzero(~present):
-        if not context.quality[row] & QualityFlag.BAD_COMPRESSION:
-            context.quality[row] |= np.uint16(QualityFlag.MISSING_CHANNEL)
-            context.report(f"no {channel.name} packet; samples hold the fill value {channel.fill_value}",
-                           event=int(context.event_number[row]))
-    return unpack_fragments(context.buffer, channel, n_events,
-                            payload_starts=context.starts[packets] + schema.payload_offset,
-                            payload_words=words, rows=rows, word_offsets=offsets, complete=complete)
+        context.quality[row] |= np.uint16(QualityFlag.MISSING_CHANNEL)
+        context.report(f"no {channel.name} packet; samples hold the fill value {channel.fill_value}",
+                       event=int(context.event_number[row]))
+    out = unpack_fragments(context.buffer, channel, n_events,
+                           payload_starts=context.starts[words.packets] + schema.payload_offset,
+                           payload_words=words.sizes, rows=words.rows, word_offsets=words.offsets, complete=complete)
+    if is_compressed.any():
+        streams = _fragments(context, packets[is_compressed], payload[is_compressed], offset_bytes[is_compressed],
+                             f"compressed {channel.name} fragment")
+        _decompress_into(out, context, channel, streams, schema)
+    return out
 
 
-def _check_coverage(context: _Context, channel: Channel, packets: np.ndarray, words: np.ndarray,
-                    offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Report gaps, overlaps and overruns among fragments sorted by (event, offset).
+def _decompress_into(out: np.ndarray, context: _Context, channel: Channel, streams: _Fragments,
+                     schema: Schema) -> None:
+    """Rice-decode each event's concatenated compressed fragments into its row of ``out``."""
+    whole = _check_coverage(context, f"compressed {channel.name}", "byte", streams, None)
+    if channel.compressed_samples is None:
+        for i in streams.packets[streams.last_in_row]:
+            context.flag(i, QualityFlag.BAD_COMPRESSION, f"{channel.name} is compressed but the schema declares no "
+                                                         "compressed_samples for it; samples hold the fill value")
+        return
+    usable = whole[streams.rows]
+    kept = _Fragments(streams.packets[usable], streams.sizes[usable], streams.offsets[usable], streams.rows[usable])
+    packets, sizes, rows, last = kept.packets, kept.sizes, kept.rows, kept.last_in_row
+    starts = context.starts[packets] + schema.payload_offset
+    stream = (np.concatenate([context.buffer[a:a + n] for a, n in zip(starts, sizes)]) if packets.size
+              else np.zeros(0, np.uint8))
+    row_ends = np.cumsum(sizes)[last]
+    row_starts = np.r_[0, row_ends[:-1]]
+    samples, status, where = rice.decode_rows(stream, row_starts, row_ends, n_samples=channel.compressed_samples,
+                                              sample_bits=channel.sample_bits)
+    decoded_rows = rows[last]
+    good = status == 0
+    out[decoded_rows[good]] = samples[good, : channel.n_samples]
+    for row, packet, code, index in zip(decoded_rows[~good], packets[last][~good], status[~good], where[~good]):
+        out[row] = channel.fill_value
+        context.flag(packet, QualityFlag.BAD_COMPRESSION,
+                     f"{channel.name} cannot be decompressed ({rice.RiceStatus(code).name} at sample {index} of "
+                     f"{channel.compressed_samples}); samples hold the fill value {channel.fill_value}")
+
+
+def _check_coverage(context: _Context, name: str, unit: str, fragments: _Fragments, total: int | None) -> np.ndarray:
+    """Report gaps, overlaps and overruns among sorted fragments; ``total`` is the record length, if fixed.
 
     Returns
     -------
     numpy.ndarray
-        Per event row: True when the fragments cover every word of the record.
+        Per event row: True when the fragments cover the record without a gap.
     """
-    stops = offsets + words
-    first_in_row = np.r_[True, rows[1:] != rows[:-1]]
-    last_in_row = np.r_[rows[1:] != rows[:-1], True]
+    packets, offsets, rows = fragments.packets, fragments.offsets, fragments.rows
+    stops = offsets + fragments.sizes
+    first_in_row, last_in_row = fragments.first_in_row, fragments.last_in_row
     previous_stop = np.r_[0, stops[:-1]]
     previous_stop[first_in_row] = 0
     gaps = offsets > previous_stop
-    short = last_in_row & (stops < channel.words)
+    short = last_in_row & (stops < total) if total is not None else np.zeros(rows.size, bool)
     complete = np.zeros(context.quality.size, dtype=bool)
     complete[rows[last_in_row]] = True
     complete[rows[gaps | short]] = False
     for i in np.flatnonzero(gaps):
         context.flag(packets[i], QualityFlag.TRUNCATED,
-                     f"{channel.name} words {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)")
+                     f"{name} {unit}s {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)")
     for i in np.flatnonzero(offsets < previous_stop):
         context.flag(packets[i], QualityFlag.CONFLICTING_FRAGMENT,
-                     f"{channel.name} fragment at word {offsets[i]} overlaps the previous one (ending at word "
+                     f"{name} fragment at {unit} {offsets[i]} overlaps the previous one (ending at {unit} "
                      f"{previous_stop[i]}); the later fragment wins")
     for i in np.flatnonzero(short):
         context.flag(packets[i], QualityFlag.TRUNCATED,
-                     f"{channel.name} ends at word {stops[i]} of {channel.words} (lost final fragment)")
-    for i in np.flatnonzero(stops > channel.words):
-        context.flag(packets[i], QualityFlag.TRUNCATED,
-                     f"{channel.name} fragment runs to word {stops[i]}, past the {channel.words}-word record; "
-                     "extra words ignored")
+                     f"{name} ends at {unit} {stops[i]} of {total} (lost final fragment)")
+    if total is not None:
+        for i in np.flatnonzero(stops > total):
+            context.flag(packets[i], QualityFlag.TRUNCATED,
+                         f"{name} fragment runs to {unit} {stops[i]}, past the {total}-{unit} record; "
+                         f"extra {unit}s ignored")
     return complete

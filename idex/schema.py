@@ -80,6 +80,7 @@ class Channel:
     time: str
     trigger_time: str
     fill_value: int
+    compressed_samples: int | None
     attrs: Mapping[str, Any]
 
     @property
@@ -583,7 +584,11 @@ class _Builder:
             out[name] = Channel(name, entry["type_code"], entry["sample_bits"], entry["samples_per_word"],
                                 entry["word_bits"], entry["n_samples"], entry.get("drop_trailing", 0), float(rate),
                                 entry["dim"], entry["time"], entry["trigger_time"], entry.get("fill_value", 65535),
-                                MappingProxyType(self.attrs(entry, here)))
+                                entry.get("compressed_samples"), MappingProxyType(self.attrs(entry, here)))
+            if entry.get("compressed_samples", entry["n_samples"]) < entry["n_samples"]:
+                self.error("bit-range", here + ("compressed_samples",),
+                           f"a compressed record of {entry['compressed_samples']} samples cannot fill "
+                           f"n_samples = {entry['n_samples']}")
         for dim, (_, _, time) in dims.items():
             self.claim(time, ("channels", f"<time coordinate of {dim}>"))
         return out
