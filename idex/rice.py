@@ -47,17 +47,42 @@ class RiceStatus(enum.IntEnum):
     """A reconstructed sample fell outside ``[0, 2**sample_bits)``."""
 
 
+_PAD = 4  # zero bytes appended after the data so that 4-byte reads near the end stay in bounds
+_LEADING_ZEROS = np.array([8] + [7 - int(np.log2(v)) for v in range(1, 256)], dtype=np.int64)
+
+
 @numba.njit(cache=True, boundscheck=False)
 def _read(data, pos, n):  # pragma: no cover - compiled
-    """Read ``n`` bits at bit ``pos`` (caller checked ``pos + n <= end_bit``)."""
-    value = 0
-    for i in range(pos, pos + n):
-        value = (value << 1) | ((data[i >> 3] >> (7 - (i & 7))) & 1)
-    return value
+    """Read ``n <= 25`` bits at bit ``pos`` (caller checked the end; ``data`` carries ``_PAD`` spare bytes)."""
+    i = pos >> 3
+    word = (np.int64(data[i]) << 24) | (np.int64(data[i + 1]) << 16) | (np.int64(data[i + 2]) << 8) | data[i + 3]
+    return (word >> (32 - (pos & 7) - n)) & ((1 << n) - 1)
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _decode_frame(data, start_bit, end_bit, out, sample_bits):  # pragma: no cover - compiled
+def _unary(data, pos, end_bit, zeros_table):  # pragma: no cover - compiled
+    """Count zeros up to the next one. Returns (status, u, position after the one)."""
+    start = pos
+    while True:
+        if pos >= end_bit:
+            return (3 if end_bit - start > ESCAPE else 2), 0, pos
+        shift = pos & 7
+        v = data[pos >> 3] & (0xFF >> shift)
+        if v == 0:
+            pos += 8 - shift
+            if min(pos, end_bit) - start > ESCAPE:
+                return 3, 0, pos
+            continue
+        one = pos - shift + zeros_table[v]
+        if one >= end_bit:
+            return (3 if end_bit - start > ESCAPE else 2), 0, pos
+        if one - start > ESCAPE:
+            return 3, 0, pos
+        return 0, one - start, one + 1
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # pragma: no cover - compiled
     """Decode one frame from ``data`` bits [start_bit, end_bit) into ``out``; return (status, index)."""
     pos = start_bit
     limit = 1 << sample_bits
@@ -89,17 +114,9 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits):  # pragma: no cov
                         n += 1
                     break
             else:
-                u = 0
-                while True:
-                    if pos >= end_bit:
-                        return 2, n
-                    bit = (data[pos >> 3] >> (7 - (pos & 7))) & 1
-                    pos += 1
-                    if bit:
-                        break
-                    u += 1
-                    if u > ESCAPE:
-                        return 3, n
+                status, u, pos = _unary(data, pos, end_bit, zeros_table)
+                if status:
+                    return status, n
                 if u == ESCAPE:
                     width = sample_bits + 2
                     if pos + width > end_bit:
@@ -112,9 +129,8 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits):  # pragma: no cov
                     q = u >> 1 if (u & 1) == 0 else -((u + 1) >> 1)
                     if pos + k + 1 > end_bit:
                         return 1, n
-                    r = _read(data, pos, k + 1)
+                    e = q * (1 << (k + 1)) + _read(data, pos, k + 1)
                     pos += k + 1
-                    e = q * (1 << (k + 1)) + r
                 if psel == 2:
                     x = e + out[n - 1]
                 else:
@@ -127,12 +143,12 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits):  # pragma: no cov
 
 
 @numba.njit(cache=True)
-def _decode_rows(data, bit_starts, bit_ends, out, sample_bits):  # pragma: no cover - compiled
+def _decode_rows(data, bit_starts, bit_ends, out, sample_bits, zeros_table):  # pragma: no cover - compiled
     status = np.zeros(bit_starts.size, np.int64)
     where = np.zeros(bit_starts.size, np.int64)
     row = np.empty(out.shape[1], np.int64)
     for i in range(bit_starts.size):
-        status[i], where[i] = _decode_frame(data, bit_starts[i], bit_ends[i], row, sample_bits)
+        status[i], where[i] = _decode_frame(data, bit_starts[i], bit_ends[i], row, sample_bits, zeros_table)
         if status[i] == 0:
             out[i, :] = row
     return status, where
@@ -152,10 +168,11 @@ def decode_rows(
     position : numpy.ndarray
         Index of the sample being decoded when a frame failed (``n_samples`` when it succeeded).
     """
-    out = np.zeros((byte_starts.size, n_samples), dtype=np.int64)
-    status, where = _decode_rows(np.ascontiguousarray(data, dtype=np.uint8), byte_starts.astype(np.int64) * 8,
-                                 byte_ends.astype(np.int64) * 8, out, sample_bits)
-    return out.astype(np.uint16), status, where
+    out = np.zeros((byte_starts.size, n_samples), dtype=np.uint16)
+    padded = np.concatenate([np.asarray(data, dtype=np.uint8).ravel(), np.zeros(_PAD, np.uint8)])
+    status, where = _decode_rows(padded, byte_starts.astype(np.int64) * 8, byte_ends.astype(np.int64) * 8, out,
+                                 sample_bits, _LEADING_ZEROS)
+    return out, status, where
 
 
 def decode(data: bytes | np.ndarray, *, n_samples: int, sample_bits: int) -> np.ndarray:
@@ -188,11 +205,12 @@ def decode(data: bytes | np.ndarray, *, n_samples: int, sample_bits: int) -> np.
     from idex.exceptions import DecompressionError
 
     array = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    out = np.zeros(n_samples, dtype=np.int64)
-    status, index = _decode_frame(np.ascontiguousarray(array, dtype=np.uint8), 0, array.size * 8, out, sample_bits)
-    if status:
-        raise DecompressionError(f"Rice frame invalid at sample {index} of {n_samples}: {RiceStatus(status).name}")
-    return out
+    samples, status, where = decode_rows(array, np.array([0]), np.array([array.size]), n_samples=n_samples,
+                                         sample_bits=sample_bits)
+    if status[0]:
+        raise DecompressionError(f"Rice frame invalid at sample {where[0]} of {n_samples}: "
+                                 f"{RiceStatus(status[0]).name}")
+    return samples[0].astype(np.int64)
 
 
 @numba.njit(cache=True)
