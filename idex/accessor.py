@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from idex import calibration, fitting
 from idex.quality import QualityFlag
 
 __all__ = ["IdexDatasetAccessor"]
@@ -31,6 +32,14 @@ class IdexDatasetAccessor:
         relative = clock - self._ds[attrs["trigger_time"]]
         relative.attrs = {"long_name": f"Time of {channel} relative to the trigger", "units": "us"}
         return relative.transpose("event", ...)
+
+    def calibrated(self, channels: list[str] | None = None) -> xr.Dataset:
+        """Waveforms in physical units; see :func:`idex.calibration.calibrated`."""
+        return calibration.calibrated(self._ds, channels)
+
+    def fit(self, channels: list[str] | None = None, **options: object) -> xr.Dataset:
+        """Fit the waveforms of every event; see :func:`idex.fitting.fit`."""
+        return fitting.fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
     def flagged(self, flag: QualityFlag | int) -> xr.DataArray:
         """Boolean per event: True where ``quality_flags`` has any bit of ``flag`` set."""

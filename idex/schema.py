@@ -34,6 +34,8 @@ __all__ = [
     "Conversion",
     "Derived",
     "Field",
+    "FitParameter",
+    "FitSpec",
     "Housekeeping",
     "Schema",
     "available_schemas",
@@ -81,6 +83,8 @@ class Channel:
     trigger_time: str
     fill_value: int
     compressed_samples: int | None
+    calibration_factor: float | None
+    calibration_units: str | None
     attrs: Mapping[str, Any]
 
     @property
@@ -97,6 +101,32 @@ class Channel:
     def sample_period_us(self) -> float:
         """Time between samples in microseconds."""
         return 1.0 / self.sample_rate_mhz
+
+
+@dataclass(frozen=True)
+class FitParameter:
+    """Initial-guess rule, bounds and units of one fitted parameter."""
+
+    name: str
+    initial: str
+    min: float
+    max: float
+    units: str | None
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """How to fit one channel: model, parameters and the pre-impact baseline window."""
+
+    channel: str
+    model: str
+    baseline_us: tuple[float, float]
+    parameters: tuple[FitParameter, ...]
+
+    @property
+    def positive(self) -> bool:
+        """True when the amplitude is bounded below by zero (the pulse sign is known)."""
+        return any(p.name == "amplitude" and p.min >= 0 for p in self.parameters)
 
 
 @dataclass(frozen=True)
@@ -169,6 +199,7 @@ class Schema:
     channels: Mapping[str, Channel]
     derived: tuple[Derived, ...]
     housekeeping: tuple[Housekeeping, ...]
+    fits: Mapping[str, FitSpec]
     attrs: Mapping[str, Any]
 
     @property
@@ -499,6 +530,7 @@ class _Builder:
             channels=MappingProxyType(channels),
             derived=derived,
             housekeeping=housekeeping,
+            fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
 
@@ -555,6 +587,36 @@ class _Builder:
                                     MappingProxyType(attrs)))
         return tuple(out)
 
+    def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
+        from idex.guesses import RULES
+        from idex.models import MODELS
+
+        out = {}
+        for name, entry in entries.items():
+            here = ("fits", name)
+            if name not in channels:
+                self.error("unknown-name", here, f"{name!r} is not a channel")
+            model = MODELS.get(entry["model"])
+            if model is None:
+                self.error("unknown-name", here + ("model",), f"unknown model {entry['model']!r}; "
+                           f"choose one of {sorted(MODELS)}")
+                continue
+            if list(entry["parameters"]) != list(model.parameters):
+                self.error("parameters", here + ("parameters",),
+                           f"model {model.name!r} needs parameters {list(model.parameters)} in this order")
+            parameters = []
+            for key, spec in entry["parameters"].items():
+                if spec["initial"] not in RULES:
+                    self.error("unknown-name", here + ("parameters", key, "initial"),
+                               f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}")
+                low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+                if low >= high:
+                    self.error("bounds", here + ("parameters", key), f"min {low} is not below max {high}")
+                parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
+            window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
+            out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters))
+        return out
+
     def channels(self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str],
                  header_code: int) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
@@ -584,7 +646,8 @@ class _Builder:
             out[name] = Channel(name, entry["type_code"], entry["sample_bits"], entry["samples_per_word"],
                                 entry["word_bits"], entry["n_samples"], entry.get("drop_trailing", 0), float(rate),
                                 entry["dim"], entry["time"], entry["trigger_time"], entry.get("fill_value", 65535),
-                                entry.get("compressed_samples"), MappingProxyType(self.attrs(entry, here)))
+                                entry.get("compressed_samples"), entry.get("calibration", {}).get("factor"),
+                                entry.get("calibration", {}).get("units"), MappingProxyType(self.attrs(entry, here)))
             if entry.get("compressed_samples", entry["n_samples"]) < entry["n_samples"]:
                 self.error("bit-range", here + ("compressed_samples",),
                            f"a compressed record of {entry['compressed_samples']} samples cannot fill "
