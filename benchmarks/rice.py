@@ -33,7 +33,7 @@ import time
 t0 = time.perf_counter()
 import numpy as np
 from idex import rice
-rice.decode(bytes([0, 64]), n_samples=64, sample_bits=10)
+rice.decode(bytes([0, 16]), n_samples=64, sample_bits=10)
 print(time.perf_counter() - t0)
 """
 

@@ -105,8 +105,8 @@ def fit(
     >>> import idex
     >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
     >>> fits = ds.idex.fit(["target_low"])
-    >>> bool(fits["target_low_fit_success"].all())
-    True
+    >>> fits["target_low_fit_success"].sel(event=1).item(), fits["target_low_fit_amplitude"].attrs["units"]
+    (True, 'pC')
     """
     schema = schema_of(ds)
     names = list(channels) if channels is not None else [c for c in schema.fits if c in ds]

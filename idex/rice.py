@@ -199,7 +199,7 @@ def decode(data: bytes | np.ndarray, *, n_samples: int, sample_bits: int) -> np.
 
     Examples
     --------
-    >>> decode(bytes([0b00000000, 0b01000000]), n_samples=64, sample_bits=10)[:3]
+    >>> decode(bytes([0b00000000, 0b00010000]), n_samples=64, sample_bits=10)[:3]  # constant subframe of 1s
     array([1, 1, 1])
     """
     from idex.exceptions import DecompressionError
