@@ -1,8 +1,8 @@
 """``ds.idex.fit()``: fit every event's waveforms with the models the schema declares.
 
 For each channel in the schema's ``fits`` section the calibrated waveform is fitted on its time axis
-relative to the trigger (µs) by the batched Levenberg–Marquardt engine (:mod:`idex.lm`), all events
-at once, with initial guesses computed from each event's data (:mod:`idex.guesses`). On a
+relative to the trigger (µs) by the compiled Levenberg–Marquardt engine (:mod:`idex.lm`), all events
+in one call, with initial guesses computed from each event's data (:mod:`idex.guesses`). On a
 dask-backed Dataset the work stays lazy and runs per chunk of events (``xarray.apply_ufunc`` with
 ``dask="parallelized"``), so it scales out on a ``dask.distributed`` cluster unchanged. One failed
 event never stops the others: its parameters are NaN, ``<channel>_fit_success`` is False and
@@ -54,8 +54,8 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
     lower = np.array([p.min for p in spec.parameters])
     upper = np.array([p.max for p in spec.parameters])
     with np.errstate(all="ignore"):
-        result = levenberg_marquardt(model.function, model.jacobian, np.where(valid, t, 0.0), y, p0, lower=lower,
-                                     upper=upper, mask=valid, max_iterations=max_iterations)
+        result = levenberg_marquardt(model, np.where(valid, t, 0.0), y, p0, lower=lower, upper=upper, mask=valid,
+                                     max_iterations=max_iterations)
     failed = result.status == 2
     out[:, :k] = np.where(failed[:, None], np.nan, result.params)
     out[:, k:2 * k] = result.stderr

@@ -1,28 +1,25 @@
-"""Batched Levenberg–Marquardt: many independent least-squares fits advanced together.
+"""Levenberg–Marquardt for many independent fits, compiled: one event after another at C speed.
 
 Fitting thousands of events one ``lmfit`` minimiser at a time spends almost all of its time in
-Python overhead. Here every event is one row of a parameter matrix; each iteration evaluates the
-model and its analytic Jacobian for all rows at once, solves all the damped normal equations with
-one batched ``numpy.linalg.solve``, and accepts or rejects each row's step on its own (each row has
-its own damping). Bounds are honoured by projecting steps onto the box. The covariance is scaled by
-the reduced χ² (as ``lmfit`` does with ``scale_covar=True``), so standard errors are comparable.
-``benchmarks/fit.py`` measures the speed-up against a per-event ``lmfit`` loop, and
-``tests/test_fitting.py`` checks both agree.
+Python overhead. Here the whole iteration (model and analytic Jacobian, normal equations, damped
+solve, bound projection, acceptance and convergence tests) runs compiled (numba) for each event in
+turn, with the models of :mod:`idex.models`; only the final standard errors are computed in NumPy
+for all events at once. Each event keeps its own damping; the Jacobian is only recomputed after an
+accepted step. The covariance is scaled by the reduced χ² (as ``lmfit`` does with
+``scale_covar=True``), so standard errors are comparable. ``benchmarks/fit.py`` measures the
+speed-up against a per-event ``lmfit`` loop, and ``tests/test_fitting.py`` checks both agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-__all__ = ["LMResult", "STATUS_MESSAGES", "levenberg_marquardt"]
+from idex.models import FitModel, evaluate
 
-Model = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``f(t, p)``: t ``(n, m)``, p ``(n, k)`` -> ``(n, m)``."""
-Jacobian = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``J(t, p)`` -> ``(n, m, k)``."""
+__all__ = ["LMResult", "STATUS_MESSAGES", "levenberg_marquardt"]
 
 STATUS_MESSAGES = (
     "converged",
@@ -50,9 +47,123 @@ class LMResult:
         return (self.status == 0) | (self.status == 3)
 
 
+@numba.njit(cache=True)
+def _solve(a, b):  # pragma: no cover - compiled
+    """Solve the small system ``a x = b`` by Gaussian elimination with partial pivoting (NaN if singular)."""
+    k = b.size
+    m = a.copy()
+    x = b.copy()
+    for c in range(k):
+        pivot = c
+        for r in range(c + 1, k):
+            if abs(m[r, c]) > abs(m[pivot, c]):
+                pivot = r
+        if not abs(m[pivot, c]) > 1e-300:
+            x[:] = np.nan
+            return x
+        if pivot != c:
+            for j in range(k):
+                m[c, j], m[pivot, j] = m[pivot, j], m[c, j]
+            x[c], x[pivot] = x[pivot], x[c]
+        for r in range(c + 1, k):
+            factor = m[r, c] / m[c, c]
+            for j in range(c, k):
+                m[r, j] -= factor * m[c, j]
+            x[r] -= factor * x[c]
+    for c in range(k - 1, -1, -1):
+        for j in range(c + 1, k):
+            x[c] -= m[c, j] * x[j]
+        x[c] /= m[c, c]
+    return x
+
+
+@numba.njit(cache=True)
+def _fit_rows(model, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol):  # pragma: no cover - compiled
+    n, m = y.shape
+    k = p0.shape[1]
+    params = p0.copy()
+    status = np.ones(n, np.int64)
+    iterations = np.zeros(n, np.int64)
+    f = np.empty(m)
+    trial_f = np.empty(m)
+    jac = np.empty((m, k))
+    unused = np.empty((1, k))
+    a = np.empty((k, k))
+    g = np.empty(k)
+    for r in range(n):
+        p = np.minimum(np.maximum(params[r].copy(), lower[r]), upper[r])
+        if not np.all(np.isfinite(p)):
+            status[r] = 2
+            continue
+        evaluate(model, t[r], p, f, jac, True)
+        cost = 0.0
+        for j in range(m):
+            cost += (w[r, j] * (y[r, j] - f[j])) ** 2
+        if not np.isfinite(cost):
+            status[r] = 2
+            continue
+        damping = 1e-3
+        fresh = True
+        for it in range(max_iterations):
+            iterations[r] = it + 1
+            if fresh:
+                a[:, :] = 0.0
+                g[:] = 0.0
+                for j in range(m):
+                    if w[r, j] == 0.0:
+                        continue
+                    residual = y[r, j] - f[j]
+                    for i in range(k):
+                        g[i] += jac[j, i] * residual
+                        for l in range(i + 1):
+                            a[i, l] += jac[j, i] * jac[j, l]
+                for i in range(k):
+                    for l in range(i):
+                        a[l, i] = a[i, l]
+                worst = 0.0
+                for i in range(k):
+                    if a[i, i] > 0 and cost > 0:
+                        worst = max(worst, abs(g[i]) / np.sqrt(a[i, i] * cost))
+                if worst <= gtol:  # residual orthogonal to every Jacobian column: a stationary point
+                    status[r] = 0
+                    break
+                fresh = False
+            system = a.copy()
+            for i in range(k):
+                system[i, i] += damping * max(a[i, i], 1e-300)
+            step = _solve(system, g)
+            trial = np.minimum(np.maximum(p + step, lower[r]), upper[r])
+            new_cost = np.inf
+            if np.all(np.isfinite(trial)):
+                evaluate(model, t[r], trial, trial_f, unused, False)
+                new_cost = 0.0
+                for j in range(m):
+                    new_cost += (w[r, j] * (y[r, j] - trial_f[j])) ** 2
+            if np.isfinite(new_cost) and new_cost <= cost:
+                moved = True
+                for i in range(k):
+                    if abs(trial[i] - p[i]) > xtol * (abs(p[i]) + xtol):
+                        moved = False
+                small = (cost - new_cost) <= ftol * max(new_cost, 1e-300) or moved
+                p = trial
+                cost = new_cost
+                damping = max(damping / 10.0, 1e-12)
+                if small:
+                    status[r] = 0
+                    break
+                evaluate(model, t[r], p, f, jac, True)
+                fresh = True
+            else:
+                damping *= 10.0
+                if damping > 1e16:  # no direction lowers chi-square: at a minimum
+                    status[r] = 0
+                    break
+        params[r] = p
+    return params, status, iterations
+
+
 def levenberg_marquardt(
-    model: Model,
-    jacobian: Jacobian,
+    model: FitModel,
     t: np.ndarray,
     y: np.ndarray,
     p0: np.ndarray,
@@ -61,16 +172,16 @@ def levenberg_marquardt(
     upper: np.ndarray | None = None,
     mask: np.ndarray | None = None,
     max_iterations: int = 200,
-    ftol: float = 1e-10,
-    xtol: float = 1e-10,
-    gtol: float = 1e-8,
+    ftol: float = 1.5e-8,
+    xtol: float = 1.5e-8,
+    gtol: float = 1e-10,
 ) -> LMResult:
     """Fit ``y ≈ model(t, p)`` independently for every row.
 
     Parameters
     ----------
-    model, jacobian : callable
-        Vectorised model and its Jacobian with respect to the parameters.
+    model : FitModel
+        One of :data:`idex.models.MODELS`.
     t, y : numpy.ndarray
         ``(n, m)`` abscissae and data. Rows may differ in their abscissae.
     p0 : numpy.ndarray
@@ -82,7 +193,7 @@ def levenberg_marquardt(
     max_iterations : int
         Iteration limit per row.
     ftol, xtol : float
-        Relative tolerances on χ² decrease and on the step size.
+        Relative tolerances on the χ² decrease and on the step (``lmfit``'s defaults).
     gtol : float
         Tolerance on the cosine between the residual and each Jacobian column.
 
@@ -91,74 +202,22 @@ def levenberg_marquardt(
     LMResult
     """
     n, k = p0.shape
-    lower = np.broadcast_to(-np.inf if lower is None else lower, (n, k))
-    upper = np.broadcast_to(np.inf if upper is None else upper, (n, k))
-    weight = np.ones_like(y, dtype=np.float64) if mask is None else mask.astype(np.float64)
-    p = np.clip(np.asarray(p0, dtype=np.float64), lower, upper)
-    damping = np.full(n, 1e-3)
-    active = np.all(np.isfinite(p), axis=1) & np.all(np.isfinite(y) | (weight == 0), axis=1)
-    y = np.where(weight > 0, y, 0.0)
-    status = np.where(active, 1, 2)
-    iterations = np.zeros(n, dtype=np.int64)
-    cost = np.full(n, np.inf)
-    cost[active] = _cost(model, t[active], y[active], weight[active], p[active])
-    status[active & ~np.isfinite(cost)] = 2
-    active &= np.isfinite(cost)
-    eye = np.eye(k)
-    for _ in range(max_iterations):
-        rows = np.flatnonzero(active)
-        if rows.size == 0:
-            break
-        iterations[rows] += 1
-        tr, yr, wr, pr = t[rows], y[rows], weight[rows], p[rows]
-        residual = (yr - model(tr, pr)) * wr
-        jac = jacobian(tr, pr) * wr[..., None]
-        jtj = np.einsum("nmi,nmj->nij", jac, jac)
-        gradient = np.einsum("nmi,nm->ni", jac, residual)
-        diagonal = np.maximum(np.einsum("nii->ni", jtj), 1e-300)
-        system = jtj + damping[rows, None, None] * diagonal[:, :, None] * eye
-        try:
-            step = np.linalg.solve(system, gradient[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = _solve_rowwise(system, gradient)
-        trial = np.clip(pr + step, lower[rows], upper[rows])
-        new_cost = _cost(model, tr, yr, wr, trial)
-        better = np.isfinite(new_cost) & (new_cost <= cost[rows])
-        # Converged when the gradient is orthogonal to every Jacobian column (a stationary point), or
-        # when an accepted step no longer lowers chi-square or moves the parameters.
-        with np.errstate(all="ignore"):
-            column_norms = np.sqrt(np.einsum("nii->ni", jtj))
-            cosine = np.abs(gradient) / (column_norms * np.sqrt(cost[rows])[:, None])
-        stationary = np.all(np.nan_to_num(cosine, nan=0.0) <= gtol, axis=1)
-        small = better & (
-            ((cost[rows] - new_cost) <= ftol * np.maximum(new_cost, 1e-300))
-            | np.all(np.abs(trial - pr) <= xtol * (np.abs(pr) + xtol), axis=1)
-        )
-        converged = stationary | small
-        accept = rows[better]
-        p[accept] = trial[better]
-        cost[accept] = new_cost[better]
-        damping[accept] = np.maximum(damping[accept] / 10.0, 1e-12)
-        reject = rows[~better]
-        damping[reject] *= 10.0
-        stuck = rows[~better][damping[reject] > 1e16]  # no step direction improves: at a minimum
-        done = np.r_[rows[converged], stuck]
-        status[done] = 0
-        active[done] = False
-    return _finish(model, jacobian, t, y, weight, p, lower, upper, status, iterations)
+    t = np.ascontiguousarray(np.broadcast_to(t, y.shape), dtype=np.float64)
+    lower = np.ascontiguousarray(np.broadcast_to(-np.inf if lower is None else lower, (n, k)), dtype=np.float64)
+    upper = np.ascontiguousarray(np.broadcast_to(np.inf if upper is None else upper, (n, k)), dtype=np.float64)
+    weight = np.ones(y.shape) if mask is None else mask.astype(np.float64)
+    y = np.where(weight > 0, y, 0.0).astype(np.float64)
+    weight = np.where(np.isfinite(y), weight, 0.0)
+    params, status, iterations = _fit_rows(model.id, t, np.nan_to_num(y), weight,
+                                           np.ascontiguousarray(p0, dtype=np.float64), lower, upper,
+                                           max_iterations, ftol, xtol, gtol)
+    status[weight.sum(axis=1) <= k] = 2  # fewer samples than parameters
+    return _finish(model, t, y, weight, params, lower, upper, status, iterations)
 
 
-def _cost(model: Model, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p: np.ndarray) -> np.ndarray:
+def _cost(model: FitModel, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return np.sum(((y - model(t, p)) * weight) ** 2, axis=1)
-
-
-def _solve_rowwise(system: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """Solve each system on its own, with a least-squares fallback for singular ones."""
-    out = np.zeros_like(gradient)
-    for i in range(system.shape[0]):
-        out[i] = np.linalg.lstsq(system[i], gradient[i], rcond=None)[0]
-    return out
+        return np.sum(((y - model.function(t, p)) * weight) ** 2, axis=1)
 
 
 def _errors(jtj: np.ndarray, redchi: np.ndarray) -> np.ndarray:
@@ -178,7 +237,7 @@ def _errors(jtj: np.ndarray, redchi: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish(model: Model, jacobian: Jacobian, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p: np.ndarray,
+def _finish(model: FitModel, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p: np.ndarray,
             lower: np.ndarray, upper: np.ndarray, status: np.ndarray, iterations: np.ndarray) -> LMResult:
     n, k = p.shape
     chisqr = _cost(model, t, y, weight, p)
@@ -188,8 +247,8 @@ def _finish(model: Model, jacobian: Jacobian, t: np.ndarray, y: np.ndarray, weig
     ok = np.flatnonzero((status == 0) & np.isfinite(chisqr))
     if ok.size:
         with np.errstate(all="ignore"):
-            jac = jacobian(t[ok], p[ok]) * weight[ok][..., None]
-            jtj = np.einsum("nmi,nmj->nij", jac, jac)
+            jac = model.jacobian(t[ok], p[ok]) * weight[ok][..., None]
+            jtj = jac.transpose(0, 2, 1) @ jac
         free = (p[ok] > lower[ok]) & (p[ok] < upper[ok])  # parameters stuck at a bound get no error
         for pattern in np.unique(free, axis=0):
             rows = np.flatnonzero(np.all(free == pattern, axis=1))

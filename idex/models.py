@@ -1,102 +1,123 @@
-"""Waveform models of IDEX signals, vectorised with analytic Jacobians, and their ``lmfit`` twins.
+"""Waveform models of IDEX signals, compiled with analytic Jacobians, and their ``lmfit`` twins.
 
 - ``impact``: the charge signal of a dust impact on the target or ion grid (ALGORITHMS §2.2),
   ``y = baseline + H(t - t0) * amplitude * (1 - exp(-(t - t0)/rise)) * exp(-(t - t0)/discharge)``.
 - ``emg``: an exponentially modified Gaussian with an area parameter, for TOF peaks (§2.5):
   ``area * λ/2 * exp(λ/2 (2μ + λσ² - 2t)) * erfc((μ + λσ² - t)/(√2 σ))``, whose integral is ``area``.
 
-Every function takes ``t`` ``(n, m)`` and parameters ``p`` ``(n, k)`` and returns ``(n, m)``
-(Jacobians ``(n, m, k)``), so the batched fitting engine (:mod:`idex.lm`) fits all events at once.
-:func:`lmfit_model` wraps the same formulas in ``lmfit.Model`` for single fits and cross-checks.
+The formulas live in one compiled function, :func:`evaluate` (numba), which fills the values and,
+on request, the Jacobian of one event. The fitting engine (:mod:`idex.lm`) calls it hundreds of
+times per event from compiled code, which is why it is compiled: NumPy would allocate a dozen
+temporaries per call (``benchmarks/fit.py`` measures the result). :meth:`FitModel.function` and
+:meth:`FitModel.jacobian` apply it to ``(n_events, n_samples)`` arrays, and :func:`lmfit_model`
+wraps it in an ``lmfit.Model`` for single fits and cross-checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from scipy.special import erfc
 
-__all__ = ["MODELS", "FitModel", "impact_peak", "lmfit_model"]
+__all__ = ["MODELS", "FitModel", "evaluate", "impact_peak", "lmfit_model"]
 
-_SQRT2 = np.sqrt(2.0)
-_SQRT_PI = np.sqrt(np.pi)
+IMPACT, EMG = 0, 1
+_SQRT2 = math.sqrt(2.0)
+_SQRT_PI = math.sqrt(math.pi)
+
+
+@numba.njit(cache=True)
+def _impact(t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
+    t0, baseline, amplitude, rise, discharge = p[0], p[1], p[2], p[3], p[4]
+    for j in range(t.size):
+        s = t[j] - t0
+        if s > 0:
+            grow = math.exp(-s / rise)
+            decay = math.exp(-s / discharge)
+            shape = (1.0 - grow) * decay
+            f[j] = baseline + amplitude * shape
+            if want_jacobian:
+                jac[j, 0] = amplitude * (-grow * decay / rise + shape / discharge)
+                jac[j, 2] = shape
+                jac[j, 3] = -amplitude * grow * decay * s / (rise * rise)
+                jac[j, 4] = amplitude * shape * s / (discharge * discharge)
+        else:
+            f[j] = baseline
+            if want_jacobian:
+                jac[j, 0] = 0.0
+                jac[j, 2] = 0.0
+                jac[j, 3] = 0.0
+                jac[j, 4] = 0.0
+        if want_jacobian:
+            jac[j, 1] = 1.0
+
+
+@numba.njit(cache=True)
+def _emg(t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
+    mu, sigma, lam, area = p[0], p[1], p[2], p[3]
+    for j in range(t.size):
+        exponent = 0.5 * lam * (2.0 * mu + lam * sigma * sigma - 2.0 * t[j])
+        z = (mu + lam * sigma * sigma - t[j]) / (_SQRT2 * sigma)
+        tail = math.erfc(z)
+        base = 0.5 * lam * math.exp(exponent) * tail if tail > 0 else 0.0
+        f[j] = area * base
+        if want_jacobian:
+            # d/dz of 0.5 lam e^E erfc(z), written as one exponential so it stays finite where erfc underflows
+            derfc = -lam / _SQRT_PI * math.exp(exponent - z * z)
+            jac[j, 0] = area * (lam * base + derfc / (_SQRT2 * sigma))
+            jac[j, 1] = area * (lam * lam * sigma * base + derfc * (lam * sigma * sigma - mu + t[j])
+                                / (_SQRT2 * sigma * sigma))
+            jac[j, 2] = area * (base / lam + (mu + lam * sigma * sigma - t[j]) * base + derfc * sigma / _SQRT2)
+            jac[j, 3] = base
+
+
+@numba.njit(cache=True)
+def evaluate(model, t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
+    """Fill ``f`` (values on ``t``) and, if ``want_jacobian``, ``jac`` for parameters ``p`` of one event."""
+    if model == IMPACT:
+        _impact(t, p, f, jac, want_jacobian)
+    else:
+        _emg(t, p, f, jac, want_jacobian)
+
+
+@numba.njit(cache=True)
+def _rows(model, t, p, want_jacobian):  # pragma: no cover - compiled
+    n, m = t.shape
+    f = np.empty((n, m))
+    jac = np.zeros((n, m, p.shape[1])) if want_jacobian else np.zeros((1, 1, p.shape[1]))
+    for i in range(n):
+        evaluate(model, t[i], p[i], f[i], jac[i] if want_jacobian else jac[0], want_jacobian)
+    return f, jac
 
 
 @dataclass(frozen=True)
 class FitModel:
-    """A model: parameter names, function and Jacobian."""
+    """A model: its compiled id and parameter names."""
 
     name: str
+    id: int
     parameters: tuple[str, ...]
-    function: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    jacobian: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+    def _prepare(self, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.ascontiguousarray(np.atleast_2d(p), dtype=np.float64)
+        t = np.ascontiguousarray(np.broadcast_to(t, (p.shape[0], np.shape(t)[-1])), dtype=np.float64)
+        return t, p
 
-def _impact_terms(t: np.ndarray, p: np.ndarray):
-    t0, baseline, amplitude, rise, discharge = (p[:, i, None] for i in range(5))
-    s = t - t0
-    on = s > 0
-    s = np.where(on, s, 0.0)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        grow = np.exp(-s / rise)
-        decay = np.exp(-s / discharge)
-    return on, s, grow, decay, baseline, amplitude, rise, discharge
+    def function(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Values, ``(n, m)``, for times ``t`` ``(n, m)`` and parameters ``p`` ``(n, k)``."""
+        return _rows(self.id, *self._prepare(t, p), False)[0]
 
-
-def _impact(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    on, _, grow, decay, baseline, amplitude, _, _ = _impact_terms(t, p)
-    return baseline + np.where(on, amplitude * (1.0 - grow) * decay, 0.0)
-
-
-def _impact_jacobian(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    on, s, grow, decay, _, amplitude, rise, discharge = _impact_terms(t, p)
-    shape = (1.0 - grow) * decay
-    with np.errstate(all="ignore"):
-        columns = (
-            amplitude * (-grow * decay / rise + shape / discharge),  # d/dt0
-            np.ones_like(s),  # d/dbaseline
-            shape,  # d/damplitude
-            -amplitude * grow * decay * s / rise**2,  # d/drise
-            amplitude * shape * s / discharge**2,  # d/ddischarge
-        )
-    jac = np.stack([np.where(on, c, 0.0) for c in columns], axis=-1)
-    jac[..., 1] = 1.0
-    return jac
-
-
-def _emg(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    mu, sigma, lam, area = (p[:, i, None] for i in range(4))
-    with np.errstate(all="ignore"):
-        z = (mu + lam * sigma**2 - t) / (_SQRT2 * sigma)
-        return area * 0.5 * lam * np.exp(0.5 * lam * (2 * mu + lam * sigma**2 - 2 * t)) * erfc(z)
-
-
-def _emg_jacobian(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    mu, sigma, lam, area = (p[:, i, None] for i in range(4))
-    with np.errstate(all="ignore"):
-        exponent = 0.5 * lam * (2 * mu + lam * sigma**2 - 2 * t)
-        z = (mu + lam * sigma**2 - t) / (_SQRT2 * sigma)
-        e = np.exp(exponent)
-        c = erfc(z)
-        g = np.exp(exponent - z**2)  # e * exp(-z^2), stable where erfc underflows
-        base = 0.5 * lam * e * c
-        dz_dmu = 1 / (_SQRT2 * sigma)
-        dz_dsigma = (lam * sigma**2 - mu + t) / (_SQRT2 * sigma**2)
-        dz_dlam = sigma / _SQRT2
-        derfc = -2 / _SQRT_PI * g * 0.5 * lam  # d(0.5 lam e erfc)/dz without the e*erfc part
-        d_mu = area * (lam * base + derfc * dz_dmu)
-        d_sigma = area * (lam**2 * sigma * base + derfc * dz_dsigma)
-        d_lam = area * (base / lam + (mu + lam * sigma**2 - t) * base + derfc * dz_dlam)
-        d_area = base
-    return np.stack(np.broadcast_arrays(d_mu, d_sigma, d_lam, d_area), axis=-1)
+    def jacobian(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Derivatives with respect to the parameters, ``(n, m, k)``."""
+        return _rows(self.id, *self._prepare(t, p), True)[1]
 
 
 MODELS = {
-    "impact": FitModel("impact", ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time"),
-                       _impact, _impact_jacobian),
-    "emg": FitModel("emg", ("center", "sigma", "decay_rate", "area"), _emg, _emg_jacobian),
+    "impact": FitModel("impact", IMPACT, ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time")),
+    "emg": FitModel("emg", EMG, ("center", "sigma", "decay_rate", "area")),
 }
 """Models by name, as referenced from the ``fits`` section of a schema."""
 
@@ -136,17 +157,10 @@ def lmfit_model(name: str):
     spec = MODELS[name]
 
     def function(t, **values):
-        p = np.array([[values[k] for k in spec.parameters]], dtype=float)
-        return spec.function(np.atleast_2d(t), p)[0]
+        return spec.function(np.atleast_2d(t), np.array([[values[k] for k in spec.parameters]]))[0]
 
-    function.__signature__ = _signature(spec.parameters)  # lmfit reads parameter names from the signature
+    parameters = [inspect.Parameter("t", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=1.0) for n in spec.parameters]
+    function.__signature__ = inspect.Signature(parameters)  # lmfit reads parameter names from the signature
     function.__name__ = name
     return lmfit.Model(function, independent_vars=["t"])
-
-
-def _signature(names: tuple[str, ...]):
-    import inspect
-
-    kinds = [inspect.Parameter("t", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    kinds += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=1.0) for n in names]
-    return inspect.Signature(kinds)

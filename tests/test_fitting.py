@@ -74,7 +74,7 @@ def test_official_synthetic_pulse_fits_exactly():
     t = np.linspace(-60, 186.03, 512)[None, :]
     truth = np.array([[0.0, 1.0, 10.0, 0.371, 0.371]])
     y = IMPACT.function(t, truth)
-    result = levenberg_marquardt(IMPACT.function, IMPACT.jacobian, t, y, np.array([[0.2, 0.9, 8.0, 0.5, 0.5]]),
+    result = levenberg_marquardt(IMPACT, t, y, np.array([[0.2, 0.9, 8.0, 0.5, 0.5]]),
                                  lower=np.array([-np.inf, -np.inf, 0, 1e-6, 1e-6]))
     assert result.chisqr[0] <= 1e-12
     np.testing.assert_allclose(result.params[0], truth[0], rtol=1e-5, atol=1e-7)
@@ -88,7 +88,7 @@ def test_emg_recovers_known_parameters():
     y = EMG.function(t, truth) + rng.normal(0, 1e-3, t.shape)
     p0 = truth * rng.uniform(0.9, 1.1, truth.shape)
     p0[:, 0] = truth[:, 0] + rng.uniform(-0.5, 0.5, 50) * truth[:, 1]  # start near the peak, as peak finding does
-    result = levenberg_marquardt(EMG.function, EMG.jacobian, t, y, p0, lower=np.array([-np.inf, 1e-3, 1e-3, 0]))
+    result = levenberg_marquardt(EMG, t, y, p0, lower=np.array([-np.inf, 1e-3, 1e-3, 0]))
     assert result.success.all()
     np.testing.assert_allclose(result.params, truth, rtol=0.01)
 
