@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from idex import calibration, fitting
+from idex import calibration, fitting, mass, snr, velocity
 from idex.quality import QualityFlag
 
 __all__ = ["IdexDatasetAccessor"]
@@ -40,6 +40,18 @@ class IdexDatasetAccessor:
     def fit(self, channels: list[str] | None = None, **options: object) -> xr.Dataset:
         """Fit the waveforms of every event; see :func:`idex.fitting.fit`."""
         return fitting.fit(self._ds, channels, **options)  # type: ignore[arg-type]
+
+    def mass(self, channel: str | None = None) -> xr.Dataset:
+        """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.mass.mass`."""
+        return mass.mass(self._ds, channel=channel)
+
+    def snr(self, channel: str = "tof_high", window: tuple[float, float] = (-7.0, -5.0)) -> xr.DataArray:
+        """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
+        return snr.snr(self._ds, channel, window=window)
+
+    def velocity(self) -> xr.Dataset:
+        """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`."""
+        return velocity.estimate(self._ds)
 
     def flagged(self, flag: QualityFlag | int) -> xr.DataArray:
         """Boolean per event: True where ``quality_flags`` has any bit of ``flag`` set."""

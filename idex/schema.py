@@ -36,6 +36,7 @@ __all__ = [
     "Field",
     "FitParameter",
     "FitSpec",
+    "MassSpec",
     "Housekeeping",
     "Schema",
     "available_schemas",
@@ -130,6 +131,18 @@ class FitSpec:
 
 
 @dataclass(frozen=True)
+class MassSpec:
+    """Where to look for the TOF to mass calibration of :func:`idex.mass.mass`."""
+
+    channel: str
+    lines: str
+    stretch_us_per_sqrt_u: tuple[float, float]
+    shift_from_trigger_us: tuple[float, float]
+    baseline_before_trigger_us: float
+    match_tolerance_us: float
+
+
+@dataclass(frozen=True)
 class Derived:
     """A quantity computed from header fields, constants and earlier derived quantities."""
 
@@ -200,6 +213,7 @@ class Schema:
     derived: tuple[Derived, ...]
     housekeeping: tuple[Housekeeping, ...]
     fits: Mapping[str, FitSpec]
+    mass: MassSpec | None
     attrs: Mapping[str, Any]
 
     @property
@@ -531,6 +545,7 @@ class _Builder:
             derived=derived,
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
+            mass=self.mass(doc.get("mass"), channels),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
 
@@ -586,6 +601,21 @@ class _Builder:
             out.append(Housekeeping(entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion,
                                     MappingProxyType(attrs)))
         return tuple(out)
+
+    def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
+        if entry is None:
+            return None
+        if entry["channel"] not in channels:
+            self.error("unknown-name", ("mass", "channel"), f"{entry['channel']!r} is not a channel")
+        if not (data_dir("defs") / entry["lines"]).is_file():
+            self.error("not-found", ("mass", "lines"), f"{entry['lines']!r} is not a file in {data_dir('defs')}")
+        low, high = entry["stretch_us_per_sqrt_u"]
+        if low >= high:
+            self.error("bounds", ("mass", "stretch_us_per_sqrt_u"), f"{low} is not below {high}")
+        return MassSpec(entry["channel"], entry["lines"], (float(low), float(high)),
+                        tuple(float(v) for v in entry["shift_from_trigger_us"]),
+                        float(entry.get("baseline_before_trigger_us", -0.5)),
+                        float(entry.get("match_tolerance_us", 0.1)))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
         from idex.guesses import RULES

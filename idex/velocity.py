@@ -1,0 +1,182 @@
+"""Impact velocity and dust mass from the fitted target signals (the official L2A approach).
+
+- velocity from the target rise time, by inverting the rise-time calibration curve (Brent's method
+  on log10 v inside the bracket the calibration file gives);
+- mass = Q / Y(v) from the impact charge and the charge-yield curve;
+- an independent velocity from the ion-grid to target charge ratio.
+
+The curves' parameters are data (``defs/velocity_calibration.yaml``, with their source), never
+Python literals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+from scipy.optimize import brentq
+
+from idex._typing import PathLike
+from idex.resources import data_dir
+
+__all__ = ["BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
+
+_PICOCOULOMB = 1e-12
+
+
+@dataclass(frozen=True)
+class BrokenPowerLaw:
+    """``log10 F(v) = log_a + a1 x + (a2-a1)/k log10(1+(v/vb)^k) + (a3-a2)/k log10(1+(v/vc)^k)``, x = log10 v."""
+
+    log_a: float
+    a1: float
+    a2: float
+    a3: float
+    vb: float
+    vc: float
+    k: float
+
+    def log10(self, velocity: np.ndarray | float) -> np.ndarray:
+        """``log10 F`` at ``velocity`` (km/s)."""
+        v = np.asarray(velocity, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            return (self.log_a + self.a1 * np.log10(v)
+                    + (self.a2 - self.a1) / self.k * np.log10(1 + (v / self.vb) ** self.k)
+                    + (self.a3 - self.a2) / self.k * np.log10(1 + (v / self.vc) ** self.k))
+
+    def __call__(self, velocity: np.ndarray | float) -> np.ndarray:
+        """``F`` at ``velocity`` (km/s).
+
+        Examples
+        --------
+        >>> float(load_calibration().charge_yield(10.0))
+        755.0090524738858
+        """
+        return 10.0 ** self.log10(velocity)
+
+    def invert(self, value: np.ndarray | float, bracket: tuple[float, float]) -> np.ndarray:
+        """Velocity (km/s) where ``F`` equals ``value``; NaN for non-positive values or no root in the bracket."""
+        values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        out = np.full(values.shape, np.nan)
+        for index, target in np.ndenumerate(values):
+            if not np.isfinite(target) or target <= 0:
+                continue
+            goal = np.log10(target)
+            try:
+                root = brentq(lambda x: float(self.log10(10.0 ** x)) - goal, *bracket, xtol=1e-14, rtol=1e-15)
+            except ValueError:  # no sign change: the value is outside the curve's range in the bracket
+                continue
+            out[index] = 10.0 ** root
+        return out.reshape(np.shape(value))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Rise-time and yield curves, and the ion-grid ratio law."""
+
+    rise_time: BrokenPowerLaw
+    charge_yield: BrokenPowerLaw
+    ion_grid_scale: float
+    ion_grid_exponent: float
+    ion_grid_offset: float
+    ion_grid_ratio_range: tuple[float, float]
+    bracket: tuple[float, float]
+
+    def velocity_from_rise_time(self, rise_us: np.ndarray | float) -> np.ndarray:
+        """Impact velocity (km/s) from the fitted target rise time (µs)."""
+        return self.rise_time.invert(rise_us, self.bracket)
+
+    def mass(self, charge_pc: np.ndarray | float, velocity: np.ndarray | float) -> np.ndarray:
+        """Dust mass (kg) from the impact charge (pC) and velocity (km/s).
+
+        Examples
+        --------
+        >>> float(load_calibration().mass(10.0, 10.0))  # doctest: +ELLIPSIS
+        1.32448...e-14
+        """
+        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * _PICOCOULOMB / self.charge_yield(velocity)
+
+    def ion_grid_velocity(self, ion_charge: np.ndarray, target_charge: np.ndarray) -> np.ndarray:
+        """Velocity (km/s) from the ion-grid / target charge ratio; NaN outside the valid ratio range."""
+        with np.errstate(all="ignore"):
+            ratio = np.abs(np.asarray(ion_charge, dtype=np.float64)) / np.abs(np.asarray(target_charge, dtype=float))
+            velocity = self.ion_grid_scale * (100.0 * ratio) ** self.ion_grid_exponent + self.ion_grid_offset
+        low, high = self.ion_grid_ratio_range
+        return np.where((ratio >= low) & (ratio <= high), velocity, np.nan)
+
+
+def load_calibration(path: PathLike | None = None) -> Calibration:
+    """Read the calibration curves (default: ``defs/velocity_calibration.yaml``)."""
+    return _load(str(Path(path) if path is not None else data_dir("defs") / "velocity_calibration.yaml"))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Calibration:
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+    def curve(entry: dict) -> BrokenPowerLaw:
+        return BrokenPowerLaw(*(float(entry[key]) for key in ("log_a", "a1", "a2", "a3", "vb", "vc", "k")))
+
+    grid = doc["ion_grid"]
+    return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
+                       float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]))
+
+
+def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
+    """Velocity and mass of every event from the output of :func:`idex.fitting.fit`.
+
+    Parameters
+    ----------
+    fits : xarray.Dataset
+        Fit outputs (or an event Dataset they were merged into) with ``target_*_fit_rise_time``
+        and ``*_impact_charge``.
+    calibration : Calibration, optional
+        Curves to use (default: :func:`load_calibration`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<target>_velocity`` and ``<target>_mass`` per target channel fitted; ``ion_grid_velocity``
+        and ``ion_grid_mass`` (target charge from Target High, else Target Low) when the ion grid
+        was fitted. Failed fits give NaN.
+    """
+    calibration = calibration or load_calibration()
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for target in ("target_low", "target_high"):
+            if f"{target}_fit_rise_time" not in fits:
+                continue
+            ok = fits[f"{target}_fit_success"].values
+            rise = np.where(ok, fits[f"{target}_fit_rise_time"].values, np.nan)
+            velocity = calibration.velocity_from_rise_time(rise)
+            charge = fits[f"{target}_impact_charge"].values
+            out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
+                                                             "rise time", "units": "km/s"})
+            out[f"{target}_mass"] = ("event", calibration.mass(charge, velocity),
+                                     {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg"})
+        if "ion_grid_impact_charge" in fits:
+            target = _best_target_charge(fits)
+            velocity = calibration.ion_grid_velocity(fits["ion_grid_impact_charge"].values, target)
+            out["ion_grid_velocity"] = ("event", velocity, {"long_name": "Impact velocity from the ion-grid / target "
+                                                            "charge ratio", "units": "km/s"})
+            out["ion_grid_mass"] = ("event", calibration.mass(target, velocity),
+                                    {"long_name": "Dust mass from the target charge and ion-grid velocity",
+                                     "units": "kg"})
+    return xr.Dataset(out, coords={"event": fits["event"]})
+
+
+def _best_target_charge(fits: xr.Dataset) -> np.ndarray:
+    """Target High charge where it was fitted, else Target Low (the official preference)."""
+    high = fits["target_high_impact_charge"].values if "target_high_impact_charge" in fits else None
+    low = fits["target_low_impact_charge"].values if "target_low_impact_charge" in fits else None
+    if high is None and low is None:
+        return np.full(fits.sizes["event"], np.nan)
+    if high is None:
+        return low
+    return high if low is None else np.where(np.isfinite(high), high, low)

@@ -1,0 +1,103 @@
+"""Velocity and mass from the target fits, SNR, and TOF -> mass calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import idex
+from idex.mass import calibrate_spectrum, reference_lines
+from idex.snr import snr_values
+from idex.velocity import load_calibration
+
+
+def test_official_yield_value():
+    assert float(load_calibration().charge_yield(10.0)) == pytest.approx(755.0090524738858, rel=1e-12)
+
+
+def test_official_mass_value():
+    assert float(load_calibration().mass(10.0, 10.0)) == pytest.approx(1.3244874e-14, rel=1e-7)
+
+
+def test_official_rise_time_round_trip():
+    calibration = load_calibration()
+    rise = calibration.rise_time(5.0)
+    assert float(calibration.velocity_from_rise_time(rise)) == pytest.approx(5.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("rise", [0.0, -1.0, np.nan, 1e30])
+def test_impossible_rise_times_give_nan(rise):
+    assert np.isnan(load_calibration().velocity_from_rise_time(rise))
+
+
+def test_ion_grid_velocity():
+    calibration = load_calibration()
+    got = calibration.ion_grid_velocity(np.array([1.0, 10.0, 0.001, 5.0]), np.array([10.0, 10.0, 10.0, 0.0]))
+    assert got[0] == pytest.approx(55.0 * 10.0 ** -3.2 + 1.5)
+    assert got[1] == pytest.approx(55.0 * 100.0 ** -3.2 + 1.5)
+    assert np.isnan(got[2]) and np.isnan(got[3])  # ratio outside [0.01, 1], and a zero target charge
+
+
+def test_estimates_from_real_fits(events_2023_12):
+    merged = events_2023_12.idex.fit(merge=True)
+    estimates = merged.idex.velocity()
+    assert {"target_low_velocity", "target_low_mass", "ion_grid_velocity", "ion_grid_mass"} <= set(estimates)
+    assert estimates["target_low_mass"].attrs["units"] == "kg"
+    failed = ~merged["target_low_fit_success"].values
+    assert np.isnan(estimates["target_low_velocity"].values[failed]).all()
+
+
+def test_official_snr_value():
+    signal = np.array([0, 0, 1, 2, 2, 10.0])
+    time = np.array([-7.0, -6.5, -6.0, -5.5, -5.0, 1.0])
+    assert float(snr_values(signal, time)) == 9.0
+
+
+def test_snr_without_baseline_is_nan():
+    assert np.isnan(snr_values(np.arange(5.0), np.arange(5.0)))
+
+
+def test_snr_of_real_events(events_2023_12):
+    values = events_2023_12.idex.snr()
+    assert values.dims == ("event",) and np.isfinite(values).all() and (values > 0).all()
+    lazy = events_2023_12.chunk(event=7).idex.snr()
+    np.testing.assert_allclose(lazy.compute().values, values.values)
+
+
+def synthetic_spectrum(stretch: float, shift: float, seed: int, dt: float = 1 / 260, n: int = 8189):
+    rng = np.random.default_rng(seed)
+    names, masses, _ = reference_lines()
+    t = np.arange(n) * dt
+    y = rng.normal(512, 1.5, n)
+    for m in masses:
+        center = shift + stretch * np.sqrt(m)
+        y += rng.uniform(20, 200) * np.exp(-0.5 * ((t - center) / (2.5 * dt)) ** 2)
+    return y
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mass_calibration_recovers_known_stretch_and_shift(seed):
+    rng = np.random.default_rng(100 + seed)
+    stretch, shift = rng.uniform(1.3, 1.6), rng.uniform(5.0, 9.0)
+    _, masses, weights = reference_lines()
+    y = synthetic_spectrum(stretch, shift, seed)
+    fit = calibrate_spectrum(y, 1 / 260, stretch_range=(1.2, 1.7), shift_range=(shift - 1.5, shift + 1.5),
+                             masses=masses, weights=weights, baseline=slice(0, int((shift - 0.5) * 260)))
+    assert fit.stretch == pytest.approx(stretch, rel=1e-3)
+    assert fit.shift == pytest.approx(shift, rel=1e-3)
+    assert fit.matched == masses.size
+    assert abs(fit.kappa) < 0.05
+
+
+def test_mass_coordinate_on_real_captures(events_2023_12):
+    calibrated = events_2023_12.idex.mass()
+    assert calibrated["mass"].dims == ("event", "sample_high")
+    good = calibrated["mass_lines_matched"].values >= 4
+    assert good.sum() >= 8
+    # most events with several matched lines agree on one instrument calibration within 1 %
+    stretches = calibrated["mass_stretch"].values[good]
+    agreeing = np.abs(stretches / np.median(stretches) - 1) < 0.01
+    assert agreeing.sum() >= 7 and 1.40 < np.median(stretches) < 1.47
+    row = np.flatnonzero(good)[0]
+    masses = calibrated["mass"].values[row]
+    assert masses[0] == 0 and np.all(np.diff(masses) >= 0)
