@@ -101,3 +101,36 @@ def test_mass_coordinate_on_real_captures(events_2023_12):
     row = np.flatnonzero(good)[0]
     masses = calibrated["mass"].values[row]
     assert masses[0] == 0 and np.all(np.diff(masses) >= 0)
+
+
+def test_linear_trend_is_removed():
+    from idex.background import detrend
+
+    t = np.linspace(-60, 186.03, 512)
+    residual, _ = detrend(t, 10 * t)
+    assert np.abs(residual).max() < 1e-9
+
+
+def test_sine_pickup_and_trend_are_removed_in_real_units():
+    """A 20 kHz (0.02 MHz) pickup plus a 5/µs trend under a pulse: both go, the pulse stays."""
+    from idex.background import remove_sine
+
+    t = np.linspace(-60, 186.03, 512)
+    pulse = np.where(t > 0, 3 * (1 - np.exp(-t / 2)) * np.exp(-t / 50), 0)
+    y = 10 * np.sin(2 * np.pi * 0.02 * t + 45) + 5 * t + pulse
+    quiet = t < -2
+    cleaned, (amplitude, frequency, _, slope, _) = remove_sine(t, y, quiet)
+    assert frequency == pytest.approx(0.02, rel=1e-6) and abs(amplitude) == pytest.approx(10, rel=1e-6)
+    assert slope == pytest.approx(5, rel=1e-6)
+    np.testing.assert_allclose(cleaned, pulse, atol=1e-4)
+
+
+def test_lowpass_cutoff_is_a_frequency():
+    from idex.background import lowpass
+
+    t = np.arange(512) / 4.0625  # the low-rate clock, µs
+    slow = np.sin(2 * np.pi * 0.02 * t)
+    noisy = slow + 0.5 * np.sin(2 * np.pi * 1.5 * t)
+    np.testing.assert_allclose(lowpass(t, noisy, 0.2)[50:-50], slow[50:-50], atol=0.02)
+    with pytest.raises(ValueError, match="Nyquist"):
+        lowpass(t, noisy, 5.0)
