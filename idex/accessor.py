@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xarray as xr
 
-from idex import calibration, fitting, mass, snr, velocity
+from idex import calibration, fitting, io, mass, snr, velocity
 from idex.quality import QualityFlag
 
-__all__ = ["IdexDatasetAccessor"]
+__all__ = ["CdfWriter", "IdexDatasetAccessor"]
 
 
 @xr.register_dataset_accessor("idex")
@@ -53,6 +53,34 @@ class IdexDatasetAccessor:
         """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`."""
         return velocity.estimate(self._ds)
 
+    def to_cdf(self, path: str, **options: object) -> object:
+        """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
+        return io.to_cdf(self._ds, path, **options)  # type: ignore[arg-type]
+
+    def to_hdf5(self, path: str, **options: object) -> object:
+        """Write compressed HDF5 (netCDF-4); see :func:`idex.io.netcdf.to_hdf5`."""
+        return io.to_hdf5(self._ds, path, **options)  # type: ignore[arg-type]
+
+    def to_netcdf(self, path: str, **options: object) -> object:
+        """Write compressed netCDF-4 safely; see :func:`idex.io.netcdf.to_netcdf`."""
+        return io.to_netcdf(self._ds, path, **options)  # type: ignore[arg-type]
+
+    def to_csv(self, path: str, **options: object) -> object:
+        """Write one CSV row per event; see :func:`idex.io.csv.to_csv`."""
+        return io.to_csv(self._ds, path, **options)  # type: ignore[arg-type]
+
     def flagged(self, flag: QualityFlag | int) -> xr.DataArray:
         """Boolean per event: True where ``quality_flags`` has any bit of ``flag`` set."""
         return (self._ds["quality_flags"] & int(flag)) != 0
+
+
+@xr.register_dataset_accessor("to_cdf")
+class CdfWriter:
+    """``ds.to_cdf(path, ...)``: a callable accessor, the way ``ds.hvplot()`` works."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    def __call__(self, path: str, **options: object) -> object:
+        """Write ``ds`` as an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
+        return io.to_cdf(self._ds, path, **options)  # type: ignore[arg-type]

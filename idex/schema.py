@@ -214,6 +214,7 @@ class Schema:
     housekeeping: tuple[Housekeeping, ...]
     fits: Mapping[str, FitSpec]
     mass: MassSpec | None
+    cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
 
     @property
@@ -546,6 +547,7 @@ class _Builder:
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
+            cdf_global_attributes=MappingProxyType(dict(doc.get("cdf", {}).get("global_attributes", {}))),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
 

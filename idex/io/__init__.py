@@ -1,0 +1,31 @@
+"""Writers of the event model: CDF (ISTP), netCDF/HDF5 and CSV, each safe against partial files.
+
+``to_file(ds, path)`` picks the format from the suffix; every writer validates the Dataset first
+(naming the variable and attribute at fault) and writes to a temporary name that is renamed into
+place only when complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from idex._typing import PathLike
+from idex.exceptions import ExportError
+from idex.io.cdf import to_cdf
+from idex.io.csv import to_csv
+from idex.io.netcdf import to_hdf5, to_netcdf
+
+__all__ = ["FORMATS", "to_cdf", "to_csv", "to_file", "to_hdf5", "to_netcdf"]
+
+FORMATS = {".cdf": to_cdf, ".nc": to_netcdf, ".h5": to_hdf5, ".hdf5": to_hdf5, ".csv": to_csv}
+"""Writer per file suffix."""
+
+
+def to_file(ds: xr.Dataset, path: PathLike, **options: object) -> Path:
+    """Write ``ds`` in the format its suffix names (``.cdf``, ``.nc``, ``.h5``/``.hdf5``, ``.csv``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ExportError(f"unknown output format {suffix!r} for {path}; choose one of {sorted(FORMATS)}")
+    return FORMATS[suffix](ds, path, **options)  # type: ignore[operator]

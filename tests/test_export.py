@@ -1,0 +1,141 @@
+"""Exporters: ISTP CDF in strict mode, netCDF/HDF5 and CSV round trips, and failures that leave no file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from cdflib.xarray import cdf_to_xarray
+
+import idex
+from idex.exceptions import ExportError
+
+VERSIONS = ["2023_07", "2023_12"]
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def model(request) -> xr.Dataset:
+    """A real capture's event model with the fit outputs merged in."""
+    return idex.open_raw(idex.testing.sample_capture(request.param), group="events").idex.fit(merge=True)
+
+
+def _same_values(a: xr.DataArray, b: xr.DataArray) -> bool:
+    left, right = a.values, b.values
+    if left.dtype == bool:
+        left = left.astype(np.uint8)
+    if left.dtype.kind == "f":
+        return bool(np.array_equal(left, right, equal_nan=True))
+    return bool(np.array_equal(left, right.astype(left.dtype)))
+
+
+def test_cdf_strict_istp_and_round_trip(model, tmp_path):
+    """cdf_to_xarray gives back every variable and value; the file holds every attribute.
+
+    (cdflib's reader rewrites ``long_name``/``units`` of time variables, so attributes are read
+    from the file with ``cdflib.CDF.varattsget``.)"""
+    import cdflib
+
+    path = model.to_cdf(tmp_path / "events.cdf")
+    back = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=True)  # NaN is written as FILLVAL -1e31
+    stored = cdflib.CDF(str(path))
+    for name, variable in model.variables.items():
+        assert name in back.variables, name
+        assert _same_values(variable, back[name]), name
+        attrs = stored.varattsget(name)
+        for key, value in variable.attrs.items():
+            if key != "units":
+                assert np.array_equal(np.atleast_1d(attrs[key]), np.atleast_1d(value)), (name, key)
+        assert attrs["UNITS"] == (variable.attrs.get("units") or " ") or variable.dtype.kind == "M"
+    assert back["tof_high"].attrs["DEPEND_1"] == "time_high"
+    assert back["tof_high"].attrs["VAR_TYPE"] == "data" and back["epoch"].attrs["VAR_TYPE"] == "support_data"
+    assert stored.globalattsget()["Logical_source"] == ["imap_idex_l1a_sci"]
+
+
+def test_cdf_epoch_is_tt2000(model, tmp_path):
+    import cdflib
+
+    path = idex.io.to_cdf(model, tmp_path / "events.cdf")
+    cdf = cdflib.CDF(str(path))
+    assert cdf.varinq("epoch").Data_Type_Description == "CDF_TIME_TT2000"
+    back = np.array(cdflib.cdfepoch.to_datetime(cdf.varget("epoch")), dtype="datetime64[ns]")
+    np.testing.assert_array_equal(back, model["epoch"].values)
+
+
+def test_cdf_default_name_in_a_folder_and_explicit_overwrite(model, tmp_path):
+    path = model.idex.to_cdf(tmp_path)
+    day = np.datetime_as_string(model["epoch"].values.min(), unit="D").replace("-", "")
+    assert path.name == f"imap_idex_l1a_sci_{day}_v001.cdf"
+    with pytest.raises(ExportError, match="exists; pass overwrite=True"):
+        model.to_cdf(path)
+    before = path.stat().st_mtime_ns
+    model.to_cdf(path, overwrite=True)
+    assert path.stat().st_mtime_ns >= before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("writer", ["to_hdf5", "to_netcdf"])
+def test_hdf5_and_netcdf_round_trip_identically(model, tmp_path, writer):
+    path = getattr(model.idex, writer)(tmp_path / "events.h5")
+    with xr.open_dataset(path) as back:
+        xr.testing.assert_identical(back.load(), model)
+        assert back["tof_high"].dtype == np.uint16 and back["target_low_fit_success"].dtype == bool
+    import h5py
+
+    with h5py.File(path) as handle:
+        assert handle["tof_high"].compression == "gzip"
+
+
+def test_csv_round_trip(model, tmp_path):
+    path = model.idex.to_csv(tmp_path / "events.csv")
+    table = pd.read_csv(path, index_col="event")
+    units = json.loads(Path(str(path) + ".units.json").read_text())
+    scalars = [n for n, v in {**model.coords, **model.data_vars}.items() if v.dims == ("event",) and n != "event"]
+    assert set(scalars) <= set(table.columns)
+    for name in scalars:
+        if name == "epoch" or model[name].dtype.kind in "UO":
+            continue
+        expected = model[name].values.astype(float if model[name].dtype.kind == "f" else model[name].dtype)
+        np.testing.assert_array_equal(table[name].to_numpy().astype(expected.dtype), expected, err_msg=name)
+    np.testing.assert_array_equal(pd.to_datetime(table["epoch"]).to_numpy(), model["epoch"].values)
+    assert units["detector_voltage"]["units"] == "V" if "detector_voltage" in model else True
+    assert units["target_low_fit_amplitude"]["units"] == "pC"
+
+
+@pytest.mark.parametrize("suffix", [".cdf", ".nc", ".csv"])
+def test_unwritable_input_fails_before_any_file(tmp_path, suffix):
+    ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    ds["bad"] = ("event", np.array([object()] * ds.sizes["event"]), {"long_name": "objects"})
+    ds["tof_high"].attrs["broken"] = None
+    with pytest.raises(ExportError, match="'bad'|'broken'"):
+        idex.io.to_file(ds, tmp_path / f"out{suffix}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_attribute_is_named(tmp_path):
+    ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    del ds["trigger_id"].attrs["long_name"]
+    with pytest.raises(ExportError, match="variable 'trigger_id' has no 'long_name'"):
+        ds.to_cdf(tmp_path / "x.cdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_inside_the_writer_leaves_no_partial_file(tmp_path, monkeypatch):
+    ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+
+    def explode(*_, **__):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ds.idex.to_netcdf(tmp_path / "x.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_suffix(tmp_path):
+    ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    with pytest.raises(ExportError, match="unknown output format '.xyz'"):
+        idex.io.to_file(ds, tmp_path / "x.xyz")
