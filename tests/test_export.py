@@ -139,3 +139,29 @@ def test_unknown_suffix(tmp_path):
     ds = idex.open_raw(idex.testing.sample_capture(), group="events")
     with pytest.raises(ExportError, match="unknown output format '.xyz'"):
         idex.io.to_file(ds, tmp_path / "x.xyz")
+
+
+def test_official_profile_matches_the_official_l1a_product(tmp_path):
+    """Every variable the profile produces equals the official L1a product's: values, CDF type, attributes."""
+    import cdflib
+
+    from conftest import L1A_2023_12
+    from idex.io.official import profile
+
+    ds = idex.open_raw(idex.testing.sample_capture("2023_12"), group="events")
+    ours = cdflib.CDF(str(ds.to_cdf(tmp_path / "official.cdf", profile="official")))
+    theirs = cdflib.CDF(str(L1A_2023_12))
+    produced = set(profile()["variables"])
+    assert produced | set(profile()["not_produced"]) == set(theirs.cdf_info().zVariables)
+    assert set(ours.cdf_info().zVariables) == produced
+    for name in produced:
+        assert ours.varinq(name).Data_Type_Description == theirs.varinq(name).Data_Type_Description, name
+        mine, official = ours.varget(name), theirs.varget(name)
+        if name == "epoch":  # MET -> TT2000: ours applies leap seconds exactly, theirs through a float stand-in
+            assert np.abs(mine.astype(np.int64) - official.astype(np.int64)).max() < 1000
+        elif mine.dtype.kind == "f":
+            np.testing.assert_allclose(mine, official, rtol=0, atol=1e-9, err_msg=name)
+        else:
+            np.testing.assert_array_equal(mine, official, err_msg=name)
+        assert ours.varattsget(name).keys() == theirs.varattsget(name).keys(), name
+    assert ours.globalattsget()["Logical_source"] == theirs.globalattsget()["Logical_source"]

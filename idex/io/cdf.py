@@ -20,6 +20,7 @@ from idex._typing import PathLike
 from idex.calibration import schema_of
 from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
+from idex.io.official import official_dataset
 
 __all__ = ["cdf_dataset", "default_cdf_name", "to_cdf"]
 
@@ -103,7 +104,8 @@ def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -
     return attrs
 
 
-def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: int = 1) -> Path:
+def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: int = 1,
+           profile: str = "idex") -> Path:
     """Write ``ds`` as an ISTP CDF file; cdflib's strict mode must accept it without a single warning.
 
     Parameters
@@ -116,6 +118,9 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
         Replace an existing file (cdflib alone would silently refuse).
     version : int
         File version used in the default name.
+    profile : {"idex", "official"}
+        ``"idex"`` writes the event model with its own names; ``"official"`` writes the mission's L1a
+        variable names and attributes (:mod:`idex.io.official`) so existing IMAP tools open the file.
 
     Returns
     -------
@@ -127,14 +132,16 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     target = Path(path)
     if target.is_dir():
         target = target / default_cdf_name(ds, version)
-    prepared = cdf_dataset(ds)
+    if profile not in ("idex", "official"):
+        raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex' or 'official'")
+    prepared = cdf_dataset(ds) if profile == "idex" else official_dataset(ds)
     prepared.attrs.update(Logical_file_id=target.stem, Generation_date=np.datetime_as_string(
         np.datetime64("now"), unit="D").replace("-", ""))
     with atomic_path(target, overwrite=overwrite) as temporary, warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            xarray_to_cdf(prepared, str(temporary), istp=True, terminate_on_warning=True, auto_fix_depends=False,
-                          record_dimensions=["epoch"], compression=6)
+            xarray_to_cdf(prepared, str(temporary), istp=True, terminate_on_warning=True,
+                          auto_fix_depends=False, record_dimensions=["epoch"], compression=6)
         except Exception as error:  # cdflib raises ISTPError or plain exceptions: name the file either way
             raise ExportError(f"cannot write {target.name}: {error}") from error
     return target
