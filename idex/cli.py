@@ -50,8 +50,12 @@ def main(verbose: bool) -> None:
     \b
     Examples:
       idex decode capture.pkts -o events.nc
+      idex fit capture.pkts -o fitted.nc
+      idex quicklook capture.pkts -o plots/
+      idex batch Data/ -o products/ --fit
+      idex capture --port 7514 -o Data/ --live
+      idex table products/*.nc -o events.csv
       idex schema show science_2023_12
-      idex schema validate my_new_version.yaml
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
 
@@ -59,37 +63,217 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="netCDF file to write (default: CAPTURE with suffix .nc).")
+              help="File to write: .nc, .h5, .cdf or .csv (default: CAPTURE with suffix .nc).")
 @click.option("--schema", help="Schema name or YAML path (default: chosen from the capture's date).")
 @click.option("--strict", is_flag=True, help="Stop at the first decoding problem instead of flagging it.")
-@click.option("--all-groups", is_flag=True, help="Write the whole tree (events, packets, raw APIDs) as groups.")
+@click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @_user_errors
-def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool) -> None:
-    """Decode a raw capture into the event model and write it as netCDF.
+def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
+           overwrite: bool) -> None:
+    """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
 
     \b
     Examples:
       idex decode tests/data/imap_idex_l0_raw_20231214_v001.pkts -o events.nc
       idex decode capture.bin --schema science_2023_07 --all-groups
+      idex decode capture.pkts -o out/imap_idex_l1a_sci_20231214_v001.cdf
     """
+    from idex.io import to_file
+
+    output = output or capture.with_suffix(".nc")
+    tree = _decode_tree(capture, schema=schema, strict=strict)
+    events = tree["events"].to_dataset()
+    if all_groups:
+        if output.suffix != ".nc":
+            raise click.UsageError("--all-groups needs a .nc output")
+        if output.exists() and not overwrite:
+            raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+        tree.to_netcdf(output)
+    else:
+        to_file(events, output, overwrite=overwrite)
+    problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
+    flagged = int((events["quality_flags"] != 0).sum())
+    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems) "
+               f"with schema {tree.attrs['idex_schema']} -> {output}")
+
+
+def _decode_tree(capture: Path, *, schema: str | None = None, strict: bool = False):
+    """Decode, echoing decoding warnings to stderr with --verbose (they are always in the quality flags)."""
     from idex.raw import open_raw
 
-    verbose = click.get_current_context().find_root().params["verbose"]
-    output = output or capture.with_suffix(".nc")
+    verbose = click.get_current_context().find_root().params.get("verbose", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always" if verbose else "ignore", PacketWarning)
         tree = open_raw(capture, schema=schema, strict=strict)
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
-    events = tree["events"].to_dataset()
-    if all_groups:
-        tree.to_netcdf(output)
-    else:
-        events.to_netcdf(output)
-    problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
-    flagged = int((events["quality_flags"] != 0).sum())
-    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems) "
-               f"with schema {tree.attrs['idex_schema']} -> {output}")
+    return tree
+
+
+def _open_events(path: Path):
+    """An event Dataset from a raw capture or from a netCDF/HDF5 product of idex."""
+    import xarray as xr
+
+    if path.suffix.lower() in (".nc", ".h5", ".hdf5"):
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    return _decode_tree(path)["events"].to_dataset()
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write: .nc, .h5, .cdf or .csv.")
+@click.option("--channels", help="Comma-separated channels to fit (default: all the schema fits).")
+@click.option("--curves", is_flag=True, help="Also store the fitted model curves.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@_user_errors
+def fit(source: Path, output: Path, channels: str | None, curves: bool, overwrite: bool) -> None:
+    """Fit every event's target and ion-grid signals and write the events with the fit outputs.
+
+    \b
+    Examples:
+      idex fit capture.pkts -o fitted.nc
+      idex fit events.nc -o fitted.csv --channels target_low,ion_grid
+    """
+    from idex.io import to_file
+
+    ds = _open_events(source)
+    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves)
+    to_file(fitted, output, overwrite=overwrite)
+    names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
+                                                   if n.endswith("_fit_success")]
+    summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
+    click.echo(f"{source.name}: fits converged: {summary} -> {output}")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quicklook"),
+              show_default=True, help="Folder for the figures.")
+@click.option("--pdf", is_flag=True, help="One multi-page PDF instead of a PNG per event.")
+@click.option("--fit/--no-fit", "with_fit", default=True, show_default=True, help="Overlay impact fits.")
+@click.option("--events", help="Comma-separated event numbers (default: all).")
+@_user_errors
+def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events: str | None) -> None:
+    """Plot each event's six channels in physical units, and a summary of the capture.
+
+    \b
+    Examples:
+      idex quicklook capture.pkts -o plots/
+      idex quicklook fitted.nc --pdf --events 3,7
+    """
+    from idex.quicklook import write_quicklooks
+
+    ds = _open_events(source)
+    if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
+        ds = ds.idex.fit(merge=True, curves=True)
+    numbers = [int(n) for n in events.split(",")] if events else [int(n) for n in ds["event"].values]
+    with click.progressbar(length=len(numbers), label="plotting", file=sys.stderr) as bar:
+        written = write_quicklooks(ds, output_dir, stem=source.stem, pdf=pdf, events=numbers, progress=bar)
+    click.echo(f"{source.name}: {len(written)} files in {output_dir}")
+
+
+@main.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the products (the folder tree of ROOT is mirrored).")
+@click.option("--format", "formats", default="nc", show_default=True,
+              help="Comma-separated output formats: nc, h5, cdf, csv.")
+@click.option("--fit", is_flag=True, help="Fit the waveforms too.")
+@click.option("--quicklook", "with_quicklook", is_flag=True, help="Write quicklook figures too.")
+@click.option("-j", "--jobs", type=int, help="Parallel local processes (default: CPU count).")
+@click.option("--scheduler", help="Run on a dask.distributed scheduler at this address instead.")
+@click.option("--force", is_flag=True, help="Reprocess files already done and unchanged.")
+@_user_errors
+def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook: bool, jobs: int | None,
+          scheduler: str | None, force: bool) -> None:
+    """Decode (and fit, export, plot) every capture under ROOT; rerun to pick up only new or changed files.
+
+    \b
+    Examples:
+      idex batch Data/ -o products/ --fit --format nc,csv
+      idex batch Data/ -o products/ --scheduler tcp://10.0.0.5:8786
+    """
+    from idex.batch import BatchOptions, find_captures, run_batch
+
+    options = BatchOptions(tuple(f.strip() for f in formats.split(",")), fit, with_quicklook)
+    total = len(find_captures(root))
+    with click.progressbar(length=total, label="captures", file=sys.stderr) as bar:
+        results = run_batch(root, output_dir, options, jobs=jobs, scheduler=scheduler, force=force,
+                            progress=lambda _: bar.update(1))
+    failed = [r for r in results if r.status == "failed"]
+    for result in failed:
+        click.echo(f"failed: {result.source}: {result.message}", err=True)
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    click.echo(f"{len(results)} captures: {counts['done']} done, {counts['skipped']} skipped (unchanged), "
+               f"{counts['failed']} failed")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="localhost", show_default=True, help="Telemetry server (GS-OASIS).")
+@click.option("--port", default=7514, show_default=True, type=int, help="Telemetry port.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("captures"),
+              show_default=True, help="Folder for the capture files.")
+@click.option("--rotate-mb", type=float, help="Start a new file after this many MB.")
+@click.option("--rotate-minutes", type=float, help="Start a new file after this many minutes.")
+@click.option("--live", is_flag=True, help="Decode as it goes: one line per completed event.")
+def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rotate_minutes: float | None,
+            live: bool) -> None:
+    """Record raw telemetry from a TCP socket until Ctrl+C or SIGTERM, reconnecting when dropped.
+
+    \b
+    Examples:
+      idex capture --host gse-oasis --port 7514 -o Data/ --rotate-minutes 60 --live
+    """
+    import signal
+    import threading
+
+    from idex.capture import CaptureWriter, LiveEvents
+    from idex.capture import capture as run_capture
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    writer = CaptureWriter(output_dir, rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
+                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None)
+    on_packets = LiveEvents(_print_event).feed if live else None
+    click.echo(f"capturing from {host}:{port} into {output_dir} (Ctrl+C to stop)", err=True)
+    received = run_capture(host, port, writer, stop, on_packets=on_packets)
+    click.echo(f"stopped: {received} bytes in {len(writer.files)} file(s): "
+               + ", ".join(p.name for p in writer.files), err=True)
+
+
+def _print_event(ds) -> None:
+    import numpy as np
+
+    for number in ds["event"].values:
+        row = ds.sel(event=number)
+        epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
+        click.echo(f"event {int(number)} {epoch} trigger_id={int(row['trigger_id'])} "
+                   f"tof_high_max={int(row['tof_high'].max())} flags={int(row['quality_flags'])}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV file to write.")
+@_user_errors
+def table(files: tuple[Path, ...], output: Path) -> None:
+    """Combine the per-event scalars of many files into one CSV, with source_file and event columns.
+
+    \b
+    Examples:
+      idex table products/*.nc -o all_events.csv
+    """
+    from idex.table import combine
+
+    frame = combine(files)
+    frame.to_csv(output, index=False, float_format="%.17g")
+    click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
 
 
 @main.group()

@@ -1,0 +1,158 @@
+"""Quicklook figures: one page per event (six channels in physical units) and a summary per capture.
+
+Matplotlib with the headless ``Agg`` backend; nothing here blocks or needs a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from idex._typing import PathLike
+from idex.calibration import calibrated, schema_of
+
+__all__ = ["event_figure", "summary_figure", "write_quicklooks"]
+
+_LAYOUT = (("tof_high", "tof_mid", "tof_low"), ("target_high", "target_low", "ion_grid"))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _trigger_origin(trigger_id: int) -> str:
+    names = ("TOF HG", "TOF LG", "TOF MG", "target LS", "software", "external")
+    active = [name for bit, name in enumerate(names) if trigger_id & (1 << bit)]
+    return ", ".join(active) or "unknown"
+
+
+def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None):
+    """Figure of one event: six channels on their own time axes relative to the trigger.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model, optionally with fit outputs merged (``<channel>_fit_curve`` is drawn when present).
+    event : int
+        Event number (``event`` coordinate).
+    physical : xarray.Dataset, optional
+        ``ds.idex.calibrated()`` if already computed.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    physical = physical if physical is not None else calibrated(ds)
+    row = ds.sel(event=event)
+    fig, axes = plt.subplots(3, 2, figsize=(13, 9), sharex="col", constrained_layout=True)
+    for column, channels in enumerate(_LAYOUT):
+        for line, name in enumerate(channels):
+            ax = axes[line, column]
+            if name not in ds:
+                ax.set_visible(False)
+                continue
+            time = ds.idex.time(name).sel(event=event)
+            values = physical[name].sel(event=event)
+            ax.plot(time, values, lw=0.6, color="black")
+            curve = f"{name}_fit_curve"
+            if curve in ds and bool(ds[f"{name}_fit_success"].sel(event=event)):
+                ax.plot(time, ds[curve].sel(event=event), color="tab:red", lw=1.2, label="impact fit")
+                charge = float(ds[f"{name}_impact_charge"].sel(event=event))
+                ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}")
+            ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
+            ax.set_ylabel(f"{name.replace('_', ' ')} [{values.attrs.get('units', 'DN')}]")
+            ax.grid(alpha=0.3)
+        axes[-1, column].set_xlabel("time from trigger [µs]")
+    epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
+    details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(int(row['trigger_id']))}"]
+    for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),
+                        ("reflectron_voltage", "reflectron")):
+        if name in row:
+            details.append(f"{label} {float(row[name]):.0f} V")
+    if int(row["quality_flags"]):
+        details.append(f"flags {int(row['quality_flags'])}")
+    fig.suptitle("   ·   ".join(details), fontsize=11)
+    return fig
+
+
+def summary_figure(ds: xr.Dataset, source: str = ""):
+    """Capture overview: event times, impact charges (if fitted) and housekeeping over time."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True, constrained_layout=True)
+    epoch = ds["epoch"].values
+    axes[0].plot(epoch, np.arange(epoch.size) + 1, drawstyle="steps-post", color="black")
+    axes[0].set_ylabel("cumulative events")
+    charges = [name for name in ds.data_vars if name.endswith("_impact_charge")]
+    for name in charges:
+        axes[1].semilogy(epoch, np.abs(ds[name].values), "o", ms=4, label=name.replace("_impact_charge", ""))
+    if charges:
+        axes[1].legend(fontsize=8)
+        axes[1].set_ylabel("impact charge [pC]")
+    else:
+        axes[1].text(0.5, 0.5, "no fits: run with --fit", ha="center", va="center", transform=axes[1].transAxes)
+    schema = schema_of(ds)
+    high_voltage = [item.name for item in schema.housekeeping
+                    if item.word.startswith("hvps") and item.attrs.get("units") == "V" and item.name in ds]
+    for name in high_voltage:
+        axes[2].plot(epoch, ds[name].values, ".-", lw=0.8, label=name.replace("_", " "))
+    if high_voltage:
+        axes[2].legend(fontsize=8, ncol=3)
+        axes[2].set_ylabel("high-voltage supplies [V]")
+    else:
+        axes[2].text(0.5, 0.5, "no converted housekeeping in this packet version", ha="center", va="center",
+                     transform=axes[2].transAxes)
+    axes[2].set_xlabel("UTC")
+    rate = epoch.size / max((epoch.max() - epoch.min()) / np.timedelta64(1, "h"), 1e-9) if epoch.size > 1 else 0
+    fig.suptitle(f"{source}: {epoch.size} events, {rate:.1f} events/hour", fontsize=12)
+    return fig
+
+
+def write_quicklooks(ds: xr.Dataset, folder: PathLike, *, stem: str, pdf: bool = False,
+                     events: Iterable[int] | None = None, progress=None) -> list[Path]:
+    """Write ``<stem>_event_<N>.png`` per event (or one ``<stem>_events.pdf``) and ``<stem>_summary.png``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    plt = _pyplot()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    physical = calibrated(ds)
+    numbers = list(events) if events is not None else [int(n) for n in ds["event"].values]
+    written = []
+    pages = None
+    if pdf:
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        written.append(folder / f"{stem}_events.pdf")
+        pages = PdfPages(written[-1])
+    try:
+        for number in numbers:
+            fig = event_figure(ds, number, physical)
+            if pages is not None:
+                pages.savefig(fig)
+            else:
+                written.append(folder / f"{stem}_event_{number:05d}.png")
+                fig.savefig(written[-1], dpi=90)
+            plt.close(fig)
+            if progress is not None:
+                progress.update(1)
+    finally:
+        if pages is not None:
+            pages.close()
+    fig = summary_figure(ds, stem)
+    written.append(folder / f"{stem}_summary.png")
+    fig.savefig(written[-1], dpi=90)
+    plt.close(fig)
+    return written
