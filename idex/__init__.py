@@ -10,6 +10,7 @@ from idex import accessor as _accessor  # noqa: F401  (registers ds.idex)
 from idex import exceptions, testing
 from idex._version import __version__
 from idex.quality import QualityFlag
+from idex.products import open_cdf, open_products
 from idex.raw import decode_bytes, open_raw
 from idex.schema import Schema, available_schemas, load_schema, validate_schema
 
@@ -21,6 +22,8 @@ __all__ = [
     "decode_bytes",
     "exceptions",
     "load_schema",
+    "open_cdf",
+    "open_products",
     "open_raw",
     "testing",
     "validate_schema",

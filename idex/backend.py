@@ -9,6 +9,7 @@ from typing import Any
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
+from idex.io.official import read_official
 from idex.raw import open_raw
 
 __all__ = ["IdexBackendEntrypoint"]
@@ -19,7 +20,7 @@ _SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
 class IdexBackendEntrypoint(BackendEntrypoint):
     """Open raw IDEX telemetry captures with xarray (the event model by default)."""
 
-    description = "Raw IDEX telemetry (CCSDS packets) decoded into the idex event model"
+    description = "Raw IDEX telemetry (CCSDS packets) or official IDEX science CDFs, as the idex event model"
     url = "https://github.com/idex-developers/idex"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "schema", "strict")
 
@@ -32,8 +33,14 @@ class IdexBackendEntrypoint(BackendEntrypoint):
         schema: Any = None,
         strict: bool = False,
     ) -> xr.Dataset:
-        """Decode ``filename_or_obj`` and return one group (default ``"events"``) as a Dataset."""
-        ds = open_raw(filename_or_obj, schema=schema, strict=strict, group=group or "events")
+        """Decode ``filename_or_obj`` and return one group (default ``"events"``) as a Dataset.
+
+        An official IDEX science CDF (``.cdf``) is read with :func:`idex.io.official.read_official`.
+        """
+        if os.fspath(filename_or_obj).lower().endswith(".cdf"):
+            ds = read_official(filename_or_obj)
+        else:
+            ds = open_raw(filename_or_obj, schema=schema, strict=strict, group=group or "events")
         if drop_variables:
             ds = ds.drop_vars([drop_variables] if isinstance(drop_variables, str) else list(drop_variables))
         return ds
@@ -44,8 +51,9 @@ class IdexBackendEntrypoint(BackendEntrypoint):
         return open_raw(filename_or_obj, schema=schema, strict=strict)
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
-        """True for paths ending in a raw-capture suffix (``.pkts``, ``.bin``, ``.dat``, ``.ccsds``)."""
+        """True for raw-capture suffixes (``.pkts``, ``.bin``, ``.dat``, ``.ccsds``) and IDEX CDF names."""
         try:
-            return os.fspath(filename_or_obj).lower().endswith(_SUFFIXES)
+            name = os.fspath(filename_or_obj).lower()
         except TypeError:
             return False
+        return name.endswith(_SUFFIXES) or (name.endswith(".cdf") and "imap_idex_l1" in os.path.basename(name))

@@ -55,6 +55,8 @@ def main(verbose: bool) -> None:
       idex batch Data/ -o products/ --fit
       idex capture --port 7514 -o Data/ --live
       idex table products/*.nc -o events.csv
+      idex snr archive/*.cdf -o snr_study/
+      idex maps --synthetic 5000 -o map.png
       idex schema show science_2023_12
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -112,13 +114,85 @@ def _decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fal
 
 
 def _open_events(path: Path):
-    """An event Dataset from a raw capture or from a netCDF/HDF5 product of idex."""
+    """An event Dataset from a raw capture, a netCDF/HDF5 product of idex, or an official IDEX CDF."""
     import xarray as xr
+
+    from idex.products import open_cdf
 
     if path.suffix.lower() in (".nc", ".h5", ".hdf5"):
         with xr.open_dataset(path) as ds:
             return ds.load()
+    if path.suffix.lower() == ".cdf":
+        return open_cdf(path)
     return _decode_tree(path)["events"].to_dataset()
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
+              show_default=True, help="Folder for snr.csv and the plots.")
+@click.option("--fit/--no-fit", "with_fit", default=True, show_default=True,
+              help="Fit the target signals to plot SNR against impact charge.")
+@_user_errors
+def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool) -> None:
+    """SNR study: per-event SNR of the TOF channels (official definition) as CSV, and the study plots.
+
+    \b
+    Examples:
+      idex snr archive/*.cdf -o snr_study/
+      idex snr capture.pkts products/*.nc --no-fit
+    """
+    from idex.snr_study import snr_plots, snr_table
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = snr_table(((str(path), _open_events(path)) for path in files), fit=with_fit)
+    table.to_csv(output_dir / "snr.csv", index=False, float_format="%.17g")
+    plots = snr_plots(table, output_dir)
+    click.echo(f"{len(table)} events from {len(files)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots")
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("sky_map.png"),
+              show_default=True, help="PNG to write.")
+@click.option("--bins", default="72x36", show_default=True, help="Longitude x latitude bins (equal area).")
+@click.option("--smooth", type=float, default=0.0, help="Gaussian smoothing width, in bins.")
+@click.option("--exposure", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
+@click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
+@_user_errors
+def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposure: Path | None,
+         synthetic: int | None) -> None:
+    """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
+
+    \b
+    Examples:
+      idex maps archive/*l1b*.cdf -o map.png --smooth 1
+      idex maps --synthetic 5000 -o demo_map.png
+    """
+    import numpy as np
+
+    from idex import maps as skymaps
+
+    n_lon, n_lat = (int(v) for v in bins.lower().split("x"))
+    if synthetic:
+        events = [skymaps.synthetic(synthetic)]
+    elif files:
+        events = [_open_events(path) for path in files]
+    else:
+        raise click.UsageError("give FILES or --synthetic N")
+    missing = [str(p) for p, ds in zip(files, events) if "longitude" not in ds] if not synthetic else []
+    if missing:
+        raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} (official L1b products have them)")
+    lon = np.concatenate([ds["longitude"].values for ds in events])
+    lat = np.concatenate([ds["latitude"].values for ds in events])
+    if not np.isfinite(lon).any():
+        raise click.ClickException("every longitude/latitude is NaN (products made without SPICE have none)")
+    skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
+                             exposure=np.load(exposure) if exposure else None)
+    skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
+    click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at lon {skymap.peak[0]:.1f}, "
+               f"lat {skymap.peak[1]:.1f} deg)")
 
 
 @main.command()

@@ -10,16 +10,18 @@ under ``not_produced`` (the event-classification flags, spare and sync/CRC words
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 import yaml
 
+from idex._typing import PathLike
 from idex.calibration import schema_of
 from idex.resources import data_dir
 
-__all__ = ["official_dataset", "profile"]
+__all__ = ["official_dataset", "profile", "read_official"]
 
 _DTYPES = {"CDF_INT8": np.int64, "CDF_UINT1": np.uint8, "CDF_DOUBLE": np.float64, "CDF_CHAR": str}
 
@@ -58,3 +60,135 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = xr.Dataset(variables)
     out.attrs = dict(profile()["global_attributes"])
     return out
+
+
+def read_official(path: PathLike) -> xr.Dataset:
+    """Read an official IDEX L1a or L1b science CDF into the event model.
+
+    L1a products are rebuilt exactly as :func:`idex.open_raw` builds the model (same names, dtypes,
+    derived values and attributes) from the header fields and raw waveforms they carry; L1b products
+    give the waveforms back in counts (dividing by the schema's calibration factors, checked to be
+    whole), the housekeeping in engineering units and the time axes. Variables idex has no name for
+    are kept under their official names. The packet version is chosen by the data's date.
+
+    Parameters
+    ----------
+    path : str or path
+        ``imap_idex_l1a_sci*.cdf`` or ``imap_idex_l1b_sci*.cdf``.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    import cdflib
+
+    from idex.schema import available_schemas, load_schema
+
+    cdf = cdflib.CDF(str(path))
+    names = set(cdf.cdf_info().zVariables)
+    source = str(cdf.globalattsget().get("Logical_source", [""])[0])
+    if "TOF_High" not in names or "epoch" not in names:
+        raise ValueError(f"{path} is not an IDEX science CDF (Logical_source {source!r})")
+    epoch = np.array(cdflib.cdfepoch.to_datetime(cdf.varget("epoch")), dtype="datetime64[ns]")
+    schemas = [load_schema(n) for n in available_schemas()]
+    schema = next((s for s in sorted(schemas, key=lambda s: s.valid_from, reverse=True) if epoch.size and
+                   s.covers(epoch[0])), max(schemas, key=lambda s: s.valid_from))
+    official_of = {entry["source"]: name for name, entry in profile()["variables"].items() if "source" in entry}
+    if "idx__txhdrevtnum" in names:
+        ds = _l1a_model(cdf, schema, official_of, Path(str(path)).name)
+        used = {official_of[n] for n in official_of if official_of[n] in names}
+    else:
+        ds, used = _l1b_model(cdf, schema, epoch, Path(str(path)).name)
+    extras = {}
+    for name in sorted(names - used - {"epoch"}):
+        attrs = {k: _plain(v) for k, v in cdf.varattsget(name).items()}
+        if attrs.get("DEPEND_0") != "epoch" or name.endswith(("_sample_rate", "_label", "_index")):
+            continue
+        values = cdf.varget(name)
+        if values.dtype.kind == "f" and "FILLVAL" in attrs:  # ISTP fill value -> NaN
+            values = np.where(values == attrs["FILLVAL"], np.nan, values)
+        dims = ["event"] + [f"{name}_dim_{i}" for i in range(1, np.ndim(values))]
+        extras[name] = (dims, values, {"long_name": attrs.get("CATDESC", name),
+                                       "units": str(attrs.get("UNITS", "")).strip(), "official_name": name})
+    ds = ds.assign(extras)
+    ds.attrs.update(official_logical_source=source, source=Path(str(path)).name)
+    return ds
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
+    """Rebuild the model from the header fields and waveforms an L1a product carries."""
+    from idex.dataset import events_dataset
+    from idex.events import ScienceEvents
+
+    n = int(cdf.varinq("epoch").Last_Rec + 1)
+    missing = []
+
+    def field_values(field: Any) -> np.ndarray:
+        name = official_of.get(field.name if field.name != schema.roles["event_number"] else "event")
+        if name is None:  # the official product dropped this field: fill value, named in the attributes
+            missing.append(field.name)
+            return np.full(n, np.iinfo(field.dtype).max, dtype=field.dtype)
+        raw = cdf.varget(name)
+        if raw.dtype.kind in "US" and field.enumeration:
+            codes = {label: code for code, label in field.enumeration.items()}
+            raw = np.array([codes[str(v)] for v in raw])
+        return raw.astype(field.dtype)
+
+    subheader = {f.name: field_values(f) for f in schema.subheader if f.name and f.per_event}
+    header = {f.name: field_values(f) for f in schema.header_fields if f.name}
+    coarse, fine = schema.packet_time_fields
+    events = ScienceEvents(
+        has_header=np.ones(n, bool),
+        packet_coarse=cdf.varget("shcoarse").astype(coarse.dtype),
+        packet_fine=cdf.varget("shfine").astype(fine.dtype),
+        subheader=subheader,
+        header=header,
+        waveforms={c.name: cdf.varget(official_of[c.name]).astype(np.uint16) for c in schema.channels.values()},
+        quality=np.zeros(n, np.uint16),
+    )
+    ds = events_dataset(events, schema, source=source)
+    for name in missing:
+        ds[name].attrs["comment"] = "not in the official product: fill value"
+    return ds
+
+
+def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[xr.Dataset, set[str]]:
+    """Waveforms back in counts, housekeeping in engineering units, time axes and trigger times."""
+    official = {c.name: name for name, entry in profile()["variables"].items()
+                if (c := schema.channels.get(entry.get("source", ""))) is not None}
+    data: dict[str, Any] = {}
+    coords: dict[str, Any] = {"event": ("event", np.arange(1, epoch.size + 1), {"long_name": "Row in the product"}),
+                              "epoch": ("event", epoch, {"long_name": "Impact time (UTC)", "standard_name": "time"})}
+    used = set(official.values())
+    for channel in schema.channels.values():
+        values = cdf.varget(official[channel.name]) / channel.calibration_factor
+        counts = np.rint(values)
+        if not np.allclose(values, counts, rtol=0, atol=1e-6):
+            raise ValueError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
+                             "the product was calibrated with other factors")
+        data[channel.name] = (("event", channel.dim), counts.astype(np.uint16),
+                              {**channel.attrs, "time": channel.time, "trigger_time": channel.trigger_time})
+        coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
+                                {"long_name": f"Time from the start of the {channel.dim} record", "units": "us"})
+    for trigger, axis in (("trigger_time_high", "time_high_sample_rate"), ("trigger_time_low", "time_low_sample_rate")):
+        data[trigger] = ("event", -cdf.varget(axis)[:, 0], {"long_name": "Trigger time from the record start",
+                                                            "units": "us"})
+        used.add(axis)
+    for item in schema.housekeeping:
+        data[item.name] = ("event", cdf.varget(item.name), dict(item.attrs))
+        used.add(item.name)
+    for name in ("shcoarse", "shfine"):
+        data[name] = ("event", cdf.varget(name), {"long_name": name})
+        used.add(name)
+    if "dead_time" in cdf.cdf_info().zVariables:  # official seconds -> the model's microseconds
+        data["dead_time"] = ("event", cdf.varget("dead_time") * 1e6, {"long_name": "Dead time after the event",
+                                                                       "units": "us"})
+        used.add("dead_time")
+    ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})
+    return ds, used
