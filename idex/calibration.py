@@ -20,7 +20,10 @@ def schema_of(ds: xr.Dataset) -> Schema:
 
 
 def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Dataset:
-    """Convert waveform channels from counts to physical units (pC for charge, mA for TOF).
+    """Convert waveform channels to physical units (pC for charge, mA for TOF).
+
+    Each channel carries its factor and units as the attributes ``calibration_factor`` and
+    ``calibration_units`` (set from the schema or scope setup when the data were read).
 
     Parameters
     ----------
@@ -32,8 +35,8 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
     Returns
     -------
     xarray.Dataset
-        ``float64`` waveforms (fill-value samples become NaN) with ``units`` and
-        ``calibration_factor`` attributes; works lazily on dask-backed data.
+        ``float64`` waveforms (fill-value samples become NaN) with ``units``; works lazily on
+        dask-backed data.
 
     Examples
     --------
@@ -42,18 +45,17 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
     >>> ds.idex.calibrated()["target_low"].attrs["units"]
     'pC'
     """
-    schema = schema_of(ds)
     names = list(channels) if channels is not None else [
-        name for name, c in schema.channels.items() if c.calibration_factor is not None and name in ds]
+        name for name, v in ds.data_vars.items() if "calibration_factor" in v.attrs]
     out = {}
     for name in names:
-        channel = schema.channels[name]
-        if channel.calibration_factor is None:
-            raise KeyError(f"schema {schema.name!r} has no calibration factor for {name!r}")
         raw = ds[name]
-        values = raw.where(raw != channel.fill_value) * channel.calibration_factor
-        values.attrs = {**raw.attrs, "units": channel.calibration_units, "calibration_factor": channel.calibration_factor,
-                        "long_name": f"{raw.attrs.get('long_name', name)} ({channel.calibration_units})"}
+        if "calibration_factor" not in raw.attrs:
+            raise KeyError(f"{name!r} has no calibration_factor attribute (its schema declares no calibration)")
+        factor, units = raw.attrs["calibration_factor"], raw.attrs["calibration_units"]
+        values = raw.where(raw != raw.attrs["fill_value_used"]) if "fill_value_used" in raw.attrs else raw
+        values = values * factor
+        values.attrs = {**raw.attrs, "units": units, "long_name": f"{raw.attrs.get('long_name', name)} ({units})"}
         values.attrs.pop("fill_value_used", None)
         out[name] = values
     return xr.Dataset(out, attrs=ds.attrs)

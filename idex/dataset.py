@@ -70,6 +70,8 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for channel in schema.channels.values():
         attrs = {**channel.attrs, "fill_value_used": channel.fill_value,
                  "sample_bits": channel.sample_bits, "time": channel.time, "trigger_time": channel.trigger_time}
+        if channel.calibration_factor is not None:
+            attrs.update(calibration_factor=channel.calibration_factor, calibration_units=channel.calibration_units)
         data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], attrs)
         coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
                                 {"long_name": f"Time from the start of the {channel.dim} record", "units": "us",

@@ -12,7 +12,7 @@ event never stops the others: its parameters are NaN, ``<channel>_fit_success`` 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -75,6 +75,7 @@ def fit(
     curves: bool = False,
     merge: bool = False,
     max_iterations: int = 200,
+    specs: Mapping[str, FitSpec] | None = None,
 ) -> xr.Dataset:
     """Fit the waveforms of every event.
 
@@ -91,6 +92,8 @@ def fit(
         fit failed, instead of the fit outputs alone.
     max_iterations : int
         Iteration limit per event.
+    specs : mapping of str to FitSpec, optional
+        Fit declarations to use instead of the schema's ``fits`` section (e.g. a scope setup's).
 
     Returns
     -------
@@ -108,33 +111,35 @@ def fit(
     >>> fits["target_low_fit_success"].sel(event=1).item(), fits["target_low_fit_amplitude"].attrs["units"]
     (True, 'pC')
     """
-    schema = schema_of(ds)
-    names = list(channels) if channels is not None else [c for c in schema.fits if c in ds]
-    unknown = [c for c in names if c not in schema.fits]
+    specs = specs if specs is not None else schema_of(ds).fits
+    names = list(channels) if channels is not None else [c for c in specs if c in ds]
+    unknown = [c for c in names if c not in specs]
     if unknown:
-        raise KeyError(f"schema {schema.name!r} declares no fit for {unknown}; fits exist for {sorted(schema.fits)}")
+        raise KeyError(f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
+                       f"fits exist for {sorted(specs)}")
     values = calibrated(ds, names)
     outputs: dict[str, xr.DataArray] = {}
     for name in names:
-        spec = schema.fits[name]
-        channel = schema.channels[name]
+        spec = specs[name]
+        dim = ds[name].dims[-1]
+        units = ds[name].attrs.get("calibration_units", "")
         time = ds.idex.time(name)
         table = xr.apply_ufunc(
             fit_arrays, time, values[name], kwargs={"spec": spec, "max_iterations": max_iterations},
-            input_core_dims=[[channel.dim], [channel.dim]], output_core_dims=[[_COLUMN]],
+            input_core_dims=[[dim], [dim]], output_core_dims=[[_COLUMN]],
             dask="parallelized", output_dtypes=[np.float64],
             dask_gufunc_kwargs={"output_sizes": {_COLUMN: 2 * len(spec.parameters) + 6}},
         )
-        outputs.update(_named_outputs(table, spec, channel.calibration_units or ""))
+        outputs.update(_named_outputs(table, spec, units))
         if curves:
             parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
             curve = xr.apply_ufunc(
-                MODELS[spec.model].function, time, parameters, input_core_dims=[[channel.dim], [_COLUMN]],
-                output_core_dims=[[channel.dim]], dask="parallelized", output_dtypes=[np.float64],
+                MODELS[spec.model].function, time, parameters, input_core_dims=[[dim], [_COLUMN]],
+                output_core_dims=[[dim]], dask="parallelized", output_dtypes=[np.float64],
             )
-            curve.attrs = {"long_name": f"Fitted {spec.model} model of {name}", "units": channel.calibration_units}
-            outputs[f"{name}_fit_curve"] = curve.transpose("event", channel.dim)
-    fits = xr.Dataset(outputs, attrs={"idex_schema": schema.name})
+            curve.attrs = {"long_name": f"Fitted {spec.model} model of {name}", "units": units}
+            outputs[f"{name}_fit_curve"] = curve.transpose("event", dim)
+    fits = xr.Dataset(outputs, attrs={"idex_schema": ds.attrs.get("idex_schema", "")})
     if not merge:
         return fits
     failed = xr.zeros_like(ds["quality_flags"], dtype=bool)

@@ -78,7 +78,7 @@ def _solve(a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _fit_rows(model, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol):  # pragma: no cover - compiled
+def _fit_rows(model, constants, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol):  # pragma: no cover
     n, m = y.shape
     k = p0.shape[1]
     params = p0.copy()
@@ -95,7 +95,7 @@ def _fit_rows(model, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol
         if not np.all(np.isfinite(p)):
             status[r] = 2
             continue
-        evaluate(model, t[r], p, f, jac, True)
+        evaluate(model, t[r], p, f, jac, True, constants)
         cost = 0.0
         for j in range(m):
             cost += (w[r, j] * (y[r, j] - f[j])) ** 2
@@ -135,7 +135,7 @@ def _fit_rows(model, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol
             trial = np.minimum(np.maximum(p + step, lower[r]), upper[r])
             new_cost = np.inf
             if np.all(np.isfinite(trial)):
-                evaluate(model, t[r], trial, trial_f, unused, False)
+                evaluate(model, t[r], trial, trial_f, unused, False, constants)
                 new_cost = 0.0
                 for j in range(m):
                     new_cost += (w[r, j] * (y[r, j] - trial_f[j])) ** 2
@@ -151,7 +151,7 @@ def _fit_rows(model, t, y, w, p0, lower, upper, max_iterations, ftol, xtol, gtol
                 if small:
                     status[r] = 0
                     break
-                evaluate(model, t[r], p, f, jac, True)
+                evaluate(model, t[r], p, f, jac, True, constants)
                 fresh = True
             else:
                 damping *= 10.0
@@ -208,7 +208,7 @@ def levenberg_marquardt(
     weight = np.ones(y.shape) if mask is None else mask.astype(np.float64)
     y = np.where(weight > 0, y, 0.0).astype(np.float64)
     weight = np.where(np.isfinite(y), weight, 0.0)
-    params, status, iterations = _fit_rows(model.id, t, np.nan_to_num(y), weight,
+    params, status, iterations = _fit_rows(model.id, model.constant_array, t, np.nan_to_num(y), weight,
                                            np.ascontiguousarray(p0, dtype=np.float64), lower, upper,
                                            max_iterations, ftol, xtol, gtol)
     status[weight.sum(axis=1) <= k] = 2  # fewer samples than parameters

@@ -4,6 +4,9 @@
   ``y = baseline + H(t - t0) * amplitude * (1 - exp(-(t - t0)/rise)) * exp(-(t - t0)/discharge)``.
 - ``emg``: an exponentially modified Gaussian with an area parameter, for TOF peaks (§2.5):
   ``area * λ/2 * exp(λ/2 (2μ + λσ² - 2t)) * erfc((μ + λσ² - t)/(√2 σ))``, whose integral is ``area``.
+- ``qd``: the charge a grain induces on an accelerator pickup tube (§2.6): entry ramp, decay while
+  inside, exit ramp, decay after; parameters entry time, charge and velocity, with the tube length,
+  diameter and decay time as fixed constants (:meth:`FitModel.with_constants`).
 
 The formulas live in one compiled function, :func:`evaluate` (numba), which fills the values and,
 on request, the Jacobian of one event. The fitting engine (:mod:`idex.lm`) calls it hundreds of
@@ -24,7 +27,7 @@ import numpy as np
 
 __all__ = ["MODELS", "FitModel", "evaluate", "impact_peak", "lmfit_model"]
 
-IMPACT, EMG = 0, 1
+IMPACT, EMG, QD = 0, 1, 2
 _SQRT2 = math.sqrt(2.0)
 _SQRT_PI = math.sqrt(math.pi)
 
@@ -75,21 +78,67 @@ def _emg(t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def evaluate(model, t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
-    """Fill ``f`` (values on ``t``) and, if ``want_jacobian``, ``jac`` for parameters ``p`` of one event."""
-    if model == IMPACT:
-        _impact(t, p, f, jac, want_jacobian)
-    else:
-        _emg(t, p, f, jac, want_jacobian)
+def _qd_values(t, p, constants, f):  # pragma: no cover - compiled
+    """Charge induced on a pickup tube by a charged grain flying through it (ALGORITHMS §2.6).
+
+    p = (t0 [µs], q [V], v [km/s]); constants = (tube length [cm], tube diameter [cm], decay time [µs]).
+    """
+    t0, q, v = p[0], p[1], p[2]
+    length, diameter, tau = constants[0], constants[1], constants[2]
+    entry = diameter / v * 10.0  # cm / (km/s) = 10 µs
+    body = (length - 2.0 * diameter) / v * 10.0
+    level = q * math.exp(-body / tau)  # at the start of the exit ramp
+    after = level - q  # at the end of the exit ramp
+    for j in range(t.size):
+        s = t[j] - t0
+        if s <= 0.0:
+            f[j] = 0.0
+        elif s < entry:
+            f[j] = q * s / entry
+        elif s < entry + body:
+            f[j] = q * math.exp(-(s - entry) / tau)
+        elif s < 2.0 * entry + body:
+            f[j] = level - q * (s - entry - body) / entry
+        else:
+            f[j] = after * math.exp(-(s - 2.0 * entry - body) / tau)
 
 
 @numba.njit(cache=True)
-def _rows(model, t, p, want_jacobian):  # pragma: no cover - compiled
+def _qd(t, p, constants, f, jac, want_jacobian):  # pragma: no cover - compiled
+    _qd_values(t, p, constants, f)
+    if want_jacobian:  # piecewise with moving break points: central differences
+        shifted = np.empty(t.size)
+        back = np.empty(t.size)
+        for i in range(3):
+            step = 1e-6 * max(abs(p[i]), 1e-3)
+            up = p.copy()
+            down = p.copy()
+            up[i] += step
+            down[i] -= step
+            _qd_values(t, up, constants, shifted)
+            _qd_values(t, down, constants, back)
+            for j in range(t.size):
+                jac[j, i] = (shifted[j] - back[j]) / (2.0 * step)
+
+
+@numba.njit(cache=True)
+def evaluate(model, t, p, f, jac, want_jacobian, constants):  # pragma: no cover - compiled
+    """Fill ``f`` (values on ``t``) and, if ``want_jacobian``, ``jac`` for parameters ``p`` of one event."""
+    if model == IMPACT:
+        _impact(t, p, f, jac, want_jacobian)
+    elif model == EMG:
+        _emg(t, p, f, jac, want_jacobian)
+    else:
+        _qd(t, p, constants, f, jac, want_jacobian)
+
+
+@numba.njit(cache=True)
+def _rows(model, t, p, want_jacobian, constants):  # pragma: no cover - compiled
     n, m = t.shape
     f = np.empty((n, m))
     jac = np.zeros((n, m, p.shape[1])) if want_jacobian else np.zeros((1, 1, p.shape[1]))
     for i in range(n):
-        evaluate(model, t[i], p[i], f[i], jac[i] if want_jacobian else jac[0], want_jacobian)
+        evaluate(model, t[i], p[i], f[i], jac[i] if want_jacobian else jac[0], want_jacobian, constants)
     return f, jac
 
 
@@ -100,6 +149,7 @@ class FitModel:
     name: str
     id: int
     parameters: tuple[str, ...]
+    constants: tuple[float, ...] = ()
 
     def _prepare(self, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = np.ascontiguousarray(np.atleast_2d(p), dtype=np.float64)
@@ -108,16 +158,26 @@ class FitModel:
 
     def function(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Values, ``(n, m)``, for times ``t`` ``(n, m)`` and parameters ``p`` ``(n, k)``."""
-        return _rows(self.id, *self._prepare(t, p), False)[0]
+        return _rows(self.id, *self._prepare(t, p), False, self.constant_array)[0]
 
     def jacobian(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Derivatives with respect to the parameters, ``(n, m, k)``."""
-        return _rows(self.id, *self._prepare(t, p), True)[1]
+        return _rows(self.id, *self._prepare(t, p), True, self.constant_array)[1]
+
+    @property
+    def constant_array(self) -> np.ndarray:
+        """The model's fixed constants as the compiled code takes them."""
+        return np.array(self.constants if self.constants else (0.0,), dtype=np.float64)
+
+    def with_constants(self, *constants: float) -> FitModel:
+        """A copy with fixed constants (e.g. the QD tube geometry)."""
+        return FitModel(self.name, self.id, self.parameters, tuple(float(c) for c in constants))
 
 
 MODELS = {
     "impact": FitModel("impact", IMPACT, ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time")),
     "emg": FitModel("emg", EMG, ("center", "sigma", "decay_rate", "area")),
+    "qd": FitModel("qd", QD, ("entry_time", "charge", "velocity")),
 }
 """Models by name, as referenced from the ``fits`` section of a schema."""
 

@@ -173,7 +173,9 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
             raise ValueError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
                              "the product was calibrated with other factors")
         data[channel.name] = (("event", channel.dim), counts.astype(np.uint16),
-                              {**channel.attrs, "time": channel.time, "trigger_time": channel.trigger_time})
+                              {**channel.attrs, "time": channel.time, "trigger_time": channel.trigger_time,
+                               "calibration_factor": channel.calibration_factor,
+                               "calibration_units": channel.calibration_units})
         coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
                                 {"long_name": f"Time from the start of the {channel.dim} record", "units": "us"})
     for trigger, axis in (("trigger_time_high", "time_high_sample_rate"), ("trigger_time_low", "time_low_sample_rate")):
