@@ -350,6 +350,49 @@ def table(files: tuple[Path, ...], output: Path) -> None:
     click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
 
 
+@main.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the products, one sub-folder per campaign.")
+@click.option("--setup", default="idex_dust_accelerator", show_default=True, help="Scope setup name or YAML file.")
+@click.option("--db", help="SQLAlchemy URL of the accelerator database (default: the setup's environment variable).")
+@click.option("--quicklook/--no-quicklook", "with_quicklook", default=True, show_default=True,
+              help="Write a figure per shot.")
+@click.option("--force", is_flag=True, help="Reprocess campaigns whose products are newer than their traces.")
+@_user_errors
+def scope(root: Path, output_dir: Path, setup: str, db: str | None, with_quicklook: bool, force: bool) -> None:
+    """Process dust-accelerator campaigns: every folder of LeCroy .trc files under ROOT (or ROOT itself).
+
+    \b
+    For each campaign: the event model (netCDF), impact and pickup-tube fits, the accelerator's
+    assigned values (with --db or the setup's environment variable), a per-shot CSV summary and
+    quicklook figures. Campaigns already done and unchanged are skipped; failures are summarised.
+    \b
+    Examples:
+      idex scope campaigns/ -o scope_products/ --db sqlite:///accelerator.db
+    """
+    from idex.scope import process_campaign
+
+    campaigns = sorted({p.parent for p in root.rglob("*.trc")})
+    failed = []
+    done = skipped = 0
+    with click.progressbar(campaigns, label="campaigns", file=sys.stderr) as bar:
+        for folder in bar:
+            target = output_dir / (folder.relative_to(root) if folder != root else Path(root.name))
+            try:
+                if process_campaign(folder, target, setup=setup, url=db, quicklook=with_quicklook, force=force):
+                    done += 1
+                else:
+                    skipped += 1
+            except Exception as error:  # keep going: summarised below
+                failed.append((folder, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
+    for folder, message in failed:
+        click.echo(f"failed: {folder}: {message}", err=True)
+    click.echo(f"{len(campaigns)} campaigns: {done} done, {skipped} skipped (unchanged), {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
 @main.group()
 def schema() -> None:
     """Inspect and validate packet schemas."""

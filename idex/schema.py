@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -40,6 +40,7 @@ __all__ = [
     "Housekeeping",
     "Schema",
     "available_schemas",
+    "fit_specs",
     "load_schema",
     "schema_dirs",
     "validate_schema",
@@ -259,6 +260,47 @@ def schema_dirs() -> list[Path]:
     """Folders searched for schemas: those in ``$IDEX_SCHEMA_PATH``, then the shipped ``schemas/``."""
     extra = [Path(p) for p in os.environ.get(SCHEMA_PATH_ENV, "").split(os.pathsep) if p]
     return [*extra, data_dir("schemas")]
+
+
+def fit_specs(entries: Mapping[str, dict], channels: set[str],
+              error: Callable[[str, tuple, str], None]) -> dict[str, FitSpec]:
+    """Build the fit declarations of a ``fits`` section (packet schema or scope setup), reporting problems.
+
+    Parameters
+    ----------
+    entries : mapping
+        The ``fits`` section: channel -> {model, parameters, baseline_us}.
+    channels : set of str
+        Channel names the section may refer to.
+    error : callable
+        Receives ``(code, path within the section, message)`` for each problem.
+    """
+    from idex.guesses import RULES
+    from idex.models import MODELS
+
+    out = {}
+    for name, entry in entries.items():
+        if name not in channels:
+            error("unknown-name", (name,), f"{name!r} is not a channel")
+        model = MODELS.get(entry["model"])
+        if model is None:
+            error("unknown-name", (name, "model"), f"unknown model {entry['model']!r}; choose one of {sorted(MODELS)}")
+            continue
+        if list(entry["parameters"]) != list(model.parameters):
+            error("parameters", (name, "parameters"),
+                  f"model {model.name!r} needs parameters {list(model.parameters)} in this order")
+        parameters = []
+        for key, spec in entry["parameters"].items():
+            if spec["initial"] not in RULES:
+                error("unknown-name", (name, "parameters", key, "initial"),
+                      f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}")
+            low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+            if low >= high:
+                error("bounds", (name, "parameters", key), f"min {low} is not below max {high}")
+            parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
+        window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
+        out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters))
+    return out
 
 
 def available_schemas() -> list[str]:
@@ -620,34 +662,8 @@ class _Builder:
                         float(entry.get("match_tolerance_us", 0.1)))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
-        from idex.guesses import RULES
-        from idex.models import MODELS
-
-        out = {}
-        for name, entry in entries.items():
-            here = ("fits", name)
-            if name not in channels:
-                self.error("unknown-name", here, f"{name!r} is not a channel")
-            model = MODELS.get(entry["model"])
-            if model is None:
-                self.error("unknown-name", here + ("model",), f"unknown model {entry['model']!r}; "
-                           f"choose one of {sorted(MODELS)}")
-                continue
-            if list(entry["parameters"]) != list(model.parameters):
-                self.error("parameters", here + ("parameters",),
-                           f"model {model.name!r} needs parameters {list(model.parameters)} in this order")
-            parameters = []
-            for key, spec in entry["parameters"].items():
-                if spec["initial"] not in RULES:
-                    self.error("unknown-name", here + ("parameters", key, "initial"),
-                               f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}")
-                low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
-                if low >= high:
-                    self.error("bounds", here + ("parameters", key), f"min {low} is not below max {high}")
-                parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
-            window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
-            out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters))
-        return out
+        return fit_specs(entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where,
+                                                                                           message))
 
     def channels(self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str],
                  header_code: int) -> dict[str, Channel]:
