@@ -8,7 +8,7 @@ fi
 if [ -n "$pg_bin" ]; then
   pg_data=$(mktemp -d)
   pg_port=54329
-  as_db_user() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+  as_db_user() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "cd / && $*"; else sh -c "$*"; fi; }
   [ "$(id -u)" = 0 ] && chown postgres "$pg_data"
   if as_db_user "'$pg_bin/initdb' -D '$pg_data' -A trust -U postgres >/dev/null" \
      && as_db_user "'$pg_bin/pg_ctl' -D '$pg_data' -l '$pg_data/server.log' -w -o \"-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1\" start >/dev/null"; then

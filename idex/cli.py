@@ -57,6 +57,7 @@ def main(verbose: bool) -> None:
       idex table products/*.nc -o events.csv
       idex snr archive/*.cdf -o snr_study/
       idex maps --synthetic 5000 -o map.png
+      idex view capture.pkts
       idex schema show science_2023_12
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -391,6 +392,23 @@ def scope(root: Path, output_dir: Path, setup: str, db: str | None, with_quicklo
     click.echo(f"{len(campaigns)} campaigns: {done} done, {skipped} skipped (unchanged), {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def view(paths: tuple[Path, ...]) -> None:
+    """Open the desktop viewer on captures, .trc folders or products (needs the idex[gui] extra).
+
+    \b
+    Examples:
+      idex view tests/data/imap_idex_l0_raw_20231214_v001.pkts
+      idex view products/*.nc campaigns/run1/
+    """
+    try:
+        from idex.view import main as view_main
+    except ImportError as error:
+        raise click.ClickException(f"the viewer needs Qt: pip install 'idex[gui]' ({error})") from None
+    sys.exit(view_main([str(p) for p in paths]))
 
 
 @main.group()

@@ -29,12 +29,14 @@ __all__ = ["fit", "fit_arrays"]
 _COLUMN = "fit_column"
 
 
-def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 200) -> np.ndarray:
+def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 200,
+               initial: np.ndarray | None = None) -> np.ndarray:
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
     The columns are: the parameters, their standard errors, χ², reduced χ², status code, iterations,
     and (impact model) the peak time and signed peak height. This is the typed core that
-    :func:`fit` maps over chunks of events.
+    :func:`fit` maps over chunks of events. ``initial`` (``(n, k)``) replaces the spec's
+    initial-guess rules, e.g. for a refit with values a user chose.
     """
     model = MODELS[spec.model]
     k = len(model.parameters)
@@ -50,7 +52,8 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
         warnings.simplefilter("ignore", RuntimeWarning)
         filled = np.where(valid, y, np.nanmean(np.where(valid, y, np.nan), axis=1, keepdims=True))
         shape = shape_of(t, filled, baseline, positive=spec.positive)
-    p0 = np.stack([RULES[p.initial](shape) for p in spec.parameters], axis=1)
+    p0 = np.stack([RULES[p.initial](shape) for p in spec.parameters], axis=1) if initial is None else \
+        np.asarray(initial, dtype=np.float64).reshape(n, k)
     lower = np.array([p.min for p in spec.parameters])
     upper = np.array([p.max for p in spec.parameters])
     with np.errstate(all="ignore"):

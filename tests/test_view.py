@@ -1,0 +1,110 @@
+"""The desktop viewer, driven offscreen: open real captures and a .trc folder, step, refit, keep/revert,
+pick a scatter point, browse data. Screenshots go to the test's temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from conftest import CAPTURE_2023_07, CAPTURE_2023_12  # noqa: E402
+
+from idex.view.app import MainWindow  # noqa: E402
+from idex.view.data import overrides_path  # noqa: E402
+from test_scope import synthetic_campaign  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    for capture in (CAPTURE_2023_12, CAPTURE_2023_07):
+        shutil.copy(capture, tmp_path / capture.name)
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    main.open(tmp_path / CAPTURE_2023_12.name)
+    main.open(tmp_path / CAPTURE_2023_07.name)
+    main.file_choice.setCurrentIndex(0)
+    return main
+
+
+def test_browse_events_with_the_keyboard(window, qtbot, tmp_path):
+    browser = window.browser
+    assert browser.events.count() == 14 and browser.event == 1
+    qtbot.keyClick(browser, Qt.Key.Key_Right)
+    qtbot.keyClick(browser, Qt.Key.Key_N)
+    assert browser.event == 3
+    qtbot.keyClick(browser, Qt.Key.Key_Left)
+    assert browser.event == 2
+    assert len(browser.figure.axes) == 6  # six channels stacked, each on its own time axis
+    browser.channel_boxes["tof_low"].setChecked(False)
+    assert len(browser.figure.axes) == 5
+    browser.overlay.setChecked(True)
+    assert len(browser.figure.axes) == 1
+    fields = [browser.header.item(i, 0).text() for i in range(browser.header.rowCount())]
+    assert "detector_voltage" in fields and "trigger_id" in fields
+    window.grab().save(str(tmp_path / "events.png"))
+    assert (tmp_path / "events.png").stat().st_size > 20_000
+
+
+def test_refit_keep_and_revert(window, tmp_path):
+    browser = window.browser
+    browser.select_event(8)
+    browser.fit_channel.setCurrentText("target_low")
+    automatic = float(browser.chi2.text().split()[1])
+    browser.parameters.item(3, 1).setText("0.1")  # rise time: start at 0.1 µs...
+    browser.parameters.item(3, 3).setText("0.2")  # ...and forbid the fitted ~1.1 µs
+    refit = browser.refit()
+    assert "refit" in browser.chi2.text() and refit > automatic * 1.001  # the constraint costs chi-square
+    assert float(browser.parameters.item(3, 4).text().split()[0]) <= 0.2
+    browser.keep()
+    sidecar = overrides_path(window.files[0].path)
+    saved = json.loads(sidecar.read_text())
+    assert set(saved) == {"8:target_low"} and saved["8:target_low"]["model"] == "impact"
+    assert window.files[0].path.read_bytes() == CAPTURE_2023_12.read_bytes()  # the data file is untouched
+    browser.revert()
+    assert not sidecar.exists() and "automatic" in browser.chi2.text()
+
+
+def test_click_a_scatter_point_opens_the_event(window):
+    explorer = window.explorer
+    window.tabs.setCurrentIndex(1)
+    explorer.y.setCurrentText("trigger_time_high")
+    assert len(explorer.points) == 33
+    index = explorer.points.index((1, 13))
+    explorer.pick(index)
+    assert window.tabs.currentIndex() == 0
+    assert window.file_choice.currentIndex() == 1 and window.browser.event == 13
+
+
+def test_data_browser_shows_variables(window, tmp_path):
+    data = window.data
+    window.tabs.setCurrentIndex(2)
+    top = data.tree.topLevelItem(0)
+    groups = [top.child(i).text(0) for i in range(top.childCount())]
+    assert "/events" in groups and "/packets" in groups
+    events = top.child(groups.index("/events"))
+    names = [events.child(i).text(0) for i in range(events.childCount())]
+    tof = events.child(names.index("tof_high"))
+    assert (tof.text(1), tof.text(2)) == ("14 × 8189", "uint16")
+    data.tree.setCurrentItem(tof)
+    assert data.table.rowCount() == 14 and data.table.item(0, 0).text().isdigit()
+    window.grab().save(str(tmp_path / "data.png"))
+
+
+def test_open_a_trc_folder(qtbot, tmp_path):
+    synthetic_campaign(tmp_path, shots=2)
+    main = MainWindow()
+    qtbot.addWidget(main)
+    opened = main.open(tmp_path)
+    assert opened.events.sizes["event"] == 2
+    assert main.browser.fit_channel.findText("target_low") >= 0
+    np.testing.assert_allclose(main.browser.fits[(1, "target_low")][2], 50.0, rtol=0.05)
