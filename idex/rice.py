@@ -47,66 +47,65 @@ class RiceStatus(enum.IntEnum):
     """A reconstructed sample fell outside ``[0, 2**sample_bits)``."""
 
 
-_PAD = 4  # zero bytes appended after the data so that 4-byte reads near the end stay in bounds
+_PAD = 8  # zero bytes appended after the data so that the 64-bit bit window can always be refilled
 _LEADING_ZEROS = np.array([8] + [7 - int(np.log2(v)) for v in range(1, 256)], dtype=np.int64)
 
 
-@numba.njit(cache=True, boundscheck=False)
-def _read(data, pos, n):  # pragma: no cover - compiled
-    """Read ``n <= 25`` bits at bit ``pos`` (caller checked the end; ``data`` carries ``_PAD`` spare bytes)."""
-    i = pos >> 3
-    word = (np.int64(data[i]) << 24) | (np.int64(data[i + 1]) << 16) | (np.int64(data[i + 2]) << 8) | data[i + 3]
-    return (word >> (32 - (pos & 7) - n)) & ((1 << n) - 1)
-
-
-@numba.njit(cache=True, boundscheck=False)
-def _unary(data, pos, end_bit, zeros_table):  # pragma: no cover - compiled
-    """Count zeros up to the next one. Returns (status, u, position after the one)."""
-    start = pos
-    while True:
-        if pos >= end_bit:
-            return (3 if end_bit - start > ESCAPE else 2), 0, pos
-        shift = pos & 7
-        v = data[pos >> 3] & (0xFF >> shift)
-        if v == 0:
-            pos += 8 - shift
-            if min(pos, end_bit) - start > ESCAPE:
-                return 3, 0, pos
-            continue
-        one = pos - shift + zeros_table[v]
-        if one >= end_bit:
-            return (3 if end_bit - start > ESCAPE else 2), 0, pos
-        if one - start > ESCAPE:
-            return 3, 0, pos
-        return 0, one - start, one + 1
+@numba.njit(cache=True, inline="always")
+def _refill(data, window, avail, next_byte):  # pragma: no cover - compiled
+    """Top up the left-aligned 64-bit window to more than 56 valid bits."""
+    while avail <= 56:
+        window |= np.uint64(data[next_byte]) << np.uint64(56 - avail)
+        next_byte += 1
+        avail += 8
+    return window, avail, next_byte
 
 
 @numba.njit(cache=True, boundscheck=False)
 def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # pragma: no cover - compiled
-    """Decode one frame from ``data`` bits [start_bit, end_bit) into ``out``; return (status, index)."""
-    pos = start_bit
+    """Decode one frame from ``data`` bits [start_bit, end_bit) into ``out``; return (status, index).
+
+    Bits are read through a 64-bit window (next bits left-aligned): one byte load per 8 bits, and the
+    unary codes are counted a byte at a time with a leading-zeros table.
+    """
     limit = 1 << sample_bits
     n_out = out.size
+    pos = start_bit
+    window = np.uint64(0)
+    avail = 0
+    next_byte = start_bit >> 3
+    window, avail, next_byte = _refill(data, window, avail, next_byte)
+    skip = start_bit & 7
+    window <<= np.uint64(skip)
+    avail -= skip
     n = 0
     while n < n_out:
+        window, avail, next_byte = _refill(data, window, avail, next_byte)
         if pos + 2 > end_bit:
             return 1, n
-        psel = _read(data, pos, 2)
+        psel = np.int64(window >> np.uint64(62))
+        window <<= np.uint64(2)
+        avail -= 2
         pos += 2
         k = 0
         if psel >= 2:
             if pos + K_BITS > end_bit:
                 return 1, n
-            k = _read(data, pos, K_BITS)
+            k = np.int64(window >> np.uint64(64 - K_BITS))
+            window <<= np.uint64(K_BITS)
+            avail -= K_BITS
             pos += K_BITS
         stop = min(n + SUBFRAME, n_out)
         warmup = 2 if psel == 3 else (SUBFRAME if psel == 1 else 1)
         first = n
         while n < stop:
+            window, avail, next_byte = _refill(data, window, avail, next_byte)
             if n - first < warmup:
                 if pos + sample_bits > end_bit:
                     return 1, n
-                x = _read(data, pos, sample_bits)
+                x = np.int64(window >> np.uint64(64 - sample_bits))
+                window <<= np.uint64(sample_bits)
+                avail -= sample_bits
                 pos += sample_bits
                 if psel == 0:
                     while n < stop:
@@ -114,14 +113,40 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
                         n += 1
                     break
             else:
-                status, u, pos = _unary(data, pos, end_bit, zeros_table)
-                if status:
-                    return status, n
+                u = 0
+                while True:
+                    if pos >= end_bit:
+                        return (3 if u > ESCAPE else 2), n
+                    top = np.int64(window >> np.uint64(56))
+                    if top == 0:
+                        if pos + 8 > end_bit:  # zeros up to the end of the data: no closing one
+                            return (3 if u + end_bit - pos > ESCAPE else 2), n
+                        u += 8
+                        pos += 8
+                        window <<= np.uint64(8)
+                        avail -= 8
+                        if u > ESCAPE:
+                            return 3, n
+                        window, avail, next_byte = _refill(data, window, avail, next_byte)
+                        continue
+                    zeros = zeros_table[top]
+                    if pos + zeros >= end_bit:
+                        return (3 if u + end_bit - pos > ESCAPE else 2), n
+                    u += zeros
+                    if u > ESCAPE:
+                        return 3, n
+                    window <<= np.uint64(zeros + 1)
+                    avail -= zeros + 1
+                    pos += zeros + 1
+                    break
+                window, avail, next_byte = _refill(data, window, avail, next_byte)
                 if u == ESCAPE:
                     width = sample_bits + 2
                     if pos + width > end_bit:
                         return 1, n
-                    e = _read(data, pos, width)
+                    e = np.int64(window >> np.uint64(64 - width))
+                    window <<= np.uint64(width)
+                    avail -= width
                     pos += width
                     if e >= 1 << (width - 1):
                         e -= 1 << width
@@ -129,8 +154,11 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
                     q = u >> 1 if (u & 1) == 0 else -((u + 1) >> 1)
                     if pos + k + 1 > end_bit:
                         return 1, n
-                    e = q * (1 << (k + 1)) + _read(data, pos, k + 1)
+                    r = np.int64(window >> np.uint64(63 - k))
+                    window <<= np.uint64(k + 1)
+                    avail -= k + 1
                     pos += k + 1
+                    e = q * (1 << (k + 1)) + r
                 if psel == 2:
                     x = e + out[n - 1]
                 else:
