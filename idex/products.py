@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import glob
-import logging
 import warnings
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -16,8 +14,6 @@ from idex.exceptions import IdexWarning
 from idex.io.official import read_official
 
 __all__ = ["open_cdf", "open_products"]
-
-log = logging.getLogger(__name__)
 
 
 def open_cdf(path: PathLike) -> xr.Dataset:

@@ -68,7 +68,8 @@ class BrokenPowerLaw:
                 continue
             goal = np.log10(target)
             try:
-                root = brentq(lambda x: float(self.log10(10.0 ** x)) - goal, *bracket, xtol=1e-14, rtol=1e-15)
+                root = brentq(lambda x, goal=goal: float(self.log10(10.0 ** x)) - goal, *bracket, xtol=1e-14,
+                              rtol=1e-15)
             except ValueError:  # no sign change: the value is outside the curve's range in the bracket
                 continue
             out[index] = 10.0 ** root

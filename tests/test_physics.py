@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import idex
 from idex.mass import calibrate_spectrum, reference_lines
 from idex.snr import snr_values
 from idex.velocity import load_calibration

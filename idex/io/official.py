@@ -47,10 +47,11 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
                 values = np.array([field.enumeration[int(v)] for v in values])
         else:
             kind, channel = entry["derived"].split(":")
-            n = ds.sizes[schema.channels[channel].dim]
-            values = {"time_from_trigger": lambda: ds.idex.time(channel).values,
-                      "sample_index": lambda: np.arange(n),
-                      "sample_label": lambda: np.arange(n).astype(str)}[kind]()
+            if kind == "time_from_trigger":
+                values = ds.idex.time(channel).values
+            else:  # sample_index / sample_label
+                values = np.arange(ds.sizes[schema.channels[channel].dim])
+                values = values.astype(str) if kind == "sample_label" else values
             dims = dims or [name]
         if entry["cdf_type"] != "CDF_TIME_TT2000":
             values = np.asarray(values).astype(_DTYPES[entry["cdf_type"]])

@@ -11,7 +11,7 @@ mode). Truncated or foreign files raise :class:`TrcError` naming the file and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +266,3 @@ def read_trc(path: PathLike, *, header_only: bool = False) -> Trace | TrcHeader:
     volts = header.vertical_gain * raw.astype(np.float64) - header.vertical_offset
     return Trace(path, header, trigger_times, offsets, volts.reshape(segments, -1))
 
-
-def header_dict(header: TrcHeader) -> dict[str, Any]:
-    """The descriptor as a plain dict (for attributes)."""
-    return {f.name: getattr(header, f.name) for f in fields(header)}
