@@ -9,6 +9,8 @@
     MET of the secondary header, and the CRC result;
 ``/apid_<N>``
     for every APID other than science, the raw bytes of each of its packets, so nothing is lost;
+``/event_messages``
+    the instrument's log messages (APID 1418) decoded: time, id, name, parameters and text;
 ``/problems``
     every problem found while decoding (byte offset, event, message), present only if any.
 """
@@ -26,6 +28,7 @@ from idex.ccsds import GAP_TRUNCATED, Framing, check_crc, frame
 from idex.dataset import empty_events_dataset, events_dataset
 from idex.events import assemble_events
 from idex.fields import extract_bits
+from idex.messages import decode_messages
 from idex.report import Reporter
 from idex.schema import Schema, available_schemas, load_schema
 from idex.timing import met_to_utc
@@ -114,6 +117,10 @@ def decode_bytes(
         events = events_dataset(assembled, chosen, source=source)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
     nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
+    if chosen.messages is not None:
+        is_message = (packets["apid"].values == chosen.messages.apid) & (packets["length"].values >= 28)
+        if is_message.any():
+            nodes["event_messages"] = decode_messages(buffer, framing.starts[is_message], chosen)
     if report.problems:
         nodes["problems"] = xr.Dataset(
             {

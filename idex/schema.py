@@ -37,6 +37,7 @@ __all__ = [
     "FitParameter",
     "FitSpec",
     "MassSpec",
+    "MessageSpec",
     "Housekeeping",
     "Schema",
     "available_schemas",
@@ -144,6 +145,18 @@ class MassSpec:
 
 
 @dataclass(frozen=True)
+class MessageSpec:
+    """Layout of the instrument's event-message packets and where their text dictionaries are."""
+
+    apid: int
+    fields: tuple[Field, ...]
+    coarse: str
+    fine: str
+    id: str
+    dictionaries: Path
+
+
+@dataclass(frozen=True)
 class Derived:
     """A quantity computed from header fields, constants and earlier derived quantities."""
 
@@ -215,6 +228,7 @@ class Schema:
     housekeeping: tuple[Housekeeping, ...]
     fits: Mapping[str, FitSpec]
     mass: MassSpec | None
+    messages: MessageSpec | None
     cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
 
@@ -589,6 +603,7 @@ class _Builder:
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
+            messages=self.messages(doc.get("messages"), secondary),
             cdf_global_attributes=MappingProxyType(dict(doc.get("cdf", {}).get("global_attributes", {}))),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
@@ -645,6 +660,20 @@ class _Builder:
             out.append(Housekeeping(entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion,
                                     MappingProxyType(attrs)))
         return tuple(out)
+
+    def messages(self, entry: dict | None, secondary: tuple[Field, ...]) -> MessageSpec | None:
+        if entry is None:
+            return None
+        start = secondary[-1].offset + secondary[-1].bits if secondary else PRIMARY_HEADER_BITS
+        fields = self.fields(entry["fields"], ("messages", "fields"), start, claim=False)
+        names = {f.name for f in fields}
+        for role in ("coarse", "fine", "id"):
+            if entry[role] not in names:
+                self.error("unknown-name", ("messages", role), f"{entry[role]!r} is not a message field")
+        dictionaries = data_dir("defs") / entry["dictionaries"]
+        if not dictionaries.is_file():
+            self.error("not-found", ("messages", "dictionaries"), f"{entry['dictionaries']!r} is not in defs/")
+        return MessageSpec(entry["apid"], fields, entry["coarse"], entry["fine"], entry["id"], dictionaries)
 
     def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
         if entry is None:

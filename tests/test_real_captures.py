@@ -126,3 +126,19 @@ def test_2023_12_time_axes_and_epoch_equal_official_l1a(events_2023_12, l1a):
     official = np.array(cdflib.cdfepoch.to_datetime(l1a.varget("epoch")), dtype="datetime64[ns]")
     # cdflib's TT2000 -> UTC conversion rounds through floating point: agree to well under a microsecond
     assert np.abs((events_2023_12["epoch"].values - official).astype(np.int64)).max() < 1000
+
+
+def test_event_messages_match_the_official_message_product(tree_2023_12):
+    """APID 1418: same times as the official L1a message product, same text (theirs wraps dictionary
+    values as 'nameDictionary(value)')."""
+    import re
+
+    from conftest import DATA
+
+    official = cdflib.CDF(str(DATA / "imap_idex_l1a_msg-10days_20231214_v001.0001.cdf"))
+    ours = tree_2023_12["event_messages"].to_dataset()
+    np.testing.assert_array_equal(ours["message_seconds"].values, official.varget("elsec_evtpkt"))
+    np.testing.assert_array_equal(ours["message_subseconds"].values, official.varget("elssec_evtpkt"))
+    unwrapped = [re.sub(r"\w+Dictionary\(([^)]*)\)", r"\1", text) for text in official.varget("messages")]
+    assert list(ours["message_text"].values) == unwrapped
+    assert list(ours["message_name"].values) == ["EXEC_CMD"] * 4
