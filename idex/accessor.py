@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from idex import calibration, fitting, io, mass, snr, velocity
+from idex import calibration, fitting, io, mass, peaks, snr, velocity
 from idex.quality import QualityFlag
 
 __all__ = ["CdfWriter", "IdexDatasetAccessor"]
@@ -44,6 +44,10 @@ class IdexDatasetAccessor:
     def mass(self, channel: str | None = None) -> xr.Dataset:
         """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.mass.mass`."""
         return mass.mass(self._ds, channel=channel)
+
+    def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
+        """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.peaks.fit_peaks`."""
+        return peaks.fit_peaks(self._ds, channel, **options)  # type: ignore[arg-type]
 
     def snr(self, channel: str = "tof_high", window: tuple[float, float] = (-7.0, -5.0)) -> xr.DataArray:
         """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
