@@ -27,8 +27,9 @@ import idex
 from idex.ccsds import crc16_ccitt, frame
 
 HERE = Path(__file__).resolve().parent
-SCIENCE_APID = 1424
-TIME32_OFFSET = 28  # byte offset of IDX__SCI0TIME32 in a science packet
+SCHEMA = idex.load_schema("science_2023_12")
+SCIENCE_APID = SCHEMA.science_apid
+TIME32_OFFSET = SCHEMA.subheader_field("event_time").offset // 8  # byte offset of the sub-header event time
 
 
 def synthesise(size_mb: float, path: Path) -> int:

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.fields import extract_bits
 
 __all__ = ["CaptureWriter", "LiveEvents", "PacketBoundary", "capture"]
 
@@ -117,27 +119,39 @@ class CaptureWriter:
 
 
 class LiveEvents:
-    """Collect science packets as they arrive and decode each event once all its parts are in."""
+    """Collect science packets as they arrive and decode each event once all its parts are in.
 
-    def __init__(self, report: Callable[[xr.Dataset], None], *, science_apid: int = 1424,
-                 header_type: int = 1, channel_types: tuple[int, ...] = (2, 4, 8, 16, 32, 64)) -> None:
-        self.report, self.apid, self.header_type, self.channel_types = report, science_apid, header_type, channel_types
+    Which packets are science, which type codes exist and where the event number, time, type and
+    more-fragments flag sit all come from the packet schema.
+    """
+
+    def __init__(self, report: Callable[[xr.Dataset], None], *, schema: str | PathLike | None = None) -> None:
+        from idex.schema import available_schemas, load_schema
+
+        self.report = report
+        self.schema = load_schema(schema or max(available_schemas(), key=lambda n: load_schema(n).valid_from))
         self._events: dict[tuple[int, int], list[bytes]] = defaultdict(list)
         self._finished: dict[tuple[int, int], set[int]] = defaultdict(set)
+        self._needed = {self.schema.header_type_code, *self.schema.channel_by_type}
+
+    def _field(self, packet: np.ndarray, role: str) -> int:
+        field = self.schema.subheader_field(role)
+        return int(extract_bits(packet, np.zeros(1, np.int64), field.offset, field.bits)[0])
 
     def feed(self, packets: list[bytes]) -> None:
         """Take newly completed packets; decode and report every event they complete."""
         from idex.raw import decode_bytes
 
         for packet in packets:
-            if ((packet[0] & 7) << 8 | packet[1]) != self.apid or len(packet) < 44:
+            array = np.frombuffer(packet, np.uint8)
+            if ((packet[0] & 7) << 8 | packet[1]) != self.schema.science_apid or len(packet) < self.schema.payload_offset:
                 continue
-            key = (int.from_bytes(packet[28:32], "big"), int.from_bytes(packet[20:22], "big"))
+            key = (self._field(array, "event_time"), self._field(array, "event_number"))
             self._events[key].append(packet)
-            kind, more = packet[16], packet[19] & 0b10
-            if kind == self.header_type or not more:
+            kind = self._field(array, "packet_type")
+            if kind == self.schema.header_type_code or not self._field(array, "more_fragments"):
                 self._finished[key].add(kind)
-            if self._finished[key] >= {self.header_type, *self.channel_types}:
+            if self._finished[key] >= self._needed:
                 data = b"".join(self._events.pop(key))
                 self._finished.pop(key)
                 self.report(decode_bytes(data, source="live")["events"].to_dataset())

@@ -28,10 +28,13 @@ def _pyplot():
     return plt
 
 
-def _trigger_origin(trigger_id: int) -> str:
-    names = ("TOF HG", "TOF LG", "TOF MG", "target LS", "software", "external")
-    active = [name for bit, name in enumerate(names) if trigger_id & (1 << bit)]
-    return ", ".join(active) or "unknown"
+def _trigger_origin(trigger: xr.DataArray) -> str:
+    """Names of the set bits of the trigger id, from its CF ``flag_masks``/``flag_meanings`` attributes."""
+    masks, meanings = trigger.attrs.get("flag_masks"), str(trigger.attrs.get("flag_meanings", "")).split()
+    if masks is None:
+        return str(int(trigger))
+    active = [name for mask, name in zip(np.atleast_1d(masks), meanings) if int(trigger) & int(mask)]
+    return ", ".join(name.replace("_", " ") for name in active) or "unknown"
 
 
 def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None):
@@ -73,7 +76,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             ax.grid(alpha=0.3)
         axes[-1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
-    details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(int(row['trigger_id']))}"]
+    details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(row['trigger_id'])}"]
     for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),
                         ("reflectron_voltage", "reflectron")):
         if name in row:
