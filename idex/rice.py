@@ -61,6 +61,12 @@ def _refill(data, window, avail, next_byte):  # pragma: no cover - compiled
     return window, avail, next_byte
 
 
+@numba.njit(cache=True, inline="always")
+def _take(window, avail, pos, n):  # pragma: no cover - compiled
+    """Consume the next ``n`` bits (1..25) of the window: (value, window, avail, pos)."""
+    return np.int64(window >> np.uint64(64 - n)), window << np.uint64(n), avail - n, pos + n
+
+
 @numba.njit(cache=True, boundscheck=False)
 def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # pragma: no cover - compiled
     """Decode one frame from ``data`` bits [start_bit, end_bit) into ``out``; return (status, index).
@@ -83,18 +89,12 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
         window, avail, next_byte = _refill(data, window, avail, next_byte)
         if pos + 2 > end_bit:
             return 1, n
-        psel = np.int64(window >> np.uint64(62))
-        window <<= np.uint64(2)
-        avail -= 2
-        pos += 2
+        psel, window, avail, pos = _take(window, avail, pos, 2)
         k = 0
         if psel >= 2:
             if pos + K_BITS > end_bit:
                 return 1, n
-            k = np.int64(window >> np.uint64(64 - K_BITS))
-            window <<= np.uint64(K_BITS)
-            avail -= K_BITS
-            pos += K_BITS
+            k, window, avail, pos = _take(window, avail, pos, K_BITS)
         stop = min(n + SUBFRAME, n_out)
         warmup = 2 if psel == 3 else (SUBFRAME if psel == 1 else 1)
         first = n
@@ -103,10 +103,7 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
             if n - first < warmup:
                 if pos + sample_bits > end_bit:
                     return 1, n
-                x = np.int64(window >> np.uint64(64 - sample_bits))
-                window <<= np.uint64(sample_bits)
-                avail -= sample_bits
-                pos += sample_bits
+                x, window, avail, pos = _take(window, avail, pos, sample_bits)
                 if psel == 0:
                     while n < stop:
                         out[n] = x
@@ -144,20 +141,14 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
                     width = sample_bits + 2
                     if pos + width > end_bit:
                         return 1, n
-                    e = np.int64(window >> np.uint64(64 - width))
-                    window <<= np.uint64(width)
-                    avail -= width
-                    pos += width
+                    e, window, avail, pos = _take(window, avail, pos, width)
                     if e >= 1 << (width - 1):
                         e -= 1 << width
                 else:
                     q = u >> 1 if (u & 1) == 0 else -((u + 1) >> 1)
                     if pos + k + 1 > end_bit:
                         return 1, n
-                    r = np.int64(window >> np.uint64(63 - k))
-                    window <<= np.uint64(k + 1)
-                    avail -= k + 1
-                    pos += k + 1
+                    r, window, avail, pos = _take(window, avail, pos, k + 1)
                     e = q * (1 << (k + 1)) + r
                 if psel == 2:
                     x = e + out[n - 1]
