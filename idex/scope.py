@@ -138,8 +138,10 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
         (``MISSING_CHANNEL`` for shots lacking a channel, reported with a warning).
     """
     setup = setup if isinstance(setup, ScopeSetup) else load_setup(setup)
-    files = sorted(Path(source).glob("*.trc")) if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() \
-        else sorted(Path(p) for p in source) if not isinstance(source, (str, os.PathLike)) else [Path(source)]
+    if isinstance(source, (str, os.PathLike)):
+        files = sorted(Path(source).glob("*.trc")) if Path(source).is_dir() else [Path(source)]
+    else:
+        files = sorted(Path(p) for p in source)
     shots: dict[str, dict[str, tuple[Trace, int]]] = defaultdict(dict)
     for path in files:
         match = setup.file_pattern.match(path.name)

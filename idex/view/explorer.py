@@ -46,15 +46,14 @@ class Explorer(QWidget):
             numeric = {n for n, v in ds.data_vars.items() if v.dims == ("event",) and v.dtype.kind in "iuf"}
             names = numeric if names is None else names & numeric
         choices = sorted(names or [])
-        for box, default in ((self.x, "epoch_index"), (self.y, "trigger_time_high"), (self.color, "quality_flags")):
+        for box, default in ((self.x, "trigger_time_low"), (self.y, "trigger_time_high"),
+                             (self.color, "quality_flags")):
             box.blockSignals(True)
             box.clear()
             box.addItems(["event", *choices])
             if default in choices:
                 box.setCurrentText(default)
             box.blockSignals(False)
-        if "trigger_time_low" in choices:
-            self.x.setCurrentText("trigger_time_low")
         self.redraw()
 
     def _values(self, name: str) -> np.ndarray:
