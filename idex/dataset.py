@@ -18,10 +18,10 @@ from idex._version import __version__
 from idex.events import ScienceEvents
 from idex.housekeeping import convert_housekeeping
 from idex.quality import QualityFlag
-from idex.schema import Schema
+from idex.schema import Channel, Schema
 from idex.timing import met_to_utc
 
-__all__ = ["events_dataset", "empty_events_dataset"]
+__all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "time_coordinate", "waveform_channels"]
 
 EVENT = "event"
 
@@ -68,16 +68,30 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for name, (array, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
         data[name] = (EVENT, array, attrs)
     for channel in schema.channels.values():
-        attrs = {**channel.attrs, "fill_value_used": channel.fill_value,
-                 "sample_bits": channel.sample_bits, "time": channel.time, "trigger_time": channel.trigger_time}
-        if channel.calibration_factor is not None:
-            attrs.update(calibration_factor=channel.calibration_factor, calibration_units=channel.calibration_units)
-        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], attrs)
-        coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
-                                {"long_name": f"Time from the start of the {channel.dim} record", "units": "us",
-                                 "sample_rate_mhz": channel.sample_rate_mhz})
+        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], channel_attrs(channel))
+        coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
     data["quality_flags"] = (EVENT, events.quality, {"long_name": "Event quality flags", **QualityFlag.attrs()})
     return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
+
+
+def channel_attrs(channel: Channel) -> dict[str, Any]:
+    """Attributes of a waveform variable: the schema's, plus its fill value, clocks and calibration."""
+    attrs = {**channel.attrs, "fill_value_used": channel.fill_value, "sample_bits": channel.sample_bits,
+             "time": channel.time, "trigger_time": channel.trigger_time}
+    if channel.calibration_factor is not None:
+        attrs.update(calibration_factor=channel.calibration_factor, calibration_units=channel.calibration_units)
+    return attrs
+
+
+def time_coordinate(dim: str, n_samples: int, period_us: float) -> tuple[str, np.ndarray, dict[str, Any]]:
+    """A 1-D sample clock: µs from the start of the record (``arange``, not ``linspace``)."""
+    return (dim, np.arange(n_samples) * period_us,
+            {"long_name": f"Time from the start of the {dim} record", "units": "us", "sample_rate_mhz": 1 / period_us})
+
+
+def waveform_channels(ds: xr.Dataset) -> list[str]:
+    """Names of the waveform variables of an event model (those that name their clock and trigger time)."""
+    return [name for name, v in ds.data_vars.items() if v.ndim == 2 and "time" in v.attrs and "trigger_time" in v.attrs]
 
 
 def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:

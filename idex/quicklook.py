@@ -13,10 +13,9 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
+from idex.dataset import waveform_channels
 
 __all__ = ["event_figure", "summary_figure", "write_quicklooks"]
-
-_LAYOUT = (("tof_high", "tof_mid", "tof_low"), ("target_high", "target_low", "ion_grid"))
 
 
 def _pyplot():
@@ -56,13 +55,17 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     plt = _pyplot()
     physical = physical if physical is not None else calibrated(ds)
     row = ds.sel(event=event)
-    fig, axes = plt.subplots(3, 2, figsize=(13, 9), sharex="col", constrained_layout=True)
-    for column, channels in enumerate(_LAYOUT):
+    columns: dict[str, list[str]] = {}  # one column per sampling rate (sample dimension), schema order
+    for name in waveform_channels(ds):
+        columns.setdefault(ds[name].dims[-1], []).append(name)
+    rows = max(len(names) for names in columns.values())
+    fig, axes = plt.subplots(rows, len(columns), figsize=(6.5 * len(columns), 3 * rows), sharex="col",
+                             constrained_layout=True, squeeze=False)
+    for column, channels in enumerate(columns.values()):
+        for ax in axes[len(channels):, column]:
+            ax.set_visible(False)
         for line, name in enumerate(channels):
             ax = axes[line, column]
-            if name not in ds:
-                ax.set_visible(False)
-                continue
             time = ds.idex.time(name).sel(event=event)
             values = physical[name].sel(event=event)
             ax.plot(time, values, lw=0.6, color="black")
@@ -74,7 +77,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel(f"{name.replace('_', ' ')} [{values.attrs.get('units', 'DN')}]")
             ax.grid(alpha=0.3)
-        axes[-1, column].set_xlabel("time from trigger [µs]")
+        axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
     details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(row['trigger_id'])}"]
     for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),

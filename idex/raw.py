@@ -118,7 +118,7 @@ def decode_bytes(
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
     nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
     if chosen.messages is not None:
-        is_message = (packets["apid"].values == chosen.messages.apid) & (packets["length"].values >= 28)
+        is_message = (packets["apid"].values == chosen.messages.apid) & (packets["length"].values >= chosen.messages.length)
         if is_message.any():
             nodes["event_messages"] = decode_messages(buffer, framing.starts[is_message], chosen)
     if report.problems:

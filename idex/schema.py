@@ -155,6 +155,11 @@ class MessageSpec:
     id: str
     dictionaries: Path
 
+    @property
+    def length(self) -> int:
+        """Bytes a packet needs to hold every declared field."""
+        return (self.fields[-1].offset + self.fields[-1].bits) // 8
+
 
 @dataclass(frozen=True)
 class Derived:

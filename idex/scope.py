@@ -25,6 +25,7 @@ import yaml
 
 from idex._typing import PathLike
 from idex.background import lowpass, remove_sine
+from idex.dataset import time_coordinate, waveform_channels
 from idex.exceptions import PacketWarning, SchemaError, ValidationResult
 from idex.fitting import fit
 from idex.io.trc import Trace, read_trc
@@ -189,8 +190,7 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
                 warnings.warn(f"shot {key}: no {name} trace ({channel.scope_channel}); samples are NaN",
                               PacketWarning, stacklevel=2)
         dim, time = f"sample_{name}", f"time_{name}"
-        coords[time] = (dim, np.arange(width) * interval * 1e6, {"long_name": f"Time from the start of the {name} "
-                                                                              "record", "units": "us"})
+        coords[time] = time_coordinate(dim, width, interval * 1e6)
         data[f"trigger_time_{name}"] = ("event", trigger, {"long_name": f"{name} trigger time from the record start",
                                                            "units": "us"})
         data[name] = (("event", dim), values, {
@@ -394,7 +394,7 @@ def _shot_figures(ds: xr.Dataset, folder: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    channels = [name for name in ds.data_vars if "scope_channel" in ds[name].attrs]
+    channels = waveform_channels(ds)
     for number in ds["event"].values:
         fig, axes = plt.subplots(len(channels), 1, figsize=(10, 2.4 * len(channels)), constrained_layout=True)
         for ax, name in zip(np.atleast_1d(axes), channels):

@@ -161,6 +161,8 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
 
 def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[xr.Dataset, set[str]]:
     """Waveforms back in counts, housekeeping in engineering units, time axes and trigger times."""
+    from idex.dataset import channel_attrs, time_coordinate
+
     official = {c.name: name for name, entry in profile()["variables"].items()
                 if (c := schema.channels.get(entry.get("source", ""))) is not None}
     data: dict[str, Any] = {}
@@ -173,16 +175,15 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
         if not np.allclose(values, counts, rtol=0, atol=1e-6):
             raise ValueError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
                              "the product was calibrated with other factors")
-        data[channel.name] = (("event", channel.dim), counts.astype(np.uint16),
-                              {**channel.attrs, "time": channel.time, "trigger_time": channel.trigger_time,
-                               "calibration_factor": channel.calibration_factor,
-                               "calibration_units": channel.calibration_units})
-        coords[channel.time] = (channel.dim, np.arange(channel.n_samples) * channel.sample_period_us,
-                                {"long_name": f"Time from the start of the {channel.dim} record", "units": "us"})
-    for trigger, axis in (("trigger_time_high", "time_high_sample_rate"), ("trigger_time_low", "time_low_sample_rate")):
-        data[trigger] = ("event", -cdf.varget(axis)[:, 0], {"long_name": "Trigger time from the record start",
-                                                            "units": "us"})
-        used.add(axis)
+        data[channel.name] = (("event", channel.dim), counts.astype(np.uint16), channel_attrs(channel))
+        coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
+    for axis, entry in profile()["variables"].items():  # the official 2-D time axes give the trigger times
+        kind, _, channel_name = entry.get("derived", "").partition(":")
+        if kind == "time_from_trigger":
+            trigger = schema.channels[channel_name].trigger_time
+            data[trigger] = ("event", -cdf.varget(axis)[:, 0], {"long_name": "Trigger time from the record start",
+                                                                "units": "us"})
+            used.add(axis)
     for item in schema.housekeeping:
         data[item.name] = ("event", cdf.varget(item.name), dict(item.attrs))
         used.add(item.name)

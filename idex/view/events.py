@@ -13,6 +13,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from idex.dataset import waveform_channels
 from idex.fitting import fit_arrays
 from idex.models import MODELS
 from idex.schema import FitSpec
@@ -30,10 +31,6 @@ def fit_specs_for(ds: xr.Dataset) -> dict[str, FitSpec]:
     from idex.calibration import schema_of
 
     return dict(schema_of(ds).fits)
-
-
-def _waveforms(ds: xr.Dataset) -> list[str]:
-    return [name for name, v in ds.data_vars.items() if v.ndim == 2 and "time" in v.attrs and "trigger_time" in v.attrs]
 
 
 class EventBrowser(QWidget):
@@ -111,7 +108,7 @@ class EventBrowser(QWidget):
             self.channel_bar.removeWidget(box)
             box.deleteLater()
         self.channel_boxes = {}
-        for name in _waveforms(ds):
+        for name in waveform_channels(ds):
             box = QCheckBox(name)
             box.setChecked(True)
             box.toggled.connect(self.redraw)
