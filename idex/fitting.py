@@ -18,13 +18,13 @@ import numpy as np
 import xarray as xr
 
 from idex.calibration import calibrated, schema_of
-from idex.guesses import RULES, shape_of
-from idex.lm import STATUS_MESSAGES, levenberg_marquardt
+from idex.guesses import shape_of, starts
+from idex.lm import STATUS_MESSAGES, FitStatus, levenberg_marquardt
 from idex.models import MODELS, impact_peak
 from idex.quality import QualityFlag
 from idex.schema import FitSpec
 
-__all__ = ["fit", "fit_arrays"]
+__all__ = ["fit", "fit_arrays", "fit_quality"]
 
 _COLUMN = "fit_column"
 
@@ -33,15 +33,18 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
                initial: np.ndarray | None = None) -> np.ndarray:
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
-    The columns are: the parameters, their standard errors, χ², reduced χ², status code, iterations,
-    and (impact model) the peak time and signed peak height. This is the typed core that
-    :func:`fit` maps over chunks of events. ``initial`` (``(n, k)``) replaces the spec's
-    initial-guess rules, e.g. for a refit with values a user chose.
+    The columns are: the parameters, their standard errors, χ², reduced χ², status code
+    (:class:`idex.lm.FitStatus`), iterations, (impact model) the peak time and signed peak height,
+    and the pulse significance (extreme over the white-noise level). This is the typed core that
+    :func:`fit` maps over chunks of events. Events whose significance is below
+    ``spec.min_significance`` are not fitted (status ``no_signal``); the others are fitted from the
+    starts of :func:`idex.guesses.starts`, or from ``initial`` (``(n, k)``, e.g. values a user chose
+    for a refit) alone.
     """
     model = MODELS[spec.model]
     k = len(model.parameters)
     n = y.shape[0]
-    out = np.full((n, 2 * k + 6), np.nan)
+    out = np.full((n, _columns(spec)), np.nan)
     if n == 0:
         return out
     t = np.asarray(t, dtype=np.float64)
@@ -52,23 +55,31 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
         warnings.simplefilter("ignore", RuntimeWarning)
         filled = np.where(valid, y, np.nanmean(np.where(valid, y, np.nan), axis=1, keepdims=True))
         shape = shape_of(t, filled, baseline, positive=spec.positive)
-    p0 = np.stack([RULES[p.initial](shape) for p in spec.parameters], axis=1) if initial is None else \
-        np.asarray(initial, dtype=np.float64).reshape(n, k)
+        p0 = starts(shape, [p.initial for p in spec.parameters]) if initial is None else \
+            np.asarray(initial, dtype=np.float64).reshape(n, k)
+    quiet = shape.significance < spec.min_significance
+    p0 = np.where(quiet[..., None], np.nan, p0)  # not tried: the status says no signal
     lower = np.array([p.min for p in spec.parameters])
     upper = np.array([p.max for p in spec.parameters])
     with np.errstate(all="ignore"):
         result = levenberg_marquardt(model, np.where(valid, t, 0.0), y, p0, lower=lower, upper=upper, mask=valid,
                                      max_iterations=max_iterations)
-    failed = result.status == 2
-    out[:, :k] = np.where(failed[:, None], np.nan, result.params)
+    status = np.where(quiet, FitStatus.NO_SIGNAL, result.status)
+    out[:, :k] = result.params
     out[:, k:2 * k] = result.stderr
     out[:, 2 * k] = result.chisqr
     out[:, 2 * k + 1] = result.redchi
-    out[:, 2 * k + 2] = result.status
+    out[:, 2 * k + 2] = status
     out[:, 2 * k + 3] = result.iterations
     if spec.model == "impact":
         out[:, 2 * k + 4], out[:, 2 * k + 5] = impact_peak(out[:, :k])
+    out[:, -1] = shape.significance
     return out
+
+
+def _columns(spec: FitSpec) -> int:
+    """Columns of :func:`fit_arrays`: parameters and errors, χ², reduced χ², status, iterations, peak, significance."""
+    return 2 * len(spec.parameters) + 7
 
 
 def fit(
@@ -91,8 +102,9 @@ def fit(
     curves : bool
         Also return the fitted model curves ``<channel>_fit_curve`` on the channel's sample axis.
     merge : bool
-        Return ``ds`` with the fit outputs added and ``quality_flags`` marked ``FIT_FAILED`` where a
-        fit failed, instead of the fit outputs alone.
+        Return ``ds`` with the fit outputs added (replacing those of an earlier fit) and the fit bits of
+        ``quality_flags`` (``FIT_FAILED``, ``FIT_AT_BOUND``, ``FIT_UNDETERMINED``, ``NO_SIGNAL``) set from
+        the fit statuses, instead of the fit outputs alone.
     max_iterations : int
         Iteration limit per event.
     specs : mapping of str to FitSpec, optional
@@ -131,7 +143,7 @@ def fit(
             fit_arrays, time, values[name], kwargs={"spec": spec, "max_iterations": max_iterations},
             input_core_dims=[[dim], [dim]], output_core_dims=[[_COLUMN]],
             dask="parallelized", output_dtypes=[np.float64],
-            dask_gufunc_kwargs={"output_sizes": {_COLUMN: 2 * len(spec.parameters) + 6}},
+            dask_gufunc_kwargs={"output_sizes": {_COLUMN: _columns(spec)}},
         )
         outputs.update(_named_outputs(table, spec, units))
         if curves:
@@ -145,14 +157,42 @@ def fit(
     fits = xr.Dataset(outputs, attrs={"idex_schema": ds.attrs.get("idex_schema", "")})
     if not merge:
         return fits
-    failed = xr.zeros_like(ds["quality_flags"], dtype=bool)
-    for name in names:
-        failed = failed | ~fits[f"{name}_fit_success"]
-    merged = ds.merge(fits)
-    merged["quality_flags"] = (ds["quality_flags"] | xr.where(failed, np.uint16(QualityFlag.FIT_FAILED),
-                                                              np.uint16(0))).astype(np.uint16)
-    merged["quality_flags"].attrs = ds["quality_flags"].attrs
+    merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(fits)  # a refit replaces
+    merged["quality_flags"] = fit_quality(merged)
     return merged
+
+
+_FLAG_OF_STATUS = {
+    FitStatus.ITERATION_LIMIT: QualityFlag.FIT_FAILED,
+    FitStatus.NOT_FINITE: QualityFlag.FIT_FAILED,
+    FitStatus.AT_BOUND: QualityFlag.FIT_AT_BOUND,
+    FitStatus.UNDETERMINED: QualityFlag.FIT_UNDETERMINED,
+    FitStatus.NO_SIGNAL: QualityFlag.NO_SIGNAL,
+}
+_FIT_FLAGS = QualityFlag.FIT_FAILED | QualityFlag.FIT_AT_BOUND | QualityFlag.FIT_UNDETERMINED | QualityFlag.NO_SIGNAL
+
+
+def fit_quality(ds: xr.Dataset) -> xr.DataArray:
+    """``quality_flags`` with the fit bits set from every ``<channel>_fit_status`` in ``ds`` (and only from them).
+
+    Examples
+    --------
+    >>> import idex
+    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    >>> fitted = ds.idex.fit(["ion_grid"], merge=True)
+    >>> status = fitted["ion_grid_fit_status"].values
+    >>> bool(((fitted["quality_flags"].values & idex.QualityFlag.NO_SIGNAL) > 0).tolist() == (status == 5).tolist())
+    True
+    """
+    flags = ds["quality_flags"] & np.uint16(~_FIT_FLAGS & 0xFFFF)
+    for name in ds.data_vars:
+        if not str(name).endswith("_fit_status"):
+            continue
+        for status, flag in _FLAG_OF_STATUS.items():
+            flags = flags | xr.where(ds[name] == int(status), np.uint16(flag), np.uint16(0))
+    flags = flags.astype(np.uint16)
+    flags.attrs = ds["quality_flags"].attrs
+    return flags
 
 
 def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[str, xr.DataArray]:
@@ -169,17 +209,18 @@ def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[
         error.attrs = {"long_name": f"{name} fit: standard error of {parameter.name.replace('_', ' ')}",
                        "units": units}
         out[f"{name}_fit_{parameter.name}_stderr"] = error
-    status = table.isel({_COLUMN: 2 * k + 2}, drop=True).fillna(2).astype(np.int8)
-    status.attrs = {"long_name": f"{name} fit status", "flag_values": list(range(len(STATUS_MESSAGES))),
-                    "flag_meanings": " ".join(m.split(":")[0].replace(" ", "_") for m in STATUS_MESSAGES)}
+    status = table.isel({_COLUMN: 2 * k + 2}, drop=True).fillna(int(FitStatus.NOT_FINITE)).astype(np.int8)
+    status.attrs = {"long_name": f"{name} fit status", **FitStatus.flag_attributes()}
     out[f"{name}_fit_chisqr"] = _with(table.isel({_COLUMN: 2 * k}, drop=True), f"{name} fit chi-square",
                                       f"({data_units})^2" if data_units else "1")
     out[f"{name}_fit_redchi"] = _with(table.isel({_COLUMN: 2 * k + 1}, drop=True), f"{name} fit reduced chi-square",
                                       f"({data_units})^2" if data_units else "1")
     out[f"{name}_fit_status"] = status
-    success = (status == 0) | (status == 3)
-    success.attrs = {"long_name": f"{name} fit converged"}
+    success = status == int(FitStatus.CONVERGED)
+    success.attrs = {"long_name": f"{name} fit reached a determined optimum (status converged)"}
     out[f"{name}_fit_success"] = success
+    out[f"{name}_fit_significance"] = _with(table.isel({_COLUMN: -1}, drop=True),
+                                            f"{name} pulse extreme over the white-noise level", "1")
     message = xr.apply_ufunc(_messages, status, dask="parallelized", output_dtypes=[np.dtype("U120")])
     message.attrs = {"long_name": f"{name} fit message"}
     out[f"{name}_fit_message"] = message

@@ -4,6 +4,14 @@ A schema names a rule for each parameter (``initial: rise_10_90``); the rules wo
 units the data and time axis use, so nothing is tuned to one unit system. All functions take the
 time ``t`` and signal ``y`` as ``(n_events, n_samples)`` arrays and a boolean ``baseline`` mask of
 the same shape marking pre-impact samples.
+
+:func:`starts` turns the rules into several starts per event, as an analyst would try them by hand:
+the rules' own guess, then each onset, rise and decay alternative of :data:`ALTERNATIVES` (an onset at
+the trigger or just before the peak, a rise four times faster or slower, a decay ten times longer),
+then the shapes of :data:`COMBINED` (a step, a ramp).
+The fitting engine keeps the best. :attr:`SignalShape.significance` measures the pulse against the
+noise (the spread of the smoothed pre-impact samples, slow wander included), so a fit is not tried
+where there is nothing to fit.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["RULES", "SignalShape", "shape_of"]
+__all__ = ["ALTERNATIVES", "COMBINED", "RULES", "SignalShape", "shape_of", "starts"]
 
 _LN9 = np.log(9.0)
+_SMOOTHING = 3
+"""Samples in the running mean that finds the pulse extreme."""
 
 
 class SignalShape:
@@ -30,7 +40,7 @@ class SignalShape:
         self.baseline = np.nanmean(np.where(use, y, np.nan), axis=1)
         self.noise = np.nanstd(np.where(use, y, np.nan), axis=1)
         signal = y - self.baseline[:, None]
-        smooth = _boxcar(signal, 3)
+        smooth = _boxcar(signal, _SMOOTHING)
         self.peak_index = np.argmax(smooth, axis=1) if positive else np.argmax(np.abs(smooth), axis=1)
         self.extreme = smooth[rows, self.peak_index]
         self.peak_time = t[rows, self.peak_index]
@@ -44,6 +54,13 @@ class SignalShape:
         first = np.argmax(below_e, axis=1)
         self.t_decay = np.where(has, t[rows, first], t[:, -1])
         self.dt = np.nanmedian(np.diff(t, axis=1), axis=1)
+        # noise at the pulse's own time scale: spread of the smoothed pre-impact samples
+        quiet = np.where(use, smooth, np.nan)
+        self.noise_sigma = np.nanstd(quiet, axis=1)
+        with np.errstate(all="ignore"):
+            self.significance = np.abs(self.extreme) / self.noise_sigma
+        self.t_first = t[:, 0]
+        self.span = t[:, -1] - t[:, 0]
 
 
 def _boxcar(y: np.ndarray, width: int) -> np.ndarray:
@@ -84,3 +101,46 @@ RULES: dict[str, Callable[[SignalShape], np.ndarray]] = {
 }
 """Rules by name: baseline mean; signed pulse extreme; 10–90 % rise time / ln 9 (exact for an
 exponential rise); onset extrapolated from the 10 % crossing; time from the peak to 1/e of it."""
+
+ALTERNATIVES: dict[str, Callable[[SignalShape], list[np.ndarray]]] = {
+    "onset": lambda s: [np.zeros_like(s.baseline), s.peak_time - _rise(s), s.t10 - 4 * _rise(s)],
+    "rise_10_90": lambda s: [_rise(s) / 4, _rise(s) * 4, s.span],
+    "decay_1_over_e": lambda s: [RULES["decay_1_over_e"](s) * 10],
+}
+"""Further starts by rule: onsets at the trigger (t = 0), one rise time before the peak and well before the
+10 % crossing; rises four times faster and slower, and as slow as the record is long (a drift); a decay
+ten times longer."""
+
+COMBINED: tuple[dict[str, Callable[[SignalShape], np.ndarray]], ...] = (
+    {"onset": lambda s: np.zeros_like(s.baseline), "rise_10_90": lambda s: s.dt,
+     "decay_1_over_e": lambda s: 100 * s.span},
+    {"onset": lambda s: s.t_first, "rise_10_90": lambda s: 8 * s.span, "decay_1_over_e": lambda s: 100 * s.span},
+)
+"""Starts that change several rules at once: a step at the trigger that hardly decays, and a slow ramp over
+the whole record."""
+
+
+def starts(shape: SignalShape, rules: list[str]) -> np.ndarray:
+    """Initial parameters ``(n_starts, n_events, n_parameters)``: the rules' guess, then one alternative at a time.
+
+    Parameters
+    ----------
+    shape : SignalShape
+        Pulse features of every event.
+    rules : list of str
+        The initial-guess rule of each parameter, in model order.
+    """
+    first = np.stack([RULES[rule](shape) for rule in rules], axis=1)
+    out = [first]
+    for i, rule in enumerate(rules):
+        for value in ALTERNATIVES.get(rule, lambda s: [])(shape):
+            start = first.copy()
+            start[:, i] = value
+            out.append(start)
+    for combination in COMBINED:
+        if set(combination) <= set(rules):
+            start = first.copy()
+            for rule, value in combination.items():
+                start[:, rules.index(rule)] = value(shape)
+            out.append(start)
+    return np.stack(out)

@@ -18,6 +18,7 @@ wraps it in an ``lmfit.Model`` for single fits and cross-checks.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from dataclasses import dataclass
@@ -144,11 +145,19 @@ def _rows(model, t, p, want_jacobian, constants):  # pragma: no cover - compiled
 
 @dataclass(frozen=True)
 class FitModel:
-    """A model: its compiled id and parameter names."""
+    """A model: its compiled id, parameter names and the parameters a determined fit must pin down.
+
+    ``scales`` must come out with a standard error below their magnitude and ``locations`` (times)
+    inside the fitted record, or the fit is undetermined (:class:`idex.lm.FitStatus`). Shape
+    parameters that the record may legitimately not constrain (a discharge time far longer than the
+    record, the tail of a near-Gaussian peak) are in neither.
+    """
 
     name: str
     id: int
     parameters: tuple[str, ...]
+    locations: tuple[str, ...] = ()
+    scales: tuple[str, ...] = ()
     constants: tuple[float, ...] = ()
 
     def _prepare(self, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,13 +180,16 @@ class FitModel:
 
     def with_constants(self, *constants: float) -> FitModel:
         """A copy with fixed constants (e.g. the QD tube geometry)."""
-        return FitModel(self.name, self.id, self.parameters, tuple(float(c) for c in constants))
+        return dataclasses.replace(self, constants=tuple(float(c) for c in constants))
 
 
 MODELS = {
-    "impact": FitModel("impact", IMPACT, ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time")),
-    "emg": FitModel("emg", EMG, ("center", "sigma", "decay_rate", "area")),
-    "qd": FitModel("qd", QD, ("entry_time", "charge", "velocity")),
+    "impact": FitModel("impact", IMPACT, ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time"),
+                       locations=("time_of_impact",), scales=("amplitude", "rise_time")),
+    "emg": FitModel("emg", EMG, ("center", "sigma", "decay_rate", "area"), locations=("center",),
+                    scales=("sigma", "area")),
+    "qd": FitModel("qd", QD, ("entry_time", "charge", "velocity"), locations=("entry_time",),
+                   scales=("charge", "velocity")),
 }
 """Models by name, as referenced from the ``fits`` section of a schema."""
 

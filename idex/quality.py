@@ -23,7 +23,7 @@ class QualityFlag(enum.IntFlag):
     BAD_COMPRESSION = 4
     """A compressed channel could not be decompressed; its samples hold the fill value."""
     FIT_FAILED = 8
-    """A waveform fit did not converge."""
+    """A waveform fit gave no result: iteration limit, or NaN/inf in the model or data."""
     CRC_MISMATCH = 16
     """A packet of the event failed its CRC-16 check; its content was kept."""
     MISSING_HEADER = 32
@@ -32,6 +32,12 @@ class QualityFlag(enum.IntFlag):
     """The same fragment arrived twice with different content; the last arrival was kept."""
     DUPLICATE_PACKET = 128
     """An identical packet arrived more than once (retransmission); one copy was kept."""
+    FIT_AT_BOUND = 256
+    """A waveform fit ended on a parameter bound: its values are not an optimum."""
+    FIT_UNDETERMINED = 512
+    """A waveform fit did not pin down its parameters (error ≥ value, or the onset outside the record)."""
+    NO_SIGNAL = 1024
+    """A fitted channel shows no pulse above its noise level; it was not fitted."""
 
     @classmethod
     def attrs(cls) -> dict[str, object]:

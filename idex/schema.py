@@ -125,6 +125,8 @@ class FitSpec:
     model: str
     baseline_us: tuple[float, float]
     parameters: tuple[FitParameter, ...]
+    min_significance: float = 0.0
+    """Pulse extreme over the white-noise level (3-sample mean) below which the channel holds no signal."""
 
     @property
     def positive(self) -> bool:
@@ -288,7 +290,7 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
     Parameters
     ----------
     entries : mapping
-        The ``fits`` section: channel -> {model, parameters, baseline_us}.
+        The ``fits`` section: channel -> {model, parameters, baseline_us, min_significance}.
     channels : set of str
         Channel names the section may refer to.
     error : callable
@@ -318,7 +320,8 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
                 error("bounds", (name, "parameters", key), f"min {low} is not below max {high}")
             parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
         window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
-        out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters))
+        out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters),
+                            float(entry.get("min_significance", 0.0)))
     return out
 
 
