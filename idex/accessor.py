@@ -5,6 +5,7 @@ from __future__ import annotations
 import xarray as xr
 
 from idex import calibration, fitting, io, mass, peaks, snr, velocity
+from idex._typing import PathLike
 from idex.quality import QualityFlag
 
 __all__ = ["CdfWriter", "IdexDatasetAccessor"]
@@ -53,9 +54,15 @@ class IdexDatasetAccessor:
         """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
         return snr.snr(self._ds, channel, window=window)
 
-    def velocity(self) -> xr.Dataset:
-        """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`."""
-        return velocity.estimate(self._ds)
+    def velocity(self, calibration: velocity.Calibration | PathLike | None = None) -> xr.Dataset:
+        """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`.
+
+        ``calibration`` is a :class:`idex.velocity.Calibration` or the path of a calibration file
+        (default: the shipped unit-test parameters, with a warning).
+        """
+        if calibration is not None and not isinstance(calibration, velocity.Calibration):
+            calibration = velocity.load_calibration(calibration)
+        return velocity.estimate(self._ds, calibration=calibration)
 
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""

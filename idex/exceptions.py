@@ -19,6 +19,7 @@ __all__ = [
     "DecompressionError",
     "FitError",
     "ExportError",
+    "CalibrationWarning",
     "IdexWarning",
     "PacketWarning",
 ]
@@ -118,3 +119,7 @@ class IdexWarning(UserWarning):
 
 class PacketWarning(IdexWarning):
     """A packet or event was skipped or flagged while decoding."""
+
+
+class CalibrationWarning(IdexWarning):
+    """Derived numbers come from calibration curves that are not the instrument's flight calibration."""

@@ -360,7 +360,7 @@ def levenberg_marquardt(
     >>> y = MODELS["impact"].function(t, np.array([[0.0, 1.0, 10.0, 2.0, 30.0]]))
     >>> starts = np.array([[[5.0, 0.0, 5.0, 0.5, 10.0]], [[-5.0, 0.0, 5.0, 8.0, 100.0]]])
     >>> result = levenberg_marquardt(MODELS["impact"], t, y, starts, lower=[-np.inf, -np.inf, 0, 1e-3, 1e-3])
-    >>> FitStatus(result.status[0]).name, np.round(result.params[0], 6).tolist()
+    >>> FitStatus(result.status[0]).name, (np.round(result.params[0], 6) + 0.0).tolist()
     ('CONVERGED', [0.0, 1.0, 10.0, 2.0, 30.0])
     """
     starts = np.asarray(p0, dtype=np.float64)

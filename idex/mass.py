@@ -2,29 +2,38 @@
 
 Each event's TOF spectrum is matched to a list of physical isotope masses (``defs/isotope_masses.csv``):
 
-1. the spectrum above its pre-trigger baseline is lightly smoothed;
-2. a coarse grid search over ``stretch`` (µs/√u) and integer-sample ``shift`` maximises the weighted sum
-   of the spectrum at the predicted line positions;
-3. detected peaks (prominence above a robust noise estimate, sub-sample centroid) are matched to the
-   nearest predicted line, and ``shift``/``stretch`` are refined by least squares on the matched
-   (√m, t) pairs, twice.
+1. the spectrum above its pre-trigger baseline is lightly smoothed and its peaks are found (prominence
+   above a robust noise estimate) and located to a fraction of a sample (parabola through the maximum);
+2. every pair of detected peaks, read as every pair of reference lines, proposes a calibration; those
+   inside the search ranges are scored by how many lines then find a peak, and how closely (a Gaussian
+   a fifth of the tolerance wide; the lines' weights only break ties, since a spectrum may lack the
+   common lines), so the answer that explains the most lines consistently wins;
+3. lines and peaks are paired one to one (an assignment minimising the total distance; no peak serves
+   two lines, no line takes two peaks) and ``shift``/``stretch`` are refined by least squares on the
+   pairs, three times; their standard errors come from the residual scatter.
+
+With fewer than three lines paired the calibration is **undetermined**: NaN stretch and shift and no
+mass axis, rather than a number two points cannot check.
 
 Everything works in consistent units (µs from the start of the record, the sample clock of the
 event model), avoiding the official pipeline's sample-versus-nanosecond mix-up (ALGORITHMS §6.3).
-Reported per event: stretch, shift, the number of matched lines and kappa (mean signed distance of
-the detected peaks' masses from the nearest integer, the official definition).
+Reported per event: stretch, shift and their errors, the number of paired lines and kappa (mean
+signed distance of the detected peaks' masses from the nearest integer, the official definition).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import xarray as xr
+from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 
 from idex.calibration import schema_of
+from idex.quality import QualityFlag
 from idex.resources import data_dir
 
 __all__ = ["MassFit", "calibrate_spectrum", "mass", "reference_lines"]
@@ -40,12 +49,28 @@ def reference_lines(name: str = "isotope_masses.csv") -> tuple[tuple[str, ...], 
 
 @dataclass(frozen=True)
 class MassFit:
-    """Calibration of one spectrum."""
+    """Calibration of one spectrum (NaN stretch and shift when undetermined)."""
 
     stretch: float
     shift: float
     matched: int
     kappa: float
+    stretch_stderr: float = math.nan
+    shift_stderr: float = math.nan
+
+    @property
+    def determined(self) -> bool:
+        """True when at least :data:`MIN_LINES` lines agree on the calibration."""
+        return bool(np.isfinite(self.stretch))
+
+
+MIN_LINES = 3
+"""Fewest paired lines for a determined calibration (two points always fit a line)."""
+
+_UNDETERMINED = MassFit(math.nan, math.nan, 0, math.nan)
+_SHARPNESS = 0.2
+"""Width of a line's score, as a fraction of the pairing tolerance: a true calibration places every line
+within a sample or two of its peak, a coincidental one only somewhere inside the tolerance."""
 
 
 def _smooth(x: np.ndarray, width: int = 5) -> np.ndarray:
@@ -62,7 +87,6 @@ def calibrate_spectrum(
     weights: np.ndarray,
     baseline: slice,
     tolerance_us: float = 0.1,
-    stretch_steps: int = 401,
 ) -> MassFit:
     """Find ``stretch`` and ``shift`` for one spectrum sampled every ``dt`` µs from the record start.
 
@@ -79,13 +103,22 @@ def calibrate_spectrum(
     baseline : slice
         Samples holding no ions (before the impact), for the baseline and noise.
     tolerance_us : float
-        Largest distance between a detected peak and the line it is matched to.
-    stretch_steps : int
-        Coarse grid size in stretch.
+        Largest distance between a detected peak and the line it is paired with.
 
     Returns
     -------
     MassFit
+        Undetermined (NaN) when fewer than :data:`MIN_LINES` lines pair with peaks.
+
+    Examples
+    --------
+    >>> t = np.arange(4000) / 260
+    >>> lines = np.array([1.008, 12.0, 15.995, 22.99, 38.964, 55.935])
+    >>> spectrum = sum(np.exp(-0.5 * ((t - 0.8 - 1.44 * np.sqrt(m)) / 0.006) ** 2) for m in lines[[0, 1, 3, 5]])
+    >>> fit = calibrate_spectrum(spectrum, 1 / 260, stretch_range=(1.2, 1.7), shift_range=(0.0, 2.0),
+    ...                          masses=lines, weights=np.ones(6), baseline=slice(0, 100))
+    >>> round(fit.stretch, 4), round(fit.shift, 4), fit.matched
+    (1.44, 0.8, 4)
     """
     x = np.asarray(signal, dtype=np.float64)
     x = np.where(np.isfinite(x), x, np.nan)
@@ -93,37 +126,61 @@ def calibrate_spectrum(
     level = np.nanmedian(quiet) if np.isfinite(quiet).any() else np.nanmedian(x)
     noise = 1.4826 * np.nanmedian(np.abs(quiet - level)) if np.isfinite(quiet).any() else np.nan
     clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None))
-    n = clean.size
-    roots = np.sqrt(masses)
-    stretches = np.linspace(*stretch_range, stretch_steps)
-    shifts = np.arange(int(np.floor(shift_range[0] / dt)), int(np.ceil(shift_range[1] / dt)) + 1)
-    positions = np.rint(stretches[:, None] * roots[None, :] / dt).astype(np.int64)  # (stretch, line)
-    index = positions[:, None, :] + shifts[None, :, None]  # (stretch, shift, line)
-    inside = (index >= 0) & (index < n)
-    score = np.sum(np.where(inside, clean[np.clip(index, 0, n - 1)], 0.0) * weights, axis=2)
-    best_s, best_k = np.unravel_index(np.argmax(score), score.shape)
-    stretch, shift = float(stretches[best_s]), float(shifts[best_k] * dt)
-    if not np.isfinite(score[best_s, best_k]) or score[best_s, best_k] <= 0:
-        return MassFit(np.nan, np.nan, 0, np.nan)
+    if not np.any(clean > 0):
+        return _UNDETERMINED
     prominence = max(4.5 * noise, 0.015 * np.nanmax(clean)) if np.isfinite(noise) else 0.015 * np.nanmax(clean)
     peaks, _ = find_peaks(clean, prominence=prominence, distance=max(3, int(round(0.05 / dt))))
     times = _centroids(clean, peaks) * dt
-    matched = 0
-    for _ in range(2):
-        predicted = shift + stretch * roots
-        distance = np.abs(times[None, :] - predicted[:, None]) if times.size else np.full((roots.size, 0), np.inf)
-        nearest = np.argmin(distance, axis=1) if times.size else np.zeros(roots.size, dtype=int)
-        ok = distance[np.arange(roots.size), nearest] <= tolerance_us if times.size else np.zeros(roots.size, bool)
-        matched = int(ok.sum())
-        if matched >= 2:
-            stretch, shift = np.polyfit(roots[ok], times[nearest[ok]], 1)
-        elif matched == 1:
-            shift = float(times[nearest[ok]][0] - stretch * roots[ok][0])
+    roots = np.sqrt(masses)
+    best = _best_hypothesis(times, roots, weights, stretch_range, shift_range, tolerance_us)
+    if best is None:
+        return _UNDETERMINED
+    stretch, shift = best
+    for _ in range(3):
+        lines, found = _pair(times, shift + stretch * roots, tolerance_us)
+        if lines.size < MIN_LINES:
+            return MassFit(math.nan, math.nan, int(lines.size), math.nan)
+        (stretch, shift), covariance = np.polyfit(roots[lines], times[found], 1, cov="unscaled")
+        residual = times[found] - (shift + stretch * roots[lines])
+    scatter = float(np.sum(residual**2) / max(lines.size - 2, 1))
+    stretch_error, shift_error = np.sqrt(np.diag(covariance) * scatter)
     with np.errstate(all="ignore"):
         peak_masses = ((times - shift) / stretch) ** 2
     peak_masses = peak_masses[times > shift]
-    kappa = float(np.mean(peak_masses - np.round(peak_masses))) if peak_masses.size else np.nan
-    return MassFit(float(stretch), float(shift), matched, kappa)
+    kappa = float(np.mean(peak_masses - np.round(peak_masses))) if peak_masses.size else math.nan
+    return MassFit(float(stretch), float(shift), int(lines.size), kappa, float(stretch_error), float(shift_error))
+
+
+def _best_hypothesis(times: np.ndarray, roots: np.ndarray, weights: np.ndarray, stretch_range: tuple[float, float],
+                     shift_range: tuple[float, float], tolerance: float) -> tuple[float, float] | None:
+    """The (stretch, shift) proposed by a pair of peaks read as a pair of lines that explains the most lines."""
+    if times.size < 2:
+        return None
+    i, j = np.triu_indices(times.size, 1)
+    a, b = np.triu_indices(roots.size, 1)
+    with np.errstate(all="ignore"):
+        stretch = (times[j][:, None] - times[i][:, None]) / (roots[b] - roots[a])[None, :]  # (peak pair, line pair)
+        shift = times[i][:, None] - stretch * roots[a][None, :]
+    keep = ((stretch >= stretch_range[0]) & (stretch <= stretch_range[1])
+            & (shift >= shift_range[0]) & (shift <= shift_range[1]))
+    if not keep.any():
+        return None
+    stretch, shift = stretch[keep], shift[keep]
+    predicted = shift[:, None] + stretch[:, None] * roots[None, :]  # (hypothesis, line)
+    distance = np.min(np.abs(predicted[:, :, None] - times[None, None, :]), axis=2)
+    closeness = np.where(distance <= tolerance, np.exp(-0.5 * (distance / (_SHARPNESS * tolerance)) ** 2), 0.0)
+    score = closeness.sum(axis=1) + 1e-3 * (closeness * weights[None, :]).sum(axis=1)  # weights break ties only
+    best = int(np.argmax(score))
+    return float(stretch[best]), float(shift[best])
+
+
+def _pair(times: np.ndarray, predicted: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one pairs (line, peak) within ``tolerance`` minimising the total distance."""
+    distance = np.abs(predicted[:, None] - times[None, :])
+    cost = np.where(distance <= tolerance, distance, tolerance * 1e3)
+    lines, found = linear_sum_assignment(cost)
+    close = distance[lines, found] <= tolerance
+    return lines[close], found[close]
 
 
 def _centroids(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -149,9 +206,11 @@ def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``ds`` plus ``mass_stretch`` (µs/√u), ``mass_shift`` (µs from the record start),
-        ``mass_lines_matched``, ``mass_kappa`` and the coordinate ``mass`` (u) on
-        ``(event, <sample dim>)``: ``((t - shift) / stretch)²``, 0 before ``shift``.
+        ``ds`` plus ``mass_stretch`` (µs/√u), ``mass_shift`` (µs from the record start), their
+        ``_stderr``, ``mass_lines_matched``, ``mass_kappa`` and the coordinate ``mass`` (u) on
+        ``(event, <sample dim>)``: ``((t - shift) / stretch)²``, 0 before ``shift``. Undetermined
+        calibrations are NaN (the mass axis too) and set ``QualityFlag.MASS_UNDETERMINED``; calling
+        ``mass()`` again replaces all of these.
     """
     schema = schema_of(ds)
     config = schema.mass
@@ -167,7 +226,7 @@ def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
     fits = []
     for row, trig in zip(signal, trigger):
         if not np.isfinite(trig):
-            fits.append(MassFit(np.nan, np.nan, 0, np.nan))
+            fits.append(_UNDETERMINED)
             continue
         stop = max(2, int((trig + config.baseline_before_trigger_us) / dt))
         fits.append(calibrate_spectrum(
@@ -179,11 +238,24 @@ def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
     with np.errstate(all="ignore"):
         axis = np.where(clock[None, :] > shift[:, None], ((clock[None, :] - shift[:, None]) / stretch[:, None]) ** 2,
                         0.0)
+    axis[~np.isfinite(stretch)] = np.nan  # undetermined: no mass axis
+    provenance = (f"idex one-to-one line pairing against defs/{config.lines} (at least {MIN_LINES} lines), "
+                  f"schema {schema.name}")
+    undetermined = np.where(np.isfinite(stretch), np.uint16(0), np.uint16(QualityFlag.MASS_UNDETERMINED))
+    flags = (ds["quality_flags"].values & np.uint16(~QualityFlag.MASS_UNDETERMINED & 0xFFFF)) | undetermined
     return ds.assign(
-        mass_stretch=("event", stretch, {"long_name": "TOF stretch: flight time per sqrt(mass)", "units": "us/sqrt(u)"}),
-        mass_shift=("event", shift, {"long_name": "TOF shift: time of zero mass from the record start", "units": "us"}),
+        mass_stretch=("event", stretch, {"long_name": "TOF stretch: flight time per sqrt(mass)", "units": "us/sqrt(u)",
+                                         "calibration": provenance}),
+        mass_stretch_stderr=("event", np.array([f.stretch_stderr for f in fits]),
+                             {"long_name": "Standard error of the TOF stretch", "units": "us/sqrt(u)"}),
+        mass_shift=("event", shift, {"long_name": "TOF shift: time of zero mass from the record start", "units": "us",
+                                     "calibration": provenance}),
+        mass_shift_stderr=("event", np.array([f.shift_stderr for f in fits]),
+                           {"long_name": "Standard error of the TOF shift", "units": "us"}),
         mass_lines_matched=("event", np.array([f.matched for f in fits], dtype=np.int16),
-                            {"long_name": "Reference lines matched to detected peaks"}),
+                            {"long_name": "Reference lines paired one to one with detected peaks"}),
         mass_kappa=("event", np.array([f.kappa for f in fits]),
                     {"long_name": "Mean signed distance of peak masses from the nearest integer", "units": "u"}),
-    ).assign_coords(mass=(("event", spec.dim), axis, {"long_name": f"Mass scale of {channel}", "units": "u"}))
+        quality_flags=(ds["quality_flags"].dims, flags.astype(np.uint16), ds["quality_flags"].attrs),
+    ).assign_coords(mass=(("event", spec.dim), axis, {"long_name": f"Mass scale of {channel}", "units": "u",
+                                                       "calibration": provenance}))

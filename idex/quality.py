@@ -38,6 +38,8 @@ class QualityFlag(enum.IntFlag):
     """A waveform fit did not pin down its parameters (error ≥ value, or the onset outside the record)."""
     NO_SIGNAL = 1024
     """A fitted channel shows no pulse above its noise level; it was not fitted."""
+    MASS_UNDETERMINED = 2048
+    """The TOF to mass calibration paired fewer than three reference lines: no mass axis."""
 
     @classmethod
     def attrs(cls) -> dict[str, object]:

@@ -14,6 +14,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.dataset import waveform_channels
+from idex.lm import FitStatus
 
 __all__ = ["event_figure", "summary_figure", "write_quicklooks"]
 
@@ -74,6 +75,10 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
                 ax.plot(time, ds[curve].sel(event=event), color="tab:red", lw=1.2, label="impact fit")
                 charge = float(ds[f"{name}_impact_charge"].sel(event=event))
                 ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}")
+            elif f"{name}_fit_status" in ds:  # no curve through a fit that did not earn it: say why instead
+                status = FitStatus(int(ds[f"{name}_fit_status"].sel(event=event)))
+                ax.text(0.99, 0.95, f"fit: {status.name.lower().replace('_', ' ')}", ha="right", va="top",
+                        fontsize=8, color="tab:gray", transform=ax.transAxes)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel(f"{name.replace('_', ' ')} [{values.attrs.get('units', 'DN')}]")
             ax.grid(alpha=0.3)

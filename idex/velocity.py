@@ -5,8 +5,13 @@
 - mass = Q / Y(v) from the impact charge and the charge-yield curve;
 - an independent velocity from the ion-grid to target charge ratio.
 
-The curves' parameters are data (``defs/velocity_calibration.yaml``, with their source), never
-Python literals.
+Only fits that earned it contribute: a channel whose fit did not reach a determined optimum
+(``<channel>_fit_success`` False) gives NaN. The curves' parameters are data, never Python literals:
+a calibration file states its ``status`` (``flight``, ``lab`` or ``test-parameters``) and ``source``,
+every derived variable carries them in its ``calibration`` attribute, and curves that are not the
+flight calibration raise a :class:`~idex.exceptions.CalibrationWarning`. The shipped
+``defs/velocity_calibration.yaml`` holds the *unit-test* parameter sets of the mission pipeline, not
+IDEX's flight curves (which are not public): use your own with ``load_calibration(path)``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import yaml
 from scipy.optimize import brentq
 
 from idex._typing import PathLike
+from idex.exceptions import CalibrationWarning
 from idex.resources import data_dir
 
 __all__ = ["BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
@@ -78,7 +84,7 @@ class BrokenPowerLaw:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Rise-time and yield curves, and the ion-grid ratio law."""
+    """Rise-time and yield curves, the ion-grid ratio law, and where they come from."""
 
     rise_time: BrokenPowerLaw
     charge_yield: BrokenPowerLaw
@@ -87,6 +93,14 @@ class Calibration:
     ion_grid_offset: float
     ion_grid_ratio_range: tuple[float, float]
     bracket: tuple[float, float]
+    status: str = "unknown"
+    source: str = "unknown"
+    path: str = ""
+
+    @property
+    def provenance(self) -> str:
+        """One line for the ``calibration`` attribute of derived variables: status, source and file."""
+        return f"{self.status}: {self.source} ({Path(self.path).name or 'in memory'})"
 
     def velocity_from_rise_time(self, rise_us: np.ndarray | float) -> np.ndarray:
         """Impact velocity (km/s) from the fitted target rise time (µs)."""
@@ -112,7 +126,14 @@ class Calibration:
 
 
 def load_calibration(path: PathLike | None = None) -> Calibration:
-    """Read the calibration curves (default: ``defs/velocity_calibration.yaml``)."""
+    """Read the calibration curves (default: ``defs/velocity_calibration.yaml``, unit-test parameters).
+
+    Examples
+    --------
+    >>> calibration = load_calibration()
+    >>> calibration.status
+    'test-parameters'
+    """
     return _load(str(Path(path) if path is not None else data_dir("defs") / "velocity_calibration.yaml"))
 
 
@@ -125,7 +146,8 @@ def _load(path: str) -> Calibration:
 
     grid = doc["ion_grid"]
     return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
-                       float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]))
+                       float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]),
+                       str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path)
 
 
 def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -144,40 +166,52 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     xarray.Dataset
         ``<target>_velocity`` and ``<target>_mass`` per target channel fitted; ``ion_grid_velocity``
         and ``ion_grid_mass`` (target charge from Target High, else Target Low) when the ion grid
-        was fitted. Failed fits give NaN.
+        was fitted. NaN wherever a fit they need did not succeed; each carries a ``calibration``
+        attribute naming the curves' status and source.
+
+    Warns
+    -----
+    CalibrationWarning
+        When the curves' status is not ``flight`` (once per place in the calling code).
     """
     calibration = calibration or load_calibration()
+    if calibration.status != "flight":
+        warnings.warn(f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
+                      CalibrationWarning, stacklevel=3)
+    provenance = {"calibration": calibration.provenance}
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for target in ("target_low", "target_high"):
             if f"{target}_fit_rise_time" not in fits:
                 continue
-            ok = fits[f"{target}_fit_success"].values
-            rise = np.where(ok, fits[f"{target}_fit_rise_time"].values, np.nan)
-            velocity = calibration.velocity_from_rise_time(rise)
-            charge = fits[f"{target}_impact_charge"].values
+            velocity = calibration.velocity_from_rise_time(_earned(fits, target, "fit_rise_time"))
+            charge = _earned(fits, target, "impact_charge")
             out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
-                                                             "rise time", "units": "km/s"})
+                                                             "rise time", "units": "km/s", **provenance})
             out[f"{target}_mass"] = ("event", calibration.mass(charge, velocity),
-                                     {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg"})
+                                     {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg",
+                                      **provenance})
         if "ion_grid_impact_charge" in fits:
             target = _best_target_charge(fits)
-            velocity = calibration.ion_grid_velocity(fits["ion_grid_impact_charge"].values, target)
+            velocity = calibration.ion_grid_velocity(_earned(fits, "ion_grid", "impact_charge"), target)
             out["ion_grid_velocity"] = ("event", velocity, {"long_name": "Impact velocity from the ion-grid / target "
-                                                            "charge ratio", "units": "km/s"})
+                                                            "charge ratio", "units": "km/s", **provenance})
             out["ion_grid_mass"] = ("event", calibration.mass(target, velocity),
                                     {"long_name": "Dust mass from the target charge and ion-grid velocity",
-                                     "units": "kg"})
+                                     "units": "kg", **provenance})
     return xr.Dataset(out, coords={"event": fits["event"]})
 
 
+def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
+    """``<channel>_<output>`` where the channel's fit succeeded, NaN elsewhere."""
+    return np.where(fits[f"{channel}_fit_success"].values, fits[f"{channel}_{output}"].values, np.nan)
+
+
 def _best_target_charge(fits: xr.Dataset) -> np.ndarray:
-    """Target High charge where it was fitted, else Target Low (the official preference)."""
-    high = fits["target_high_impact_charge"].values if "target_high_impact_charge" in fits else None
-    low = fits["target_low_impact_charge"].values if "target_low_impact_charge" in fits else None
-    if high is None and low is None:
+    """Target High charge where its fit succeeded, else Target Low's (the official preference)."""
+    charges = [_earned(fits, name, "impact_charge") for name in ("target_high", "target_low")
+               if f"{name}_impact_charge" in fits]
+    if not charges:
         return np.full(fits.sizes["event"], np.nan)
-    if high is None:
-        return low
-    return high if low is None else np.where(np.isfinite(high), high, low)
+    return charges[0] if len(charges) == 1 else np.where(np.isfinite(charges[0]), charges[0], charges[1])

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import CAPTURE_2023_12
+from conftest import CAPTURE_2023_12, DATA
 
 import idex
 from idex.fitting import fit_arrays
-from idex.lm import levenberg_marquardt
+from idex.lm import FitStatus, levenberg_marquardt
 from idex.models import MODELS, impact_peak, lmfit_model
 
 IMPACT = MODELS["impact"]
@@ -26,6 +29,22 @@ def synthetic_impacts(n: int, seed: int = 0, noise: float = 0.02):
         rng.uniform(20, 200, n)])
     y = IMPACT.function(t, truth) + rng.normal(0, noise, t.shape)
     return t, y, truth
+
+
+TARGET_LOW_PC_PER_DN = 15.8
+TARGET_LOW_NOISE_DN = 2.0  # pre-trigger noise of the real Target Low records: 1.7-3.3 DN
+
+
+def realistic_impacts(n: int, seed: int, amplitude_dn: tuple[float, float] = (20, 400)):
+    """Target Low records as the instrument makes them: 12-bit samples around 2050 DN with the real noise level,
+    pulses of known parameters (rise 0.5-10 µs, discharge 20-500 µs, onset within 3 µs of the trigger)."""
+    rng = np.random.default_rng(seed)
+    t = np.tile(np.arange(512) / 4.0625 - 63.0, (n, 1))
+    truth = np.column_stack([rng.uniform(-3, 3, n), np.full(n, 2050 * TARGET_LOW_PC_PER_DN),
+                             rng.uniform(*amplitude_dn, n) * TARGET_LOW_PC_PER_DN, rng.uniform(0.5, 10, n),
+                             rng.uniform(20, 500, n)])
+    counts = IMPACT.function(t, truth) / TARGET_LOW_PC_PER_DN + rng.normal(0, TARGET_LOW_NOISE_DN, t.shape)
+    return t, np.clip(np.round(counts), 0, 4095) * TARGET_LOW_PC_PER_DN, truth
 
 
 @pytest.mark.parametrize("model", [IMPACT, EMG], ids=["impact", "emg"])
@@ -54,19 +73,66 @@ def test_emg_area_parameter_is_the_integral():
     assert np.trapezoid(y[0], t[0]) == pytest.approx(7.0, rel=1e-6)
 
 
-def test_impact_recovers_known_parameters_within_1_percent():
-    t, y, truth = synthetic_impacts(200)
+def test_impact_recovers_known_parameters_at_the_real_noise_level():
+    """1 200 quantised Target Low records: every fit reaches a determined optimum at least as deep as the truth
+    (the engine never stops in a worse local minimum) and the truth lies within the reported errors."""
+    t, y, truth = realistic_impacts(1200, seed=1)
     spec = idex.load_schema("science_2023_12").fits["target_low"]
     out = fit_arrays(t, y, spec)
     k = len(spec.parameters)
-    assert (out[:, 2 * k + 2] == 0).all()
-    fitted = out[:, :k]
-    # t0 and baseline are compared on the scale of the amplitude and of the time axis
-    np.testing.assert_allclose(fitted[:, 2:], truth[:, 2:], rtol=0.01)
-    assert np.all(np.abs(fitted[:, 0] - truth[:, 0]) <= 0.01 * truth[:, 3])
-    assert np.all(np.abs(fitted[:, 1] - truth[:, 1]) <= 0.01 * truth[:, 2])
-    peak_time, height = impact_peak(fitted)
-    np.testing.assert_allclose(height, impact_peak(truth)[1], rtol=0.01)
+    assert (out[:, 2 * k + 2] == FitStatus.CONVERGED).all()
+    chisqr_at_truth = np.sum((y - IMPACT.function(t, truth)) ** 2, axis=1)
+    assert np.all(out[:, 2 * k] <= chisqr_at_truth * (1 + 1e-9))
+    pulls = np.abs(out[:, :k] - truth) / out[:, k:2 * k]
+    assert np.all(np.percentile(pulls, 95, axis=0) < 2.5)  # Gaussian: 1.96
+    assert np.all(np.percentile(pulls, 99.5, axis=0) < 4.0)
+
+
+def test_weak_pulses_are_either_determined_or_say_so():
+    """Pulses of 3-15 DN on 2 DN noise: a fit called a success still holds the truth within its errors."""
+    t, y, truth = realistic_impacts(400, seed=2, amplitude_dn=(3, 15))
+    spec = idex.load_schema("science_2023_12").fits["target_low"]
+    out = fit_arrays(t, y, spec)
+    k = len(spec.parameters)
+    status = out[:, 2 * k + 2]
+    success = status == FitStatus.CONVERGED
+    assert 0.2 < success.mean() < 1.0  # the easy ones succeed, the hardest do not claim to
+    assert set(np.unique(status[~success])) <= {FitStatus.ITERATION_LIMIT, FitStatus.AT_BOUND,
+                                                  FitStatus.UNDETERMINED, FitStatus.NO_SIGNAL}
+    pulls = np.abs(out[success, :k] - truth[success]) / out[success, k:2 * k]
+    assert np.percentile(pulls[:, 2], 95) < 3.0  # amplitude
+    assert np.all(np.isfinite(out[success, k:2 * k]))
+
+
+def test_noise_and_drift_are_not_impacts():
+    """Pure noise is 'no signal'; a slow drift is never a successful impact fit."""
+    rng = np.random.default_rng(11)
+    t = np.tile(np.arange(512) / 4.0625 - 63.0, (200, 1))
+    noise = np.round(2050 + rng.normal(0, TARGET_LOW_NOISE_DN, t.shape)) * TARGET_LOW_PC_PER_DN
+    spec = idex.load_schema("science_2023_12").fits["target_low"]
+    k = len(spec.parameters)
+    status = fit_arrays(t, noise, spec)[:, 2 * k + 2]
+    assert (status == FitStatus.NO_SIGNAL).mean() > 0.95
+    drift = noise + (t + 63.0) * rng.uniform(0.1, 0.3, (200, 1)) * TARGET_LOW_PC_PER_DN  # 13-38 DN over the record
+    out = fit_arrays(t, drift, spec)
+    assert not np.any(out[:, 2 * k + 2] == FitStatus.CONVERGED)
+
+
+def test_a_pulse_of_the_wrong_sign_ends_at_a_bound():
+    """A negative pulse on a target channel, whose amplitude the schema keeps >= 0, is no signal of the expected
+    sign; forced to fit, the best fit sits on a bound (zero amplitude, or a ramp as slow as allowed), says so, and
+    reports no error for the pinned parameter."""
+    t, y, truth = realistic_impacts(20, seed=5, amplitude_dn=(50, 200))
+    inverted = 2 * truth[:, 1:2] - y
+    spec = idex.load_schema("science_2023_12").fits["target_low"]
+    k = len(spec.parameters)
+    assert np.all(fit_arrays(t, inverted, spec)[:, 2 * k + 2] == FitStatus.NO_SIGNAL)
+    out = fit_arrays(t, inverted, dataclasses.replace(spec, min_significance=0.0))
+    status = out[:, 2 * k + 2]
+    assert set(np.unique(status)) <= {FitStatus.ITERATION_LIMIT, FitStatus.AT_BOUND, FitStatus.UNDETERMINED}
+    assert np.mean(status == FitStatus.AT_BOUND) >= 0.5
+    pinned = out[status == FitStatus.AT_BOUND, k:2 * k]
+    assert np.all(np.isnan(pinned).any(axis=1))  # no error for a parameter on its bound
 
 
 def test_official_synthetic_pulse_fits_exactly():
@@ -101,36 +167,68 @@ def _lmfit_one(t, y, spec, p0):
     return model.fit(y, params, t=t)
 
 
-def test_agrees_with_lmfit_on_synthetic_events():
-    t, y, truth = synthetic_impacts(20, seed=3, noise=0.2)
+def test_never_worse_than_lmfit_from_far_off_starts():
+    """lmfit started far from the truth (onset 8 µs late, rise x4, discharge /4, amplitude x3): the engine, from
+    its own data-driven starts, finds a χ² at least as low on every event (to 1e-5: the discharge time of a slow
+    pulse creeps along a flat valley where both stop), and the same errors where both agree."""
+    t, y, truth = realistic_impacts(40, seed=3)
     spec = idex.load_schema("science_2023_12").fits["target_low"]
     ours = fit_arrays(t, y, spec)
     k = len(spec.parameters)
-    for i in range(20):
-        reference = _lmfit_one(t[i], y[i], spec, truth[i] * 1.05)
-        expected = np.array([reference.params[p.name].value for p in spec.parameters])
-        np.testing.assert_allclose(ours[i, :k], expected, rtol=1e-3, atol=1e-4)
-        assert ours[i, 2 * k] == pytest.approx(reference.chisqr, rel=1e-6)
-        errors = np.array([reference.params[p.name].stderr for p in spec.parameters])
-        np.testing.assert_allclose(ours[i, k:2 * k], errors, rtol=0.02)
+    for i in range(40):
+        start = truth[i] * np.array([1, 1, 3, 4, 0.25]) + np.array([8, 0, 0, 0, 0])
+        reference = _lmfit_one(t[i], y[i], spec, start)
+        assert ours[i, 2 * k] <= reference.chisqr * (1 + 1e-5)
+        if reference.chisqr <= ours[i, 2 * k] * (1 + 1e-6):
+            errors = np.array([reference.params[p.name].stderr for p in spec.parameters])
+            np.testing.assert_allclose(ours[i, k:2 * k], errors, rtol=0.02)
 
 
-@pytest.mark.parametrize("channel", ["target_low", "ion_grid"])
-def test_agrees_with_lmfit_on_real_events(events_2023_12, channel):
-    """On real events with a pulse (amplitude ≥ 10 standard errors) lmfit, started next to our result
-    with the same bounds, finds the same minimum: ours is no worse and no better than 1e-3."""
-    fits = events_2023_12.idex.fit([channel])
-    spec = idex.load_schema("science_2023_12").fits[channel]
-    t = events_2023_12.idex.time(channel).values
-    y = events_2023_12.idex.calibrated([channel])[channel].values
-    significance = np.abs(fits[f"{channel}_fit_amplitude"] / fits[f"{channel}_fit_amplitude_stderr"]).values
-    good = np.flatnonzero((fits[f"{channel}_fit_status"].values == 0) & (significance >= 10))
-    assert good.size >= 4
-    for i in good:
-        ours = np.array([float(fits[f"{channel}_fit_{p.name}"][i]) for p in spec.parameters])
-        reference = _lmfit_one(t[i], y[i], spec, ours * 1.02)
-        assert float(fits[f"{channel}_fit_chisqr"][i]) <= reference.chisqr * (1 + 1e-6)
-        assert reference.chisqr <= float(fits[f"{channel}_fit_chisqr"][i]) * (1 + 1e-3)
+ORACLE = json.loads((DATA / "impact_fits_lmfit.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def real_fits(events_2023_12, events_2023_07):
+    return {"20231214": events_2023_12.idex.fit(), "20230725": events_2023_07.idex.fit()}
+
+
+def test_real_fits_reach_the_best_optimum_of_a_multi_start_lmfit(real_fits):
+    """Acceptance of the trust issue, on every impact fit of both real captures (oracle:
+    tests/oracles/impact_fits_lmfit.py, 63 starts per waveform): at most 1 % above lmfit's best for >= 95 % of
+    the fits tried, at most 5 % for every fit called a success; channels without a pulse are not tried."""
+    ratios, success_ratios, tried = [], [], 0
+    for key, reference in ORACLE.items():
+        day, channel, event = key.split("/")
+        fits = real_fits[day]
+        status = int(fits[f"{channel}_fit_status"][int(event)])
+        if status == FitStatus.NO_SIGNAL:
+            assert float(fits[f"{channel}_fit_significance"][int(event)]) < 5.0
+            continue
+        tried += 1
+        ratio = float(fits[f"{channel}_fit_chisqr"][int(event)]) / reference["chisqr"]
+        ratios.append(ratio)
+        if status == FitStatus.CONVERGED:
+            success_ratios.append(ratio)
+    assert len(ORACLE) == 99 and tried >= 45
+    assert np.mean(np.array(ratios) <= 1.01) >= 0.95
+    assert max(success_ratios) <= 1.05 and len(success_ratios) >= 30
+
+
+def test_real_fit_statuses_say_what_happened(real_fits):
+    """The cases of the trust issue: no success with an onset outside the record, an amplitude no larger than
+    its error, or a parameter on a bound; and every status is one of the declared flag values."""
+    for fits in real_fits.values():
+        for channel in ("target_low", "target_high", "ion_grid"):
+            status = fits[f"{channel}_fit_status"].values
+            assert set(np.unique(status)) <= set(fits[f"{channel}_fit_status"].attrs["flag_values"])
+            success = fits[f"{channel}_fit_success"].values
+            np.testing.assert_array_equal(success, status == FitStatus.CONVERGED)
+            onset = fits[f"{channel}_fit_time_of_impact"].values[success]
+            assert np.all((onset > -63.1) & (onset < 126.0))
+            amplitude = np.abs(fits[f"{channel}_fit_amplitude"].values[success])
+            assert np.all(fits[f"{channel}_fit_amplitude_stderr"].values[success] < amplitude)
+            rise = fits[f"{channel}_fit_rise_time"].values[success]
+            assert np.all((rise > 1.01e-3) & (rise < 990))
 
 
 def test_fit_dataset_outputs(events_2023_12):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+import idex.resources
+from idex.exceptions import CalibrationWarning
 from idex.mass import calibrate_spectrum, reference_lines
 from idex.snr import snr_values
 from idex.velocity import load_calibration
@@ -39,11 +43,32 @@ def test_ion_grid_velocity():
 
 def test_estimates_from_real_fits(events_2023_12):
     merged = events_2023_12.idex.fit(merge=True)
-    estimates = merged.idex.velocity()
+    with pytest.warns(CalibrationWarning, match="test-parameters"):
+        estimates = merged.idex.velocity()
     assert {"target_low_velocity", "target_low_mass", "ion_grid_velocity", "ion_grid_mass"} <= set(estimates)
     assert estimates["target_low_mass"].attrs["units"] == "kg"
-    failed = ~merged["target_low_fit_success"].values
-    assert np.isnan(estimates["target_low_velocity"].values[failed]).all()
+    for name in estimates.data_vars:
+        assert estimates[name].attrs["calibration"].startswith("test-parameters: imap-processing L2A unit-test")
+    for channel in ("target_low", "target_high"):
+        failed = ~merged[f"{channel}_fit_success"].values
+        assert np.isnan(estimates[f"{channel}_velocity"].values[failed]).all()
+        assert np.isnan(estimates[f"{channel}_mass"].values[failed]).all()
+    no_ion_fit = ~merged["ion_grid_fit_success"].values
+    no_target = ~(merged["target_low_fit_success"].values | merged["target_high_fit_success"].values)
+    assert np.isnan(estimates["ion_grid_velocity"].values[no_ion_fit | no_target]).all()
+
+
+def test_flight_curves_do_not_warn(tmp_path, events_2023_12):
+    text = (idex.resources.data_dir("defs") / "velocity_calibration.yaml").read_text(encoding="utf-8")
+    own = tmp_path / "flight.yaml"
+    own.write_text(text.replace("status: test-parameters", "status: flight")
+                   .replace('source: "imap-processing', 'source: "my team, from'), encoding="utf-8")
+    merged = events_2023_12.idex.fit(["target_low"], merge=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        estimates = merged.idex.velocity(calibration=own)
+    assert estimates["target_low_velocity"].attrs["calibration"].startswith("flight: my team, from")
+    assert estimates["target_low_velocity"].attrs["calibration"].endswith("(flight.yaml)")
 
 
 def test_official_snr_value():

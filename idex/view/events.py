@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, Q
 
 from idex.dataset import waveform_channels
 from idex.fitting import fit_arrays
+from idex.lm import FitStatus
 from idex.models import MODELS
 from idex.schema import FitSpec
 from idex.view.data import Opened, save_overrides
@@ -42,6 +43,7 @@ class EventBrowser(QWidget):
         super().__init__(parent)
         self.opened: Opened | None = None
         self.fits: dict[tuple[int, str], np.ndarray] = {}  # (event, channel) -> parameters shown
+        self.statuses: dict[tuple[int, str], int] = {}  # (event, channel) -> FitStatus of an automatic fit or refit
         self.events = QListWidget()
         self.events.currentRowChanged.connect(self._row_changed)
         self.events.setMinimumWidth(230)
@@ -101,6 +103,7 @@ class EventBrowser(QWidget):
         ds = opened.events
         self.specs = fit_specs_for(ds)
         self.fits = {}
+        self.statuses = {}
         for key, entry in opened.overrides.items():
             number, channel = key.split(":")
             self.fits[(int(number), channel)] = np.array(entry["params"])
@@ -185,8 +188,10 @@ class EventBrowser(QWidget):
                 if j in (0, 4):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.parameters.setItem(i, j, item)
-        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit)")
-        self.fits.setdefault((self.event, channel), automatic[:k])
+        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])})")
+        if (self.event, channel) not in self.fits:
+            self.fits[(self.event, channel)] = automatic[:k]
+            self.statuses[(self.event, channel)] = int(automatic[2 * k + 2])
 
     # fitting ----------------------------------------------------------------------------------------
     def _edited_spec(self, channel: str) -> tuple[FitSpec, np.ndarray]:
@@ -206,9 +211,10 @@ class EventBrowser(QWidget):
         out = fit_arrays(t[None], y[None], spec, initial=initial)[0]
         k = len(spec.parameters)
         self.fits[(self.event, channel)] = out[:k]
+        self.statuses[(self.event, channel)] = int(out[2 * k + 2])
         for i in range(k):
             self.parameters.item(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
-        self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit, status {int(out[2 * k + 2])})")
+        self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit: {_status_name(out[2 * k + 2])})")
         self.redraw()
         return float(out[2 * k])
 
@@ -225,6 +231,7 @@ class EventBrowser(QWidget):
         channel = self.fit_channel.currentText()
         self.opened.overrides.pop(f"{self.event}:{channel}", None)
         self.fits.pop((self.event, channel), None)
+        self.statuses.pop((self.event, channel), None)
         save_overrides(self.opened)
         self._show_parameters(channel)
         self.redraw()
@@ -250,12 +257,21 @@ class EventBrowser(QWidget):
             baseline = np.nanmedian(y) if overlay else 0.0
             ax.plot(t, (y - baseline) / (scale or 1.0), lw=0.6, label=channel)
             params = self.fits.get((self.event, channel))
-            if params is not None and channel in self.specs and not overlay:
+            if params is not None and np.all(np.isfinite(params)) and channel in self.specs and not overlay:
                 curve = MODELS[self.specs[channel].model].function(t[None], params[None])[0]
-                ax.plot(t, curve, color="tab:red", lw=1.0, label="fit")
+                status = self.statuses.get((self.event, channel))  # None: a fit the user kept
+                if status in (None, FitStatus.CONVERGED):
+                    ax.plot(t, curve, color="tab:red", lw=1.0, label="fit" if status is not None else "kept fit")
+                else:
+                    ax.plot(t, curve, color="tab:gray", lw=1.0, ls="--", label=f"fit: {_status_name(status)}")
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel("normalised" if overlay else f"{channel} [{units}]")
         axes[-1].set_xlabel("time from trigger [µs]")
         axes[0].legend(fontsize=7, loc="upper right")
         self.figure.suptitle(f"{self.opened.path.name} · event {self.event}")
         self.canvas.draw_idle()
+
+
+def _status_name(code: float) -> str:
+    """Readable name of a fit status code (NaN: no result)."""
+    return FitStatus(int(code)).name.lower().replace("_", " ") if np.isfinite(code) else "no result"
