@@ -29,7 +29,7 @@ __all__ = ["fit", "fit_arrays", "fit_quality"]
 _COLUMN = "fit_column"
 
 
-def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 200,
+def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 1000,
                initial: np.ndarray | None = None) -> np.ndarray:
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
@@ -88,7 +88,7 @@ def fit(
     *,
     curves: bool = False,
     merge: bool = False,
-    max_iterations: int = 200,
+    max_iterations: int = 1000,
     specs: Mapping[str, FitSpec] | None = None,
 ) -> xr.Dataset:
     """Fit the waveforms of every event.
@@ -106,7 +106,7 @@ def fit(
         ``quality_flags`` (``FIT_FAILED``, ``FIT_AT_BOUND``, ``FIT_UNDETERMINED``, ``NO_SIGNAL``) set from
         the fit statuses, instead of the fit outputs alone.
     max_iterations : int
-        Iteration limit per event.
+        Iteration limit of the final (polishing) fit of each event.
     specs : mapping of str to FitSpec, optional
         Fit declarations to use instead of the schema's ``fits`` section (e.g. a scope setup's).
 

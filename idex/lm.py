@@ -74,6 +74,10 @@ _PINNED = 0.05
 """Internal distance from a bound's flat point below which a parameter counts as pinned at that bound."""
 _START_MARGIN = 0.1
 """Starts on a bound are moved this far inside it in internal units (the transform is flat there)."""
+_EXPLORE_ITERATIONS = 40
+_EXPLORE_TOLERANCE = 1e-5
+"""Iteration limit and relative tolerances of the exploration of each start; only the best is polished."""
+"""Starts on a bound are moved this far inside it in internal units (the transform is flat there)."""
 
 
 @dataclass(frozen=True)
@@ -307,7 +311,7 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
         costs[r] = cost
         for i in range(k):
             pinned[r, i] = _pinned(u, kind[s], i)
-        if status[r] == 0 and np.any(pinned[r]):
+        if np.any(pinned[r]):  # converged or not, the best point lies on a bound
             status[r] = 3
     return params, costs, status, iterations, pinned
 
@@ -321,7 +325,7 @@ def levenberg_marquardt(
     lower: np.ndarray | None = None,
     upper: np.ndarray | None = None,
     mask: np.ndarray | None = None,
-    max_iterations: int = 200,
+    max_iterations: int = 1000,
     ftol: float = 1.5e-8,
     xtol: float = 1.5e-8,
     gtol: float = 1e-10,
@@ -342,7 +346,8 @@ def levenberg_marquardt(
     mask : numpy.ndarray, optional
         ``(n, m)`` booleans: samples that take part in the fit (default all).
     max_iterations : int
-        Iteration limit per start and for the polish.
+        Iteration limit of a single start, or of the polish after the starts were explored (at most
+        40 iterations each, to a relative tolerance of 1e-5).
     ftol, xtol : float
         Relative tolerances on the χ² decrease and on the step (``lmfit``'s defaults).
     gtol : float
@@ -376,18 +381,21 @@ def levenberg_marquardt(
 
     kind = np.ascontiguousarray(_kinds(lower, upper))
 
-    def run(first: np.ndarray, source: np.ndarray):
+    def run(first: np.ndarray, source: np.ndarray, limit: int, tolerance: float):
         first = np.ascontiguousarray(first)
         return _fit_rows(model.id, model.constant_array, t, y, weight, source, first, kind, lower, upper,
-                         _one_sided_scale(first, lower[source], upper[source]), max_iterations, ftol, xtol, gtol)
+                         _one_sided_scale(first, lower[source], upper[source]), limit, max(ftol, tolerance),
+                         max(xtol, tolerance), gtol)
 
-    params, cost, status, iterations, pinned = run(starts.reshape(s * n, k), np.tile(np.arange(n), s))
-    spent = iterations.reshape(s, n).sum(axis=0)
-    if s > 1:  # keep the lowest chi-square of every row and polish it with fresh damping
+    if s == 1:
+        params, cost, status, spent, pinned = run(starts[0], np.arange(n), max_iterations, 0.0)
+    else:  # explore every start coarsely, keep the lowest chi-square of every row, polish it with fresh damping
+        params, cost, _, iterations, _ = run(starts.reshape(s * n, k), np.tile(np.arange(n), s),
+                                             min(_EXPLORE_ITERATIONS, max_iterations), _EXPLORE_TOLERANCE)
         best = np.argmin(np.where(np.isfinite(cost), cost, np.inf).reshape(s, n), axis=0)
         chosen = params.reshape(s, n, k)[best, np.arange(n)]
-        params, cost, status, iterations, pinned = run(chosen, np.arange(n))
-        spent = spent + iterations
+        params, cost, status, polish, pinned = run(chosen, np.arange(n), max_iterations, 0.0)
+        spent = iterations.reshape(s, n).sum(axis=0) + polish
     status[weight.sum(axis=1) <= k] = FitStatus.NOT_FINITE
     return _finish(model, t, y, weight, params, pinned, status, spent)
 
