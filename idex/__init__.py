@@ -9,12 +9,14 @@
 from idex import accessor as _accessor  # noqa: F401  (registers ds.idex)
 from idex import exceptions, testing
 from idex._version import __version__
-from idex.quality import QualityFlag
+from idex.lm import FitStatus
 from idex.products import open_cdf, open_products
+from idex.quality import QualityFlag
 from idex.raw import decode_bytes, open_raw
 from idex.schema import Schema, available_schemas, load_schema, validate_schema
 
 __all__ = [
+    "FitStatus",
     "QualityFlag",
     "Schema",
     "__version__",

@@ -202,7 +202,8 @@ def _solve(a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _cost_at(model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f, jac, want_jacobian):  # pragma: no cover
+def _cost_at(model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f, jac,
+             want_jacobian):  # pragma: no cover - compiled
     """χ² at internal ``u`` (fills ``x``, ``f`` and, on request, the internal Jacobian ``jac``)."""
     _to_external(u, kind, lower, upper, scale, x, dxdu)
     evaluate(model, t, x, f, jac, want_jacobian, constants)
@@ -264,11 +265,11 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                     residual = y[s, j] - f[j]
                     for i in range(k):
                         g[i] += weight2 * jac[j, i] * residual
-                        for l in range(i + 1):
-                            a[i, l] += weight2 * jac[j, i] * jac[j, l]
+                        for col in range(i + 1):
+                            a[i, col] += weight2 * jac[j, i] * jac[j, col]
                 for i in range(k):
-                    for l in range(i):
-                        a[l, i] = a[i, l]
+                    for col in range(i):
+                        a[col, i] = a[i, col]
                 worst = 0.0
                 for i in range(k):
                     if a[i, i] > 0 and cost > 0:

@@ -80,7 +80,8 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
             windows_t.append(np.pad(t[lo:hi], (0, 2 * half + 1 - (hi - lo)), mode="edge"))
             windows_y.append(np.pad(window_y, (0, 2 * half + 1 - (hi - lo)), constant_values=np.nan))
             height = signal[lo:hi].max()
-            starts.append((t[index], max(dt, np.sum(signal[lo:hi] > height / 2) * dt / 2.355), signal[lo:hi].sum() * dt))
+            width = np.sum(signal[lo:hi] > height / 2) * dt / 2.355
+            starts.append((t[index], max(dt, width), signal[lo:hi].sum() * dt))
     names = ("center", "sigma", "decay_rate", "area")
     shape = (n_events, max_peaks)
     grid = {f"{channel}_peak_{n}": np.full(shape, np.nan) for n in names}
@@ -118,8 +119,8 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
     data[f"{channel}_peak_status"] = (("event", "peak"), status,
                                       {"long_name": f"{channel} peak fit status (-1: no peak)",
                                        **FitStatus.flag_attributes()})
-    data[f"{channel}_peak_saturated"] = (("event", "peak"), peak_saturated,
-                                         {"long_name": f"{channel} peak reaches the ADC limit (those samples not fitted)"})
+    data[f"{channel}_peak_saturated"] = (("event", "peak"), peak_saturated, {
+        "long_name": f"{channel} peak reaches the ADC limit (those samples not fitted)"})
     data[f"{channel}_peaks_saturated"] = ("event", peak_saturated.any(axis=1),
                                           {"long_name": f"{channel} has a saturated peak"})
     out = xr.Dataset(data, coords={"event": ds["event"]})
