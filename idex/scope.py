@@ -29,7 +29,7 @@ from idex.dataset import time_coordinate, waveform_channels
 from idex.exceptions import PacketWarning, SchemaError, ValidationResult
 from idex.fitting import fit
 from idex.io.trc import Trace, read_trc
-from idex.lm import levenberg_marquardt
+from idex.lm import FitStatus, levenberg_marquardt
 from idex.models import MODELS
 from idex.quality import QualityFlag
 from idex.resources import data_dir
@@ -274,13 +274,16 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
                                                                      "units": units[parameter]})
         out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {"units": units[parameter],
                                                                             "long_name": f"QD fit: error of {parameter}"})
-    out["qd_fit_success"] = ("event", result.success, {"long_name": "QD fit converged"})
-    charge_c = np.abs(result.params[:, 1]) * _ELEMENTARY
-    speed = result.params[:, 2] * 1e3
-    out["particle_charge"] = ("event", np.abs(result.params[:, 1]), {"long_name": "Particle charge from the QD fit",
-                                                                     "units": units["charge"]})
-    out["particle_velocity"] = ("event", result.params[:, 2], {"long_name": "Particle velocity from the QD fit",
-                                                               "units": "km/s"})
+    out["qd_fit_success"] = ("event", result.success, {"long_name": "QD fit reached a determined optimum"})
+    out["qd_fit_status"] = ("event", result.status.astype(np.int8), {"long_name": "QD fit status",
+                                                                      **FitStatus.flag_attributes()})
+    earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
+    charge_c = np.abs(earned[:, 1]) * _ELEMENTARY
+    speed = earned[:, 2] * 1e3
+    out["particle_charge"] = ("event", np.abs(earned[:, 1]), {"long_name": "Particle charge from the QD fit",
+                                                              "units": units["charge"]})
+    out["particle_velocity"] = ("event", earned[:, 2], {"long_name": "Particle velocity from the QD fit",
+                                                        "units": "km/s"})
     with np.errstate(all="ignore"):
         out["particle_mass"] = ("event", 2 * charge_c * qd["accelerator_voltage_v"] / speed**2,
                                 {"long_name": "Particle mass, 2 q U / v^2", "units": "kg"})

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12
 
+import idex
 from idex.capture import CaptureWriter, LiveEvents
 from idex.ccsds import frame
 from packet_tools import CRC, KNOWN
@@ -179,3 +180,17 @@ def test_capture_command_stops_cleanly_on_sigterm(tmp_path):
     lines = [line for line in out.splitlines() if line.startswith("event ")]
     assert len(lines) == 19 and lines[13].startswith("event 13 2023-07-25T")
     assert "stopped:" in err
+
+
+def test_quicklook_draws_only_successful_fits_and_names_the_others(events_2023_12):
+    from idex.quicklook import event_figure
+
+    fitted = events_2023_12.idex.fit(merge=True, curves=True)
+    status = fitted["target_high_fit_status"].values
+    event = int(fitted["event"].values[np.flatnonzero(status == idex.FitStatus.NO_SIGNAL)[0]])
+    figure = event_figure(fitted, event)
+    texts = [text.get_text() for ax in figure.axes for text in ax.texts]
+    labels = [line.get_label() for ax in figure.axes for line in ax.lines]
+    assert "fit: no signal" in texts
+    expected = sum(bool(fitted[f"{c}_fit_success"].sel(event=event)) for c in ("target_low", "target_high", "ion_grid"))
+    assert labels.count("impact fit") == expected
