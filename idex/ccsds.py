@@ -7,9 +7,13 @@ at memory speed on captures of hundreds of MB (see ``benchmarks/decode.py``). Ev
 (field extraction, grouping) is vectorised NumPy over the packet table this module returns.
 
 Resynchronisation: a candidate header is accepted when its version is 0, its APID is one the
-schema knows, and the packet it announces either ends the capture, is followed by another such
-header, or (for APIDs that carry one) passes its CRC-16, so a packet just before garbage is kept. Bytes that do not frame are reported as *gaps* with their byte offsets; a final packet cut
-short by the end of the capture is reported as a truncated gap. Nothing is skipped silently.
+schema knows, and the packet it announces passes its CRC-16 (for APIDs that carry one), or, when it
+cannot be verified (no CRC, or a failed one whose content is then kept and flagged), ends the
+capture or lands on another such header *and* covers the start of no packet that verifies on its
+own. So a packet just before garbage is kept, and a false header or a corrupted length field never
+swallows good packets. Bytes that do not frame are reported as *gaps* with their byte offsets; a
+final packet cut short by the end of the capture is reported as a truncated gap. Nothing is
+skipped silently.
 """
 
 from __future__ import annotations
@@ -116,17 +120,38 @@ def _push_gap(gaps: np.ndarray, count: int, start: int, stop: int, kind: int) ->
 
 
 @numba.njit(cache=True)
+def _verified(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> bool:
+    """A plausible header at ``pos`` whose whole packet fits and passes its own CRC-16."""
+    if not _plausible(buf, pos, known):
+        return False
+    apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
+    end = _packet_end(buf, pos)
+    if not has_crc[apid] or end - pos < 8 or end > buf.size:
+        return False
+    return _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1])
+
+
+@numba.njit(cache=True)
 def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> bool:
+    """Whether the plausible header at ``pos`` starts a packet.
+
+    A packet that passes its CRC-16 is accepted at once. One that cannot be verified (its APID has no
+    CRC, or the CRC fails: its content is kept and flagged later) must end at the end of the capture or
+    on another plausible header, and must not cover the start of any packet that verifies on its own:
+    a false or corrupted length never swallows good packets.
+    """
     end = _packet_end(buf, pos)
     n = buf.size
     if end > n:
         return False
-    if end == n or end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known):
+    if _verified(buf, pos, known, has_crc, table):
         return True
-    apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
-    if not has_crc[apid] or end - pos < 8:
+    if not (end == n or end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known)):
         return False
-    return _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1])
+    for inner in range(pos + 1, end - PRIMARY_HEADER_BYTES + 1):
+        if _verified(buf, inner, known, has_crc, table):
+            return False
+    return True
 
 
 @numba.njit(cache=True)

@@ -294,6 +294,8 @@ def _decompress_into(out: np.ndarray, context: _Context, channel: Channel, strea
     usable = whole[streams.rows]
     kept = _Fragments(streams.packets[usable], streams.sizes[usable], streams.offsets[usable], streams.rows[usable])
     packets, sizes, rows, last = kept.packets, kept.sizes, kept.rows, kept.last_in_row
+    if packets.size == 0:  # no event has a complete stream: each was flagged by the coverage check
+        return
     starts = context.starts[packets] + schema.payload_offset
     stream = (np.concatenate([context.buffer[a:a + n] for a, n in zip(starts, sizes)]) if packets.size
               else np.zeros(0, np.uint8))
