@@ -40,6 +40,9 @@ class QualityFlag(enum.IntFlag):
     """A fitted channel shows no pulse above its noise level; it was not fitted."""
     MASS_UNDETERMINED = 2048
     """The TOF to mass calibration paired fewer than three reference lines: no mass axis."""
+    SCHEMA_MISMATCH = 4096
+    """The event's date lies outside the validity of the schema the capture was decoded with and inside another
+    schema's (e.g. two captures concatenated): its header may be mis-decoded; decode it with that schema."""
 
     @classmethod
     def attrs(cls) -> dict[str, object]:

@@ -27,8 +27,9 @@ from idex._typing import PathLike
 from idex.ccsds import GAP_TRUNCATED, Framing, check_crc, frame
 from idex.dataset import empty_events_dataset, events_dataset
 from idex.events import assemble_events
-from idex.fields import extract_bits
+from idex.fields import extract, extract_bits
 from idex.messages import decode_messages
+from idex.quality import QualityFlag
 from idex.report import Reporter
 from idex.schema import Schema, available_schemas, load_schema
 from idex.timing import met_to_utc
@@ -101,9 +102,9 @@ def decode_bytes(
     if buffer.size == 0:
         report("the capture is empty")
     framing = frame(buffer, known, with_crc)
-    _report_gaps(framing, report)
     apids = (extract_bits(buffer, framing.starts, 5, 11)).astype(np.uint16)
     chosen = candidates[0] if schema is not None else choose_schema(buffer, framing.starts, apids, candidates)
+    _report_gaps(buffer, framing, apids, chosen, report)
     packets = _packet_table(buffer, framing, apids, chosen)
     science = packets["apid"].values == chosen.science_apid
     if not science.any():
@@ -115,6 +116,8 @@ def decode_bytes(
         crc_ok = packets["crc"].values[science] != 0
         assembled = assemble_events(buffer, framing.starts[science], framing.ends[science], crc_ok, chosen, report)
         events = events_dataset(assembled, chosen, source=source)
+        if schema is None:
+            _flag_other_layouts(events, chosen, candidates, report)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
     nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
     if chosen.messages is not None:
@@ -172,14 +175,37 @@ def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, can
     return newest
 
 
-def _report_gaps(framing: Framing, report: Reporter) -> None:
+def _flag_other_layouts(events: xr.Dataset, chosen: Schema, candidates: list[Schema], report: Reporter) -> None:
+    """Flag (``SCHEMA_MISMATCH``) and report events dated inside another schema's validity but not the chosen one's."""
+    others = [s for s in candidates if s is not chosen]
+    flags = events["quality_flags"].values
+    for row, (number, epoch) in enumerate(zip(events["event"].values, events["epoch"].values)):
+        if np.isnat(epoch) or chosen.covers(epoch):
+            continue
+        fitting = [s.name for s in others if s.covers(epoch)]
+        if fitting:
+            flags[row] |= np.uint16(QualityFlag.SCHEMA_MISMATCH)
+            report(f"event dated {np.datetime_as_string(epoch, unit='s')} belongs to packet version "
+                   f"{', '.join(fitting)}, but the capture is decoded with {chosen.name} (chosen from its first "
+                   f"science packet); decode this part with schema={fitting[0]!r}", event=int(number))
+
+
+def _report_gaps(buffer: np.ndarray, framing: Framing, apids: np.ndarray, schema: Schema, report: Reporter) -> None:
+    """Report every byte range that did not frame, with its offset and the events whose packets surround it."""
+    science = np.flatnonzero(apids == schema.science_apid)
+    long_enough = science[(framing.ends[science] - framing.starts[science]) >= schema.payload_offset]
+    numbers = extract(buffer, framing.starts[long_enough], schema.subheader_field("event_number"))
     for start, stop, kind in zip(framing.gap_starts, framing.gap_ends, framing.gap_kinds):
+        before = np.searchsorted(framing.starts[long_enough], start) - 1
+        after = np.searchsorted(framing.starts[long_enough], stop)
+        around = sorted({int(numbers[i]) for i in (before, after) if 0 <= i < numbers.size})
+        where = f" (between science packets of event {' and '.join(map(str, around))})" if around else ""
         if kind == GAP_TRUNCATED:
             report(f"last packet is truncated: {stop - start} bytes remain of the length its header announces; "
-                   "skipped", offset=int(start))
+                   f"skipped{where}", offset=int(start))
         else:
-            report(f"{stop - start} bytes do not frame as packets (garbage or corrupted length field); skipped",
-                   offset=int(start))
+            report(f"{stop - start} bytes do not frame as packets (garbage or corrupted length field); "
+                   f"skipped{where}", offset=int(start))
 
 
 def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema: Schema) -> xr.Dataset:

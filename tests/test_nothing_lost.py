@@ -95,6 +95,17 @@ def test_a_packet_aligned_tail_of_a_compressed_capture_decodes(compressed_2023_1
     assert int(first["quality_flags"]) != 0  # the event cut in two says so
 
 
+def test_two_packet_versions_in_one_file_are_flagged_not_silently_misdecoded(bytes_2023_12, bytes_2023_07):
+    with pytest.warns(PacketWarning, match="belongs to packet version science_2023_07") as caught:
+        tree = idex.decode_bytes(bytes_2023_12 + bytes_2023_07)
+    events = events_of(tree)
+    july = events["epoch"].values < np.datetime64("2023-10-01")
+    assert july.sum() == 19 and (~july).sum() == 14
+    mismatch = (events["quality_flags"].values & idex.QualityFlag.SCHEMA_MISMATCH) > 0
+    np.testing.assert_array_equal(mismatch, july)
+    assert len([w for w in caught if "belongs to packet version" in str(w.message)]) == 19
+
+
 FUZZ_CASES = 240
 
 
