@@ -2,7 +2,8 @@
 
 The capture is the real 2023-12-14 capture repeated until it reaches the requested size, each copy
 with its own event times (sub-header event time shifted, CRCs recomputed) so that no event
-collapses as a duplicate. The same bytes are then decoded by the official pipeline's approach
+collapses as a duplicate, and ends with one maximum-length (65 542-byte) APID 1376 packet, the worst
+case for the raw per-APID nodes. Peak memory is measured for the whole tree (``open_raw(path)``). The same bytes are then decoded by the official pipeline's approach
 (space_packet_parser with the mission XTCE, waveform payloads turned into '0'/'1' bit strings and
 parsed sample by sample, as ``imap_processing.idex`` L1a does) on a prefix of the capture, and both
 throughputs are printed with their ratio.
@@ -50,6 +51,8 @@ def synthesise(size_mb: float, path: Path) -> int:
                     out.write(edited)
                 else:
                     out.write(packet)
+        # the worst case for memory: one maximum-length packet of a non-science APID (kept raw in /apid_1376)
+        out.write(bytes([0x08 | (1376 >> 8), 1376 & 0xFF, 0xC0, 0x00, 0xFF, 0xFF]) + bytes(65536))
     return copies * 14
 
 

@@ -1,7 +1,9 @@
 """Batch processing of a folder tree of captures: decode (and fit, export, plot) each file once.
 
-Each capture's outputs are written atomically and recorded in a manifest (``.idex-batch.json`` in
-the output folder) with the source's size and modification time, so a rerun skips what is done and
+Each capture's outputs are named after its whole path below the input folder plus the format's
+extension (``sub/run.1.pkts`` gives ``sub/run.1.pkts.nc``), so no two inputs can share an output. They
+are written atomically and recorded in a manifest (``.idex-batch.json`` in the output folder, one entry
+per input) with the source's size and modification time, so a rerun skips what is done and
 unchanged, and an interrupted run loses nothing but the files in progress. A bad file is logged and
 counted, never fatal. Files run in parallel in local processes, or on a ``dask.distributed``
 cluster when a scheduler address is given.
@@ -81,7 +83,7 @@ def process_capture(source: str, output_stem: str, options: BatchOptions) -> lis
     ds = tree["events"].to_dataset()
     if options.fit:
         ds = ds.idex.fit(merge=True, curves=options.quicklook)
-    outputs = [str(to_file(ds, stem.with_suffix(f".{fmt}"), overwrite=True)) for fmt in options.formats]
+    outputs = [str(to_file(ds, stem.parent / f"{stem.name}.{fmt}", overwrite=True)) for fmt in options.formats]
     if options.quicklook:
         from idex.quicklook import write_quicklooks
 
@@ -162,7 +164,7 @@ def run_batch(
             if progress:
                 progress(results[-1])
             continue
-        todo.append((key, str(path), str(output / Path(key).with_suffix(""))))
+        todo.append((key, str(path), str(output / key)))  # the whole relative name: no two inputs share outputs
 
     def finished(key: str, result: FileResult) -> None:
         results.append(result)

@@ -77,7 +77,8 @@ def open_raw(
         raise FileNotFoundError(f"no such capture file: {path}")
     # Memory-mapped, not read: the capture costs no private memory, and every decoded array is a copy.
     buffer = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
-    tree = decode_bytes(buffer, schema=schema, strict=strict, source=path.name)
+    tree = decode_bytes(buffer, schema=schema, strict=strict, source=path.name,
+                        raw_nodes=group is None or group.startswith("apid_"))
     del buffer
     if group is None:
         return tree
@@ -92,8 +93,12 @@ def decode_bytes(
     schema: str | PathLike | Schema | None = None,
     strict: bool = False,
     source: str = "<bytes>",
+    raw_nodes: bool = True,
 ) -> xr.DataTree:
-    """Decode a capture held in memory; see :func:`open_raw` for the parameters and the result."""
+    """Decode a capture held in memory; see :func:`open_raw` for the parameters and the result.
+
+    ``raw_nodes=False`` leaves out the ``/apid_<N>`` nodes (when only the events are wanted).
+    """
     buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else buffer
     report = Reporter(source, strict=strict)
     candidates = [load_schema(schema)] if schema is not None else [load_schema(n) for n in available_schemas()]
@@ -119,7 +124,8 @@ def decode_bytes(
         if schema is None:
             _flag_other_layouts(events, chosen, candidates, report)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
-    nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
+    if raw_nodes:
+        nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
     if chosen.messages is not None:
         is_message = (packets["apid"].values == chosen.messages.apid) & (packets["length"].values >= chosen.messages.length)
         if is_message.any():
@@ -238,22 +244,39 @@ def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema
 
 
 def _raw_apid_nodes(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *, exclude: int) -> dict[str, xr.Dataset]:
+    """One node per APID other than ``exclude``: its packets' bytes as a CF contiguous ragged array."""
     nodes = {}
     apids = packets["apid"].values
     for apid in np.unique(apids):
         if apid == exclude:
             continue
         index = np.flatnonzero(apids == apid)
-        lengths = framing.ends[index] - framing.starts[index]
-        width = int(lengths.max())
-        columns = np.arange(width)
-        positions = framing.starts[index, None] + columns
-        raw = np.where(columns < lengths[:, None], buffer[np.minimum(positions, buffer.size - 1)], 0).astype(np.uint8)
+        starts, ends = framing.starts[index], framing.ends[index]
+        raw = np.concatenate([buffer[a:b] for a, b in zip(starts, ends)]).astype(np.uint8, copy=False)
         nodes[f"apid_{apid}"] = xr.Dataset(
             {
                 "packet_index": ("packet", index, {"long_name": "Row in /packets"}),
-                "raw": (("packet", "byte"), raw, {"long_name": "Whole packet bytes, zero-padded to the longest"}),
+                "packet_length": ("packet", (ends - starts).astype(np.uint32),
+                                  {"long_name": "Bytes of each packet in raw", "units": "bytes",
+                                   "sample_dimension": "byte"}),
+                "raw": ("byte", raw, {"long_name": "Whole packet bytes, one packet after another "
+                                                   "(CF contiguous ragged array counted by packet_length)"}),
             },
             attrs={"apid": int(apid), "description": "Raw packets kept undecoded so that nothing is lost"},
         )
     return nodes
+
+
+def raw_packets(node: xr.Dataset) -> list[bytes]:
+    """The packets of a ``/apid_<N>`` node, each as its bytes.
+
+    Examples
+    --------
+    >>> import idex
+    >>> node = idex.open_raw(idex.testing.sample_capture(), group="apid_1418")
+    >>> [len(packet) for packet in raw_packets(node)]
+    [28, 28, 28, 28]
+    """
+    raw = node["raw"].values.tobytes()
+    stops = np.cumsum(node["packet_length"].values.astype(np.int64))
+    return [raw[a:b] for a, b in zip(np.r_[0, stops[:-1]], stops)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -72,14 +73,34 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
     assert first.exit_code == 1, first.output
     assert "3 captures: 2 done, 0 skipped (unchanged), 1 failed" in first.output
     assert "failed:" in first.output and "broken.bin" in first.output
-    assert (out / "day1" / "a.nc").exists() and (out / "day2" / "late" / "b.csv").exists()
-    with xr.open_dataset(out / "day1" / "a.nc") as ds:
+    assert (out / "day1" / "a.pkts.nc").exists() and (out / "day2" / "late" / "b.csv").exists()
+    with xr.open_dataset(out / "day1" / "a.pkts.nc") as ds:
         assert ds.sizes["event"] == 14 and "target_low_fit_amplitude" in ds
     second = invoke("batch", root, "-o", out, "--fit", "--format", "nc,csv")
     assert "0 done, 2 skipped (unchanged), 1 failed" in second.output
     (root / "day1" / "a.pkts").write_bytes(CAPTURE_2023_12.read_bytes()[:-1000])  # changed: truncated
     third = invoke("batch", root, "-o", out, "--fit", "--format", "nc,csv", "-j", "1")
     assert "1 done, 1 skipped (unchanged), 1 failed" in third.output
+
+
+def test_batch_outputs_never_collide(tmp_path):
+    """run.1.pkts and run.2.pkts (and run.pkts next to run.bin) each keep their own products and manifest line."""
+    root = tmp_path / "Data"
+    root.mkdir()
+    for name, capture in (("run.1.pkts", CAPTURE_2023_12), ("run.2.pkts", CAPTURE_2023_07),
+                          ("run.pkts", CAPTURE_2023_12), ("run.bin", CAPTURE_2023_07)):
+        shutil.copy(capture, root / name)
+    out = tmp_path / "out"
+    result = invoke("batch", root, "-o", out, "-j", "1")
+    assert "4 captures: 4 done" in result.output, result.output
+    sizes = {}
+    for name in ("run.1.pkts", "run.2.pkts", "run.pkts", "run.bin"):
+        with xr.open_dataset(out / f"{name}.nc") as ds:
+            sizes[name] = ds.sizes["event"]
+    assert sizes == {"run.1.pkts": 14, "run.2.pkts": 19, "run.pkts": 14, "run.bin": 19}
+    manifest = json.loads((out / ".idex-batch.json").read_text(encoding="utf-8"))
+    outputs = [o for entry in manifest.values() for o in entry["outputs"]]
+    assert len(manifest) == 4 and len(set(outputs)) == len(outputs) == 4
 
 
 def test_batch_on_a_dask_scheduler(tmp_path):
@@ -91,7 +112,7 @@ def test_batch_on_a_dask_scheduler(tmp_path):
                                   dashboard_address=None) as cluster:
         result = invoke("batch", root, "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.output
-    assert "1 done" in result.output and (tmp_path / "out" / "a.nc").exists()
+    assert "1 done" in result.output and (tmp_path / "out" / "a.pkts.nc").exists()
 
 
 def test_table_combines_files_with_provenance(tmp_path):
