@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Framing", "GAP_GARBAGE", "GAP_TRUNCATED", "frame", "crc16_ccitt", "check_crc"]
+__all__ = ["CRC_MISMATCH", "CRC_OK", "Framing", "GAP_GARBAGE", "GAP_TRUNCATED", "NOT_CHECKED", "check_crc",
+           "crc16_ccitt", "frame"]
 
 PRIMARY_HEADER_BYTES = 6
 GAP_GARBAGE = 0
@@ -39,12 +40,15 @@ class Framing:
     ----------
     starts, ends : numpy.ndarray
         Byte offsets (int64) of the first byte and one past the last byte of every packet.
+    crc : numpy.ndarray
+        Per packet (int8): :data:`CRC_OK`, :data:`CRC_MISMATCH`, or :data:`NOT_CHECKED` (no CRC for its APID).
     gap_starts, gap_ends, gap_kinds : numpy.ndarray
         Byte ranges that did not frame as packets, and why (:data:`GAP_GARBAGE` or :data:`GAP_TRUNCATED`).
     """
 
     starts: np.ndarray
     ends: np.ndarray
+    crc: np.ndarray
     gap_starts: np.ndarray
     gap_ends: np.ndarray
     gap_kinds: np.ndarray
@@ -119,21 +123,25 @@ def _push_gap(gaps: np.ndarray, count: int, start: int, stop: int, kind: int) ->
     return gaps
 
 
+NOT_CHECKED, CRC_MISMATCH, CRC_OK = -1, 0, 1
+_REJECT = -2
+
+
 @numba.njit(cache=True)
-def _verified(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> bool:
-    """A plausible header at ``pos`` whose whole packet fits and passes its own CRC-16."""
-    if not _plausible(buf, pos, known):
-        return False
+def _crc_state(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> int:
+    """CRC state of the packet announced at ``pos``: :data:`CRC_OK`, :data:`CRC_MISMATCH` or :data:`NOT_CHECKED`."""
     apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
     end = _packet_end(buf, pos)
     if not has_crc[apid] or end - pos < 8 or end > buf.size:
-        return False
-    return _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1])
+        return NOT_CHECKED
+    if _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1]):
+        return CRC_OK
+    return CRC_MISMATCH
 
 
 @numba.njit(cache=True)
-def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> bool:
-    """Whether the plausible header at ``pos`` starts a packet.
+def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> int:
+    """CRC state of the packet whose plausible header is at ``pos``, or ``_REJECT`` when it is no packet.
 
     A packet that passes its CRC-16 is accepted at once. One that cannot be verified (its APID has no
     CRC, or the CRC fails: its content is kept and flagged later) must end at the end of the capture or
@@ -143,15 +151,16 @@ def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, t
     end = _packet_end(buf, pos)
     n = buf.size
     if end > n:
-        return False
-    if _verified(buf, pos, known, has_crc, table):
-        return True
+        return _REJECT
+    state = _crc_state(buf, pos, known, has_crc, table)
+    if state == CRC_OK:
+        return state
     if not (end == n or end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known)):
-        return False
+        return _REJECT
     for inner in range(pos + 1, end - PRIMARY_HEADER_BYTES + 1):
-        if _verified(buf, inner, known, has_crc, table):
-            return False
-    return True
+        if _plausible(buf, inner, known) and _crc_state(buf, inner, known, has_crc, table) == CRC_OK:
+            return _REJECT
+    return state
 
 
 @numba.njit(cache=True)
@@ -160,6 +169,7 @@ def _frame(buf: np.ndarray, known: np.ndarray, has_crc: np.ndarray, table: np.nd
     capacity = max(16, n // 2048)
     starts = np.empty(capacity, np.int64)
     ends = np.empty(capacity, np.int64)
+    crc = np.empty(capacity, np.int8)
     gaps = np.empty((16, 3), np.int64)
     n_packets = 0
     n_gaps = 0
@@ -168,9 +178,11 @@ def _frame(buf: np.ndarray, known: np.ndarray, has_crc: np.ndarray, table: np.nd
         scan = pos
         truncated_at = -1
         found = -1
+        state = _REJECT
         while scan + PRIMARY_HEADER_BYTES <= n:
             if _plausible(buf, scan, known):
-                if _accept(buf, scan, known, has_crc, table):
+                state = _accept(buf, scan, known, has_crc, table)
+                if state != _REJECT:
                     found = scan
                     break
                 if _packet_end(buf, scan) > n and truncated_at < 0:
@@ -191,11 +203,13 @@ def _frame(buf: np.ndarray, known: np.ndarray, has_crc: np.ndarray, table: np.nd
             n_gaps += 1
         starts = _grow(starts, n_packets)
         ends = _grow(ends, n_packets)
+        crc = _grow(crc, n_packets)
         starts[n_packets] = found
         ends[n_packets] = _packet_end(buf, found)
+        crc[n_packets] = state
         n_packets += 1
         pos = ends[n_packets - 1]
-    return starts[:n_packets].copy(), ends[:n_packets].copy(), gaps[:n_gaps].copy()
+    return starts[:n_packets].copy(), ends[:n_packets].copy(), crc[:n_packets].copy(), gaps[:n_gaps].copy()
 
 
 def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[int] = ()) -> Framing:
@@ -218,8 +232,8 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
     has_crc[list(crc_apids)] = True
-    starts, ends, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known, has_crc, _CRC_TABLE)
-    return Framing(starts, ends, gaps[:, 0], gaps[:, 1], gaps[:, 2].astype(np.int8))
+    starts, ends, crc, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known, has_crc, _CRC_TABLE)
+    return Framing(starts, ends, crc, gaps[:, 0], gaps[:, 1], gaps[:, 2].astype(np.int8))
 
 
 @numba.njit(cache=True)
