@@ -2,9 +2,12 @@
 
 Bytes are written to disk as they arrive (flushed and fsynced after every chunk), in files named
 with the UTC time they were opened, rotated by size or age at packet boundaries so each file decodes
-on its own. A dropped connection is retried with exponential backoff; ``stop`` (set by Ctrl+C or
-SIGTERM in the CLI) ends the capture cleanly with every received byte on disk. Optionally each
-completed event is decoded on the fly and reported.
+on its own. A dropped connection is retried with exponential backoff; after a reconnect the stream
+either continues the current file (it resumed where it stopped) or starts a new one (it resumed at a
+later packet: the old file then ends with the incomplete packet as received), so every file still
+starts on a packet header and the files together hold exactly the bytes received. ``stop`` (set by
+Ctrl+C or SIGTERM in the CLI) ends the capture cleanly with every received byte on disk. Optionally
+each completed event is decoded on the fly and reported, before and after reconnects.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,18 +33,37 @@ __all__ = ["CaptureWriter", "LiveEvents", "PacketBoundary", "capture"]
 
 log = logging.getLogger(__name__)
 
+_MAX_PACKET = 65_542
+"""Largest CCSDS packet: 6 header bytes and 65 536 data bytes."""
+
 
 class PacketBoundary:
-    """Follows CCSDS packet boundaries across arbitrary chunks (6-byte header, length field)."""
+    """Follows CCSDS packet boundaries across arbitrary chunks (6-byte header, length field).
 
-    def __init__(self) -> None:
+    A header that cannot start a packet (version or type bits set, or an APID outside ``known_apids``
+    when given) is stepped over byte by byte until one can: the tracker finds its way back after a
+    stream resumes mid-packet. Skipped bytes are counted in :attr:`skipped`, never returned.
+    """
+
+    def __init__(self, known_apids: frozenset[int] | None = None) -> None:
         self._pending = b""
+        self.known_apids = known_apids
+        self.skipped = 0
+
+    def plausible(self, header: bytes) -> bool:
+        """Whether ``header`` (at least 2 bytes) can start a telemetry packet."""
+        return (header[0] >> 4) == 0 and (self.known_apids is None
+                                           or ((header[0] & 7) << 8 | header[1]) in self.known_apids)
 
     def feed(self, data: bytes) -> list[bytes]:
         """Consume ``data``; return the packets completed by it (in order)."""
         self._pending += data
         packets = []
         while len(self._pending) >= 6:
+            if not self.plausible(self._pending):
+                self._pending = self._pending[1:]
+                self.skipped += 1
+                continue
             size = 7 + int.from_bytes(self._pending[4:6], "big")
             if len(self._pending) < size:
                 break
@@ -53,20 +76,39 @@ class PacketBoundary:
         """Bytes received of the packet not yet complete."""
         return len(self._pending)
 
+    @property
+    def tail(self) -> bytes:
+        """The bytes received of the packet not yet complete."""
+        return self._pending
+
+    def reset(self) -> None:
+        """Forget the incomplete packet (the stream was cut and starts anew)."""
+        self._pending = b""
+
 
 class CaptureWriter:
-    """Append bytes to UTC-stamped files in ``folder``, rotating by size and/or age at packet boundaries."""
+    """Append bytes to UTC-stamped files in ``folder``, rotating by size and/or age at packet boundaries.
+
+    After a dropped connection (:meth:`reconnected`) the writer keeps every file starting on a packet
+    header: a stream that resumes where it stopped continues the current file; one that resumes at a
+    later packet, the incomplete packet lost, closes the current file (which then ends with that packet's
+    received bytes, exactly as received) and starts a new one. To tell the two apart it holds back the
+    first bytes of the new connection until the incomplete packet could be completed and the next header
+    seen (at most one packet, 65 kB).
+    """
 
     def __init__(self, folder: PathLike, *, prefix: str = "idex_capture", rotate_bytes: int | None = None,
-                 rotate_seconds: float | None = None) -> None:
+                 rotate_seconds: float | None = None, known_apids: frozenset[int] | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.prefix, self.rotate_bytes, self.rotate_seconds = prefix, rotate_bytes, rotate_seconds
         self.files: list[Path] = []
+        self.cuts = 0
         self._handle = None
         self._opened = 0.0
         self._size = 0
-        self._boundary = PacketBoundary()
+        self._boundary = PacketBoundary(known_apids)
+        self._held: bytes | None = None  # bytes of a new connection while continuation is undecided
 
     def _open(self) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S_%fZ")
@@ -83,8 +125,64 @@ class CaptureWriter:
         too_old = self.rotate_seconds is not None and time.monotonic() - self._opened >= self.rotate_seconds
         return too_big or too_old
 
+    def reconnected(self) -> None:
+        """The connection dropped and a new one is up: the next bytes may continue the stream or restart it."""
+        if self._held is not None:
+            self._settle(continues=False)
+        if self._boundary.pending == 0:
+            self.close()  # aligned: the new connection starts a new file
+        else:
+            self._held = b""
+
     def write(self, data: bytes) -> list[bytes]:
         """Write ``data`` durably; return the packets it completed (for live decoding)."""
+        if self._held is not None:
+            self._held += data
+            decision = self._continues(self._held)
+            if decision is None:
+                return []
+            return self._settle(continues=decision)
+        return self._append(data)
+
+    def _continues(self, held: bytes) -> bool | None:
+        """Whether ``held`` continues the incomplete packet; None while it cannot be told yet.
+
+        Both readings (the incomplete packet completed by ``held``, then packets; or packets from the
+        first byte of ``held``) are followed as far as their headers chain, once each has shown its
+        second header; the longer chain wins, a tie goes to continuing.
+        """
+        combined = self._boundary.tail + held
+        if len(held) < _MAX_PACKET:
+            if len(combined) < 6 or len(combined) < self._packet_size(combined) + 6:
+                return None
+            if self._boundary.plausible(held[:2]) and (len(held) < 6 or len(held) < self._packet_size(held) + 6):
+                return None
+        return self._chain(combined, 0) >= self._chain(held, 0)
+
+    @staticmethod
+    def _packet_size(data: bytes) -> int:
+        return 7 + int.from_bytes(data[4:6], "big")
+
+    def _chain(self, data: bytes, at: int) -> int:
+        """How many packets chain through ``data`` from offset ``at`` (plausible header, then its length)."""
+        count = 0
+        while at + 6 <= len(data) and self._boundary.plausible(data[at:at + 2]):
+            count += 1
+            at += 7 + int.from_bytes(data[at + 4:at + 6], "big")
+        return count
+
+    def _settle(self, *, continues: bool) -> list[bytes]:
+        held, self._held = self._held or b"", None
+        if not continues:
+            log.warning("the stream resumed without the rest of a packet (%d bytes received): %s ends with them as "
+                        "received; a new file starts", self._boundary.pending,
+                        self.files[-1].name if self.files else "the capture")
+            self.close()
+            self._boundary.reset()
+            self.cuts += 1
+        return self._append(held)
+
+    def _append(self, data: bytes) -> list[bytes]:
         packets = self._boundary.feed(data)
         if self._handle is None:
             self._open()
@@ -110,7 +208,9 @@ class CaptureWriter:
         self._size += len(data)
 
     def close(self) -> None:
-        """Flush and close the current file."""
+        """Write any held bytes, then flush and close the current file."""
+        if self._held is not None:
+            self._settle(continues=self._continues(self._held) is True)
         if self._handle is not None:
             self._handle.flush()
             os.fsync(self._handle.fileno())
@@ -140,6 +240,7 @@ class LiveEvents:
 
     def feed(self, packets: list[bytes]) -> None:
         """Take newly completed packets; decode and report every event they complete."""
+        from idex.exceptions import PacketWarning
         from idex.raw import decode_bytes
 
         for packet in packets:
@@ -154,7 +255,9 @@ class LiveEvents:
             if self._finished[key] >= self._needed:
                 data = b"".join(self._events.pop(key))
                 self._finished.pop(key)
-                self.report(decode_bytes(data, source="live")["events"].to_dataset())
+                with warnings.catch_warnings():  # an incomplete event is reported with its quality flags set
+                    warnings.simplefilter("ignore", PacketWarning)
+                    self.report(decode_bytes(data, source="live")["events"].to_dataset())
 
 
 def capture(host: str, port: int, writer: CaptureWriter, stop: threading.Event, *,
@@ -167,11 +270,14 @@ def capture(host: str, port: int, writer: CaptureWriter, stop: threading.Event, 
     int
         Bytes received.
     """
-    received, backoff = 0, 0.25
+    received, backoff, connections = 0, 0.25, 0
     while not stop.is_set():
         try:
             with socket.create_connection((host, port), timeout=5) as connection:
                 log.info("connected to %s:%d", host, port)
+                connections += 1
+                if connections > 1:
+                    writer.reconnected()
                 backoff = 0.25
                 connection.settimeout(timeout)
                 while not stop.is_set():

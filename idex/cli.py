@@ -313,8 +313,11 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from idex.schema import available_schemas, load_schema
+
+    known = frozenset().union(*(load_schema(name).known_apids for name in available_schemas()))
     writer = CaptureWriter(output_dir, rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
-                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None)
+                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None, known_apids=known)
     on_packets = LiveEvents(_print_event).feed if live else None
     click.echo(f"capturing from {host}:{port} into {output_dir} (Ctrl+C to stop)", err=True)
     received = run_capture(host, port, writer, stop, on_packets=on_packets)

@@ -24,7 +24,8 @@ from conftest import CAPTURE_2023_07, CAPTURE_2023_12
 
 import idex
 from idex.capture import CaptureWriter, LiveEvents
-from idex.ccsds import frame
+from idex.ccsds import GAP_TRUNCATED, frame
+import packet_tools as pt
 from packet_tools import CRC, KNOWN
 from idex.capture import capture as run_capture
 from idex.cli import main
@@ -127,10 +128,12 @@ def test_table_combines_files_with_provenance(tmp_path):
 
 
 class ReplayServer:
-    """Loopback TCP server replaying a capture in random chunks; it drops the first connection midway."""
+    """Loopback TCP server replaying a capture in random chunks; it drops the first connection midway and
+    resumes where it stopped, or (``resume_at``) at a later byte, e.g. the next packet after a mid-packet drop."""
 
-    def __init__(self, data: bytes, drop_at: int) -> None:
+    def __init__(self, data: bytes, drop_at: int, resume_at: int | None = None) -> None:
         self.data, self.drop_at = data, drop_at
+        self.resume_at = drop_at if resume_at is None else resume_at
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.connections = 0
@@ -146,6 +149,8 @@ class ReplayServer:
             self.connections += 1
             with connection:
                 stop = self.drop_at if self.connections == 1 else len(self.data)
+                if self.connections == 2:
+                    sent = self.resume_at
                 while sent < stop:
                     chunk = self.data[sent:min(stop, sent + rng.randint(1, 9000))]
                     connection.sendall(chunk)
@@ -178,6 +183,44 @@ def test_capture_survives_a_dropped_connection_byte_identical(tmp_path):
         framing = frame(np.frombuffer(path.read_bytes(), np.uint8), KNOWN, CRC)
         assert framing.count > 0 and framing.gap_starts.size == 0, path.name
     assert sorted(events) == list(range(1, 15))
+
+
+def test_capture_after_a_mid_packet_drop_resumed_at_the_next_packet(tmp_path):
+    """The issue's case: the server loses the rest of the packet it was sending and resumes at the next one.
+    The recording is exactly what was received, every file starts on a packet header, only the file before the
+    cut ends in an incomplete packet, and the live decoder keeps reporting events after the reconnect."""
+    data = CAPTURE_2023_12.read_bytes()
+    ends = np.cumsum([len(p) for p in pt.split(data)])
+    cut = int(ends[len(ends) // 2])  # a packet boundary in the middle
+    drop_at, resume_at = cut - 500, cut  # the last 500 bytes of that packet are never sent
+    server = ReplayServer(data, drop_at=drop_at, resume_at=resume_at)
+    writer = CaptureWriter(tmp_path, rotate_bytes=60_000, known_apids=frozenset(KNOWN))
+    stop = threading.Event()
+    events: list[int] = []
+    live = LiveEvents(lambda ds: events.extend(int(n) for n in ds["event"].values))
+    worker = threading.Thread(target=run_capture, args=("127.0.0.1", server.port, writer, stop),
+                              kwargs={"on_packets": live.feed})
+    worker.start()
+    received = len(data) - (resume_at - drop_at)
+    deadline = time.time() + 30
+    while sum(p.stat().st_size for p in writer.files if p.exists()) < received and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    worker.join(10)
+    assert not worker.is_alive() and server.connections == 2
+    files = writer.files
+    assert b"".join(p.read_bytes() for p in files) == data[:drop_at] + data[resume_at:]
+    assert writer.cuts == 1
+    truncated = 0
+    for path in files:
+        framing = frame(np.frombuffer(path.read_bytes(), np.uint8), KNOWN, CRC)
+        assert framing.count > 0 and framing.starts[0] == 0, path.name  # starts on a packet header
+        assert np.all(framing.gap_kinds == GAP_TRUNCATED), path.name  # no garbage, at most a cut-off end
+        truncated += framing.gap_starts.size
+    assert truncated == 1
+    whole = idex.decode_bytes(data)["events"].to_dataset()
+    assert len(events) >= whole.sizes["event"] - 1  # at most the event cut in two is missing
+    assert max(events) == int(whole["event"].max())  # events after the reconnect are still reported
 
 
 def test_capture_command_stops_cleanly_on_sigterm(tmp_path):
