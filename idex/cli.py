@@ -7,6 +7,7 @@ on stderr and exit status 1; ``--verbose`` shows decoding warnings and traceback
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -61,6 +62,12 @@ def main(verbose: bool) -> None:
       idex schema show science_2023_12
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # SIGTERM ends a command like Ctrl+C does: through Python, so half-written temporary files are removed
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @main.command()
@@ -83,6 +90,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
       idex decode capture.pkts -o out/imap_idex_l1a_sci_20231214_v001.cdf
     """
     from idex.io import to_file
+    from idex.io.atomic import atomic_path
 
     output = output or capture.with_suffix(".nc")
     tree = _decode_tree(capture, schema=schema, strict=strict)
@@ -92,7 +100,8 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
             raise click.UsageError("--all-groups needs a .nc output")
         if output.exists() and not overwrite:
             raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
-        tree.to_netcdf(output)
+        with atomic_path(output, overwrite=True) as temporary:
+            tree.to_netcdf(temporary)
     else:
         to_file(events, output, overwrite=overwrite)
     problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
@@ -143,11 +152,12 @@ def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool) -> None:
       idex snr archive/*.cdf -o snr_study/
       idex snr capture.pkts products/*.nc --no-fit
     """
+    from idex.io.atomic import save_table
     from idex.snr_study import snr_plots, snr_table
 
     output_dir.mkdir(parents=True, exist_ok=True)
     table = snr_table(((str(path), _open_events(path)) for path in files), fit=with_fit)
-    table.to_csv(output_dir / "snr.csv", index=False, float_format="%.17g")
+    save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
     click.echo(f"{len(table)} events from {len(files)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots")
 
@@ -304,7 +314,6 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
     Examples:
       idex capture --host gse-oasis --port 7514 -o Data/ --rotate-minutes 60 --live
     """
-    import signal
     import threading
 
     from idex.capture import CaptureWriter, LiveEvents
@@ -347,10 +356,11 @@ def table(files: tuple[Path, ...], output: Path) -> None:
     Examples:
       idex table products/*.nc -o all_events.csv
     """
+    from idex.io.atomic import save_table
     from idex.table import combine
 
     frame = combine(files)
-    frame.to_csv(output, index=False, float_format="%.17g")
+    save_table(frame, output)
     click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
 
 

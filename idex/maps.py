@@ -14,6 +14,7 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 
 from idex._typing import PathLike
+from idex.io.atomic import save_figure
 
 __all__ = ["SkyMap", "render", "sky_map", "synthetic"]
 
@@ -145,5 +146,5 @@ def render(skymap: SkyMap, path: PathLike, *, title: str = "") -> None:
     fig.colorbar(mesh, ax=ax, orientation="horizontal", pad=0.06, fraction=0.05, label=skymap.quantity)
     ax.grid(alpha=0.4)
     ax.set_title(title or f"{skymap.values.sum():.0f} events", pad=14)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    save_figure(fig, path, dpi=100, bbox_inches="tight")
     plt.close(fig)

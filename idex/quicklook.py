@@ -5,6 +5,7 @@ Matplotlib with the headless ``Agg`` backend; nothing here blocks or needs a dis
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.dataset import waveform_channels
+from idex.io.atomic import atomic_path, save_figure
 from idex.lm import FitStatus
 
 __all__ = ["event_figure", "summary_figure", "write_quicklooks"]
@@ -142,28 +144,23 @@ def write_quicklooks(ds: xr.Dataset, folder: PathLike, *, stem: str, pdf: bool =
     physical = calibrated(ds)
     numbers = list(events) if events is not None else [int(n) for n in ds["event"].values]
     written = []
-    pages = None
-    if pdf:
-        from matplotlib.backends.backend_pdf import PdfPages
+    with contextlib.ExitStack() as stack:
+        pages = None
+        if pdf:
+            from matplotlib.backends.backend_pdf import PdfPages
 
-        written.append(folder / f"{stem}_events.pdf")
-        pages = PdfPages(written[-1])
-    try:
+            written.append(folder / f"{stem}_events.pdf")
+            pages = stack.enter_context(PdfPages(stack.enter_context(atomic_path(written[-1], overwrite=True))))
         for number in numbers:
             fig = event_figure(ds, number, physical)
             if pages is not None:
                 pages.savefig(fig)
             else:
-                written.append(folder / f"{stem}_event_{number:05d}.png")
-                fig.savefig(written[-1], dpi=90)
+                written.append(save_figure(fig, folder / f"{stem}_event_{number:05d}.png", dpi=90))
             plt.close(fig)
             if progress is not None:
                 progress.update(1)
-    finally:
-        if pages is not None:
-            pages.close()
     fig = summary_figure(ds, stem)
-    written.append(folder / f"{stem}_summary.png")
-    fig.savefig(written[-1], dpi=90)
+    written.append(save_figure(fig, folder / f"{stem}_summary.png", dpi=90))
     plt.close(fig)
     return written

@@ -28,6 +28,7 @@ from idex.background import lowpass, remove_sine
 from idex.dataset import time_coordinate, waveform_channels
 from idex.exceptions import PacketWarning, SchemaError, ValidationResult
 from idex.fitting import fit
+from idex.io.atomic import save_figure
 from idex.io.trc import Trace, read_trc
 from idex.lm import FitStatus, levenberg_marquardt
 from idex.models import MODELS
@@ -413,5 +414,5 @@ def _shot_figures(ds: xr.Dataset, folder: Path) -> None:
         if "particle_velocity" in ds:
             title += f"  v = {float(row['particle_velocity']):.3g} km/s, m = {float(row['particle_mass']):.3g} kg"
         fig.suptitle(title)
-        fig.savefig(folder / f"shot_{row['shot'].values}.png", dpi=80)
+        save_figure(fig, folder / f"shot_{row['shot'].values}.png", dpi=80)
         plt.close(fig)

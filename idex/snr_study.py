@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.io.atomic import save_figure
 
 __all__ = ["snr_table", "snr_plots"]
 
@@ -47,8 +48,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         ax.semilogy(pd.to_datetime(table["epoch"]), table[f"{channel}_snr"], "o", ms=4, label=channel)
     ax.set(xlabel="UTC", ylabel="SNR", title=f"TOF SNR of {len(table)} events")
     ax.legend()
-    written.append(folder / "snr_vs_time.png")
-    fig.savefig(written[-1], dpi=90)
+    written.append(save_figure(fig, folder / "snr_vs_time.png", dpi=90))
     plt.close(fig)
     charges = [c for c in table.columns if c.endswith("_impact_charge")]
     fig, axes = plt.subplots(1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True,
@@ -58,8 +58,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel="TOF High SNR")
     if not charges:
         axes[0, 0].text(0.5, 0.5, "no impact charges (run with fits)", ha="center", transform=axes[0, 0].transAxes)
-    written.append(folder / "snr_vs_charge.png")
-    fig.savefig(written[-1], dpi=90)
+    written.append(save_figure(fig, folder / "snr_vs_charge.png", dpi=90))
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     for ax, channel in zip(axes, TOF_CHANNELS):
@@ -71,7 +70,6 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
             ax.set_xscale("log")
         ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
                if values.size else channel)
-    written.append(folder / "snr_histograms.png")
-    fig.savefig(written[-1], dpi=90)
+    written.append(save_figure(fig, folder / "snr_histograms.png", dpi=90))
     plt.close(fig)
     return written

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
+
+from conftest import CAPTURE_2023_12
 
 import idex
 from idex.exceptions import IdexError, PacketWarning
@@ -179,3 +185,21 @@ def test_seeded_fuzzing_never_crashes_and_keeps_untouched_events(bytes_2023_12, 
                     assert same_event(got, reference[name], int(number)), (case, name, number)
                     checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5, 2.5, 4.0])
+def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
+    """``idex decode --all-groups --overwrite`` stopped by SIGTERM at some point: the previous good file is either
+    untouched or replaced by a complete one, and no temporary file is left behind."""
+    output = tmp_path / "tree.nc"
+    previous = b"previous good file"
+    output.write_bytes(previous)
+    process = subprocess.Popen([sys.executable, "-m", "idex.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
+                                "--all-groups", "--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree.nc"]
+    if output.read_bytes() != previous:
+        tree = xr.open_datatree(output)
+        assert tree["events"].sizes["event"] == 14 and "apid_1376" in tree.children

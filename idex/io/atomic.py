@@ -1,4 +1,9 @@
-"""Write a file under a temporary name and move it into place only once it is complete."""
+"""Write a file under a temporary name and move it into place only once it is complete.
+
+Every file idex writes goes through :func:`atomic_path`: a reader never sees half a file, an existing
+file is only replaced by a complete new one, and the temporary file is removed on every exit Python
+can catch (errors, Ctrl+C, and SIGTERM, which the command line turns into a normal exit).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 from idex._typing import PathLike
 from idex.exceptions import ExportError
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "save_figure", "save_table"]
 
 
 @contextlib.contextmanager
@@ -38,3 +43,17 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def save_figure(figure: object, path: PathLike, **options: object) -> Path:
+    """Save a matplotlib ``figure`` to ``path`` atomically (the format follows the suffix), replacing it."""
+    with atomic_path(path, overwrite=True) as temporary:
+        figure.savefig(temporary, **options)  # type: ignore[attr-defined]
+    return Path(path)
+
+
+def save_table(frame: object, path: PathLike) -> Path:
+    """Write a pandas DataFrame to ``path`` as CSV atomically (every float to full precision), replacing it."""
+    with atomic_path(path, overwrite=True) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.17g")  # type: ignore[attr-defined]
+    return Path(path)
