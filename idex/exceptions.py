@@ -22,6 +22,7 @@ __all__ = [
     "CalibrationWarning",
     "IdexWarning",
     "PacketWarning",
+    "ProductError",
 ]
 
 
@@ -103,6 +104,10 @@ class PacketDecodeError(IdexError, ValueError):
 
 class DecompressionError(IdexError, ValueError):
     """A compressed waveform could not be decoded."""
+
+
+class ProductError(IdexError, ValueError):
+    """A file is not a readable IDEX product (truncated, corrupted, or another product); the message names it."""
 
 
 class FitError(IdexError, RuntimeError):

@@ -72,10 +72,12 @@ class Expression:
     source: str
 
     def __post_init__(self) -> None:
+        if len(self.source) > MAX_LENGTH:
+            raise ExpressionError(f"expression too long: {len(self.source)} characters (at most {MAX_LENGTH})")
         try:
             tree = ast.parse(self.source, mode="eval")
-        except SyntaxError as exc:
-            raise ExpressionError(f"cannot parse {self.source!r}: {exc.msg}") from None
+        except (SyntaxError, RecursionError, MemoryError) as exc:
+            raise ExpressionError(f"cannot parse {self.source!r}: {getattr(exc, 'msg', exc)}") from None
         _check(tree.body)
         object.__setattr__(self, "_tree", tree.body)
 
@@ -94,13 +96,29 @@ class Expression:
         return _eval(object.__getattribute__(self, "_tree"), values)
 
 
+MAX_LENGTH = 1000
+"""Longest expression (characters)."""
+MAX_INTEGER = 2**64
+"""Largest integer constant: every field is at most 64 bits wide."""
+MAX_SHIFT_OR_EXPONENT = 64
+"""Largest constant shift count or exponent, so no constant can grow without bound."""
+
+
 def _check(node: ast.AST) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ExpressionError(f"only numeric constants are allowed, found {node.value!r}")
+        if isinstance(node.value, int) and abs(node.value) > MAX_INTEGER:
+            raise ExpressionError(f"integer constant {node.value:.3e} is larger than 2**64")
     elif isinstance(node, ast.Name):
         return
     elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        right = node.right.value if isinstance(node.right, ast.Constant) else None
+        if isinstance(node.op, (ast.LShift, ast.RShift)) and isinstance(right, int) \
+                and not 0 <= right <= MAX_SHIFT_OR_EXPONENT:
+            raise ExpressionError(f"shift count {right} is outside 0..{MAX_SHIFT_OR_EXPONENT}")
+        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > MAX_SHIFT_OR_EXPONENT:
+            raise ExpressionError(f"exponent {right} is larger than {MAX_SHIFT_OR_EXPONENT}")
         _check(node.left)
         _check(node.right)
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:

@@ -397,8 +397,15 @@ def _load_cached(path_text: str, _mtime: int) -> Schema:
         names = ", ".join(available_schemas())
         result.add("not-found", "", f"no such schema file; shipped schemas are: {names}")
         raise SchemaError(result)
+    if path.stat().st_size > MAX_SCHEMA_BYTES:
+        result.add("too-large", "", f"{path.stat().st_size} bytes; a schema may have at most {MAX_SCHEMA_BYTES}")
+        raise SchemaError(result)
     try:
         document, lines = _parse_yaml(path.read_text(encoding="utf-8"), result)
+    except _TooManyNodes:
+        result.add("too-large", "", f"the YAML expands to more than {MAX_SCHEMA_NODES} values (aliases repeating "
+                                    "aliases?); a schema may not")
+        raise SchemaError(result) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         result.add("yaml", "", f"not valid YAML: {exc}", mark.line + 1 if mark else None)
@@ -421,12 +428,23 @@ def _meta_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(meta)
 
 
+MAX_SCHEMA_BYTES = 2_000_000
+MAX_SCHEMA_NODES = 200_000
+"""Limits on schema files: size, and values after alias expansion (a few hundred lines expand to ~2 000)."""
+
+
+class _TooManyNodes(Exception):
+    """The YAML document expands past :data:`MAX_SCHEMA_NODES`."""
+
+
 def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML, recording the line of every node and flagging duplicate keys."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     lines: dict[tuple, int] = {}
 
-    def walk(node: yaml.Node, path: tuple) -> None:
+    def walk(node: yaml.Node, path: tuple) -> None:  # visits aliased nodes once per use: counts the expansion
+        if len(lines) >= MAX_SCHEMA_NODES:
+            raise _TooManyNodes
         lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import CAPTURE_2023_12
+from conftest import CAPTURE_2023_12, DATA
 
 import idex
 from idex.exceptions import IdexError, PacketWarning
@@ -203,3 +203,103 @@ def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
     if output.read_bytes() != previous:
         tree = xr.open_datatree(output)
         assert tree["events"].sizes["event"] == 14 and "apid_1376" in tree.children
+
+
+def _corrupted_variants(data: bytes, rng: np.random.Generator, count: int, protect: int = 0):
+    """Truncations, bit flips (mostly in the first ``protect`` bytes, where the structure lives) and zeroed runs."""
+    for _ in range(count):
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            yield data[: int(rng.integers(0, len(data)))]
+            continue
+        out = bytearray(data)
+        if kind == 1:
+            span = min(protect or len(data), len(data))
+            for where in rng.integers(0, span, rng.integers(1, 8)):
+                out[where] ^= 1 << int(rng.integers(0, 8))
+        else:
+            start = int(rng.integers(0, len(data)))
+            out[start:start + int(rng.integers(1, 64))] = bytes(min(64, len(data) - start))[: len(out[start:start + 64])]
+        yield bytes(out)
+
+
+def test_every_corrupted_trace_is_read_or_refused_with_the_file_named(tmp_path):
+    from idex.io.trc import TrcError, read_trc
+
+    rng = np.random.default_rng(5)
+    originals = sorted((DATA / "lecroy").glob("*.trc"))
+    refused = read = 0
+    for original in originals:
+        for i, data in enumerate(_corrupted_variants(original.read_bytes(), rng, 150, protect=420)):
+            path = tmp_path / f"{original.stem}_{i}.trc"
+            path.write_bytes(data)
+            try:
+                trace = read_trc(path)
+                trace.header.trigger_time, trace.header.timebase_text, trace.times  # noqa: B018
+                read += 1
+            except TrcError as error:
+                assert str(path) in str(error)
+                refused += 1
+    assert refused > 100 and read > 50
+
+
+def test_a_zero_wave_descriptor_is_refused(tmp_path):
+    from idex.io.trc import TrcError, read_trc
+
+    data = bytearray((DATA / "lecroy" / "pulse.trc").read_bytes())
+    start = data.find(b"WAVEDESC")
+    order = "little" if int.from_bytes(data[start + 34:start + 36], "little") == 1 else "big"
+    data[start + 36:start + 40] = (0).to_bytes(4, order)
+    (tmp_path / "zero.trc").write_bytes(bytes(data))
+    with pytest.raises(TrcError, match="WAVE_DESCRIPTOR 0"):
+        read_trc(tmp_path / "zero.trc")
+
+
+def test_every_corrupted_cdf_is_read_or_refused_with_the_file_named(tmp_path):
+    from idex.exceptions import ProductError
+
+    rng = np.random.default_rng(6)
+    refused = read = 0
+    for original in (DATA / "imap_idex_l1a_sci-10days_20231214_v001.0001.cdf",
+                     DATA / "imap_idex_l1b_sci-10days_20231214_v001.0001.cdf"):
+        for i, data in enumerate(_corrupted_variants(original.read_bytes(), rng, 40, protect=4096)):
+            path = tmp_path / f"{original.stem}_{i}.cdf"
+            path.write_bytes(data)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    idex.open_cdf(path)
+                read += 1
+            except ProductError as error:
+                assert str(path) in str(error)
+                refused += 1
+    assert refused > 20
+
+
+def test_a_billion_laughs_schema_is_refused_quickly(tmp_path):
+    from idex.exceptions import SchemaError
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+              f"*a{i - 1}, *a{i - 1}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    result = idex.validate_schema(path)
+    assert not result.ok and any("aliases" in issue.message for issue in result.issues)
+    with pytest.raises(SchemaError, match="aliases"):
+        idex.decode_bytes(b"", schema=path)
+    assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("expression, problem", [
+    ("(1 << 4000000000) * blocks", "shift"),
+    ("blocks * 10 ** 100000", "exponent"),
+    ("blocks + 123456789012345678901234567890", "integer"),
+    ("+".join(["blocks"] * 2000), "long"),
+])
+def test_expressions_are_bounded(expression, problem):
+    from idex.expressions import Expression, ExpressionError
+
+    with pytest.raises(ExpressionError, match=problem):
+        Expression(expression)

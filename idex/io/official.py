@@ -9,6 +9,8 @@ under ``not_produced`` (the event-classification flags, spare and sync/CRC words
 
 from __future__ import annotations
 
+import struct
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import yaml
 
 from idex._typing import PathLike
 from idex.calibration import schema_of
+from idex.exceptions import IdexError, ProductError
 from idex.resources import data_dir
 
 __all__ = ["official_dataset", "profile", "read_official"]
@@ -81,6 +84,23 @@ def read_official(path: PathLike) -> xr.Dataset:
     -------
     xarray.Dataset
     """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return _read_official(path)
+    except IdexError:
+        raise
+    except _CORRUPTION as error:  # cdflib reports damage with whatever error the bytes lead it to
+        raise ProductError(f"{path}: not a readable IDEX science CDF (truncated or corrupted: "
+                           f"{type(error).__name__}: {error})") from error
+
+
+_CORRUPTION = (ValueError, OSError, EOFError, MemoryError, KeyError, IndexError, TypeError, OverflowError,
+               ZeroDivisionError, struct.error, zlib.error, UnicodeDecodeError)
+"""What reading a damaged CDF raises inside cdflib and NumPy (``gzip.BadGzipFile`` is an ``OSError``)."""
+
+
+def _read_official(path: PathLike) -> xr.Dataset:
     import cdflib
 
     from idex.schema import available_schemas, load_schema
@@ -89,7 +109,7 @@ def read_official(path: PathLike) -> xr.Dataset:
     names = set(cdf.cdf_info().zVariables)
     source = str(cdf.globalattsget().get("Logical_source", [""])[0])
     if "TOF_High" not in names or "epoch" not in names:
-        raise ValueError(f"{path} is not an IDEX science CDF (Logical_source {source!r})")
+        raise ProductError(f"{path} is not an IDEX science CDF (Logical_source {source!r})")
     epoch = np.array(cdflib.cdfepoch.to_datetime(cdf.varget("epoch")), dtype="datetime64[ns]")
     schemas = [load_schema(n) for n in available_schemas()]
     schema = next((s for s in sorted(schemas, key=lambda s: s.valid_from, reverse=True) if epoch.size and

@@ -147,9 +147,16 @@ class TrcHeader:
 
     @property
     def trigger_time(self) -> np.datetime64:
-        """Trigger time stamp with the full sub-second precision (ns)."""
+        """Trigger time stamp with the full sub-second precision (ns); NaT when the stamp is not a valid time."""
+        if not (np.isfinite(self.trigger_seconds) and 0 <= self.trigger_seconds < 61 and 1 <= self.trigger_month <= 12
+                and 1 <= self.trigger_day <= 31 and 0 <= self.trigger_hours < 24 and 0 <= self.trigger_minutes < 60
+                and 0 < self.trigger_year < 10000):
+            return np.datetime64("NaT", "ns")
         whole = int(self.trigger_seconds)
-        day = np.datetime64(f"{self.trigger_year:04d}-{self.trigger_month:02d}-{self.trigger_day:02d}", "ns")
+        try:
+            day = np.datetime64(f"{self.trigger_year:04d}-{self.trigger_month:02d}-{self.trigger_day:02d}", "ns")
+        except ValueError:  # e.g. 31 February
+            return np.datetime64("NaT", "ns")
         return (day + np.timedelta64(self.trigger_hours * 3600 + self.trigger_minutes * 60 + whole, "s")
                 + np.timedelta64(int(round((self.trigger_seconds - whole) * 1e9)), "ns"))
 
@@ -218,6 +225,17 @@ def _read_header(buffer: bytes | np.ndarray, path: Path) -> TrcHeader:
         raise TrcError(f"{path}: unsupported template {values['template_name']!r} (expected LECROY_2_x)")
     if values["comm_type"] not in (0, 1):
         raise TrcError(f"{path}: COMM_TYPE {values['comm_type']} is neither 0 (byte) nor 1 (word)")
+    if values["wave_descriptor"] < DESCRIPTOR_BYTES:
+        raise TrcError(f"{path}: WAVE_DESCRIPTOR {values['wave_descriptor']} is shorter than the "
+                       f"{DESCRIPTOR_BYTES}-byte descriptor of the LECROY_2 template")
+    for block in ("user_text", "trigtime_array", "ris_time_array", "wave_array_1", "subarray_count"):
+        if values[block] < 0:
+            raise TrcError(f"{path}: {block.upper()} is negative ({values[block]})")
+    if values["trigtime_array"] and values["trigtime_array"] != 16 * max(1, values["subarray_count"]):
+        raise TrcError(f"{path}: TRIGTIME_ARRAY of {values['trigtime_array']} bytes does not hold 16 bytes for each "
+                       f"of the {values['subarray_count']} segments")
+    if not np.isfinite(values["horiz_interval"]) or values["horiz_interval"] <= 0:
+        raise TrcError(f"{path}: HORIZ_INTERVAL {values['horiz_interval']} is not a sample interval")
     return TrcHeader(**values, wavedesc_offset=start)
 
 
@@ -241,6 +259,15 @@ def read_trc(path: PathLike, *, header_only: bool = False) -> Trace | TrcHeader:
         For a foreign or truncated file, naming the file and what is wrong.
     """
     path = Path(path)
+    try:
+        return _read(path, header_only)
+    except TrcError:
+        raise
+    except (ValueError, OverflowError, ZeroDivisionError, IndexError, TypeError, MemoryError) as error:
+        raise TrcError(f"{path}: corrupted descriptor ({type(error).__name__}: {error})") from error
+
+
+def _read(path: Path, header_only: bool) -> Trace | TrcHeader:
     if header_only:
         with path.open("rb") as handle:
             return _read_header(handle.read(64 + DESCRIPTOR_BYTES), path)
