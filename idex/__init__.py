@@ -10,9 +10,11 @@ from idex import accessor as _accessor  # noqa: F401  (registers ds.idex)
 from idex import exceptions, testing
 from idex._version import __version__
 from idex.lm import FitStatus
+from idex.opening import open
 from idex.products import open_cdf, open_products
 from idex.quality import QualityFlag
 from idex.raw import decode_bytes, open_raw
+from idex.scope import open_trc
 from idex.schema import Schema, available_schemas, load_schema, validate_schema
 
 __all__ = [
@@ -24,9 +26,11 @@ __all__ = [
     "decode_bytes",
     "exceptions",
     "load_schema",
+    "open",
     "open_cdf",
     "open_products",
     "open_raw",
+    "open_trc",
     "testing",
     "validate_schema",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
-from idex.io.official import read_official
+from idex.opening import open as open_any
 from idex.raw import open_raw
 
 __all__ = ["IdexBackendEntrypoint"]
@@ -33,14 +33,11 @@ class IdexBackendEntrypoint(BackendEntrypoint):
         schema: Any = None,
         strict: bool = False,
     ) -> xr.Dataset:
-        """Decode ``filename_or_obj`` and return one group (default ``"events"``) as a Dataset.
-
-        An official IDEX science CDF (``.cdf``) is read with :func:`idex.io.official.read_official`.
-        """
-        if os.fspath(filename_or_obj).lower().endswith(".cdf"):
-            ds = read_official(filename_or_obj)
+        """The event model of any file :func:`idex.open` reads, or another group of a raw capture's tree."""
+        if group is None or group == "events":
+            ds = open_any(filename_or_obj, schema=schema, strict=strict)
         else:
-            ds = open_raw(filename_or_obj, schema=schema, strict=strict, group=group or "events")
+            ds = open_raw(filename_or_obj, schema=schema, strict=strict, group=group)
         if drop_variables:
             ds = ds.drop_vars([drop_variables] if isinstance(drop_variables, str) else list(drop_variables))
         return ds

@@ -36,7 +36,8 @@ def _user_errors(command: F) -> F:
         except (IdexError, OSError, KeyError, ValueError) as error:
             if verbose:
                 raise
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
+                else type(error).__name__  # idex's own messages are written for people: show all of them
             raise click.ClickException(message) from None
 
     return wrapper  # type: ignore[return-value]
@@ -112,29 +113,33 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
 
 def _decode_tree(capture: Path, *, schema: str | None = None, strict: bool = False):
     """Decode, echoing decoding warnings to stderr with --verbose (they are always in the quality flags)."""
+    from idex.exceptions import ProductError
+    from idex.opening import kind_of
     from idex.raw import open_raw
 
+    if capture.is_file() and kind_of(capture) != "telemetry":
+        raise ProductError(f"{capture} is a {kind_of(capture)} file, not a raw capture; "
+                           "commands other than decode open it directly")
     verbose = click.get_current_context().find_root().params.get("verbose", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always" if verbose else "ignore", PacketWarning)
         tree = open_raw(capture, schema=schema, strict=strict)
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
+    if tree["packets"].sizes["packet"] == 0:
+        raise ProductError(f"{capture}: no CCSDS packet found: not a telemetry capture")
     return tree
 
 
 def _open_events(path: Path):
-    """An event Dataset from a raw capture, a netCDF/HDF5 product of idex, or an official IDEX CDF."""
-    import xarray as xr
+    """The event model of any file idex reads (:func:`idex.open`); raw captures report their warnings."""
+    from idex.opening import kind_of, open as open_any
 
-    from idex.products import open_cdf
-
-    if path.suffix.lower() in (".nc", ".h5", ".hdf5"):
-        with xr.open_dataset(path) as ds:
-            return ds.load()
-    if path.suffix.lower() == ".cdf":
-        return open_cdf(path)
-    return _decode_tree(path)["events"].to_dataset()
+    if path.is_file() and kind_of(path) == "telemetry":
+        return _decode_tree(path)["events"].to_dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PacketWarning)
+        return open_any(path)
 
 
 @main.command()
@@ -225,12 +230,15 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, overwrit
     from idex.io import to_file
 
     ds = _open_events(source)
+    refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
     fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves)
     to_file(fitted, output, overwrite=overwrite)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
                                                    if n.endswith("_fit_success")]
     summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
-    click.echo(f"{source.name}: fits converged: {summary} -> {output}")
+    if refit:
+        click.echo(f"{source.name} held fits of {', '.join(refit)}: replaced by this fit", err=True)
+    click.echo(f"{source.name}: fits succeeded: {summary} -> {output}")
 
 
 @main.command()
@@ -255,6 +263,10 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
     if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
         ds = ds.idex.fit(merge=True, curves=True)
     numbers = [int(n) for n in events.split(",")] if events else [int(n) for n in ds["event"].values]
+    unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
+    if unknown:
+        raise click.BadParameter(f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
+                                 f"{int(ds['event'].min())}..{int(ds['event'].max())})", param_hint="--events")
     with click.progressbar(length=len(numbers), label="plotting", file=sys.stderr) as bar:
         written = write_quicklooks(ds, output_dir, stem=source.stem, pdf=pdf, events=numbers, progress=bar)
     click.echo(f"{source.name}: {len(written)} files in {output_dir}")

@@ -127,7 +127,9 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
     Parameters
     ----------
     source : path or iterable of paths
-        A folder of ``.trc`` files or the files themselves. Sequence-mode files give one event per segment.
+        A folder of ``.trc`` files named by the setup's file pattern, or the files themselves; files given
+        by name whose names do not follow the pattern form one shot, each channel found from the scope
+        input it was recorded on (``WAVE_SOURCE``). Sequence-mode files give one event per segment.
     setup : str, path or ScopeSetup
         Scope setup name or file.
 
@@ -145,16 +147,22 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
     else:
         files = sorted(Path(p) for p in source)
     shots: dict[str, dict[str, tuple[Trace, int]]] = defaultdict(dict)
+    named_by_setup = isinstance(source, (str, os.PathLike)) and Path(source).is_dir()
     for path in files:
         match = setup.file_pattern.match(path.name)
-        channel = setup.by_scope_channel.get(f"C{match['channel']}") if match else None
+        if match:
+            channel, shot = setup.by_scope_channel.get(f"C{match['channel']}"), match["shot"]
+        elif not named_by_setup:  # traces given by name: one shot, channels from the scope input they came from
+            channel, shot = setup.by_scope_channel.get(read_trc(path, header_only=True).source_channel), "0"
+        else:
+            channel = None
         if channel is None:
             warnings.warn(f"{path.name}: name does not match the setup's file pattern or channel map; skipped",
                           PacketWarning, stacklevel=2)
             continue
         trace = read_trc(path)
         for segment in range(trace.volts.shape[0]):
-            key = match["shot"] if trace.volts.shape[0] == 1 else f"{match['shot']}.{segment}"
+            key = shot if trace.volts.shape[0] == 1 else f"{shot}.{segment}"
             shots[key][channel.name] = (trace, segment)
     if not shots:
         raise FileNotFoundError(f"no .trc file matching {setup.file_pattern.pattern!r} in {source}")

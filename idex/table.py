@@ -6,20 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-import xarray as xr
 
 from idex._typing import PathLike
+from idex.opening import open as open_any
 
 __all__ = ["combine"]
-
-
-def _open(path: Path) -> xr.Dataset:
-    if path.suffix.lower() in (".nc", ".h5", ".hdf5"):
-        with xr.open_dataset(path) as ds:
-            return ds.load()
-    from idex.raw import open_raw
-
-    return open_raw(path, group="events")
 
 
 def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
@@ -28,7 +19,8 @@ def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
     Parameters
     ----------
     paths : iterable of str or path
-        netCDF/HDF5 products of idex, or raw captures (decoded on the fly).
+        Any file :func:`idex.open` reads: raw captures (decoded on the fly), idex's netCDF/HDF5/CDF
+        products, official IDEX science CDFs.
 
     Returns
     -------
@@ -37,7 +29,7 @@ def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
     """
     frames = []
     for path in map(Path, paths):
-        ds = _open(path)
+        ds = open_any(path)
         scalars = [name for name, v in {**ds.coords, **ds.data_vars}.items() if v.dims == ("event",)]
         frame = ds[scalars].reset_coords().to_dataframe().reset_index()
         frame.insert(0, "source_file", str(path))

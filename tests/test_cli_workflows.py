@@ -38,7 +38,7 @@ def invoke(*args: str):
 def test_fit_command(tmp_path):
     result = invoke("fit", CAPTURE_2023_12, "-o", tmp_path / "fitted.nc", "--curves")
     assert result.exit_code == 0, result.output
-    assert "fits converged: target_low" in result.output
+    assert "fits succeeded: target_low" in result.output
     with xr.open_dataset(tmp_path / "fitted.nc") as ds:
         assert "ion_grid_fit_amplitude" in ds and "target_low_fit_curve" in ds
 

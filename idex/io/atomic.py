@@ -31,7 +31,7 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise ExportError(f"{target} exists; pass overwrite=True to replace it")
+        raise ExportError(f"{target} exists; pass overwrite=True (--overwrite on the command line) to replace it")
     if not target.parent.is_dir():
         raise ExportError(f"folder {target.parent} does not exist")
     handle, name = tempfile.mkstemp(prefix=f".{target.stem}.part-", suffix=target.suffix, dir=target.parent)

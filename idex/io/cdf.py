@@ -1,10 +1,12 @@
-"""ISTP-compliant CDF output through ``cdflib.xarray_to_cdf`` (strict: any ISTP warning is an error).
+"""ISTP-compliant CDF output through ``cdflib.xarray_to_cdf`` (strict: any ISTP warning is an error), and back.
 
 The event model is mapped onto CDF conventions in one place, :func:`cdf_dataset`: the record
 dimension becomes ``epoch`` (CDF_TIME_TT2000), the event number a ``support_data`` variable,
-booleans ``uint8``; every variable gets its ISTP attributes (VAR_TYPE, CATDESC, FIELDNAM, FORMAT,
-UNITS, VALIDMIN/MAX, FILLVAL, DISPLAY_TYPE, LABLAXIS, DEPEND_n) derived from the schema's names,
-units and bit widths, and the global attributes come from the schema's ``cdf`` section.
+booleans ``uint8`` (marked ``idex_dtype``), coordinates data variables (marked ``idex_coordinate``);
+every variable gets its ISTP attributes (VAR_TYPE, CATDESC, FIELDNAM, FORMAT, UNITS, VALIDMIN/MAX,
+FILLVAL, DISPLAY_TYPE, LABLAXIS, DEPEND_n) derived from the schema's names, units and bit widths, and
+the global attributes come from the schema's ``cdf`` section. :func:`read_cdf` undoes all of it, so
+what idex writes, idex reads: the same variables, dtypes, dimensions and attributes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
 from idex.io.official import official_dataset
 
-__all__ = ["cdf_dataset", "default_cdf_name", "to_cdf"]
+__all__ = ["cdf_dataset", "default_cdf_name", "read_cdf", "to_cdf"]
 
 # ISTP fill values by numpy dtype (the CDF type xarray_to_cdf chooses for each).
 _FILLVAL: dict[str, Any] = {
@@ -55,11 +57,15 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
             raise ExportError(f"variable {name!r} has dtype {variable.dtype}, which CDF cannot store")
         if name not in ds.dims and not variable.attrs.get("long_name"):
             raise ExportError(f"variable {name!r} has no 'long_name' attribute (needed for CATDESC and FIELDNAM)")
-    out = ds.reset_coords([c for c in ds.coords if c not in ds.dims and c != "epoch"])
+    coordinates = [c for c in ds.coords if c not in ds.dims and c != "epoch"]
+    out = ds.reset_coords(coordinates)
     out = out.swap_dims(event="epoch").reset_coords("event") if "event" in out.dims else out
+    for name in coordinates:  # remembered, so that read_cdf restores them as coordinates
+        out[name].attrs = {**out[name].attrs, "idex_coordinate": "true"}
     for name in list(out.data_vars):
         if out[name].dtype == bool:
             out[name] = out[name].astype(np.uint8)
+            out[name].attrs = {**ds[name].attrs, "idex_dtype": "bool"}
     time_of_dim = {channel.dim: channel.time for channel in schema.channels.values()}
     for name, variable in out.variables.items():
         variable.attrs = _istp_attrs(name, variable, time_of_dim)
@@ -145,3 +151,64 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
         except Exception as error:  # cdflib raises ISTPError or plain exceptions: name the file either way
             raise ExportError(f"cannot write {target.name}: {error}") from error
     return target
+
+
+_ISTP_KEYS = frozenset({"CATDESC", "FIELDNAM", "LABLAXIS", "UNITS", "VAR_TYPE", "FILLVAL", "FORMAT", "VALIDMIN",
+                        "VALIDMAX", "DEPEND_0", "DEPEND_1", "DEPEND_2", "DISPLAY_TYPE", "TIME_BASE", "TIME_SCALE",
+                        "standard_name", "idex_coordinate", "idex_dtype", "units", "long_name", "TIME_ATTRS"})
+
+
+def read_cdf(path: PathLike) -> xr.Dataset:
+    """Read a CDF written by :func:`to_cdf` (``profile="idex"``) back into the event model.
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``event`` as the record dimension again, coordinates, booleans, sample dimensions and the
+        variables' own attributes (``long_name``, ``units``, ...) restored; ISTP attributes removed.
+    """
+    from cdflib.xarray import cdf_to_xarray
+
+    from idex.schema import load_schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cdflib's notes on ISTP details of the file being read
+        raw = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=False)
+    schema = load_schema(_plain(raw.attrs["idex_schema"]))
+    sample_dims = {channel.time: channel.dim for channel in schema.channels.values()}
+    ds = raw.rename_dims({d: sample_dims[d] for d in raw.dims if d in sample_dims})
+    ds = ds.swap_dims(epoch="event").set_coords("epoch") if "epoch" in ds.dims else ds
+    for name, variable in list(ds.variables.items()):
+        attrs = dict(variable.attrs)
+        if attrs.get("idex_dtype") == "bool":
+            ds[name] = variable.astype(bool)
+        elif variable.dtype.kind == "f" and "FILLVAL" in attrs:  # NaN was written as the ISTP fill value
+            ds[name] = variable.where(variable != _plain(attrs["FILLVAL"]))
+        clean = {k: _plain(v) for k, v in attrs.items() if k not in _ISTP_KEYS}
+        units = str(attrs.get("UNITS", "")).strip()
+        if units and variable.dtype.kind != "M":
+            clean["units"] = units
+        if "CATDESC" in attrs:
+            clean["long_name"] = str(_plain(attrs["CATDESC"]))
+        if "standard_name" in attrs and _plain(attrs["standard_name"]) != clean.get("long_name"):
+            clean["standard_name"] = _plain(attrs["standard_name"])  # the model's own, not cdflib's copy of CATDESC
+        ds[name].attrs = clean
+    marked = [name for name, v in raw.variables.items() if v.attrs.get("idex_coordinate") == "true"]
+    ds = ds.set_coords([name for name in marked if name in ds])
+    ds.attrs = {k: _plain(v) for k, v in raw.attrs.items() if k in _OWN_GLOBALS or k.startswith("idex")}
+    return ds
+
+
+_OWN_GLOBALS = frozenset({"source", "Conventions", "title", "history", "profile"})
+
+
+def _plain(value: Any) -> Any:
+    """A CDF attribute value as a plain Python or NumPy scalar (cdflib hands back one-element lists)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value.item() if isinstance(value, np.generic) else value

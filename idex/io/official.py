@@ -22,6 +22,7 @@ import yaml
 from idex._typing import PathLike
 from idex.calibration import schema_of
 from idex.exceptions import IdexError, ProductError
+from idex.quality import QualityFlag
 from idex.resources import data_dir
 
 __all__ = ["official_dataset", "profile", "read_official"]
@@ -193,7 +194,7 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
         values = cdf.varget(official[channel.name]) / channel.calibration_factor
         counts = np.rint(values)
         if not np.allclose(values, counts, rtol=0, atol=1e-6):
-            raise ValueError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
+            raise ProductError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
                              "the product was calibrated with other factors")
         data[channel.name] = (("event", channel.dim), counts.astype(np.uint16), channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
@@ -214,5 +215,7 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
         data["dead_time"] = ("event", cdf.varget("dead_time") * 1e6, {"long_name": "Dead time after the event",
                                                                        "units": "us"})
         used.add("dead_time")
+    data["quality_flags"] = ("event", np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
+                             {"long_name": "Event quality flags", **QualityFlag.attrs()})
     ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})
     return ds, used

@@ -27,10 +27,12 @@ def overrides_path(path: Path) -> Path:
 
 
 def load(path: str | Path) -> Opened:
-    """Open a raw capture, a folder of .trc files, or an idex/official product."""
+    """Open a folder of .trc files or anything :func:`idex.open` reads (refusing the rest with its reason)."""
     import warnings
 
     from idex.exceptions import PacketWarning
+
+    from idex.opening import kind_of, open as open_any
 
     path = Path(path)
     with warnings.catch_warnings():
@@ -39,19 +41,12 @@ def load(path: str | Path) -> Opened:
             from idex.scope import open_trc
 
             tree = xr.DataTree.from_dict({"events": open_trc(path)})
-        elif path.suffix.lower() in (".nc", ".h5", ".hdf5"):
-            opened = xr.open_datatree(path)
-            tree = opened.load()
-            if "events" not in tree.children:
-                tree = xr.DataTree.from_dict({"events": tree.to_dataset()})
-        elif path.suffix.lower() == ".cdf":
-            from idex.products import open_cdf
-
-            tree = xr.DataTree.from_dict({"events": open_cdf(path)})
-        else:
+        elif kind_of(path) == "telemetry":  # the whole tree: the data browser shows packets and problems too
             from idex.raw import open_raw
 
             tree = open_raw(path)
+        else:
+            tree = xr.DataTree.from_dict({"events": open_any(path)})
     sidecar = overrides_path(path)
     overrides = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
     return Opened(path, tree, tree["events"].to_dataset(), overrides)
