@@ -55,7 +55,7 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
         factor, units = raw.attrs["calibration_factor"], raw.attrs["calibration_units"]
         values = raw.where(raw != raw.attrs["fill_value_used"]) if "fill_value_used" in raw.attrs else raw
         values = values * factor
-        values.attrs = {**raw.attrs, "units": units, "long_name": f"{raw.attrs.get('long_name', name)} ({units})"}
+        values.attrs = {**raw.attrs, "units": units}  # xarray's labels add the units: "long name [mA]"
         values.attrs.pop("fill_value_used", None)
         out[name] = values
     return xr.Dataset(out, attrs=ds.attrs)

@@ -207,8 +207,10 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
     skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
                              exposure=np.load(exposure) if exposure else None)
     skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
-    click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at lon {skymap.peak[0]:.1f}, "
-               f"lat {skymap.peak[1]:.1f} deg)")
+    peak_lon, peak_lat = skymap.peak
+    click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {skymaps.FRAME} lon "
+               f"{skymaps.plotted_longitude(peak_lon):.1f}, lat {peak_lat:.1f} deg on the map's -180..180 axis; "
+               f"{peak_lon:.1f} in 0..360)")
 
 
 @main.command()

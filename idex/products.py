@@ -13,7 +13,32 @@ from idex._typing import PathLike
 from idex.exceptions import IdexWarning
 from idex.io.official import read_official
 
-__all__ = ["open_cdf", "open_products"]
+__all__ = ["SAME_EVENT", "open_cdf", "open_products", "unique_events"]
+
+SAME_EVENT = np.timedelta64(1, "us")
+"""Impact times closer than this are one event seen twice (products and captures differ by up to 32 ns; the
+instrument's dead time after an event is milliseconds)."""
+
+
+def unique_events(epoch: np.ndarray, tolerance: np.timedelta64 = SAME_EVENT) -> np.ndarray:
+    """Indices of the first occurrence of every event, events being impact times within ``tolerance``.
+
+    Examples
+    --------
+    >>> t = np.array(["2023-12-14T10:00:00.000000000", "2023-12-14T10:00:00.000000032",
+    ...               "2023-12-14T10:00:05"], dtype="datetime64[ns]")
+    >>> unique_events(t).tolist()
+    [0, 2]
+    """
+    epoch = np.asarray(epoch, dtype="datetime64[ns]")
+    order = np.argsort(epoch, kind="stable")
+    sorted_times = epoch[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (sorted_times[1:] - sorted_times[:-1]) > tolerance
+    group = np.cumsum(new) - 1
+    first = np.full(int(group[-1]) + 1 if group.size else 0, order.size, dtype=np.int64)
+    np.minimum.at(first, group, order)  # the earliest position in the input of each group
+    return np.sort(first)
 
 
 def open_cdf(path: PathLike) -> xr.Dataset:
@@ -40,8 +65,9 @@ def open_products(paths: str | Iterable[PathLike], *, chunks: int | None = None)
     Returns
     -------
     xarray.Dataset
-        Lazy arrays; ``attrs["duplicates_dropped"]`` counts events seen in more than one file
-        (same epoch and event number), which are also reported with a warning.
+        Lazy arrays; ``attrs["duplicates_dropped"]`` counts events seen in more than one file (impact
+        times within :data:`SAME_EVENT`, e.g. the L1a and L1b products of one day, whose epochs differ
+        by 32 ns), which are also reported with a warning.
     """
     files = sorted(glob.glob(paths, recursive=True)) if isinstance(paths, str) else [str(p) for p in paths]
     if not files:
@@ -49,8 +75,7 @@ def open_products(paths: str | Iterable[PathLike], *, chunks: int | None = None)
     ds = xr.open_mfdataset(files, engine="idex", combine="nested", concat_dim="event", parallel=True,
                            data_vars="minimal", coords="minimal", compat="override", join="outer",
                            chunks={} if chunks is None else {"event": chunks})
-    keys = np.stack([ds["epoch"].values.astype(np.int64), np.asarray(ds["event"].values, dtype=np.int64)], axis=1)
-    _, first = np.unique(keys, axis=0, return_index=True)
+    first = unique_events(ds["epoch"].values)
     duplicates = int(ds.sizes["event"] - first.size)
     if duplicates:
         warnings.warn(f"{duplicates} duplicate event(s) across {len(files)} files were dropped", IdexWarning,

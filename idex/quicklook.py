@@ -17,6 +17,7 @@ from idex.calibration import calibrated, schema_of
 from idex.dataset import waveform_channels
 from idex.io.atomic import atomic_path, save_figure
 from idex.lm import FitStatus
+from idex.quality import QualityFlag
 
 __all__ = ["event_figure", "summary_figure", "write_quicklooks"]
 
@@ -40,7 +41,10 @@ def _trigger_origin(trigger: xr.DataArray) -> str:
 
 
 def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None):
-    """Figure of one event: six channels on their own time axes relative to the trigger.
+    """Figure of one event: six channels on their own time axes relative to the trigger, baseline subtracted.
+
+    Each panel shows the signal above its pre-trigger median; a missing channel says so; a fit curve
+    is drawn only for a successful fit, otherwise its status is written; the title names the flags.
 
     Parameters
     ----------
@@ -71,10 +75,19 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             ax = axes[line, column]
             time = ds.idex.time(name).sel(event=event)
             values = physical[name].sel(event=event)
-            ax.plot(time, values, lw=0.6, color="black")
+            units = values.attrs.get("units", "DN")
+            ax.set_ylabel(f"{name.replace('_', ' ')} − baseline [{units}]")
+            if not np.isfinite(values.values).any():  # no packet of this channel: say so, draw no empty axis
+                ax.text(0.5, 0.5, f"{name.replace('_', ' ')}: missing (no packets)", ha="center", va="center",
+                        color="tab:red", transform=ax.transAxes)
+                ax.set_yticks([])
+                continue
+            before = values.values[(time.values < 0) & np.isfinite(values.values)]
+            baseline = float(np.median(before)) if before.size else float(np.nanmedian(values.values))
+            ax.plot(time, values - baseline, lw=0.6, color="black")
             curve = f"{name}_fit_curve"
             if curve in ds and bool(ds[f"{name}_fit_success"].sel(event=event)):
-                ax.plot(time, ds[curve].sel(event=event), color="tab:red", lw=1.2, label="impact fit")
+                ax.plot(time, ds[curve].sel(event=event) - baseline, color="tab:red", lw=1.2, label="impact fit")
                 charge = float(ds[f"{name}_impact_charge"].sel(event=event))
                 ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}")
             elif f"{name}_fit_status" in ds:  # no curve through a fit that did not earn it: say why instead
@@ -82,7 +95,6 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
                 ax.text(0.99, 0.95, f"fit: {status.name.lower().replace('_', ' ')}", ha="right", va="top",
                         fontsize=8, color="tab:gray", transform=ax.transAxes)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
-            ax.set_ylabel(f"{name.replace('_', ' ')} [{values.attrs.get('units', 'DN')}]")
             ax.grid(alpha=0.3)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
@@ -92,7 +104,8 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         if name in row:
             details.append(f"{label} {float(row[name]):.0f} V")
     if int(row["quality_flags"]):
-        details.append(f"flags {int(row['quality_flags'])}")
+        names = [flag.name.lower() for flag in QualityFlag if flag & int(row["quality_flags"])]
+        details.append(f"flags: {', '.join(names)}")
     fig.suptitle("   ·   ".join(details), fontsize=11)
     return fig
 

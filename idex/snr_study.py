@@ -11,6 +11,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.io.atomic import save_figure
+from idex.products import unique_events
 
 __all__ = ["snr_table", "snr_plots"]
 
@@ -18,7 +19,11 @@ TOF_CHANNELS = ("tof_high", "tof_mid", "tof_low")
 
 
 def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True) -> pd.DataFrame:
-    """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges."""
+    """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
+
+    An event found in several files (the same impact time within :data:`idex.products.SAME_EVENT`) keeps the row
+    of the first file.
+    """
     frames = []
     for source, ds in datasets:
         row = {"source_file": source, "event": ds["event"].values, "epoch": ds["epoch"].values}
@@ -30,7 +35,10 @@ def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True) -
                 if name.endswith("_impact_charge"):
                     row[name] = fits[name].values
         frames.append(pd.DataFrame(row))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    return table.iloc[unique_events(table["epoch"].to_numpy())].reset_index(drop=True)
 
 
 def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:

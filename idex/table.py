@@ -9,6 +9,7 @@ import pandas as pd
 
 from idex._typing import PathLike
 from idex.opening import open as open_any
+from idex.products import unique_events
 
 __all__ = ["combine"]
 
@@ -25,7 +26,9 @@ def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns missing from some files (different packet versions, fitted or not) are empty there.
+        Columns missing from some files (different packet versions, fitted or not) are empty there. An
+        event found in several files (impact times within :data:`idex.products.SAME_EVENT`) keeps the row
+        of the first file.
     """
     frames = []
     for path in map(Path, paths):
@@ -36,4 +39,5 @@ def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=["source_file", "event"])
-    return pd.concat(frames, ignore_index=True, sort=False)
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    return table.iloc[unique_events(table["epoch"].to_numpy())].reset_index(drop=True)

@@ -77,6 +77,28 @@ def test_cdf_default_name_in_a_folder_and_explicit_overwrite(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
+def test_cdf_attributes_read_well(model, tmp_path):
+    """FIELDNAM at most 30 characters and cut at a word boundary; no variable depends on itself."""
+    import cdflib
+
+    stored = cdflib.CDF(str(model.to_cdf(tmp_path / "events.cdf")))
+    for name in stored.cdf_info().zVariables:
+        attrs = stored.varattsget(name)
+        catdesc, fieldnam = attrs["CATDESC"], attrs["FIELDNAM"]
+        assert len(fieldnam) <= 30 and catdesc.startswith(fieldnam), name
+        assert len(catdesc) == len(fieldnam) or catdesc[len(fieldnam)] == " " or " " not in catdesc[:31], name
+        assert all(attrs.get(f"DEPEND_{i}") != name for i in range(3)), name
+
+
+@pytest.mark.parametrize("target", ["out/", "out", "deeper/out/"])
+def test_cdf_to_a_missing_folder_creates_it(model, tmp_path, target, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = model.to_cdf(target)
+    assert path.parent == Path(target.rstrip("/")) and path.name.startswith("imap_idex_l1a_sci_")
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no hidden temporary file
+    assert idex.open(path).sizes["event"] == model.sizes["event"]
+
+
 @pytest.mark.parametrize("writer", ["to_hdf5", "to_netcdf"])
 def test_hdf5_and_netcdf_round_trip_identically(model, tmp_path, writer):
     path = getattr(model.idex, writer)(tmp_path / "events.h5")

@@ -108,3 +108,19 @@ def test_open_a_trc_folder(qtbot, tmp_path):
     assert opened.events.sizes["event"] == 2
     assert main.browser.fit_channel.findText("target_low") >= 0
     np.testing.assert_allclose(main.browser.fits[(1, "target_low")][2], 50.0, rtol=0.05)
+
+
+def test_explorer_opens_on_varying_quantities_with_units(qtbot, tmp_path):
+    import idex
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    fitted = idex.open_raw(idex.testing.sample_capture(), group="events").idex.fit(merge=True)
+    path = tmp_path / "fitted.nc"
+    fitted.to_netcdf(path)
+    window.open(path)
+    explorer = window.explorer
+    assert explorer.x.currentText() == "target_low_impact_charge"
+    assert explorer.y.currentText() == "ion_grid_impact_charge"
+    axes = explorer.figure.axes[0]
+    assert axes.get_xlabel() == "target_low_impact_charge [pC]"

@@ -11,6 +11,7 @@ what idex writes, idex reads: the same variables, dtypes, dimensions and attribu
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
 def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -> dict[str, Any]:
     attrs = {k: v for k, v in variable.attrs.items() if k not in ("units",)}
     long_name = str(variable.attrs.get("long_name", name))
-    attrs.update(CATDESC=long_name, FIELDNAM=long_name[:30], LABLAXIS=name[:30],
+    attrs.update(CATDESC=long_name, FIELDNAM=_field_name(long_name), LABLAXIS=name[:30],
                  UNITS=str(variable.attrs.get("units", "")) or " ")
     if variable.dtype.kind == "M":  # times: CDF_TIME_TT2000
         attrs.update(VAR_TYPE="support_data", FILLVAL=np.int64(-9223372036854775808), FORMAT=" ", UNITS="ns",
@@ -92,7 +93,8 @@ def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -
     if record:
         attrs["DEPEND_0"] = "epoch"
     for axis, dim in enumerate(d for d in variable.dims if d != "epoch"):
-        attrs[f"DEPEND_{axis + 1}"] = time_of_dim.get(dim, dim)
+        if time_of_dim.get(dim, dim) != name:  # a time axis does not depend on itself
+            attrs[f"DEPEND_{axis + 1}"] = time_of_dim.get(dim, dim)
     attrs["DISPLAY_TYPE"] = ("spectrogram" if variable.ndim > 1 else "time_series") if record else "no_plot"
     if dtype.kind == "U":  # text: ISTP metadata, not plottable data
         attrs.update(VAR_TYPE="metadata", FORMAT=f"A{max(1, dtype.itemsize // 4)}", FILLVAL=" ")
@@ -110,6 +112,20 @@ def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -
     return attrs
 
 
+def _field_name(long_name: str, limit: int = 30) -> str:
+    """ISTP FIELDNAM: the long name cut to ``limit`` characters at a word boundary.
+
+    Examples
+    --------
+    >>> _field_name("Time from the start of the sample_high record")
+    'Time from the start of the'
+    """
+    if len(long_name) <= limit:
+        return long_name
+    cut = long_name[: limit + 1].rsplit(" ", 1)[0]
+    return cut if 0 < len(cut) <= limit else long_name[:limit]
+
+
 def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: int = 1,
            profile: str = "idex") -> Path:
     """Write ``ds`` as an ISTP CDF file; cdflib's strict mode must accept it without a single warning.
@@ -119,7 +135,8 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     ds : xarray.Dataset
         Event model (fit outputs included, if merged).
     path : str or path
-        Output file, or an existing folder to write ``imap_idex_l1a_sci_YYYYMMDD_vNNN.cdf`` into.
+        Output file (``.cdf``), or a folder (existing, ending in ``/``, or without a suffix; created when
+        missing) to write ``imap_idex_l1a_sci_YYYYMMDD_vNNN.cdf`` into.
     overwrite : bool
         Replace an existing file (cdflib alone would silently refuse).
     version : int
@@ -136,8 +153,11 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     from cdflib.xarray import xarray_to_cdf
 
     target = Path(path)
-    if target.is_dir():
+    if target.is_dir() or str(path).endswith(("/", os.sep)) or not target.suffix:
+        target.mkdir(parents=True, exist_ok=True)  # a folder: the mission's file name inside it
         target = target / default_cdf_name(ds, version)
+    if target.suffix.lower() != ".cdf":
+        raise ExportError(f"{target}: a CDF file name ends in .cdf (cdflib would add it)")
     if profile not in ("idex", "official"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex' or 'official'")
     prepared = cdf_dataset(ds) if profile == "idex" else official_dataset(ds)

@@ -7,8 +7,8 @@ import xarray as xr
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout, \
-    QWidget
+from PySide6.QtWidgets import (QHeaderView, QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from idex.view.data import Opened
 
@@ -24,6 +24,7 @@ class DataBrowser(QWidget):
         super().__init__(parent)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["name", "shape", "dtype", "units"])
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # names never cut
         self.tree.currentItemChanged.connect(self._selected)
         self.table = QTableWidget()
         self.figure = Figure(figsize=(5, 3), constrained_layout=True)

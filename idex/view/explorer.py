@@ -46,8 +46,8 @@ class Explorer(QWidget):
             numeric = {n for n, v in ds.data_vars.items() if v.dims == ("event",) and v.dtype.kind in "iuf"}
             names = numeric if names is None else names & numeric
         choices = sorted(names or [])
-        for box, default in ((self.x, "trigger_time_low"), (self.y, "trigger_time_high"),
-                             (self.color, "quality_flags")):
+        defaults = (_first_present(_X_DEFAULTS, choices), _first_present(_Y_DEFAULTS, choices), "quality_flags")
+        for box, default in zip((self.x, self.y, self.color), defaults):
             box.blockSignals(True)
             box.clear()
             box.addItems(["event", *choices])
@@ -71,9 +71,14 @@ class Explorer(QWidget):
         self.points = [(i, int(n)) for i, f in enumerate(self.files) for n in f.events["event"].values]
         scatter = ax.scatter(x, y, c=c, cmap="viridis", s=25, picker=5)
         self.figure.colorbar(scatter, ax=ax, label=self.color.currentText())
-        ax.set(xlabel=self.x.currentText(), ylabel=self.y.currentText(),
+        ax.set(xlabel=self._label(self.x.currentText()), ylabel=self._label(self.y.currentText()),
                title=f"{len(self.points)} events from {len(self.files)} file(s) · click a point to open it")
         self.canvas.draw_idle()
+
+    def _label(self, name: str) -> str:
+        """``name [units]`` from the first file that has the variable."""
+        units = next((str(f.events[name].attrs.get("units", "")) for f in self.files if name in f.events), "")
+        return f"{name} [{units}]" if units and units != "1" else name
 
     def _picked(self, pick) -> None:
         if len(pick.ind):
@@ -83,3 +88,12 @@ class Explorer(QWidget):
         """Open the event behind point ``index``."""
         file_index, number = self.points[index]
         self.event_picked.emit(file_index, number)
+
+
+_X_DEFAULTS = ("target_low_impact_charge", "target_high_impact_charge", "detector_voltage", "event")
+_Y_DEFAULTS = ("ion_grid_impact_charge", "target_high_impact_charge", "target_voltage", "quality_flags")
+"""What the scatter opens on: impact charges when fitted, else housekeeping that varies, else the event number."""
+
+
+def _first_present(candidates: tuple[str, ...], choices: list[str]) -> str:
+    return next((name for name in candidates if name in choices), "event")
