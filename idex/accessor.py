@@ -42,9 +42,9 @@ class IdexDatasetAccessor:
         """Fit the waveforms of every event; see :func:`idex.fitting.fit`."""
         return fitting.fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
-    def mass(self, channel: str | None = None) -> xr.Dataset:
+    def mass(self, channel: str | None = None, schema: PathLike | None = None) -> xr.Dataset:
         """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.mass.mass`."""
-        return mass.mass(self._ds, channel=channel)
+        return mass.mass(self._ds, channel=channel, schema=schema)
 
     def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
         """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.peaks.fit_peaks`."""

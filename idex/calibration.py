@@ -6,13 +6,39 @@ from collections.abc import Iterable
 
 import xarray as xr
 
-from idex.schema import Schema, load_schema
+from idex._typing import PathLike
+from idex.exceptions import SchemaError, ValidationResult
+from idex.schema import Schema, load_schema, schema_from_text
 
 __all__ = ["calibrated", "schema_of"]
 
 
-def schema_of(ds: xr.Dataset) -> Schema:
-    """The schema an event Dataset was decoded with (from its ``idex_schema`` attribute)."""
+def schema_of(ds: xr.Dataset, schema: str | PathLike | Schema | None = None) -> Schema:
+    """The schema an event Dataset was decoded with, or ``schema`` when one is given.
+
+    A dataset carries its schema's YAML text (``idex_schema_yaml``, with its hash ``idex_schema_sha256``)
+    through every writer, so the very schema it was decoded with is used, wherever it came from and
+    whatever files now share its name. Datasets without the text (official products, files from before
+    it was kept) fall back to the schema named by ``idex_schema``.
+
+    Raises
+    ------
+    KeyError
+        If the dataset names no schema (it was not made by idex).
+    SchemaError
+        If the embedded text does not match its hash or is not a valid schema.
+    """
+    if schema is not None:
+        return load_schema(schema)
+    text = ds.attrs.get("idex_schema_yaml")
+    if text:
+        loaded = schema_from_text(str(text), source=f"<schema {ds.attrs.get('idex_schema', '')!s} carried by the data>")
+        expected = ds.attrs.get("idex_schema_sha256")
+        if expected and loaded.sha256 != expected:
+            result = ValidationResult(loaded.name)
+            result.add("hash", "", f"the embedded schema text does not match its hash {expected} (edited?)")
+            raise SchemaError(result)
+        return loaded
     name = ds.attrs.get("idex_schema")
     if not name:
         raise KeyError("the dataset has no 'idex_schema' attribute: it was not made by idex.open_raw")

@@ -219,9 +219,10 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
               help="File to write: .nc, .h5, .cdf or .csv.")
 @click.option("--channels", help="Comma-separated channels to fit (default: all the schema fits).")
 @click.option("--curves", is_flag=True, help="Also store the fitted model curves.")
+@click.option("--schema", help="Schema (name or YAML path) whose fits to use (default: the one the data carry).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @_user_errors
-def fit(source: Path, output: Path, channels: str | None, curves: bool, overwrite: bool) -> None:
+def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool) -> None:
     """Fit every event's target and ion-grid signals and write the events with the fit outputs.
 
     \b
@@ -233,7 +234,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, overwrit
 
     ds = _open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
-    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves)
+    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
     to_file(fitted, output, overwrite=overwrite)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
                                                    if n.endswith("_fit_success")]

@@ -159,6 +159,8 @@ def _global_attrs(schema: Schema, source: str) -> Mapping[str, Any]:
         "title": "IDEX dust-impact events",
         "source": source,
         "idex_schema": schema.name,
+        "idex_schema_sha256": schema.sha256,
+        "idex_schema_yaml": schema.text,  # the schema itself: analyses use exactly the one the data were decoded with
         "idex_version": __version__,
         "Conventions": "CF-1.10",
     }

@@ -22,7 +22,8 @@ from idex.guesses import shape_of, starts
 from idex.lm import STATUS_MESSAGES, FitStatus, levenberg_marquardt
 from idex.models import MODELS, impact_peak
 from idex.quality import QualityFlag
-from idex.schema import FitSpec
+from idex._typing import PathLike
+from idex.schema import FitSpec, Schema
 
 __all__ = ["fit", "fit_arrays", "fit_quality"]
 
@@ -90,6 +91,7 @@ def fit(
     merge: bool = False,
     max_iterations: int = 1000,
     specs: Mapping[str, FitSpec] | None = None,
+    schema: str | PathLike | Schema | None = None,
 ) -> xr.Dataset:
     """Fit the waveforms of every event.
 
@@ -109,6 +111,8 @@ def fit(
         Iteration limit of the final (polishing) fit of each event.
     specs : mapping of str to FitSpec, optional
         Fit declarations to use instead of the schema's ``fits`` section (e.g. a scope setup's).
+    schema : str, path or Schema, optional
+        Schema whose ``fits`` section to use instead of the one the data carry (:func:`schema_of`).
 
     Returns
     -------
@@ -126,7 +130,7 @@ def fit(
     >>> fits["target_low_fit_success"].sel(event=1).item(), fits["target_low_fit_amplitude"].attrs["units"]
     (True, 'pC')
     """
-    specs = specs if specs is not None else schema_of(ds).fits
+    specs = specs if specs is not None else schema_of(ds, schema).fits
     names = list(channels) if channels is not None else [c for c in specs if c in ds]
     unknown = [c for c in names if c not in specs]
     if unknown:

@@ -32,9 +32,11 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 
+from idex._typing import PathLike
 from idex.calibration import schema_of
 from idex.quality import QualityFlag
 from idex.resources import data_dir
+from idex.schema import Schema
 
 __all__ = ["MassFit", "calibrate_spectrum", "mass", "reference_lines"]
 
@@ -193,7 +195,7 @@ def _centroids(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     return peaks + np.clip(offset, -0.5, 0.5)
 
 
-def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
+def mass(ds: xr.Dataset, *, channel: str | None = None, schema: str | PathLike | Schema | None = None) -> xr.Dataset:
     """Calibrate every event's TOF spectrum and add a mass coordinate.
 
     Parameters
@@ -202,6 +204,8 @@ def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
         Event model.
     channel : str, optional
         TOF channel (default: the schema's ``mass.channel``).
+    schema : str, path or Schema, optional
+        Schema whose ``mass`` section to use instead of the one the data carry.
 
     Returns
     -------
@@ -212,7 +216,7 @@ def mass(ds: xr.Dataset, *, channel: str | None = None) -> xr.Dataset:
         calibrations are NaN (the mass axis too) and set ``QualityFlag.MASS_UNDETERMINED``; calling
         ``mass()`` again replaces all of these.
     """
-    schema = schema_of(ds)
+    schema = schema_of(ds, schema)
     config = schema.mass
     if config is None:
         raise KeyError(f"schema {schema.name!r} has no 'mass' section")

@@ -10,6 +10,8 @@ expressions that only use known names, attribute values that CDF and netCDF can 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -44,6 +46,7 @@ __all__ = [
     "fit_specs",
     "load_schema",
     "schema_dirs",
+    "schema_from_text",
     "validate_schema",
 ]
 
@@ -238,6 +241,18 @@ class Schema:
     messages: MessageSpec | None
     cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
+    text: str = ""
+    """The YAML document the schema was built from (embedded in every dataset decoded with it)."""
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of :attr:`text`: the identity of a schema, whatever its name or location."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def header_packet_bytes(self) -> int:
+        """Length of an event-header packet: the header fields and the trailer."""
+        return self.header_end + self.trailer_bits // 8
 
     @property
     def payload_offset(self) -> int:
@@ -400,8 +415,33 @@ def _load_cached(path_text: str, _mtime: int) -> Schema:
     if path.stat().st_size > MAX_SCHEMA_BYTES:
         result.add("too-large", "", f"{path.stat().st_size} bytes; a schema may have at most {MAX_SCHEMA_BYTES}")
         raise SchemaError(result)
+    return _build(path.read_text(encoding="utf-8"), path, result)
+
+
+def schema_from_text(text: str, source: str = "<embedded schema>") -> Schema:
+    """Build and validate a schema from its YAML text (e.g. the copy a dataset carries in its attributes).
+
+    Raises
+    ------
+    SchemaError
+        If the text is not a valid schema; ``error.result`` lists every problem.
+    """
+    return _from_text_cached(text, source)
+
+
+@lru_cache(maxsize=16)
+def _from_text_cached(text: str, source: str) -> Schema:
+    if len(text.encode("utf-8")) > MAX_SCHEMA_BYTES:
+        result = ValidationResult(source)
+        result.add("too-large", "", f"a schema may have at most {MAX_SCHEMA_BYTES} bytes")
+        raise SchemaError(result)
+    return _build(text, Path(source), ValidationResult(source))
+
+
+def _build(text: str, path: Path, result: ValidationResult) -> Schema:
+    """Parse, check against the meta-schema and build; every problem goes to ``result``."""
     try:
-        document, lines = _parse_yaml(path.read_text(encoding="utf-8"), result)
+        document, lines = _parse_yaml(text, result)
     except _TooManyNodes:
         result.add("too-large", "", f"the YAML expands to more than {MAX_SCHEMA_NODES} values (aliases repeating "
                                     "aliases?); a schema may not")
@@ -419,7 +459,7 @@ def _load_cached(path_text: str, _mtime: int) -> Schema:
     schema = builder.build()
     if not result.ok:
         raise SchemaError(result)
-    return schema
+    return dataclasses.replace(schema, text=text)
 
 
 @lru_cache(maxsize=1)
