@@ -198,9 +198,15 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     """Index of the header packet of each event (last arrival wins), -1 where there is none."""
     n_events = context.quality.size
     candidates = np.flatnonzero(is_header)
-    short = (context.ends[candidates] - context.starts[candidates]) < min_bytes
+    length = context.ends[candidates] - context.starts[candidates]
+    short = length < min_bytes
     for i in candidates[short]:
         context.flag(i, QualityFlag.TRUNCATED, f"event-header packet is shorter than {min_bytes} bytes; skipped")
+    for i in candidates[length > min_bytes]:
+        context.flag(i, QualityFlag.SCHEMA_MISMATCH,
+                     f"event-header packet of {context.ends[i] - context.starts[i]} bytes is longer than the "
+                     f"{min_bytes} bytes of this schema's header: a later packet version? the extra bytes are not "
+                     "decoded")
     candidates = candidates[~short]
     order = np.argsort(context.rows[candidates], kind="stable")
     candidates = candidates[order]

@@ -41,11 +41,12 @@ class QualityFlag(enum.IntFlag):
     MASS_UNDETERMINED = 2048
     """The TOF to mass calibration paired fewer than three reference lines: no mass axis."""
     SCHEMA_MISMATCH = 4096
-    """The event's date lies outside the validity of the schema the capture was decoded with and inside another
-    schema's (e.g. two captures concatenated): its header may be mis-decoded; decode it with that schema."""
+    """The event does not fit the schema it was decoded with: its header packet is longer than the schema's
+    header, or its date lies inside another schema's validity (e.g. two captures concatenated); its header
+    may be mis-decoded."""
 
     @classmethod
-    def attrs(cls) -> dict[str, object]:
+    def flag_attributes(cls) -> dict[str, object]:
         """CF ``flag_masks``/``flag_meanings`` attributes describing the bits."""
         return {
             "flag_masks": [int(flag) for flag in cls],

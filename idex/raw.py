@@ -108,7 +108,10 @@ def decode_bytes(
         report("the capture is empty")
     framing = frame(buffer, known, with_crc)
     apids = (extract_bits(buffer, framing.starts, 5, 11)).astype(np.uint16)
-    chosen = candidates[0] if schema is not None else choose_schema(buffer, framing.starts, apids, candidates)
+    if schema is not None:
+        chosen, evidence = candidates[0], f"{candidates[0].name}: given by the caller"
+    else:
+        chosen, evidence = choose_schema(buffer, framing.starts, apids, candidates, report)
     _report_gaps(buffer, framing, apids, chosen, report)
     packets = _packet_table(buffer, framing, apids, chosen)
     science = packets["apid"].values == chosen.science_apid
@@ -141,12 +144,13 @@ def decode_bytes(
             }
         )
     tree = xr.DataTree.from_dict(nodes)
-    tree.attrs.update({"source": source, "idex_schema": chosen.name})
+    tree.attrs.update({"source": source, "idex_schema": chosen.name, "idex_schema_choice": evidence})
     return tree
 
 
-def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema]) -> Schema:
-    """Pick the schema whose validity range contains the time of the first science packet.
+def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema],
+                  report: Reporter | None = None) -> tuple[Schema, str]:
+    """Pick the schema of a capture: content evidence first, then the date among the schemas the bits allow.
 
     Parameters
     ----------
@@ -156,29 +160,71 @@ def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, can
         Byte offset and APID of every packet.
     candidates : list of Schema
         Schemas to choose from.
+    report : Reporter, optional
+        Receives a warning when no schema fits the bits or the capture's date lies outside the
+        validity of every schema that does.
 
     Returns
     -------
-    Schema
+    Schema, str
+        The schema and the evidence for it, in words (kept in the tree's ``idex_schema_choice``).
 
-    The two published packet versions cannot be told apart from their bits (same header length,
-    same ``IDX__SCI0VER``, same flight-software and FPGA versions), so the choice goes by date,
-    the way mission ancillary files carry validity ranges. Without a covering schema the newest
-    one (latest ``valid_from``) is used.
+    The bits tell layouts apart where they can: a schema is allowed when the capture's event-header
+    packets have the length its header fields and trailer make. The two published versions share that
+    length (and ``IDX__SCI0VER``, flight-software and FPGA versions), so between them the date of the
+    first science packet decides, the way mission ancillary files carry validity ranges.
     """
-    newest = max(candidates, key=lambda s: s.valid_from)
-    for schema in sorted(candidates, key=lambda s: s.valid_from, reverse=True):
-        first = np.flatnonzero(apids == schema.science_apid)
-        if first.size == 0:
-            continue
-        start = starts[first[:1]]
-        coarse, fine = schema.packet_time_fields
-        when = met_to_utc(extract_bits(buffer, start, coarse.offset, coarse.bits),
-                          extract_bits(buffer, start, fine.offset, fine.bits),
-                          epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)[0]
-        if schema.covers(when):
-            return schema
-    return newest
+    lengths = _header_lengths(buffer, starts, apids, candidates)
+    allowed = [s for s in candidates if not lengths or s.header_packet_bytes in lengths]
+    seen = f"event-header packets of {', '.join(map(str, sorted(lengths)))} bytes" if lengths else "no event header"
+    if not allowed:
+        expected = ", ".join(f"{s.name}: {s.header_packet_bytes}" for s in candidates)
+        if report is not None:
+            report(f"{seen} fit no schema (expected {expected}); header fields may be mis-decoded")
+        allowed = candidates
+    when = _first_science_time(buffer, starts, apids, allowed)
+    dated = sorted(allowed, key=lambda s: s.valid_from, reverse=True)
+    covering = [s for s in dated if when is not None and s.covers(when)]
+    chosen = covering[0] if covering else dated[0]
+    stamp = np.datetime_as_string(when, unit="s") if when is not None else "no science packet"
+    if not covering and report is not None and when is not None:
+        windows = "; ".join(f"{s.name} {_window(s)}" for s in dated)
+        report(f"the first science packet is dated {stamp}, outside the validity of every schema that fits its bits "
+               f"({windows}); decoded with the newest, {chosen.name} (pass schema= to choose)")
+    evidence = (f"{chosen.name}: {seen} allow {', '.join(s.name for s in allowed)}; first science packet dated "
+                f"{stamp}, {'inside' if covering else 'outside'} its validity {_window(chosen)}")
+    return chosen, evidence
+
+
+def _header_lengths(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
+                    candidates: list[Schema]) -> set[int]:
+    """Lengths of the capture's event-header packets (science packets whose type is the header's)."""
+    lengths: set[int] = set()
+    for schema in candidates:
+        science = np.flatnonzero(apids == schema.science_apid)
+        size = 7 + extract_bits(buffer, starts[science], 32, 16)  # the primary header's packet length field
+        field = schema.subheader_field("packet_type")
+        science = science[size * 8 >= field.offset + field.bits]
+        kind = extract(buffer, starts[science], field)
+        lengths |= {int(v) for v in 7 + extract_bits(buffer, starts[science[kind == schema.header_type_code]], 32, 16)}
+    return lengths
+
+
+def _first_science_time(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
+                        candidates: list[Schema]) -> np.datetime64 | None:
+    schema = candidates[0]
+    first = np.flatnonzero(apids == schema.science_apid)
+    if first.size == 0:
+        return None
+    coarse, fine = schema.packet_time_fields
+    return met_to_utc(extract_bits(buffer, starts[first[:1]], coarse.offset, coarse.bits),
+                      extract_bits(buffer, starts[first[:1]], fine.offset, fine.bits),
+                      epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)[0]
+
+
+def _window(schema: Schema) -> str:
+    end = np.datetime_as_string(schema.valid_until, unit="D") if schema.valid_until is not None else "open"
+    return f"[{np.datetime_as_string(schema.valid_from, unit='D')} .. {end})"
 
 
 def _flag_other_layouts(events: xr.Dataset, chosen: Schema, candidates: list[Schema], report: Reporter) -> None:

@@ -206,7 +206,7 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
             "long_name": channel.long_name, "units": "V", "scope_channel": channel.scope_channel,
             "calibration_factor": channel.gain * channel.polarity, "calibration_units": channel.units,
             "time": time, "trigger_time": f"trigger_time_{name}"})
-    data["quality_flags"] = ("event", quality, {"long_name": "Event quality flags", **QualityFlag.attrs()})
+    data["quality_flags"] = ("event", quality, {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     data["shot"] = ("event", np.array(keys), {"long_name": "Shot number (file number[.segment])"})
     coords.update(event=("event", np.arange(1, n + 1)), epoch=("event", epoch, {"long_name": "Scope trigger time"}))
     return xr.Dataset(data, coords=coords, attrs={"idex_scope_setup": setup.name, "title": "IDEX accelerator shots"})

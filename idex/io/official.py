@@ -216,6 +216,6 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
                                                                        "units": "us"})
         used.add("dead_time")
     data["quality_flags"] = ("event", np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
-                             {"long_name": "Event quality flags", **QualityFlag.attrs()})
+                             {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})
     return ds, used
