@@ -226,10 +226,10 @@ class LiveEvents:
     """
 
     def __init__(self, report: Callable[[xr.Dataset], None], *, schema: str | PathLike | None = None) -> None:
-        from idex.schema import available_schemas, load_schema
+        from idex.schema import load_schema, loadable_schemas
 
         self.report = report
-        self.schema = load_schema(schema or max(available_schemas(), key=lambda n: load_schema(n).valid_from))
+        self.schema = load_schema(schema) if schema else max(loadable_schemas(), key=lambda s: s.valid_from)
         self._events: dict[tuple[int, int], list[bytes]] = defaultdict(list)
         self._finished: dict[tuple[int, int], set[int]] = defaultdict(set)
         self._needed = {self.schema.header_type_code, *self.schema.channel_by_type}

@@ -337,9 +337,9 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    from idex.schema import available_schemas, load_schema
+    from idex.schema import loadable_schemas
 
-    known = frozenset().union(*(load_schema(name).known_apids for name in available_schemas()))
+    known = frozenset().union(*(loaded.known_apids for loaded in loadable_schemas()))
     writer = CaptureWriter(output_dir, rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
                            rotate_seconds=rotate_minutes * 60 if rotate_minutes else None, known_apids=known)
     on_packets = LiveEvents(_print_event).feed if live else None
@@ -447,8 +447,12 @@ def schema() -> None:
 @schema.command("validate")
 @click.argument("paths", nargs=-1, required=True)
 def schema_validate(paths: tuple[str, ...]) -> None:
-    """Validate schema files (or shipped names); list every problem with its line and YAML path."""
-    from idex.schema import validate_schema
+    """Validate schema files (or shipped names); list every problem with its line and YAML path.
+
+    Also warns about schemas on the search path whose validity windows overlap while their bits cannot
+    tell them apart.
+    """
+    from idex.schema import indistinguishable_overlaps, loadable_schemas, validate_schema
 
     failed = 0
     for path in paths:
@@ -458,6 +462,11 @@ def schema_validate(paths: tuple[str, ...]) -> None:
         else:
             failed += 1
             click.echo(str(result), err=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        overlaps = indistinguishable_overlaps(loadable_schemas())
+    for message in [str(w.message) for w in caught] + overlaps:
+        click.echo(f"warning: {message}", err=True)
     if failed:
         sys.exit(1)
 
@@ -466,24 +475,65 @@ def schema_validate(paths: tuple[str, ...]) -> None:
 @click.argument("name", required=False)
 @_user_errors
 def schema_show(name: str | None) -> None:
-    """List shipped schemas, or summarise one (validity, channels, derived and housekeeping names)."""
-    from idex.schema import available_schemas, load_schema
+    """List the schemas on the search path, or describe one field by field (byte and bit offsets).
 
-    if name is None:
-        for shipped in available_schemas():
-            loaded = load_schema(shipped)
-            until = loaded.valid_until if loaded.valid_until is not None else "open"
-            click.echo(f"{shipped}: valid {loaded.valid_from} .. {until}")
+    \b
+    Examples:
+      idex schema show
+      idex schema show science_2023_12
+    """
+    from idex.schema import indistinguishable_overlaps, load_schema, loadable_schemas
+    from idex.schema_report import describe
+
+    if name is not None:
+        click.echo(describe(load_schema(name)))
         return
-    loaded = load_schema(name)
-    click.echo(f"{loaded.name} ({loaded.source})\n  {loaded.description}")
-    click.echo(f"  science APID {loaded.science_apid}; header type {loaded.header_type_code}; "
-               f"{sum(f.name is not None for f in loaded.header_fields)} header fields")
-    for channel in loaded.channels.values():
-        click.echo(f"  channel {channel.name}: type {channel.type_code}, {channel.n_samples} x "
-                   f"{channel.sample_bits}-bit samples at {channel.sample_rate_mhz} MHz on {channel.dim}")
-    click.echo("  derived: " + ", ".join(d.name for d in loaded.derived))
-    click.echo("  housekeeping: " + (", ".join(h.name for h in loaded.housekeeping) or "none"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        schemas = loadable_schemas()
+    for loaded in schemas:
+        until = loaded.valid_until if loaded.valid_until is not None else "open"
+        click.echo(f"{loaded.name}: valid {loaded.valid_from} .. {until} ({loaded.source})")
+    for message in [str(w.message) for w in caught] + indistinguishable_overlaps(schemas):
+        click.echo(f"warning: {message}", err=True)
+
+
+@schema.command("diff")
+@click.argument("first")
+@click.argument("second")
+@_user_errors
+def schema_diff(first: str, second: str) -> None:
+    """What changed between two schemas (names or paths): + added, - removed, ~ changed.
+
+    \b
+    Examples:
+      idex schema diff science_2023_07 science_2023_12
+    """
+    from idex.schema import load_schema
+    from idex.schema_report import differences
+
+    lines = differences(load_schema(first), load_schema(second))
+    click.echo("\n".join(lines) if lines else "no differences")
+
+
+@schema.command("new")
+@click.argument("name")
+@click.option("--from", "base", default="science_2023_12", show_default=True, help="Schema to copy.")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write it (default: the first folder on $IDEX_SCHEMA_PATH).")
+@_user_errors
+def schema_new(name: str, base: str, folder: Path | None) -> None:
+    """Write a copy of a schema under a new name into your schema folder, ready to edit.
+
+    \b
+    Examples:
+      idex schema new science_2026_03 --from science_2023_12 --folder my_schemas/
+    """
+    from idex.schema_report import new_schema
+
+    target = new_schema(name, base, folder)
+    click.echo(f"{target}: copy of {base}; edit it, then `idex schema validate {target}` "
+               f"(and put its folder on $IDEX_SCHEMA_PATH to use it by name)")
 
 
 if __name__ == "__main__":  # pragma: no cover

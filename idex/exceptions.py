@@ -23,6 +23,7 @@ __all__ = [
     "IdexWarning",
     "PacketWarning",
     "ProductError",
+    "SchemaWarning",
 ]
 
 
@@ -128,3 +129,7 @@ class PacketWarning(IdexWarning):
 
 class CalibrationWarning(IdexWarning):
     """Derived numbers come from calibration curves that are not the instrument's flight calibration."""
+
+
+class SchemaWarning(IdexWarning):
+    """A schema on the search path is skipped or ambiguous (named in the message)."""

@@ -31,7 +31,7 @@ from idex.fields import extract, extract_bits
 from idex.messages import decode_messages
 from idex.quality import QualityFlag
 from idex.report import Reporter
-from idex.schema import Schema, available_schemas, load_schema
+from idex.schema import Schema, load_schema, loadable_schemas
 from idex.timing import met_to_utc
 
 __all__ = ["open_raw", "decode_bytes", "choose_schema"]
@@ -101,7 +101,7 @@ def decode_bytes(
     """
     buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else buffer
     report = Reporter(source, strict=strict)
-    candidates = [load_schema(schema)] if schema is not None else [load_schema(n) for n in available_schemas()]
+    candidates = [load_schema(schema)] if schema is not None else loadable_schemas()
     known = frozenset().union(*(s.known_apids for s in candidates))
     with_crc = frozenset().union(*(s.crc_apids for s in candidates))
     if buffer.size == 0:

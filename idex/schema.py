@@ -11,10 +11,12 @@ expressions that only use known names, attribute values that CDF and netCDF can 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -27,7 +29,7 @@ import numpy as np
 import yaml
 
 from idex._typing import PathLike
-from idex.exceptions import SchemaError, ValidationResult
+from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.expressions import Expression, ExpressionError
 from idex.resources import data_dir
 
@@ -44,7 +46,9 @@ __all__ = [
     "Schema",
     "available_schemas",
     "fit_specs",
+    "indistinguishable_overlaps",
     "load_schema",
+    "loadable_schemas",
     "schema_dirs",
     "schema_from_text",
     "validate_schema",
@@ -345,6 +349,39 @@ def available_schemas() -> list[str]:
     return sorted({p.stem for folder in schema_dirs() for p in folder.glob("*.yaml")})
 
 
+def loadable_schemas() -> list[Schema]:
+    """Every schema on the search path that loads; a broken file is skipped with a warning naming it.
+
+    One invalid YAML file in ``$IDEX_SCHEMA_PATH`` then only affects its own use (asking for it by name
+    raises its :class:`SchemaError`), not every decode.
+    """
+    out = []
+    for name in available_schemas():
+        try:
+            out.append(load_schema(name))
+        except SchemaError as error:
+            warnings.warn(f"schema {name!r} is skipped: {error}", SchemaWarning, stacklevel=2)
+    return out
+
+
+def indistinguishable_overlaps(schemas: Iterable[Schema]) -> list[str]:
+    """Pairs of schemas whose validity windows overlap while their bits cannot tell them apart.
+
+    Where two such schemas both cover a capture's date, the choice between them is arbitrary (the
+    newer wins); each pair is described in words.
+    """
+    found = []
+    ordered = sorted(schemas, key=lambda s: s.valid_from)
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1:]:
+            overlap = first.valid_until is None or second.valid_from < first.valid_until
+            if overlap and first.header_packet_bytes == second.header_packet_bytes:
+                found.append(f"{first.name} and {second.name} overlap from {second.valid_from} and have the same "
+                             f"{first.header_packet_bytes}-byte event header: captures in the overlap go to "
+                             f"{second.name}")
+    return found
+
+
 def load_schema(schema: str | PathLike | Schema) -> Schema:
     """Load and validate a schema by shipped name or by path.
 
@@ -500,7 +537,18 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
 
     if root is not None:
         walk(root, ())
-    return yaml.safe_load(text), lines
+    return _dates_as_text(yaml.safe_load(text)), lines
+
+
+def _dates_as_text(node: Any) -> Any:
+    """YAML reads an unquoted ``2025-03-01`` as a date: give every date back as ISO text, as if quoted."""
+    if isinstance(node, dict):
+        return {key: _dates_as_text(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_dates_as_text(value) for value in node]
+    if isinstance(node, (datetime.date, datetime.datetime)):
+        return node.isoformat()
+    return node
 
 
 def _scalar_key(node: yaml.Node) -> Any:
@@ -608,6 +656,9 @@ class _Builder:
 
     def build(self) -> Schema:
         doc = self.doc
+        if self.path.suffix in (".yaml", ".yml") and doc["name"] != self.path.stem:
+            self.error("name", ("name",), f"{doc['name']!r} differs from the file name {self.path.name!r}: a schema "
+                                          "is found by its file name, so the two must agree")
         constants = {k: float(v) for k, v in doc["constants"].items()}
         for key in constants:
             self.claim(key, ("constants", key))
@@ -702,6 +753,7 @@ class _Builder:
 
     def housekeeping(self, entries: list[dict], fields: Mapping[str, Field]) -> tuple[Housekeeping, ...]:
         out = []
+        used: dict[str, dict[int, tuple[str, set[int]]]] = {}  # word -> housekeeping index -> (name, bits)
         for index, entry in enumerate(entries):
             here = ("housekeeping", index)
             self.claim(entry["name"], here + ("name",))
@@ -711,6 +763,12 @@ class _Builder:
             elif entry["lsb"] + entry["bits"] > word.bits:
                 self.error("bit-range", here, f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
                            f"exceed the {word.bits}-bit word {entry['word']!r}")
+            bits = set(range(entry["lsb"], entry["lsb"] + entry["bits"]))
+            for other, (other_name, other_bits) in used.get(entry["word"], {}).items():
+                if bits & other_bits:
+                    self.error("bit-range", here, f"bits {min(bits & other_bits)}..{max(bits & other_bits)} of "
+                               f"{entry['word']!r} are also read by housekeeping[{other}] ({other_name})")
+            used.setdefault(entry["word"], {})[index] = (entry["name"], bits)
             attrs = self.attrs(entry, here)
             enum = self.enumeration(entry, here, attrs)
             lookup = entry.get("lookup")

@@ -198,7 +198,7 @@ def test_unknown_packet_type_is_skipped(packets, events_2023_12):
 def test_wrong_schema_is_reported(tmp_path, bytes_2023_12):
     text = (idex.load_schema("science_2023_12").source.read_text(encoding="utf-8")
             .replace("apid: 1424", "apid: 1425", 1))
-    path = tmp_path / "wrong.yaml"
+    path = tmp_path / "science_2023_12.yaml"  # a user's edited copy keeps the name its file has
     path.write_text(text, encoding="utf-8")
     with pytest.warns(PacketWarning, match=r"no science packets \(APID 1425\); APIDs present: \[1376, 1377"):
         tree = idex.decode_bytes(bytes_2023_12, schema=path)

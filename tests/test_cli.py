@@ -51,7 +51,7 @@ def test_schema_commands(tmp_path):
     shown = runner.invoke(main, ["schema", "show"])
     assert "science_2023_07: valid 2023-01-01" in shown.output
     detail = runner.invoke(main, ["schema", "show", "science_2023_12"])
-    assert "channel tof_high: type 2, 8189 x 10-bit samples at 260.0 MHz" in detail.output
+    assert "tof_high: type 2, 8189 x 10-bit samples at 260.0 MHz" in detail.output
     assert runner.invoke(main, ["schema", "validate", "science_2023_12"]).exit_code == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("schema: idex-packets/1\nname: Bad Name\n", encoding="utf-8")

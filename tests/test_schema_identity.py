@@ -113,3 +113,61 @@ def test_a_clock_outside_every_window_is_reported(bytes_2023_12):
     with pytest.warns(PacketWarning, match=r"dated 2010-01-01T00:00:00, outside the validity of every schema"):
         tree = idex.decode_bytes(b"".join(zeroed))
     assert "outside its validity" in tree.attrs["idex_schema_choice"]
+
+
+def write(folder, name, text):
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_validator_catches_overlapping_housekeeping_bits_and_a_wrong_name(tmp_path):
+    def overlapping(document):
+        document["housekeeping"][1]["lsb"] = 8  # reads bits 8..19, overlapping housekeeping[0] (bits 0..11)
+
+    result = idex.validate_schema(write(tmp_path, "science_2023_12", edited(overlapping)))
+    assert any(i.code == "bit-range" and "also read by housekeeping[0]" in i.message for i in result.issues)
+    result = idex.validate_schema(write(tmp_path, "other_name", edited(lambda d: None)))
+    assert any(i.code == "name" and "differs from the file name" in i.message for i in result.issues)
+
+
+def test_unquoted_yaml_dates_are_accepted(tmp_path):
+    def dated(document):
+        document["name"] = "dated"
+
+    text = edited(dated).replace("valid_from: '2023-10-01T00:00:00'", "valid_from: 2025-03-01")
+    assert "valid_from: 2025-03-01\n" in text
+    schema = idex.load_schema(write(tmp_path, "dated", text))
+    assert schema.valid_from == np.datetime64("2025-03-01")
+
+
+def test_a_broken_file_on_the_search_path_only_affects_its_own_use(tmp_path, monkeypatch):
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv(SCHEMA_PATH_ENV, str(tmp_path))
+    with pytest.warns(idex.exceptions.SchemaWarning, match="'broken' is skipped"):
+        ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    assert ds.sizes["event"] == 14
+    with pytest.raises(idex.exceptions.SchemaError):
+        idex.load_schema("broken")
+    shown = CliRunner().invoke(main, ["schema", "show"])
+    assert shown.exit_code == 0 and "science_2023_12: valid" in shown.output and "'broken' is skipped" in shown.output
+
+
+def test_overlapping_windows_that_bits_cannot_tell_apart_are_warned_about(tmp_path, monkeypatch):
+    monkeypatch.setenv(SCHEMA_PATH_ENV, str(tmp_path))
+    result = CliRunner().invoke(main, ["schema", "new", "science_2025_lab", "--from", "science_2023_12"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "science_2025_lab.yaml").is_file()
+    validated = CliRunner().invoke(main, ["schema", "validate", str(tmp_path / "science_2025_lab.yaml")])
+    assert validated.exit_code == 0
+    assert "science_2023_12 and science_2025_lab overlap" in validated.output
+
+
+def test_show_prints_offsets_and_diff_shows_changes():
+    shown = CliRunner().invoke(main, ["schema", "show", "science_2023_12"])
+    line = next(line for line in shown.output.splitlines() if line.strip().startswith("trigger_id "))
+    assert "byte   56 bit 6  10 bits  IDX__TXHDRTRIGID" in line
+    diff = CliRunner().invoke(main, ["schema", "diff", "science_2023_07", "science_2023_12"])
+    assert diff.exit_code == 0 and "~ validity:" in diff.output
+    same = CliRunner().invoke(main, ["schema", "diff", "science_2023_12", "science_2023_12"])
+    assert same.output.strip() == "no differences"

@@ -104,7 +104,7 @@ _CORRUPTION = (ValueError, OSError, EOFError, MemoryError, KeyError, IndexError,
 def _read_official(path: PathLike) -> xr.Dataset:
     import cdflib
 
-    from idex.schema import available_schemas, load_schema
+    from idex.schema import loadable_schemas
 
     cdf = cdflib.CDF(str(path))
     names = set(cdf.cdf_info().zVariables)
@@ -112,7 +112,7 @@ def _read_official(path: PathLike) -> xr.Dataset:
     if "TOF_High" not in names or "epoch" not in names:
         raise ProductError(f"{path} is not an IDEX science CDF (Logical_source {source!r})")
     epoch = np.array(cdflib.cdfepoch.to_datetime(cdf.varget("epoch")), dtype="datetime64[ns]")
-    schemas = [load_schema(n) for n in available_schemas()]
+    schemas = loadable_schemas()
     schema = next((s for s in sorted(schemas, key=lambda s: s.valid_from, reverse=True) if epoch.size and
                    s.covers(epoch[0])), max(schemas, key=lambda s: s.valid_from))
     official_of = {entry["source"]: name for name, entry in profile()["variables"].items() if "source" in entry}
