@@ -30,3 +30,30 @@ def test_every_derived_variable_is_documented(events_2023_12):
     missing = [n for n in names if f"`{n}`" not in text] + [n for n in peaks if f"`{n}`" not in text
                                                              and f"`tof_high_peak{n}`" not in text]
     assert not missing, f"docs/model.md does not mention {missing}"
+
+
+def _bash_block(markdown: Path) -> list[str]:
+    text = markdown.read_text(encoding="utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_new_packet_version_walkthrough_runs(tmp_path, monkeypatch):
+    """Every command of docs/new-packet-version.md's walkthrough, as written, from a folder holding a capture."""
+    import shlex
+    import shutil
+
+    from click.testing import CliRunner
+
+    from idex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(idex.testing.sample_capture(), tmp_path / "capture.pkts")
+    commands = _bash_block(MODEL_DOC.parent / "new-packet-version.md")
+    assert len(commands) >= 5
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "idex"
+        result = CliRunner().invoke(main, words[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert idex.open(tmp_path / "fitted.nc").attrs["idex_schema"] == "science_2025_03"
