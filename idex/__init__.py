@@ -14,8 +14,8 @@ from idex.opening import open
 from idex.products import open_cdf, open_products
 from idex.quality import QualityFlag
 from idex.raw import decode_bytes, open_raw
-from idex.scope import open_trc
 from idex.schema import Schema, available_schemas, load_schema, validate_schema
+from idex.scope import open_trc
 
 __all__ = [
     "FitStatus",

@@ -133,7 +133,8 @@ def _decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fal
 
 def _open_events(path: Path):
     """The event model of any file idex reads (:func:`idex.open`); raw captures report their warnings."""
-    from idex.opening import kind_of, open as open_any
+    from idex.opening import kind_of
+    from idex.opening import open as open_any
 
     if path.is_file() and kind_of(path) == "telemetry":
         return _decode_tree(path)["events"].to_dataset()

@@ -70,7 +70,8 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for channel in schema.channels.values():
         data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
-    data["quality_flags"] = (EVENT, events.quality, {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
+    data["quality_flags"] = (EVENT, events.quality,
+                             {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
 
 

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import xarray as xr
 
+from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.guesses import shape_of, starts
 from idex.lm import STATUS_MESSAGES, FitStatus, levenberg_marquardt
 from idex.models import MODELS, impact_peak
 from idex.quality import QualityFlag
-from idex._typing import PathLike
 from idex.schema import FitSpec, Schema
 
 __all__ = ["fit", "fit_arrays", "fit_quality"]

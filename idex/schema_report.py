@@ -39,8 +39,8 @@ def describe(schema: Schema) -> str:
     lines.append("  event header (header packets):")
     lines += [f"    {f.name or '(spare)':32s}  {_place(f)}  {f.mnemonic}" for f in schema.header_fields]
     lines.append("  channels:")
-    lines += [f"    {c.name}: type {c.type_code}, {c.n_samples} x {c.sample_bits}-bit samples at {c.sample_rate_mhz} MHz "
-              f"on {c.dim}" for c in schema.channels.values()]
+    lines += [f"    {c.name}: type {c.type_code}, {c.n_samples} x {c.sample_bits}-bit samples at "
+              f"{c.sample_rate_mhz} MHz on {c.dim}" for c in schema.channels.values()]
     lines.append("  derived: " + ", ".join(d.name for d in schema.derived))
     lines.append("  housekeeping: " + (", ".join(f"{h.name} ({h.word} bits {h.lsb}..{h.lsb + h.bits - 1})"
                                                 for h in schema.housekeeping) or "none"))

@@ -159,10 +159,8 @@ class ReplayServer:
         self.server.close()
 
 
-def test_capture_survives_a_dropped_connection_byte_identical(tmp_path):
-    data = CAPTURE_2023_12.read_bytes()
-    server = ReplayServer(data, drop_at=len(data) // 2 + 1234)
-    writer = CaptureWriter(tmp_path, rotate_bytes=150_000)
+def capture_until(server: ReplayServer, writer: CaptureWriter, size: int) -> list[int]:
+    """Capture from ``server`` with live decoding until ``size`` bytes are on disk (30 s at most); the events seen."""
     stop = threading.Event()
     events: list[int] = []
     live = LiveEvents(lambda ds: events.extend(int(n) for n in ds["event"].values))
@@ -170,11 +168,19 @@ def test_capture_survives_a_dropped_connection_byte_identical(tmp_path):
                               kwargs={"on_packets": live.feed})
     worker.start()
     deadline = time.time() + 30
-    while sum(p.stat().st_size for p in writer.files if p.exists()) < len(data) and time.time() < deadline:
+    while sum(p.stat().st_size for p in writer.files if p.exists()) < size and time.time() < deadline:
         time.sleep(0.05)
     stop.set()
     worker.join(10)
     assert not worker.is_alive()
+    return events
+
+
+def test_capture_survives_a_dropped_connection_byte_identical(tmp_path):
+    data = CAPTURE_2023_12.read_bytes()
+    server = ReplayServer(data, drop_at=len(data) // 2 + 1234)
+    writer = CaptureWriter(tmp_path, rotate_bytes=150_000)
+    events = capture_until(server, writer, len(data))
     assert server.connections == 2
     files = sorted(writer.files)
     assert len(files) >= 3  # rotated by size
@@ -195,19 +201,8 @@ def test_capture_after_a_mid_packet_drop_resumed_at_the_next_packet(tmp_path):
     drop_at, resume_at = cut - 500, cut  # the last 500 bytes of that packet are never sent
     server = ReplayServer(data, drop_at=drop_at, resume_at=resume_at)
     writer = CaptureWriter(tmp_path, rotate_bytes=60_000, known_apids=frozenset(KNOWN))
-    stop = threading.Event()
-    events: list[int] = []
-    live = LiveEvents(lambda ds: events.extend(int(n) for n in ds["event"].values))
-    worker = threading.Thread(target=run_capture, args=("127.0.0.1", server.port, writer, stop),
-                              kwargs={"on_packets": live.feed})
-    worker.start()
-    received = len(data) - (resume_at - drop_at)
-    deadline = time.time() + 30
-    while sum(p.stat().st_size for p in writer.files if p.exists()) < received and time.time() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    worker.join(10)
-    assert not worker.is_alive() and server.connections == 2
+    events = capture_until(server, writer, len(data) - (resume_at - drop_at))
+    assert server.connections == 2
     files = writer.files
     assert b"".join(p.read_bytes() for p in files) == data[:drop_at] + data[resume_at:]
     assert writer.cuts == 1

@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import CAPTURE_2023_12, DATA
 
 import idex
 from idex.fitting import fit_arrays
 from idex.lm import FitStatus, levenberg_marquardt
-from idex.models import MODELS, impact_peak, lmfit_model
+from idex.models import MODELS, lmfit_model
 
 IMPACT = MODELS["impact"]
 EMG = MODELS["emg"]

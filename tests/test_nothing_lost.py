@@ -206,7 +206,7 @@ def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
 
 
 def _corrupted_variants(data: bytes, rng: np.random.Generator, count: int, protect: int = 0):
-    """Truncations, bit flips (mostly in the first ``protect`` bytes, where the structure lives) and zeroed runs."""
+    """Truncations, bit flips (in the first ``protect`` bytes, where the structure lives, if given) and zeroed runs."""
     for _ in range(count):
         kind = rng.integers(0, 3)
         if kind == 0:
@@ -219,7 +219,8 @@ def _corrupted_variants(data: bytes, rng: np.random.Generator, count: int, prote
                 out[where] ^= 1 << int(rng.integers(0, 8))
         else:
             start = int(rng.integers(0, len(data)))
-            out[start:start + int(rng.integers(1, 64))] = bytes(min(64, len(data) - start))[: len(out[start:start + 64])]
+            stop = min(len(data), start + int(rng.integers(1, 64)))
+            out[start:stop] = bytes(stop - start)
         yield bytes(out)
 
 

@@ -31,8 +31,8 @@ def load(path: str | Path) -> Opened:
     import warnings
 
     from idex.exceptions import PacketWarning
-
-    from idex.opening import kind_of, open as open_any
+    from idex.opening import kind_of
+    from idex.opening import open as open_any
 
     path = Path(path)
     with warnings.catch_warnings():
