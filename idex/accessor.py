@@ -54,6 +54,19 @@ class IdexDatasetAccessor:
         """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
         return snr.snr(self._ds, channel, window=window)
 
+    def dust(self) -> xr.Dataset:
+        """The dust hits only: events whose ``dust_hit_flag`` is 1 (the mission's rule, see :mod:`idex.classify`).
+
+        Examples
+        --------
+        >>> import idex
+        >>> idex.open_raw(idex.testing.sample_capture(), group="events").idex.dust().sizes["event"]
+        10
+        """
+        if "dust_hit_flag" not in self._ds:
+            raise KeyError("no dust_hit_flag: decode with a schema that has a classification section")
+        return self._ds.isel(event=self._ds["dust_hit_flag"].values == 1)
+
     def velocity(self, calibration: velocity.Calibration | PathLike | None = None) -> xr.Dataset:
         """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`.
 

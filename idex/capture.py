@@ -127,7 +127,7 @@ class CaptureWriter:
 
     def reconnected(self) -> None:
         """The connection dropped and a new one is up: the next bytes may continue the stream or restart it."""
-        if self._held is not None:
+        if self._held:  # the previous connection's first bytes were still undecided: they restarted the stream
             self._settle(continues=False)
         if self._boundary.pending == 0:
             self.close()  # aligned: the new connection starts a new file
@@ -184,23 +184,23 @@ class CaptureWriter:
 
     def _append(self, data: bytes) -> list[bytes]:
         packets = self._boundary.feed(data)
-        if self._handle is None:
-            self._open()
-        if self._due() and packets:
+        if self._handle is not None and self._due() and packets:
             # A packet ended inside this chunk: rotate right after the last complete one, so every
             # file starts on a packet header. The bytes after it all belong to this chunk.
             split = len(data) - self._boundary.pending
             self._put(data[:split])
             self.close()
-            self._open()
             self._put(data[split:])
         else:
             self._put(data)
         return packets
 
     def _put(self, data: bytes) -> None:
+        """Write durably; a file is opened by its first byte, so no file is ever left empty."""
         if not data:
             return
+        if self._handle is None:
+            self._open()
         assert self._handle is not None
         self._handle.write(data)
         self._handle.flush()
@@ -209,6 +209,8 @@ class CaptureWriter:
 
     def close(self) -> None:
         """Write any held bytes, then flush and close the current file."""
+        if self._held == b"":  # a new connection that sent nothing: no cut to make, no empty file
+            self._held = None
         if self._held is not None:
             self._settle(continues=self._continues(self._held) is True)
         if self._handle is not None:

@@ -143,14 +143,23 @@ def _open_events(path: Path):
         return open_any(path)
 
 
+def _selected(ds, all_events: bool):
+    """The dust hits of ``ds`` (all events when asked, or when the file has no classification)."""
+    if all_events or "dust_hit_flag" not in ds:
+        return ds
+    return ds.idex.dust()
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
               show_default=True, help="Folder for snr.csv and the plots.")
 @click.option("--fit/--no-fit", "with_fit", default=True, show_default=True,
               help="Fit the target signals to plot SNR against impact charge.")
+@click.option("--all-events", is_flag=True, help="Include noise captures, pulser and non-dust events (default: "
+                                                  "dust hits only, as the mission's L2 products count them).")
 @_user_errors
-def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool) -> None:
+def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool, all_events: bool) -> None:
     """SNR study: per-event SNR of the TOF channels (official definition) as CSV, and the study plots.
 
     \b
@@ -162,7 +171,7 @@ def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool) -> None:
     from idex.snr_study import snr_plots, snr_table
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    table = snr_table(((str(path), _open_events(path)) for path in files), fit=with_fit)
+    table = snr_table(((str(path), _selected(_open_events(path), all_events)) for path in files), fit=with_fit)
     save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
     click.echo(f"{len(table)} events from {len(files)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots")
@@ -177,9 +186,10 @@ def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool) -> None:
 @click.option("--exposure", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
 @click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
+@click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
 @_user_errors
 def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposure: Path | None,
-         synthetic: int | None) -> None:
+         synthetic: int | None, all_events: bool) -> None:
     """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
 
     \b
@@ -195,7 +205,7 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
     if synthetic:
         events = [skymaps.synthetic(synthetic)]
     elif files:
-        events = [_open_events(path) for path in files]
+        events = [_selected(_open_events(path), all_events) for path in files]
     else:
         raise click.UsageError("give FILES or --synthetic N")
     missing = [str(p) for p, ds in zip(files, events) if "longitude" not in ds] if not synthetic else []
@@ -364,8 +374,9 @@ def _print_event(ds) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV file to write.")
+@click.option("--dust-only", is_flag=True, help="Only the dust hits (dust_hit_flag 1).")
 @_user_errors
-def table(files: tuple[Path, ...], output: Path) -> None:
+def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
     """Combine the per-event scalars of many files into one CSV, with source_file and event columns.
 
     \b
@@ -376,6 +387,10 @@ def table(files: tuple[Path, ...], output: Path) -> None:
     from idex.table import combine
 
     frame = combine(files)
+    if dust_only:
+        if "dust_hit_flag" not in frame:
+            raise click.ClickException("no dust_hit_flag in these files (decode them with a schema that classifies)")
+        frame = frame[frame["dust_hit_flag"] == 1]
     save_table(frame, output)
     click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
 

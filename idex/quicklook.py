@@ -99,6 +99,8 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
     details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(row['trigger_id'])}"]
+    if "dust_hit_flag" in row:
+        details.append(_classification(row))
     for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),
                         ("reflectron_voltage", "reflectron")):
         if name in row:
@@ -110,8 +112,41 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     return fig
 
 
+def _classification(row: xr.Dataset) -> str:
+    """``dust`` / ``science, not dust`` / ``noise`` / ``pulser``, and the saturated channels."""
+    if int(row["dust_hit_flag"]) == 1:
+        kind = "dust"
+    elif int(row["noise_capture_flag"]) == 1:
+        kind = "noise capture"
+    elif int(row["pulser_flag"]) == 1:
+        kind = "pulser"
+    else:
+        kind = "science, not dust" if int(row["science_event_flag"]) == 1 else "unclassified"
+    saturated = [name.removesuffix("_saturation_flag").replace("_", " ") for name in row.data_vars
+                 if name.endswith("_saturation_flag") and int(row[name]) == 1]
+    return kind + (f" (saturated: {', '.join(saturated)})" if saturated else "")
+
+
+def classification_counts(ds: xr.Dataset) -> dict[str, int]:
+    """Events per class (dust, science not dust, noise capture, pulser) and saturated events, of one capture."""
+    if "dust_hit_flag" not in ds:
+        return {}
+    flag = {name: ds[name].values for name in ("dust_hit_flag", "science_event_flag", "noise_capture_flag",
+                                               "pulser_flag")}
+    saturated = np.zeros(ds.sizes["event"], bool)
+    for name in ds.data_vars:
+        if str(name).endswith("_saturation_flag"):
+            saturated |= ds[name].values == 1
+    return {"dust": int((flag["dust_hit_flag"] == 1).sum()),
+            "science, not dust": int(((flag["science_event_flag"] == 1) & (flag["dust_hit_flag"] != 1)).sum()),
+            "noise capture": int((flag["noise_capture_flag"] == 1).sum()),
+            "pulser": int((flag["pulser_flag"] == 1).sum()),
+            "saturated": int(saturated.sum())}
+
+
 def summary_figure(ds: xr.Dataset, source: str = ""):
-    """Capture overview: event times, impact charges (if fitted) and housekeeping over time."""
+    """Capture overview: event times (dust hits marked), impact charges (if fitted), housekeeping over time, and
+    the classification counts in the title."""
     plt = _pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True, constrained_layout=True)
     epoch = ds["epoch"].values
@@ -138,7 +173,13 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
                      transform=axes[2].transAxes)
     axes[2].set_xlabel("UTC")
     rate = epoch.size / max((epoch.max() - epoch.min()) / np.timedelta64(1, "h"), 1e-9) if epoch.size > 1 else 0
-    fig.suptitle(f"{source}: {epoch.size} events, {rate:.1f} events/hour", fontsize=12)
+    counts = classification_counts(ds)
+    classes = (" · " + ", ".join(f"{n} {name}" for name, n in counts.items())) if counts else ""
+    fig.suptitle(f"{source}: {epoch.size} events, {rate:.1f} events/hour{classes}", fontsize=12)
+    if "dust_hit_flag" in ds:  # the dust hits stand out on the event-time panel
+        dust = ds["dust_hit_flag"].values == 1
+        axes[0].plot(epoch[dust], (np.arange(epoch.size) + 1)[dust], "o", color="tab:red", ms=4, label="dust hit")
+        axes[0].legend(fontsize=8)
     return fig
 
 

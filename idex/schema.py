@@ -35,8 +35,10 @@ from idex.resources import data_dir
 
 __all__ = [
     "Channel",
+    "ClassificationSpec",
     "Conversion",
     "Derived",
+    "DustSpec",
     "Field",
     "FitParameter",
     "FitSpec",
@@ -154,6 +156,40 @@ class MassSpec:
 
 
 @dataclass(frozen=True)
+class DustSpec:
+    """Thresholds and windows of the dust-hit test (:mod:`idex.classify`), TOF gains highest first."""
+
+    channels: tuple[str, ...]
+    baseline_us: float
+    height_sigma: float
+    prominence_sigma: float
+    distance_us: float
+    min_width_us: float
+    min_peaks: int
+    single_peak_width_us: float
+    match_us: float
+    reference_baseline_dn: tuple[float, ...]
+    reference_sigma_dn: tuple[float, ...]
+    truncation_dn: float
+
+
+@dataclass(frozen=True)
+class ClassificationSpec:
+    """Where the trigger information sits and the rules that call an event dust, noise or pulser."""
+
+    trigger_id: str
+    trigger_bits: Mapping[str, int]
+    software_bits: tuple[int, ...]
+    trigger_modes: Mapping[str, str]
+    pulser_channel: str
+    pulser_mode: int
+    pulser_threshold_field: str
+    pulser_threshold: int
+    saturation_fraction: float
+    dust: DustSpec
+
+
+@dataclass(frozen=True)
 class MessageSpec:
     """Layout of the instrument's event-message packets and where their text dictionaries are."""
 
@@ -245,6 +281,7 @@ class Schema:
     messages: MessageSpec | None
     cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
+    classification: ClassificationSpec | None = None
     text: str = ""
     """The YAML document the schema was built from (embedded in every dataset decoded with it)."""
 
@@ -720,6 +757,8 @@ class _Builder:
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
+            classification=self.classification(doc.get("classification"), channels,
+                                               {f.name for f in header if f.name} | {d.name for d in derived}),
             messages=self.messages(doc.get("messages"), secondary),
             cdf_global_attributes=MappingProxyType(dict(doc.get("cdf", {}).get("global_attributes", {}))),
             attrs=MappingProxyType(self.attrs(doc, ())),
@@ -798,6 +837,34 @@ class _Builder:
         if not dictionaries.is_file():
             self.error("not-found", ("messages", "dictionaries"), f"{entry['dictionaries']!r} is not in defs/")
         return MessageSpec(entry["apid"], fields, entry["coarse"], entry["fine"], entry["id"], dictionaries)
+
+    def classification(self, entry: dict | None, channels: Mapping[str, Channel],
+                       values: set[str]) -> ClassificationSpec | None:
+        if entry is None:
+            return None
+        here = ("classification",)
+        for key, name in (("trigger_id", entry["trigger_id"]), ("pulser", entry["pulser"]["threshold_field"]),
+                          *(("trigger_modes", mode) for mode in entry["trigger_modes"].values())):
+            if name not in values:
+                self.error("unknown-name", here + (key,), f"{name!r} is not a header field or derived value")
+        dust = entry["dust"]
+        for key, names in (("trigger_bits", entry["trigger_bits"]), ("trigger_modes", entry["trigger_modes"]),
+                           ("dust", dust["channels"])):
+            for name in names:
+                if name not in channels:
+                    self.error("unknown-name", here + (key,), f"{name!r} is not a channel")
+        gains = len(dust["channels"])
+        if len(dust["reference_baseline_dn"]) != gains or len(dust["reference_sigma_dn"]) != gains:
+            self.error("dimension", here + ("dust",), f"one reference baseline and sigma per channel ({gains})")
+        return ClassificationSpec(
+            entry["trigger_id"], MappingProxyType(dict(entry["trigger_bits"])), tuple(entry["software_bits"]),
+            MappingProxyType(dict(entry["trigger_modes"])), entry["pulser"]["channel"], entry["pulser"]["mode"],
+            entry["pulser"]["threshold_field"], entry["pulser"]["threshold"], float(entry["saturation_fraction"]),
+            DustSpec(tuple(dust["channels"]), *(float(dust[k]) for k in ("baseline_us", "height_sigma",
+                     "prominence_sigma", "distance_us", "min_width_us")), int(dust["min_peaks"]),
+                     float(dust["single_peak_width_us"]), float(dust["match_us"]),
+                     tuple(float(v) for v in dust["reference_baseline_dn"]),
+                     tuple(float(v) for v in dust["reference_sigma_dn"]), float(dust["truncation_dn"])))
 
     def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
         if entry is None:

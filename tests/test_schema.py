@@ -119,6 +119,11 @@ def test_third_packet_version_needs_no_python_change(tmp_path, monkeypatch):
         document["valid_from"] = "2023-12-01T00:00:00"
         document["channels"]["tof_hg"] = document["channels"].pop("tof_high")
         document["mass"]["channel"] = "tof_hg"
+        classification = document["classification"]  # the classification rules name the channel too
+        for key in ("trigger_bits", "trigger_modes"):
+            classification[key] = {("tof_hg" if k == "tof_high" else k): v for k, v in classification[key].items()}
+        classification["pulser"]["channel"] = "tof_hg"
+        classification["dust"]["channels"][0] = "tof_hg"
         document["derived"].append({"name": "pre_trigger_samples_high",
                                     "expr": "(hs_pre_blocks + 1) * high_block_samples", "dtype": "uint16"})
         document["housekeeping"][8]["name"] = "detector_hv"

@@ -4,7 +4,7 @@ One declarative mapping, ``defs/official_l1a_profile.yaml`` (generated from an o
 lists every official variable with its CDF type, ISTP attributes and where its values live in the
 event model (``source``) or how they are built from it (``derived``). The writer here and the
 reader of official products both use it, so they cannot drift apart. Variables the profile lists
-under ``not_produced`` (the event-classification flags, spare and sync/CRC words) are not written.
+under ``not_produced`` (spare and sync/CRC words) are not written.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def _plain(value: Any) -> Any:
 
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
     """Rebuild the model from the header fields and waveforms an L1a product carries."""
+    from idex.classify import classify
     from idex.dataset import events_dataset
     from idex.events import ScienceEvents
 
@@ -175,6 +176,8 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
         quality=np.zeros(n, np.uint16),
     )
     ds = events_dataset(events, schema, source=source)
+    if schema.classification is not None:  # recomputed from the waveforms, as open_raw does (equal to the product's)
+        ds = ds.assign(classify(ds, schema))
     for name in missing:
         ds[name].attrs["comment"] = "not in the official product: fill value"
     return ds
@@ -215,6 +218,11 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
         data["dead_time"] = ("event", cdf.varget("dead_time") * 1e6, {"long_name": "Dead time after the event",
                                                                        "units": "us"})
         used.add("dead_time")
+    for name, entry in profile()["variables"].items():  # the mission's event flags, copied through from L1a
+        if entry.get("source") == name and name.endswith("_flag") and name in cdf.cdf_info().zVariables:
+            data[name] = ("event", cdf.varget(name).astype(np.uint8), {"long_name": entry["attrs"]["CATDESC"],
+                                                                        "flag_values": [0, 1]})
+            used.add(name)
     data["quality_flags"] = ("event", np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
                              {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})

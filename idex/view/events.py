@@ -136,8 +136,9 @@ class EventBrowser(QWidget):
         self.fit_channel.blockSignals(False)
         self.events.blockSignals(True)
         self.events.clear()
-        for number, epoch, flags in zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values):
-            text = f"{int(number):5d}  {np.datetime_as_string(epoch, unit='s')}"
+        dust = ds["dust_hit_flag"].values if "dust_hit_flag" in ds else np.zeros(ds.sizes["event"], np.uint8)
+        for number, epoch, flags, hit in zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust):
+            text = f"{int(number):5d}  {np.datetime_as_string(epoch, unit='s')}" + ("  dust" if hit == 1 else "")
             self.events.addItem(text + (f"  flags {int(flags)}" if flags else ""))
         self.events.blockSignals(False)
         self.events.setCurrentRow(0)
