@@ -38,6 +38,8 @@ __all__ = ["DECIDED_BY", "classify"]
 UNKNOWN = np.uint8(255)
 """Flag value of events without a header packet (the trigger information is missing)."""
 
+_BLOCK = 32
+"""Events whose TOF waveforms are converted to float at a time (memory stays a few MB whatever the capture)."""
 _FWHM_REACH = 64
 """Samples each side of a peak searched first for its half-maximum crossings."""
 
@@ -102,21 +104,25 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
     gains = spec.dust.channels
     why = {f"{g}_{q}": np.full(n, np.nan) for g in gains for q in ("dust_baseline", "dust_noise", "widest_peak")}
     counts = {g: np.zeros(n, np.int16) for g in gains}
-    time = ds.idex.time(gains[0]).values
-    waveforms = [ds[g].where(ds[g] != schema.channels[g].fill_value).values.astype(np.float64) for g in gains]
     limits = [spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains]
-    measured = [_baselines(w, time, spec.dust) for w in waveforms]  # pass A's baseline and noise, all events at once
-    for row in np.flatnonzero(has_header & (kinds == "science")):
-        distance = _distance(time[row], spec.dust)
-        first = [_gain(w[row], time[row], b[row], s[row], distance, spec.dust, limit)
-                 for w, (b, s), limit in zip(waveforms, measured, limits)]
-        rule, passes = _dust_test(first, [w[row] for w in waveforms], time[row], distance, limits, spec.dust)
-        dust[row] = rule >= 2
-        decided[row] = rule
-        for g, gain, widths in zip(gains, *passes):
-            why[f"{g}_dust_baseline"][row], why[f"{g}_dust_noise"][row] = gain.baseline, gain.sigma
-            counts[g][row] = int(np.sum(widths >= spec.dust.min_width_us))
-            why[f"{g}_widest_peak"][row] = np.nanmax(widths) if np.isfinite(widths).any() else np.nan
+    channel = schema.channels[gains[0]]
+    clock, trigger = ds[channel.time].values, ds[channel.trigger_time].values
+    tested = np.flatnonzero(has_header & (kinds == "science"))
+    for block in np.array_split(tested, max(1, -(-tested.size // _BLOCK))):  # bounded memory: a block at a time
+        time = clock[None, :] - trigger[block, None]  # µs from the trigger, as ds.idex.time gives it
+        waveforms = [_as_float(ds[g].values[block], schema.channels[g].fill_value) for g in gains]
+        measured = [_baselines(w, time, spec.dust) for w in waveforms]  # pass A's baseline and noise, vectorised
+        for i, row in enumerate(block):
+            distance = _distance(time[i], spec.dust)
+            first = [_gain(w[i], time[i], b[i], s[i], distance, spec.dust, limit)
+                     for w, (b, s), limit in zip(waveforms, measured, limits)]
+            rule, passes = _dust_test(first, [w[i] for w in waveforms], time[i], distance, limits, spec.dust)
+            dust[row] = rule >= 2
+            decided[row] = rule
+            for g, gain, widths in zip(gains, *passes):
+                why[f"{g}_dust_baseline"][row], why[f"{g}_dust_noise"][row] = gain.baseline, gain.sigma
+                counts[g][row] = int(np.sum(widths >= spec.dust.min_width_us))
+                why[f"{g}_widest_peak"][row] = np.nanmax(widths) if np.isfinite(widths).any() else np.nan
     out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))
     out["dust_decided_by"] = ("event", decided, {"long_name": "Which rule decided the dust test",
                                                  "flag_values": list(range(len(DECIDED_BY))),
@@ -133,6 +139,13 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
                                    {"long_name": f"{g} widest peak (FWHM, on the highest unsaturated gain)",
                                     "units": "us"})
     return out
+
+
+def _as_float(raw: np.ndarray, fill: int) -> np.ndarray:
+    """Counts as float64, the fill value (no sample) as NaN."""
+    values = raw.astype(np.float64)
+    values[raw == fill] = np.nan
+    return values
 
 
 def _flag_attrs(long_name: str) -> dict[str, object]:
