@@ -157,7 +157,7 @@ def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, 
     trigger = np.nan_to_num(ds[spec.trigger_id].values.astype(np.float64)).astype(np.int64)
     order = list(spec.trigger_bits)
     active = np.zeros(trigger.size, np.int64)
-    for index, (channel, bit) in enumerate(spec.trigger_bits.items()):
+    for index, bit in enumerate(spec.trigger_bits.values()):
         active |= ((trigger >> bit) & 1) << index
     for channel, field in spec.trigger_modes.items():
         active |= (np.nan_to_num(ds[field].values.astype(np.float64)) != 0).astype(np.int64) << order.index(channel)
