@@ -7,6 +7,7 @@ on stderr and exit status 1; ``--verbose`` shows decoding warnings and traceback
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -67,7 +68,27 @@ def main(verbose: bool) -> None:
     signal.signal(signal.SIGTERM, _terminate)
 
 
+_GRACE_SECONDS = 10
+"""After SIGTERM, cleanup (removing temporary files) may take this long before the process ends regardless."""
+
+
 def _terminate(signum: int, frame: object) -> None:
+    """End like Ctrl+C does, through Python's cleanup. If that hangs (a C library interrupted mid-write may
+    never return), a watchdog thread removes the temporary files and ends the process, and should even that
+    not run, the kernel ends it (SIGALRM's default action) a little later."""
+    import threading
+
+    from idex.io.atomic import remove_temporaries
+
+    def force() -> None:
+        remove_temporaries()
+        os._exit(128 + signum)
+
+    watchdog = threading.Timer(_GRACE_SECONDS, force)
+    watchdog.daemon = True
+    watchdog.start()
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(2 * _GRACE_SECONDS)
     raise SystemExit(128 + signum)
 
 

@@ -194,11 +194,16 @@ def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
     output = tmp_path / "tree.nc"
     previous = b"previous good file"
     output.write_bytes(previous)
-    process = subprocess.Popen([sys.executable, "-m", "idex.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
-                                "--all-groups", "--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(delay)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=60)
+    with subprocess.Popen([sys.executable, "-m", "idex.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
+                           "--all-groups", "--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        time.sleep(delay)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=60)  # the CLI's watchdog ends it within 10 s of the signal in any case
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail("idex decode did not end within 60 s of SIGTERM")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tree.nc"]
     if output.read_bytes() != previous:
         tree = xr.open_datatree(output)

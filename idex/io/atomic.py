@@ -16,7 +16,7 @@ from pathlib import Path
 from idex._typing import PathLike
 from idex.exceptions import ExportError
 
-__all__ = ["atomic_path", "save_figure", "save_table"]
+__all__ = ["atomic_path", "remove_temporaries", "save_figure", "save_table"]
 
 
 @contextlib.contextmanager
@@ -38,10 +38,22 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     os.close(handle)
     temporary = Path(name)
     temporary.unlink()  # writers such as cdflib refuse to write onto an existing file
+    _IN_PROGRESS.add(temporary)
     try:
         yield temporary
         os.replace(temporary, target)
     finally:
+        temporary.unlink(missing_ok=True)
+        _IN_PROGRESS.discard(temporary)
+
+
+_IN_PROGRESS: set[Path] = set()
+"""Temporary files being written now (for :func:`remove_temporaries`)."""
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file still being written: the last step before a forced exit."""
+    for temporary in list(_IN_PROGRESS):
         temporary.unlink(missing_ok=True)
 
 
