@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from idex._typing import PathLike
+from idex.io.atomic import atomic_path
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 
@@ -113,9 +113,8 @@ def _load_manifest(folder: Path) -> dict[str, dict]:
 
 
 def _save_manifest(folder: Path, manifest: dict[str, dict]) -> None:
-    temporary = folder / f"{MANIFEST}.part"
-    temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, folder / MANIFEST)
+    with atomic_path(folder / MANIFEST, overwrite=True) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def run_batch(

@@ -64,32 +64,20 @@ def main(verbose: bool) -> None:
       idex schema show science_2023_12
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    # SIGTERM ends a command like Ctrl+C does: through Python, so half-written temporary files are removed
-    signal.signal(signal.SIGTERM, _terminate)
-
-
-_GRACE_SECONDS = 10
-"""After SIGTERM, cleanup (removing temporary files) may take this long before the process ends regardless."""
+    signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """End like Ctrl+C does, through Python's cleanup. If that hangs (a C library interrupted mid-write may
-    never return), a watchdog thread removes the temporary files and ends the process, and should even that
-    not run, the kernel ends it (SIGALRM's default action) a little later."""
-    import threading
+    """Stop at once, removing the temporary files being written (the previous outputs stay untouched).
 
+    Raising an exception here instead (as Ctrl+C does) can land inside a library's locked region and
+    deadlock its cleanup (seen with xarray's netCDF lock), so the process ends directly.
+    """
     from idex.io.atomic import remove_temporaries
 
-    def force() -> None:
-        remove_temporaries()
-        os._exit(128 + signum)
-
-    watchdog = threading.Timer(_GRACE_SECONDS, force)
-    watchdog.daemon = True
-    watchdog.start()
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.alarm(2 * _GRACE_SECONDS)
-    raise SystemExit(128 + signum)
+    remove_temporaries()
+    sys.stderr.write(f"stopped by signal {signum}; no partial file left\n")
+    os._exit(128 + signum)
 
 
 @main.command()

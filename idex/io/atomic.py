@@ -1,8 +1,8 @@
 """Write a file under a temporary name and move it into place only once it is complete.
 
 Every file idex writes goes through :func:`atomic_path`: a reader never sees half a file, an existing
-file is only replaced by a complete new one, and the temporary file is removed on every exit Python
-can catch (errors, Ctrl+C, and SIGTERM, which the command line turns into a normal exit).
+file is only replaced by a complete new one, and the temporary file is removed on every exit that can be
+caught: errors and Ctrl+C by the context manager, SIGTERM by the command line (:func:`remove_temporaries`).
 """
 
 from __future__ import annotations
