@@ -99,6 +99,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
       idex decode capture.bin --schema science_2023_07 --all-groups
       idex decode capture.pkts -o out/imap_idex_l1a_sci_20231214_v001.cdf
     """
+    from idex.dataset import stored_form
     from idex.io import to_file
     from idex.io.atomic import atomic_path
 
@@ -110,8 +111,10 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
             raise click.UsageError("--all-groups needs a .nc output")
         if output.exists() and not overwrite:
             raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+        stored = tree.copy()
+        stored["events"] = stored_form(events)
         with atomic_path(output, overwrite=True) as temporary:
-            tree.to_netcdf(temporary)
+            stored.to_netcdf(temporary)
     else:
         to_file(events, output, overwrite=overwrite)
     problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0

@@ -3,7 +3,9 @@
 Names, dimensions, units and descriptions all come from the schema. Waveforms stay compact
 ``uint16`` counts on their own sample dimension per sampling rate; each sample dimension has a 1-D
 time coordinate (µs from the start of the record), and per-event trigger times give the time
-relative to the trigger on demand (``ds.idex.time("tof_high")``).
+relative to the trigger as lazy 2-D coordinates (``time_from_trigger_high``): computed only for the
+rows that are looked at, so ``ds.tof_high.isel(event=0).plot(x="time_from_trigger_high")`` costs one row
+and the capture's peak memory does not grow. Writers drop them; readers attach them again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from idex._version import __version__
 from idex.events import ScienceEvents
@@ -21,7 +25,8 @@ from idex.quality import QualityFlag
 from idex.schema import Channel, Schema
 from idex.timing import met_to_utc
 
-__all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "time_coordinate", "waveform_channels"]
+__all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "source_coordinate", "stored_form",
+           "time_coordinate", "waveform_channels", "with_trigger_clocks"]
 
 EVENT = "event"
 
@@ -51,6 +56,7 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
             "long_name": "Impact time (UTC)", "standard_name": "time",
             "description": "Trigger time stamped in the event header (sub-header event time when the header "
                            "is missing), MET converted to UTC with leap seconds"}),
+        "source": source_coordinate(source, events.subheader[number_field.name].size),
     }
     data["packet_epoch"] = (EVENT, _utc(events.packet_coarse, events.packet_fine, schema), {
         "long_name": "Spacecraft time of the event-header packet (UTC)",
@@ -72,7 +78,13 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
     data["quality_flags"] = (EVENT, events.quality,
                              {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
-    return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
+    return with_trigger_clocks(xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source)))
+
+
+def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
+    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation)."""
+    return (EVENT, np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
+            {"long_name": "File the event was read from"})
 
 
 def channel_attrs(channel: Channel) -> dict[str, Any]:
@@ -88,6 +100,67 @@ def time_coordinate(dim: str, n_samples: int, period_us: float) -> tuple[str, np
     """A 1-D sample clock: µs from the start of the record (``arange``, not ``linspace``)."""
     return (dim, np.arange(n_samples) * period_us,
             {"long_name": f"Time from the start of the {dim} record", "units": "us", "sample_rate_mhz": 1 / period_us})
+
+
+class _TriggerRelativeClock(BackendArray):
+    """``clock[sample] - trigger[event]`` computed for the requested rows only (xarray's lazy indexing)."""
+
+    def __init__(self, clock: np.ndarray, trigger: np.ndarray) -> None:
+        self.shape = (trigger.size, clock.size)
+        self.dtype = np.dtype(np.float64)
+        self._clock, self._trigger = clock, trigger
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
+
+    def _outer(self, key: tuple[Any, Any]) -> np.ndarray:
+        rows, samples = key
+        return np.add.outer(-np.asarray(self._trigger[rows], np.float64), self._clock[samples])
+
+
+def trigger_clock_name(clock: str) -> str:
+    """Name of the trigger-relative clock of a record clock: ``time_high`` -> ``time_from_trigger_high``."""
+    return "time_from_trigger" + clock.removeprefix("time") if clock.startswith("time") else f"{clock}_from_trigger"
+
+
+def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
+    """Attach the lazy 2-D ``time_from_trigger_*`` coordinates (µs) of every sampling clock of ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model whose waveforms name their ``time`` (1-D record clock) and ``trigger_time``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` with one ``(event, sample)`` coordinate per clock, values ``time - trigger_time``.
+
+    Examples
+    --------
+    >>> import idex
+    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    >>> float(ds.tof_high.isel(event=0).time_from_trigger_high[0]) == -float(ds.trigger_time_high[0])
+    True
+    """
+    clocks = {}
+    for name in waveform_channels(ds):
+        attrs = ds[name].attrs
+        clock, trigger = ds[attrs["time"]], ds[attrs["trigger_time"]]
+        if clock.ndim != 1 or trigger.dims != (EVENT,):
+            continue
+        lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(clock.values, trigger.values))
+        clocks[trigger_clock_name(attrs["time"])] = xr.Variable(
+            (EVENT, clock.dims[0]), lazy,
+            {"long_name": f"Time from the trigger ({attrs['trigger_time']})", "units": "us"})
+    return ds.assign_coords(clocks)
+
+
+def stored_form(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without the derived trigger-relative clocks (what writers store; readers attach them again)."""
+    derived = [name for name in ds.coords if isinstance(ds[name].variable._data, indexing.LazilyIndexedArray)
+               or (name.startswith("time_from_trigger") and ds[name].ndim == 2)]
+    return ds.drop_vars(derived)
 
 
 def waveform_channels(ds: xr.Dataset) -> list[str]:

@@ -161,7 +161,8 @@ def fit(
     fits = xr.Dataset(outputs, attrs={"idex_schema": ds.attrs.get("idex_schema", "")})
     if not merge:
         return fits
-    merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(fits)  # a refit replaces
+    merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(  # a refit replaces
+        fits, compat="override", join="exact")  # same events and coordinates: nothing to compare
     merged["quality_flags"] = fit_quality(merged)
     return merged
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.dataset import with_trigger_clocks
 from idex.exceptions import ProductError
 
 __all__ = ["kind_of", "open"]
@@ -116,7 +117,7 @@ def _open_netcdf(path: Path) -> xr.Dataset:
         ds = node.to_dataset().load()
     if "event" not in ds.dims:
         raise ProductError(f"{path}: a netCDF/HDF5 file without an 'event' dimension: not an idex event file")
-    return ds
+    return with_trigger_clocks(ds)
 
 
 def _open_cdf(path: Path) -> xr.Dataset:

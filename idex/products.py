@@ -67,7 +67,9 @@ def open_products(paths: str | Iterable[PathLike], *, chunks: int | None = None)
     xarray.Dataset
         Lazy arrays; ``attrs["duplicates_dropped"]`` counts events seen in more than one file (impact
         times within :data:`SAME_EVENT`, e.g. the L1a and L1b products of one day, whose epochs differ
-        by 32 ns), which are also reported with a warning.
+        by 32 ns), which are also reported with a warning. ``source`` names each event's file. When
+        event numbers repeat across files, the index is ``epoch`` (unique once duplicates are dropped)
+        instead of ``event``, and ``attrs["event_index"]`` says so.
     """
     files = sorted(glob.glob(paths, recursive=True)) if isinstance(paths, str) else [str(p) for p in paths]
     if not files:
@@ -83,4 +85,7 @@ def open_products(paths: str | Iterable[PathLike], *, chunks: int | None = None)
     order = first[np.argsort(ds["epoch"].values[first], kind="stable")]
     out = ds.isel(event=order)
     out.attrs.update(duplicates_dropped=duplicates, source_files=len(files))
+    if not out.indexes["event"].is_unique:  # event numbers restart per capture: the impact time is the identity
+        out = out.drop_indexes("event").set_xindex("epoch")
+        out.attrs["event_index"] = "epoch (event numbers repeat across files; select with .sel(epoch=...))"
     return out

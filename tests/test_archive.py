@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from conftest import CAPTURE_2023_07, L1A_2023_12, L1B_2023_12
+from conftest import CAPTURE_2023_07, CAPTURE_2023_12, L1A_2023_12, L1B_2023_12
 
 import idex
 from idex.cli import main
@@ -116,3 +116,13 @@ def test_maps_command(tmp_path):
     assert "4000 events" in result.output and (tmp_path / "map.png").stat().st_size > 20_000
     result = runner.invoke(main, ["maps", str(L1B_2023_12), "-o", str(tmp_path / "none.png")])
     assert result.exit_code == 1 and "NaN" in result.output
+
+
+def test_open_products_index_is_unique_across_captures():
+    """Event numbers repeat across the two captures (1-14 and 0-18): the combined index is the impact time."""
+    ds = idex.open_products([CAPTURE_2023_07, CAPTURE_2023_12])
+    assert ds.sizes["event"] == 33 and ds.indexes["epoch"].is_unique and "event" not in ds.indexes
+    assert "epoch" in ds.attrs["event_index"]
+    day = ds.sel(epoch="2023-12-14")
+    assert day.sizes["event"] == 14 and set(day["source"].values) == {CAPTURE_2023_12.name}
+    np.testing.assert_array_equal(day["event"].values, np.arange(1, 15))

@@ -58,3 +58,28 @@ def test_time_relative_to_trigger(events_2023_12):
 
 def test_flagged(events_2023_12):
     assert not events_2023_12.idex.flagged(idex.QualityFlag.TRUNCATED).any()
+
+
+def test_trigger_clocks_are_lazy_and_exact(events_2023_12):
+    """The 2-D trigger-relative clocks cost nothing until looked at, then equal time - trigger_time."""
+    from xarray.core.indexing import LazilyIndexedArray
+
+    ds = idex.open_raw(CAPTURE_2023_12, group="events")
+    assert isinstance(ds["time_from_trigger_high"].variable._data, LazilyIndexedArray)
+    one = ds["tof_high"].isel(event=5)
+    assert one["time_from_trigger_high"].dims == ("sample_high",)
+    expected = np.arange(8189) / 260.0 - events_2023_12["trigger_time_high"].values[5]
+    np.testing.assert_allclose(one["time_from_trigger_high"].values, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ds["time_from_trigger_low"].values, ds.idex.time("target_low").values)
+    line = one.plot(x="time_from_trigger_high")[0]
+    np.testing.assert_allclose(line.get_xdata(), expected, rtol=0, atol=1e-12)
+
+
+def test_concatenated_captures_name_their_source():
+    ds = xr.open_mfdataset([CAPTURE_2023_07, CAPTURE_2023_12], engine="idex", combine="nested",
+                           concat_dim="event", data_vars="minimal", coords="minimal", compat="override")
+    assert list(np.unique(ds["source"].values)) == [CAPTURE_2023_07.name, CAPTURE_2023_12.name]
+    assert (ds["source"].values[:19] == CAPTURE_2023_07.name).all()
+    assert hasattr(ds["time_from_trigger_high"].data, "dask")  # still lazy after concatenation
+    np.testing.assert_allclose(ds["time_from_trigger_high"].values[19:, 0],
+                               -ds["trigger_time_high"].values[19:])

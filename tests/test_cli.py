@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import CAPTURE_2023_12
 
 from idex.cli import main
+from idex.dataset import stored_form
 
 
 def test_decode_writes_netcdf_identical_to_open_raw(tmp_path, events_2023_12):
@@ -19,7 +20,7 @@ def test_decode_writes_netcdf_identical_to_open_raw(tmp_path, events_2023_12):
     assert result.exit_code == 0, result.output
     assert "14 events (0 flagged, 0 problems) with schema science_2023_12" in result.output
     with xr.open_dataset(out) as written:
-        xr.testing.assert_identical(written.load(), events_2023_12)
+        xr.testing.assert_identical(written.load(), stored_form(events_2023_12))
 
 
 def test_decode_all_groups(tmp_path):

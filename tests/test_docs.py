@@ -57,3 +57,37 @@ def test_the_new_packet_version_walkthrough_runs(tmp_path, monkeypatch):
         result = CliRunner().invoke(main, words[1:])
         assert result.exit_code == 0, (command, result.output)
     assert idex.open(tmp_path / "fitted.nc").attrs["idex_schema"] == "science_2025_03"
+
+
+def _python_blocks(markdown: Path) -> list[str]:
+    text = markdown.read_text(encoding="utf-8")
+    return [part.split("```", 1)[0] for part in text.split("```python\n")[1:]]
+
+
+def test_the_readme_python_examples_run(tmp_path, monkeypatch):
+    """README's Python blocks, as written, in the folder its first command leaves (capture + events.nc)."""
+    import shutil
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(idex.testing.sample_capture(), tmp_path / "capture.pkts")
+    (tmp_path / "data").mkdir()
+    for version in ("2023_07", "2023_12"):
+        shutil.copy(idex.testing.sample_capture(version), tmp_path / "data")
+    shutil.copy(idex.resources.data_dir("defs") / "velocity_calibration.yaml", tmp_path / "my_curves.yaml")
+    idex.open_raw("capture.pkts", group="events").idex.to_netcdf("events.nc")
+    blocks = _python_blocks(MODEL_DOC.parent.parent / "README.md")
+    assert len(blocks) >= 2
+    namespace: dict[str, object] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", idex.exceptions.CalibrationWarning)  # the shipped test-parameter curves
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own examples
+    ds = namespace["ds"]
+    assert ds["target_low_fit_status"].sizes["event"] == 14 and "mass" in ds.coords
+    assert (tmp_path / "events.h5").is_file() and (tmp_path / "events.csv").is_file()
+    assert len(list((tmp_path / "out").glob("imap_idex_l1a_sci_*.cdf"))) == 1
+    assert namespace["many"].sizes["event"] == 33

@@ -13,6 +13,7 @@ from cdflib.xarray import cdf_to_xarray
 
 import idex
 from idex.exceptions import ExportError
+from idex.dataset import stored_form
 
 VERSIONS = ["2023_07", "2023_12"]
 
@@ -42,7 +43,7 @@ def test_cdf_strict_istp_and_round_trip(model, tmp_path):
     path = model.to_cdf(tmp_path / "events.cdf")
     back = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=True)  # NaN is written as FILLVAL -1e31
     stored = cdflib.CDF(str(path))
-    for name, variable in model.variables.items():
+    for name, variable in stored_form(model).variables.items():  # the lazy trigger clocks are not stored
         assert name in back.variables, name
         assert _same_values(variable, back[name]), name
         attrs = stored.varattsget(name)
@@ -103,7 +104,7 @@ def test_cdf_to_a_missing_folder_creates_it(model, tmp_path, target, monkeypatch
 def test_hdf5_and_netcdf_round_trip_identically(model, tmp_path, writer):
     path = getattr(model.idex, writer)(tmp_path / "events.h5")
     with xr.open_dataset(path) as back:
-        xr.testing.assert_identical(back.load(), model)
+        xr.testing.assert_identical(back.load(), stored_form(model))
         assert back["tof_high"].dtype == np.uint16 and back["target_low_fit_success"].dtype == bool
     import h5py
 

@@ -21,6 +21,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.calibration import schema_of
+from idex.dataset import stored_form, with_trigger_clocks
 from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
 from idex.io.official import official_dataset
@@ -160,7 +161,7 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
         raise ExportError(f"{target}: a CDF file name ends in .cdf (cdflib would add it)")
     if profile not in ("idex", "official"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex' or 'official'")
-    prepared = cdf_dataset(ds) if profile == "idex" else official_dataset(ds)
+    prepared = cdf_dataset(stored_form(ds)) if profile == "idex" else official_dataset(ds)
     prepared.attrs.update(Logical_file_id=target.stem, Generation_date=np.datetime_as_string(
         np.datetime64("now"), unit="D").replace("-", ""))
     with atomic_path(target, overwrite=overwrite) as temporary, warnings.catch_warnings():
@@ -221,7 +222,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
     marked = [name for name, v in raw.variables.items() if v.attrs.get("idex_coordinate") == "true"]
     ds = ds.set_coords([name for name in marked if name in ds])
     ds.attrs = {k: _plain(v) for k, v in raw.attrs.items() if k in _OWN_GLOBALS or k.startswith("idex")}
-    return ds
+    return with_trigger_clocks(ds)
 
 
 _OWN_GLOBALS = frozenset({"source", "Conventions", "title", "history", "profile"})

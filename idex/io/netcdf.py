@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.dataset import stored_form
 from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
 
@@ -52,6 +53,7 @@ def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compre
     -------
     pathlib.Path
     """
+    ds = stored_form(ds)
     check_netcdf(ds)
     encoding = {name: {"zlib": compression > 0, "complevel": compression} for name, v in ds.data_vars.items()
                 if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0}

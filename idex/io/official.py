@@ -185,13 +185,14 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
 
 def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[xr.Dataset, set[str]]:
     """Waveforms back in counts, housekeeping in engineering units, time axes and trigger times."""
-    from idex.dataset import channel_attrs, time_coordinate
+    from idex.dataset import channel_attrs, source_coordinate, time_coordinate, with_trigger_clocks
 
     official = {c.name: name for name, entry in profile()["variables"].items()
                 if (c := schema.channels.get(entry.get("source", ""))) is not None}
     data: dict[str, Any] = {}
     coords: dict[str, Any] = {"event": ("event", np.arange(1, epoch.size + 1), {"long_name": "Row in the product"}),
-                              "epoch": ("event", epoch, {"long_name": "Impact time (UTC)", "standard_name": "time"})}
+                              "epoch": ("event", epoch, {"long_name": "Impact time (UTC)", "standard_name": "time"}),
+                              "source": source_coordinate(source, epoch.size)}
     used = set(official.values())
     for channel in schema.channels.values():
         values = cdf.varget(official[channel.name]) / channel.calibration_factor
@@ -226,4 +227,4 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
     data["quality_flags"] = ("event", np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
                              {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})
-    return ds, used
+    return with_trigger_clocks(ds), used
