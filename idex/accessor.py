@@ -1,12 +1,20 @@
-"""The ``ds.idex`` accessor: thin delegates to the typed functions of :mod:`idex`."""
+"""The ``ds.idex`` accessor: thin delegates to the typed functions of :mod:`idex`.
+
+Each method imports its module when called: registering the accessor costs no more than importing
+xarray (the fitting engine, SciPy and the writers load when first used).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import xarray as xr
 
-from idex import calibration, fitting, io, mass, peaks, snr, velocity
 from idex._typing import PathLike
 from idex.quality import QualityFlag
+
+if TYPE_CHECKING:
+    from idex.velocity import Calibration
 
 __all__ = ["CdfWriter", "IdexDatasetAccessor"]
 
@@ -36,23 +44,33 @@ class IdexDatasetAccessor:
 
     def calibrated(self, channels: list[str] | None = None) -> xr.Dataset:
         """Waveforms in physical units; see :func:`idex.calibration.calibrated`."""
-        return calibration.calibrated(self._ds, channels)
+        from idex.calibration import calibrated
+
+        return calibrated(self._ds, channels)
 
     def fit(self, channels: list[str] | None = None, **options: object) -> xr.Dataset:
         """Fit the waveforms of every event; see :func:`idex.fitting.fit`."""
-        return fitting.fit(self._ds, channels, **options)  # type: ignore[arg-type]
+        from idex.fitting import fit
+
+        return fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
     def mass(self, channel: str | None = None, schema: PathLike | None = None) -> xr.Dataset:
         """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.mass.mass`."""
-        return mass.mass(self._ds, channel=channel, schema=schema)
+        from idex.mass import mass
+
+        return mass(self._ds, channel=channel, schema=schema)
 
     def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
         """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.peaks.fit_peaks`."""
-        return peaks.fit_peaks(self._ds, channel, **options)  # type: ignore[arg-type]
+        from idex.peaks import fit_peaks
+
+        return fit_peaks(self._ds, channel, **options)  # type: ignore[arg-type]
 
     def snr(self, channel: str = "tof_high", window: tuple[float, float] = (-7.0, -5.0)) -> xr.DataArray:
         """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
-        return snr.snr(self._ds, channel, window=window)
+        from idex.snr import snr
+
+        return snr(self._ds, channel, window=window)
 
     def dust(self) -> xr.Dataset:
         """The dust hits only: events whose ``dust_hit_flag`` is 1 (the mission's rule, see :mod:`idex.classify`).
@@ -67,31 +85,41 @@ class IdexDatasetAccessor:
             raise KeyError("no dust_hit_flag: decode with a schema that has a classification section")
         return self._ds.isel(event=self._ds["dust_hit_flag"].values == 1)
 
-    def velocity(self, calibration: velocity.Calibration | PathLike | None = None) -> xr.Dataset:
+    def velocity(self, calibration: Calibration | PathLike | None = None) -> xr.Dataset:
         """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`.
 
         ``calibration`` is a :class:`idex.velocity.Calibration` or the path of a calibration file
         (default: the shipped unit-test parameters, with a warning).
         """
-        if calibration is not None and not isinstance(calibration, velocity.Calibration):
-            calibration = velocity.load_calibration(calibration)
-        return velocity.estimate(self._ds, calibration=calibration)
+        from idex.velocity import Calibration, estimate, load_calibration
+
+        if calibration is not None and not isinstance(calibration, Calibration):
+            calibration = load_calibration(calibration)
+        return estimate(self._ds, calibration=calibration)
 
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
-        return io.to_cdf(self._ds, path, **options)  # type: ignore[arg-type]
+        from idex.io import to_cdf
+
+        return to_cdf(self._ds, path, **options)  # type: ignore[arg-type]
 
     def to_hdf5(self, path: str, **options: object) -> object:
         """Write compressed HDF5 (netCDF-4); see :func:`idex.io.netcdf.to_hdf5`."""
-        return io.to_hdf5(self._ds, path, **options)  # type: ignore[arg-type]
+        from idex.io import to_hdf5
+
+        return to_hdf5(self._ds, path, **options)  # type: ignore[arg-type]
 
     def to_netcdf(self, path: str, **options: object) -> object:
         """Write compressed netCDF-4 safely; see :func:`idex.io.netcdf.to_netcdf`."""
-        return io.to_netcdf(self._ds, path, **options)  # type: ignore[arg-type]
+        from idex.io import to_netcdf
+
+        return to_netcdf(self._ds, path, **options)  # type: ignore[arg-type]
 
     def to_csv(self, path: str, **options: object) -> object:
         """Write one CSV row per event; see :func:`idex.io.csv.to_csv`."""
-        return io.to_csv(self._ds, path, **options)  # type: ignore[arg-type]
+        from idex.io import to_csv
+
+        return to_csv(self._ds, path, **options)  # type: ignore[arg-type]
 
     def flagged(self, flag: QualityFlag | int) -> xr.DataArray:
         """Boolean per event: True where ``quality_flags`` has any bit of ``flag`` set."""
@@ -107,4 +135,6 @@ class CdfWriter:
 
     def __call__(self, path: str, **options: object) -> object:
         """Write ``ds`` as an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
-        return io.to_cdf(self._ds, path, **options)  # type: ignore[arg-type]
+        from idex.io import to_cdf
+
+        return to_cdf(self._ds, path, **options)  # type: ignore[arg-type]

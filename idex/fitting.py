@@ -20,7 +20,8 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.guesses import shape_of, starts
-from idex.lm import STATUS_MESSAGES, FitStatus, levenberg_marquardt
+from idex.lm import levenberg_marquardt
+from idex.quality import STATUS_MESSAGES, FitStatus
 from idex.models import MODELS, impact_peak
 from idex.quality import QualityFlag
 from idex.schema import FitSpec, Schema
@@ -35,7 +36,7 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
     The columns are: the parameters, their standard errors, χ², reduced χ², status code
-    (:class:`idex.lm.FitStatus`), iterations, (impact model) the peak time and signed peak height,
+    (:class:`idex.FitStatus`), iterations, (impact model) the peak time and signed peak height,
     and the pulse significance (extreme over the white-noise level). This is the typed core that
     :func:`fit` maps over chunks of events. Events whose significance is below
     ``spec.min_significance`` are not fitted (status ``no_signal``); the others are fitted from the

@@ -25,7 +25,6 @@ errors are comparable.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
@@ -33,42 +32,10 @@ import numba
 import numpy as np
 
 from idex.models import FitModel, evaluate
+from idex.quality import FitStatus
 
-__all__ = ["FitStatus", "LMResult", "STATUS_MESSAGES", "levenberg_marquardt"]
+__all__ = ["LMResult", "levenberg_marquardt"]
 
-
-class FitStatus(enum.IntEnum):
-    """Outcome of one fit; only :attr:`CONVERGED` is a success."""
-
-    CONVERGED = 0
-    """A stationary point of χ² with every parameter inside its bounds and determined by the data."""
-    ITERATION_LIMIT = 1
-    """The iteration limit was reached before the convergence tests passed."""
-    NOT_FINITE = 2
-    """The model or data gave NaN/inf, or fewer valid samples than parameters: no result."""
-    AT_BOUND = 3
-    """The best χ² lies on a parameter bound: the optimum inside the allowed range was not found."""
-    UNDETERMINED = 4
-    """A scale parameter's standard error is at least its magnitude, the covariance is singular, or a
-    location parameter (onset, centre) lies outside the fitted record."""
-    NO_SIGNAL = 5
-    """No signal above the channel's noise: the fit was not tried."""
-
-    @classmethod
-    def flag_attributes(cls) -> dict[str, object]:
-        """CF ``flag_values``/``flag_meanings`` attributes describing the codes."""
-        return {"flag_values": [int(s) for s in cls], "flag_meanings": " ".join(s.name.lower() for s in cls)}
-
-
-STATUS_MESSAGES = (
-    "converged",
-    "iteration limit reached before convergence",
-    "not finite: the model or data gave NaN/inf, or too few valid samples",
-    "at a bound: the best chi-square lies on a parameter limit",
-    "undetermined: a parameter is not constrained by the data, or the onset lies outside the record",
-    "no signal above the noise: not fitted",
-)
-"""Message of each :class:`FitStatus` code."""
 
 _PINNED = 0.05
 """Internal distance from a bound's flat point below which a parameter counts as pinned at that bound."""

@@ -30,7 +30,8 @@ from idex.exceptions import PacketWarning, SchemaError, ValidationResult
 from idex.fitting import fit
 from idex.io.atomic import save_figure
 from idex.io.trc import Trace, read_trc
-from idex.lm import FitStatus, levenberg_marquardt
+from idex.lm import levenberg_marquardt
+from idex.quality import FitStatus
 from idex.models import MODELS
 from idex.quality import QualityFlag
 from idex.resources import data_dir

@@ -1,0 +1,49 @@
+"""Start-up: what a fresh process imports (no timing here; ``benchmarks/startup.py`` measures it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("xarray", "numpy", "numba", "scipy", "pandas", "matplotlib", "cdflib", "netCDF4", "dask")
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("code", [
+    "import idex",
+    "import idex.cli, sys; sys.argv = ['idex', '--help']\ntry: idex.cli.main()\nexcept SystemExit: pass",
+    "import idex.cli, sys; sys.argv = ['idex', 'decode', '--help']\ntry: idex.cli.main()\nexcept SystemExit: pass",
+])
+def test_import_and_help_load_nothing_heavy(code):
+    loaded = _modules_after(code)
+    assert not [name for name in HEAVY if name in loaded]
+
+
+@pytest.mark.parametrize("order", ["import idex\nimport xarray as xr", "import xarray as xr\nimport idex"])
+def test_accessor_is_registered_whatever_the_import_order(order):
+    code = f"{order}\nds = xr.Dataset({{'quality_flags': ('event', [0, 8])}})\nprint(ds.idex.flagged(8).values.tolist())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[False, True]"
+
+
+def test_decoding_loads_no_fitting_or_plotting():
+    loaded = _modules_after("import idex\nidex.open_raw(idex.testing.sample_capture())")
+    assert "xarray" in loaded and "idex.accessor" in loaded
+    assert not {"matplotlib", "lmfit", "idex.lm", "idex.fitting", "cdflib"} & loaded
+
+
+def test_public_names_resolve_lazily():
+    import idex
+
+    for name in idex.__all__:
+        assert getattr(idex, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        idex.nope  # noqa: B018
