@@ -184,7 +184,8 @@ def _execute(todo: list[tuple[str, str, str]], options: BatchOptions, *, jobs: i
     if not todo:
         return
     if scheduler:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
 
         with Client(scheduler) as client:
             futures = {client.submit(_run_one, source, stem, options, pure=False): key for key, source, stem in todo}

@@ -12,8 +12,9 @@ analyst tunes them in a copy of the schema, not here.
   its full scale.
 - **Dust hit** (science events only, compiled in :mod:`idex.dust_test`, peak positions exactly as
   ``scipy.signal.find_peaks`` gives them, as the mission does): on each TOF gain, baseline and robust noise
-  from the first microseconds, peaks above height and prominence thresholds, saturated runs merged to one peak, each peak's full width at half
-  maximum measured on the highest gain where it is not saturated. Dust when one gain has at least
+  from the first microseconds, peaks above height and prominence thresholds, saturated runs merged to one
+  peak, each peak's full width at half maximum measured on the highest gain where it is not saturated.
+  Blocks of events run in parallel threads (:mod:`idex.threads`). Dust when one gain has at least
   ``min_peaks`` peaks of at least ``min_width_us``, or the high gain has a single peak of at least
   ``single_peak_width_us``; failing that, gains whose baseline was cut off (far from its reference) are
   re-tested with the reference baseline and noise.
@@ -30,6 +31,7 @@ import xarray as xr
 
 from idex.dust_test import DustParameters, dust_test
 from idex.schema import ClassificationSpec, DustSpec, Schema
+from idex.threads import blocks, run_blocks
 
 __all__ = ["DECIDED_BY", "classify"]
 
@@ -77,19 +79,22 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
         if channel.name not in ds:
             continue
         limit = spec.saturation_fraction * (2 ** channel.sample_bits - 1)
-        saturated = _rows_reaching(ds[channel.name].values, limit, channel.fill_value)
+        saturated = _saturated_rows(ds[channel.name].values, limit, channel.fill_value)
         out[f"{channel.name}_saturation_flag"] = ("event", saturated, _flag_attrs(
             f"{channel.name} reached {spec.saturation_fraction:.0%} of full scale ({limit:.2f} DN)"))
     gains = spec.dust.channels
     channel = schema.channels[gains[0]]
     tested = np.flatnonzero(has_header & (kinds == "science"))
-    rule, baseline, sigma, qualifying, widest = dust_test(
-        tuple(ds[g].values for g in gains),
-        np.array([schema.channels[g].fill_value for g in gains], np.float64),
-        np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains]),
-        ds[channel.time].values.astype(np.float64), ds[channel.trigger_time].values.astype(np.float64), tested,
-        _parameters(spec.dust), np.array(spec.dust.reference_baseline_dn, np.float64),
-        np.array(spec.dust.reference_sigma_dn, np.float64))
+    waveforms = tuple(ds[g].values for g in gains)
+    fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
+    limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
+    clock, trigger = ds[channel.time].values.astype(np.float64), ds[channel.trigger_time].values.astype(np.float64)
+    references = (np.array(spec.dust.reference_baseline_dn, np.float64),
+                  np.array(spec.dust.reference_sigma_dn, np.float64))
+    parts = run_blocks(lambda start, stop: dust_test(waveforms, fills, limits, clock, trigger, tested[start:stop],
+                                                     _parameters(spec.dust), *references),
+                       blocks(tested.size, minimum=32))
+    rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     dust = np.where(has_header, 0, UNKNOWN).astype(np.uint8)
     dust[tested] = rule >= 2
     decided = np.zeros(n, np.int8)
@@ -117,6 +122,13 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
                                    {"long_name": f"{g} widest peak (FWHM, on the highest unsaturated gain)",
                                     "units": "us"})
     return out
+
+
+def _saturated_rows(raw: np.ndarray, limit: float, fill: int) -> np.ndarray:
+    """1 for each row (event) with a sample other than ``fill`` at or above ``limit``, blocks in parallel."""
+    parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill),
+                       blocks(raw.shape[0], minimum=256))
+    return np.concatenate(parts)
 
 
 @numba.njit(cache=True, nogil=True)

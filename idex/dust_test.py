@@ -262,7 +262,7 @@ def _summary(widths: np.ndarray, counts: np.ndarray, min_width_us: float, qualif
                 widest[g] = width
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndarray, parameters: DustParameters,
                reference_baseline: np.ndarray, reference_sigma: np.ndarray, work: _Workspace, baseline: np.ndarray,
                sigma: np.ndarray, qualifying: np.ndarray, widest: np.ndarray) -> int:
@@ -303,7 +303,7 @@ def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndar
     return NOT_DUST
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarray, clock: np.ndarray,
               trigger: np.ndarray, events: np.ndarray, parameters: DustParameters, reference_baseline: np.ndarray,
               reference_sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

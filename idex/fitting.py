@@ -21,9 +21,8 @@ from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.guesses import shape_of, starts
 from idex.lm import levenberg_marquardt
-from idex.quality import STATUS_MESSAGES, FitStatus
 from idex.models import MODELS, impact_peak
-from idex.quality import QualityFlag
+from idex.quality import STATUS_MESSAGES, FitStatus, QualityFlag
 from idex.schema import FitSpec, Schema
 
 __all__ = ["fit", "fit_arrays", "fit_quality"]

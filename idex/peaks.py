@@ -19,8 +19,8 @@ import xarray as xr
 from scipy.signal import find_peaks
 
 from idex.lm import levenberg_marquardt
-from idex.quality import FitStatus
 from idex.models import MODELS
+from idex.quality import FitStatus
 
 __all__ = ["fit_peaks"]
 

@@ -16,8 +16,7 @@ from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
 from idex.dataset import waveform_channels
 from idex.io.atomic import atomic_path, save_figure
-from idex.quality import FitStatus
-from idex.quality import QualityFlag
+from idex.quality import FitStatus, QualityFlag
 
 __all__ = ["event_figure", "summary_figure", "write_quicklooks"]
 

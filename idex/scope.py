@@ -31,9 +31,8 @@ from idex.fitting import fit
 from idex.io.atomic import save_figure
 from idex.io.trc import Trace, read_trc
 from idex.lm import levenberg_marquardt
-from idex.quality import FitStatus
 from idex.models import MODELS
-from idex.quality import QualityFlag
+from idex.quality import FitStatus, QualityFlag
 from idex.resources import data_dir
 from idex.schema import FitSpec, fit_specs, schema_dirs
 

@@ -5,7 +5,8 @@ Each channel's samples are packed MSB-first into big-endian words (e.g. three 10
 copied to its place (fragment offset, in words) of its event's row and unpacked on the way. The
 loop over words runs compiled (numba) straight from the capture buffer, so no intermediate word
 array is allocated: the decoded samples are the only large allocation (see ``benchmarks/decode.py``
-for throughput and peak memory).
+for throughput and peak memory). Blocks of events unpack in parallel threads (:mod:`idex.threads`);
+each event's fragments stay in arrival order, so a later overlapping fragment still wins.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import numba
 import numpy as np
 
 from idex.schema import Channel
+from idex.threads import blocks, run_blocks
 
 __all__ = ["unpack_fragments"]
 
 
-@numba.njit(cache=True, boundscheck=False)
+@numba.njit(cache=True, boundscheck=False, nogil=True)
 def _unpack(buf, src, n_words, rows, word_offsets, out, sample_bits, samples_per_word, word_bytes, max_words):  # pragma: no cover - compiled
     mask = (1 << sample_bits) - 1
     n_samples = out.shape[1]
@@ -34,9 +36,9 @@ def _unpack(buf, src, n_words, rows, word_offsets, out, sample_bits, samples_per
             p += word_bytes
             base = index * samples_per_word
             shift = top_shift
-            for s in range(samples_per_word):
-                if base + s < n_samples:
-                    dest[base + s] = (word >> np.uint64(shift)) & np.uint64(mask)
+            count = min(samples_per_word, n_samples - base)  # the last word may carry dropped trailing samples
+            for s in range(count):
+                dest[base + s] = (word >> np.uint64(shift)) & np.uint64(mask)
                 shift -= sample_bits
 
 
@@ -76,16 +78,13 @@ def unpack_fragments(
     """
     out = np.empty((n_rows, channel.n_samples), dtype=np.uint16)
     out[~complete] = channel.fill_value
-    _unpack(
-        buffer,
-        payload_starts.astype(np.int64),
-        payload_words.astype(np.int64),
-        rows.astype(np.int64),
-        word_offsets.astype(np.int64),
-        out,
-        channel.sample_bits,
-        channel.samples_per_word,
-        channel.word_bytes,
-        channel.words,
-    )
+    starts, sizes = payload_starts.astype(np.int64), payload_words.astype(np.int64)
+    rows, offsets = rows.astype(np.int64), word_offsets.astype(np.int64)
+
+    def unpack_rows(first: int, stop: int) -> None:  # a block of events; their fragments in arrival order
+        mine = (rows >= first) & (rows < stop)
+        _unpack(buffer, starts[mine], sizes[mine], rows[mine], offsets[mine], out, channel.sample_bits,
+                channel.samples_per_word, channel.word_bytes, channel.words)
+
+    run_blocks(unpack_rows, blocks(n_rows, minimum=256))
     return out

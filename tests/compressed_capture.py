@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import packet_tools as pt
 
 import idex
 from idex import rice
-
-import packet_tools as pt
 
 PAYLOAD = 44  # first byte of IDX__SCI0RAW
 FLAGS = 19  # byte holding IDX__SCI0PACK (bit 2), IDX__SCI0FRAG (bit 1) and IDX__SCI0COMP (bit 0)

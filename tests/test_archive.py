@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12, L1A_2023_12, L1B_2023_12
 
 import idex

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12
 
 import idex

@@ -5,14 +5,13 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import packet_tools as pt
 import pytest
 import xarray as xr
 
 import idex
 from idex import QualityFlag
 from idex.exceptions import PacketDecodeError, PacketWarning
-
-import packet_tools as pt
 
 TOF_HIGH, TOF_LOW, TARGET_LOW, HEADER = 2, 4, 16, 1
 

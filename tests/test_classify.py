@@ -8,13 +8,11 @@ import json
 
 import numpy as np
 import pytest
-
+import synthetic_events
 from conftest import DATA
 
 import idex
 from idex.classify import DECIDED_BY, classify
-
-import synthetic_events
 
 ORACLE = json.loads((DATA / "event_flags_official.json").read_text(encoding="utf-8"))
 FLAGS = list(ORACLE["synthetic"]["flags"])

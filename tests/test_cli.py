@@ -7,7 +7,6 @@ import sys
 
 import xarray as xr
 from click.testing import CliRunner
-
 from conftest import CAPTURE_2023_12
 
 from idex.cli import main

@@ -15,19 +15,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import packet_tools as pt
 import pandas as pd
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12
+from packet_tools import CRC, KNOWN
 
 import idex
 from idex.capture import CaptureWriter, LiveEvents
-from idex.ccsds import GAP_TRUNCATED, frame
-import packet_tools as pt
-from packet_tools import CRC, KNOWN
 from idex.capture import capture as run_capture
+from idex.ccsds import GAP_TRUNCATED, frame
 from idex.cli import main
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import packet_tools as pt
 import pytest
 import xarray as xr
+from compressed_capture import PAYLOAD, compress_capture
 
 import idex
 from idex import QualityFlag
 from idex.exceptions import PacketDecodeError, PacketWarning
-
-import packet_tools as pt
-from compressed_capture import PAYLOAD, compress_capture
 
 CASES = [("2023_07", "science_2023_07"), ("2023_12", "science_2023_12")]
 

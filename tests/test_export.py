@@ -12,8 +12,8 @@ import xarray as xr
 from cdflib.xarray import cdf_to_xarray
 
 import idex
-from idex.exceptions import ExportError
 from idex.dataset import stored_form
+from idex.exceptions import ExportError
 
 VERSIONS = ["2023_07", "2023_12"]
 
@@ -167,8 +167,8 @@ def test_unknown_suffix(tmp_path):
 def test_official_profile_matches_the_official_l1a_product(tmp_path):
     """Every variable the profile produces equals the official L1a product's: values, CDF type, attributes."""
     import cdflib
-
     from conftest import L1A_2023_12
+
     from idex.io.official import profile
 
     ds = idex.open_raw(idex.testing.sample_capture("2023_12"), group="events")

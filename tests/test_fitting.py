@@ -13,8 +13,8 @@ from conftest import CAPTURE_2023_12, DATA
 import idex
 from idex.fitting import fit_arrays
 from idex.lm import levenberg_marquardt
-from idex.quality import FitStatus
 from idex.models import MODELS, lmfit_model
+from idex.quality import FitStatus
 
 IMPACT = MODELS["impact"]
 EMG = MODELS["emg"]

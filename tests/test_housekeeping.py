@@ -7,7 +7,6 @@ import csv
 import cdflib
 import numpy as np
 import pytest
-
 from conftest import L1B_2023_12
 
 import idex

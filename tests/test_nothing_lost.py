@@ -9,16 +9,14 @@ import time
 import warnings
 
 import numpy as np
+import packet_tools as pt
 import pytest
 import xarray as xr
-
+from compressed_capture import compress_capture
 from conftest import CAPTURE_2023_12, DATA
 
 import idex
 from idex.exceptions import IdexError, PacketWarning
-
-import packet_tools as pt
-from compressed_capture import compress_capture
 
 
 def decode(data: bytes, schema: str = "science_2023_12") -> xr.DataTree:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import cdflib
 import numpy as np
 import pytest
-
 from conftest import IMPACT_14, L1A_2023_12
 
 import idex

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CAPTURE_2023_07, CAPTURE_2023_12
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import CAPTURE_2023_07, CAPTURE_2023_12
+from rice_reference import from_bits, reference_decode, to_bits
 
 import idex
 from idex import rice
 from idex.exceptions import DecompressionError
-from rice_reference import from_bits, reference_decode, to_bits
 
 
 def official(bits: str, n: int, sample_bits: int = 10) -> list[int]:
@@ -76,8 +75,9 @@ def test_matches_the_pure_python_reference_on_random_frames():
 
 def _full_records(capture, schema_name):
     """Every waveform of a real capture at its compressed length (8192 / 512 samples)."""
-    from idex.ccsds import frame
     import packet_tools as pt
+
+    from idex.ccsds import frame
 
     schema = idex.load_schema(schema_name)
     packets = pt.split(capture.read_bytes())

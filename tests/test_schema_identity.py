@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import packet_tools as pt
 import pytest
 import xarray as xr
 import yaml
@@ -13,8 +14,6 @@ from idex.calibration import schema_of
 from idex.cli import main
 from idex.exceptions import PacketWarning
 from idex.schema import SCHEMA_PATH_ENV
-
-import packet_tools as pt
 
 SHIPPED = idex.load_schema("science_2023_12").source
 

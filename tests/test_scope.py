@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from trc_writer import synthetic_header, write_trc
 
 import idex
 from idex.cli import main
@@ -17,7 +18,6 @@ from idex.exceptions import PacketWarning
 from idex.io.trc import TrcError, read_trc
 from idex.models import MODELS
 from idex.scope import fit_shots, join_accelerator, load_setup, open_trc
-from trc_writer import synthetic_header, write_trc
 
 LECROY = Path(__file__).parent / "data" / "lecroy"
 

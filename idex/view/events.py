@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from idex.dataset import waveform_channels
 from idex.fitting import fit_arrays
-from idex.quality import FitStatus
 from idex.models import MODELS
+from idex.quality import FitStatus
 from idex.schema import FitSpec
 from idex.view.data import Opened, save_overrides
 

@@ -29,10 +29,9 @@ def _met_ns(met, *args, **kwargs):
 
 spice_time.met_to_ttj2000ns = imap_utils.met_to_ttj2000ns = _met_ns  # before idex_l1a copies the name
 
+import synthetic_events  # noqa: E402
 from imap_processing.idex.idex_event_flags import classify_event_flags  # noqa: E402
 from imap_processing.idex.idex_l1a import PacketParser  # noqa: E402
-
-import synthetic_events  # noqa: E402
 
 FLAGS = ("science_event_flag", "noise_capture_flag", "pulser_flag", "dust_hit_flag", "tof_high_saturation_flag",
          "tof_mid_saturation_flag", "tof_low_saturation_flag", "target_high_saturation_flag",

@@ -1,0 +1,55 @@
+"""Run compiled kernels over blocks of events on every core, from Python threads.
+
+The kernels release the GIL (``numba.njit(nogil=True)``), so plain threads run them in parallel. This
+is chosen over numba's own ``parallel=True``: its default threading layer (workqueue) aborts the process
+when two threads launch parallel kernels at once (dask's threaded scheduler does exactly that), the
+OpenMP layer hangs in processes forked after use (``idex batch -j``), and the TBB layer cannot be loaded
+from a pip-installed ``tbb`` without changing the library path. Threads over blocks have none of these
+problems and keep results independent of the number of threads: each block is computed alone and in
+order.
+
+``IDEX_NUM_THREADS`` sets the number of threads (default: the CPUs this process may use).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["blocks", "n_threads", "run_blocks"]
+
+T = TypeVar("T")
+
+
+def n_threads() -> int:
+    """Threads to use: ``IDEX_NUM_THREADS`` if set (>= 1), else the CPUs available to this process."""
+    setting = os.environ.get("IDEX_NUM_THREADS", "").strip()
+    if setting:
+        return max(1, int(setting))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def blocks(n_items: int, *, minimum: int = 64) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges covering ``range(n_items)``: one per thread, none shorter than ``minimum``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["IDEX_NUM_THREADS"] = "2"
+    >>> blocks(1000), blocks(10)
+    ([(0, 500), (500, 1000)], [(0, 10)])
+    >>> del os.environ["IDEX_NUM_THREADS"]
+    """
+    count = max(1, min(n_threads(), n_items // max(minimum, 1)))
+    edges = [n_items * i // count for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+def run_blocks(work: Callable[[int, int], T], ranges: Sequence[tuple[int, int]]) -> list[T]:
+    """``[work(start, stop) for start, stop in ranges]``, the blocks in parallel threads when more than one."""
+    if len(ranges) <= 1:
+        return [work(start, stop) for start, stop in ranges]
+    with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="idex") as pool:
+        return list(pool.map(lambda r: work(*r), ranges))
