@@ -1,0 +1,106 @@
+"""Start-up as a user feels it: whole processes, best of several runs, in one run with their peers.
+
+Times ``import xarray`` against ``import idex`` (and ``import idex, xarray``: what the ``ds.idex`` accessor
+costs), ``idex --help`` and ``idex decode --help``, and ``idex decode`` of the bundled 2023-12-14 capture
+to netCDF against the mission pipeline's L1a on the same file (``imap_processing.idex.idex_l1a.PacketParser``,
+its SPICE time conversion replaced by MET x 1e9 as in ``tests/oracles/``; it only decodes, its dataset cannot be
+written to netCDF as it is, so idex's figure includes a write the reference does not do). The mission pipeline pins its own
+dependency versions, so it usually lives in its own environment: pass its interpreter with
+``--reference-python``; without it, the official approach (space_packet_parser and the mission XTCE, see
+``benchmarks/decode.py``) is timed in this environment instead, when space_packet_parser is installed.
+
+Run: ``python benchmarks/startup.py [--runs 5] [--reference-python /path/to/imap/venv/bin/python]``
+The numba kernels are compiled once before timing (``idex decode`` of the capture), as after installation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import idex
+
+HERE = Path(__file__).resolve().parent
+CAPTURE = idex.testing.sample_capture("2023_12")
+
+_MISSION_L1A = """
+import numpy as np
+import imap_processing.spice.time as spice_time, imap_processing.utils as imap_utils
+met = lambda value, *a, **k: (np.asarray(value, dtype=float) * 1e9).astype(np.int64)
+spice_time.met_to_ttj2000ns = imap_utils.met_to_ttj2000ns = met
+from imap_processing.idex.idex_l1a import PacketParser
+PacketParser({path!r}).data["l1a_sci-10days"].load()
+"""
+
+_OFFICIAL_APPROACH = """
+import sys, xarray
+sys.path.insert(0, {here!r})
+from decode import reference_decode
+print(reference_decode(open({path!r}, "rb").read()))
+"""
+
+
+def best_of(command: list[str], runs: int) -> float:
+    """Least wall-clock time of ``runs`` runs of a whole process (s)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--reference-python", help="interpreter of an environment with imap-processing")
+    args = parser.parse_args()
+    python = sys.executable
+    cli = shutil.which("idex") or str(Path(python).with_name("idex"))
+    with tempfile.TemporaryDirectory() as folder:
+        out = str(Path(folder) / "events.nc")
+        subprocess.run([cli, "decode", str(CAPTURE), "-o", out, "--overwrite"], check=True, capture_output=True)
+        rows = {
+            "import xarray": best_of([python, "-c", "import xarray"], args.runs),
+            "import idex": best_of([python, "-c", "import idex"], args.runs),
+            "import idex, xarray": best_of([python, "-c", "import idex, xarray"], args.runs),
+            "idex --help": best_of([cli, "--help"], args.runs),
+            "idex decode --help": best_of([cli, "decode", "--help"], args.runs),
+            "idex decode capture -o events.nc": best_of([cli, "decode", str(CAPTURE), "-o", out, "--overwrite"],
+                                                        args.runs),
+        }
+        reference_name, reference = None, None
+        if args.reference_python:
+            reference_name = "mission pipeline L1a (imap-processing), decode only, nothing written"
+            code = _MISSION_L1A.format(path=str(CAPTURE))
+            reference = best_of([args.reference_python, "-c", code], args.runs)
+        else:
+            try:
+                import space_packet_parser  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                reference_name = "official approach (space_packet_parser + bit strings, xarray imported)"
+                code = _OFFICIAL_APPROACH.format(here=str(HERE), path=str(CAPTURE))
+                reference = best_of([python, "-c", code], args.runs)
+    width = max(len(name) for name in rows) + 2
+    print(f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes)")
+    for name, seconds in rows.items():
+        print(f"  {name:<{width}} {seconds:6.3f} s")
+    print(f"  import idex / import xarray: {rows['import idex'] / rows['import xarray']:.2f}x; "
+          f"import idex, xarray / import xarray: {rows['import idex, xarray'] / rows['import xarray']:.2f}x")
+    if reference is None:
+        print("  reference: none (pass --reference-python, or pip install -e '.[bench]')")
+        return
+    decode = rows["idex decode capture -o events.nc"]
+    print(f"  {reference_name}: {reference:.3f} s")
+    print(f"  ratio reference / idex decode (whole process): {reference / decode:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
