@@ -40,7 +40,7 @@ def synthesise(size_mb: float, path: Path) -> int:
     schema = idex.load_schema("science_2023_12")
     source = idex.testing.sample_capture("2023_12").read_bytes()
     framing = frame(np.frombuffer(source, np.uint8), schema.known_apids, schema.crc_apids)
-    packets = [bytearray(source[a:b]) for a, b in zip(framing.starts, framing.ends)]
+    packets = [bytearray(source[a:b]) for a, b in zip(framing.starts, framing.ends, strict=True)]
     copies = int(np.ceil(size_mb * 1e6 / len(source)))
     with path.open("wb") as out:
         for copy in range(copies):

@@ -47,7 +47,7 @@ def lmfit_best(model: lmfit.Model, t: np.ndarray, y: np.ndarray, spec, first: np
     best = np.inf
     for p0 in first:
         params = model.make_params()
-        for value, parameter in zip(p0, spec.parameters):
+        for value, parameter in zip(p0, spec.parameters, strict=True):
             params[parameter.name].set(value=value, min=parameter.min, max=parameter.max)
         best = min(best, model.fit(y, params, t=t, max_nfev=2000).chisqr)
     return best

@@ -4,8 +4,8 @@ Times ``import xarray`` against ``import idex`` (and ``import idex, xarray``: wh
 costs), ``idex --help`` and ``idex decode --help``, and ``idex decode`` of the bundled 2023-12-14 capture
 to netCDF against the mission pipeline's L1a on the same file (``imap_processing.idex.idex_l1a.PacketParser``,
 its SPICE time conversion replaced by MET x 1e9 as in ``tests/oracles/``; it only decodes, its dataset cannot be
-written to netCDF as it is, so idex's figure includes a write the reference does not do). The mission pipeline pins its own
-dependency versions, so it usually lives in its own environment: pass its interpreter with
+written to netCDF as it is, so idex's figure includes a write the reference does not do). The mission pipeline
+pins its own dependency versions, so it usually lives in its own environment: pass its interpreter with
 ``--reference-python``; without it, the official approach (space_packet_parser and the mission XTCE, see
 ``benchmarks/decode.py``) is timed in this environment instead, when space_packet_parser is installed.
 

@@ -80,6 +80,9 @@ def _terminate(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
+_COMPRESSION_HELP = "GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 (default 1: fast, a few % larger than 9)."
+
+
 @main.command()
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -88,9 +91,10 @@ def _terminate(signum: int, frame: object) -> None:
 @click.option("--strict", is_flag=True, help="Stop at the first decoding problem instead of flagging it.")
 @click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--compression", type=click.IntRange(0, 9), help=_COMPRESSION_HELP)
 @_user_errors
 def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
-           overwrite: bool) -> None:
+           overwrite: bool, compression: int | None) -> None:
     """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
 
     \b
@@ -116,7 +120,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
         with atomic_path(output, overwrite=True) as temporary:
             stored.to_netcdf(temporary)
     else:
-        to_file(events, output, overwrite=overwrite)
+        to_file(events, output, overwrite=overwrite, compression=compression)
     problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
     flagged = int((events["quality_flags"] != 0).sum())
     click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems) "
@@ -244,8 +248,10 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
 @click.option("--curves", is_flag=True, help="Also store the fitted model curves.")
 @click.option("--schema", help="Schema (name or YAML path) whose fits to use (default: the one the data carry).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--compression", type=click.IntRange(0, 9), help=_COMPRESSION_HELP)
 @_user_errors
-def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool) -> None:
+def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool,
+        compression: int | None) -> None:
     """Fit every event's target and ion-grid signals and write the events with the fit outputs.
 
     \b
@@ -258,7 +264,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
     ds = _open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
     fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
-    to_file(fitted, output, overwrite=overwrite)
+    to_file(fitted, output, overwrite=overwrite, compression=compression)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
                                                    if n.endswith("_fit_success")]
     summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)

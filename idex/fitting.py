@@ -19,6 +19,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.calibration import calibrated, schema_of
+from idex.dataset import stored_form
 from idex.guesses import shape_of, starts
 from idex.lm import levenberg_marquardt
 from idex.models import MODELS, impact_peak
@@ -136,35 +137,44 @@ def fit(
     if unknown:
         raise KeyError(f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
                        f"fits exist for {sorted(specs)}")
-    values = calibrated(ds, names)
-    outputs: dict[str, xr.DataArray] = {}
-    for name in names:
-        spec = specs[name]
-        dim = ds[name].dims[-1]
-        units = ds[name].attrs.get("calibration_units", "")
-        time = ds.idex.time(name)
-        table = xr.apply_ufunc(
-            fit_arrays, time, values[name], kwargs={"spec": spec, "max_iterations": max_iterations},
-            input_core_dims=[[dim], [dim]], output_core_dims=[[_COLUMN]],
-            dask="parallelized", output_dtypes=[np.float64],
-            dask_gufunc_kwargs={"output_sizes": {_COLUMN: _columns(spec)}},
-        )
-        outputs.update(_named_outputs(table, spec, units))
-        if curves:
-            parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
-            curve = xr.apply_ufunc(
-                MODELS[spec.model].function, time, parameters, input_core_dims=[[dim], [_COLUMN]],
-                output_core_dims=[[dim]], dask="parallelized", output_dtypes=[np.float64],
-            )
-            curve.attrs = {"long_name": f"Fitted {spec.model} model of {name}", "units": units}
-            outputs[f"{name}_fit_curve"] = curve.transpose("event", dim)
-    fits = xr.Dataset(outputs, attrs={"idex_schema": ds.attrs.get("idex_schema", "")})
+    chosen = {name: specs[name] for name in names}
+    if any(ds[name].chunks for name in names):  # dask: one task per chunk fits every channel
+        triggers = sorted({ds[name].attrs["trigger_time"] for name in names})
+        fits = xr.map_blocks(_fit_in_memory, stored_form(ds)[[*names, *triggers]],
+                             kwargs={"specs": chosen, "curves": curves, "max_iterations": max_iterations})
+    else:
+        fits = _fit_in_memory(ds, chosen, curves=curves, max_iterations=max_iterations)
     if not merge:
         return fits
     merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(  # a refit replaces
         fits, compat="override", join="exact")  # same events and coordinates: nothing to compare
     merged["quality_flags"] = fit_quality(merged)
     return merged
+
+
+def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool,
+                   max_iterations: int) -> xr.Dataset:
+    """The fit outputs of every channel of ``specs`` for in-memory ``ds`` (once per chunk of a dask dataset)."""
+    values = calibrated(ds, list(specs))
+    outputs: dict[str, xr.DataArray] = {}
+    for name, spec in specs.items():
+        dim = ds[name].dims[-1]
+        units = ds[name].attrs.get("calibration_units", "")
+        time = ds.idex.time(name)
+        table = xr.apply_ufunc(
+            fit_arrays, time, values[name], kwargs={"spec": spec, "max_iterations": max_iterations},
+            input_core_dims=[[dim], [dim]], output_core_dims=[[_COLUMN]],
+        )
+        outputs.update(_named_outputs(table, spec, units))
+        if curves:
+            parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
+            curve = xr.apply_ufunc(
+                MODELS[spec.model].function, time, parameters, input_core_dims=[[dim], [_COLUMN]],
+                output_core_dims=[[dim]],
+            )
+            curve.attrs = {"long_name": f"Fitted {spec.model} model of {name}", "units": units}
+            outputs[f"{name}_fit_curve"] = curve.transpose("event", dim)
+    return xr.Dataset(outputs, attrs={"idex_schema": ds.attrs.get("idex_schema", "")})
 
 
 _FLAG_OF_STATUS = {
@@ -226,7 +236,7 @@ def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[
     out[f"{name}_fit_success"] = success
     out[f"{name}_fit_significance"] = _with(table.isel({_COLUMN: -1}, drop=True),
                                             f"{name} pulse extreme over the white-noise level", "1")
-    message = xr.apply_ufunc(_messages, status, dask="parallelized", output_dtypes=[np.dtype("U120")])
+    message = xr.apply_ufunc(_messages, status)
     message.attrs = {"long_name": f"{name} fit message"}
     out[f"{name}_fit_message"] = message
     out[f"{name}_fit_iterations"] = _with(table.isel({_COLUMN: 2 * k + 3}, drop=True).fillna(0).astype(np.int32),

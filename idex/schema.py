@@ -31,7 +31,7 @@ import yaml
 from idex._typing import PathLike
 from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.expressions import Expression, ExpressionError
-from idex.resources import data_dir
+from idex.resources import YAML_LOADER, data_dir
 
 __all__ = [
     "Channel",
@@ -547,17 +547,13 @@ MAX_SCHEMA_NODES = 200_000
 """Limits on schema files: size, and values after alias expansion (a few hundred lines expand to ~2 000)."""
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one."""
-
-
 class _TooManyNodes(Exception):
     """The YAML document expands past :data:`MAX_SCHEMA_NODES`."""
 
 
 def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML, recording the line of every node and flagging duplicate keys."""
-    root = yaml.compose(text, Loader=_YAML_LOADER)
+    root = yaml.compose(text, Loader=YAML_LOADER)
     lines: dict[tuple, int] = {}
 
     def walk(node: yaml.Node, path: tuple) -> None:  # visits aliased nodes once per use: counts the expansion
@@ -578,7 +574,7 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
 
     if root is not None:
         walk(root, ())
-    return _dates_as_text(yaml.load(text, Loader=_YAML_LOADER)), lines  # noqa: S506 - a safe loader
+    return _dates_as_text(yaml.load(text, Loader=YAML_LOADER)), lines  # noqa: S506 - a safe loader
 
 
 def _dates_as_text(node: Any) -> Any:

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-import yaml
 
 from idex._typing import PathLike
 from idex.background import lowpass, remove_sine
@@ -33,7 +32,7 @@ from idex.io.trc import Trace, read_trc
 from idex.lm import levenberg_marquardt
 from idex.models import MODELS
 from idex.quality import FitStatus, QualityFlag
-from idex.resources import data_dir
+from idex.resources import data_dir, read_yaml
 from idex.schema import FitSpec, fit_specs, schema_dirs
 
 __all__ = ["ScopeSetup", "fit_shots", "join_accelerator", "load_setup", "open_trc", "process_campaign"]
@@ -86,7 +85,7 @@ def load_setup(setup: str | PathLike = "idex_dust_accelerator") -> ScopeSetup:
         shipped = sorted(p.stem for p in (data_dir("schemas") / "scope").glob("*.yaml"))
         result.add("not-found", "", f"no such scope setup; shipped setups are: {shipped}")
         raise SchemaError(result)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = read_yaml(path)
     for key in ("schema", "name", "file_pattern", "channels"):
         if key not in doc:
             result.add("structure", key, "required key is missing")

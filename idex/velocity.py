@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
 from scipy.optimize import brentq
 
 from idex._typing import PathLike
 from idex.exceptions import CalibrationWarning
-from idex.resources import data_dir
+from idex.resources import data_dir, read_yaml
 
 __all__ = ["BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
 
@@ -139,7 +138,7 @@ def load_calibration(path: PathLike | None = None) -> Calibration:
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> Calibration:
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    doc = read_yaml(path)
 
     def curve(entry: dict) -> BrokenPowerLaw:
         return BrokenPowerLaw(*(float(entry[key]) for key in ("log_a", "a1", "a2", "a3", "vb", "vc", "k")))

@@ -188,3 +188,34 @@ def test_official_profile_matches_the_official_l1a_product(tmp_path):
             np.testing.assert_array_equal(mine, official, err_msg=name)
         assert ours.varattsget(name).keys() == theirs.varattsget(name).keys(), name
     assert ours.globalattsget()["Logical_source"] == theirs.globalattsget()["Logical_source"]
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_compression_level_changes_size_not_content(events_2023_12, tmp_path, level):
+    """Every level reads back the same model (idex's readers); higher levels make smaller files."""
+    from idex.io import to_file
+
+    for suffix in (".nc", ".cdf"):
+        path = to_file(events_2023_12, tmp_path / f"events{suffix}", compression=level)
+        xr.testing.assert_identical(stored_form(idex.open(path)), stored_form(
+            idex.open(to_file(events_2023_12, tmp_path / f"reference{suffix}", overwrite=True))))
+    uncompressed = to_file(events_2023_12, tmp_path / "plain.nc", compression=0).stat().st_size
+    assert (tmp_path / "events.nc").stat().st_size < uncompressed or level == 0
+
+
+def test_compression_is_refused_for_csv_and_out_of_range(events_2023_12, tmp_path):
+    from click.testing import CliRunner
+
+    from idex.cli import main
+    from idex.io import to_file
+
+    with pytest.raises(ExportError, match="CSV is written uncompressed"):
+        to_file(events_2023_12, tmp_path / "events.csv", compression=4)
+    with pytest.raises(ExportError, match="between 0 and 9"):
+        to_file(events_2023_12, tmp_path / "events.nc", compression=12)
+    result = CliRunner().invoke(main, ["decode", str(idex.testing.sample_capture()), "-o",
+                                       str(tmp_path / "x.nc"), "--compression", "12"])
+    assert result.exit_code != 0 and "--compression" in result.output
+    result = CliRunner().invoke(main, ["decode", str(idex.testing.sample_capture()), "-o",
+                                       str(tmp_path / "x.cdf"), "--compression", "9"])
+    assert result.exit_code == 0, result.output

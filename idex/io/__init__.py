@@ -23,9 +23,18 @@ FORMATS = {".cdf": to_cdf, ".nc": to_netcdf, ".h5": to_hdf5, ".hdf5": to_hdf5, "
 """Writer per file suffix."""
 
 
-def to_file(ds: xr.Dataset, path: PathLike, **options: object) -> Path:
-    """Write ``ds`` in the format its suffix names (``.cdf``, ``.nc``, ``.h5``/``.hdf5``, ``.csv``)."""
+def to_file(ds: xr.Dataset, path: PathLike, *, compression: int | None = None, **options: object) -> Path:
+    """Write ``ds`` in the format its suffix names (``.cdf``, ``.nc``, ``.h5``/``.hdf5``, ``.csv``).
+
+    ``compression`` (0-9) overrides the writer's default level; CSV has none.
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise ExportError(f"unknown output format {suffix!r} for {path}; choose one of {sorted(FORMATS)}")
+    if compression is not None:
+        if suffix == ".csv":
+            raise ExportError(f"{path}: CSV is written uncompressed; drop the compression level")
+        if not 0 <= compression <= 9:
+            raise ExportError(f"compression level {compression} is not between 0 and 9")
+        options["compression"] = compression
     return FORMATS[suffix](ds, path, **options)  # type: ignore[operator]

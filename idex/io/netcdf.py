@@ -11,6 +11,7 @@ from idex._typing import PathLike
 from idex.dataset import stored_form
 from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
+from idex.io.cdf import DEFAULT_COMPRESSION
 
 __all__ = ["to_hdf5", "to_netcdf"]
 
@@ -35,7 +36,7 @@ def _check_attr(variable: str, key: str, value: object) -> None:
         raise ExportError(f"attribute {key!r} of {variable!r} is {value!r}, which netCDF cannot store")
 
 
-def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = 4) -> Path:
+def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``ds`` as compressed netCDF-4 (an HDF5 file).
 
     Parameters
@@ -47,7 +48,7 @@ def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compre
     overwrite : bool
         Replace an existing file.
     compression : int
-        zlib level (0 disables compression).
+        zlib level, 0 (none) to 9, with the byte-shuffle filter; the default (1) is the fast end.
 
     Returns
     -------
@@ -55,13 +56,14 @@ def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compre
     """
     ds = stored_form(ds)
     check_netcdf(ds)
-    encoding = {name: {"zlib": compression > 0, "complevel": compression} for name, v in ds.data_vars.items()
-                if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0}
+    encoding = {name: {"zlib": True, "complevel": compression, "shuffle": True}
+                for name, v in ds.data_vars.items() if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0}
     with atomic_path(path, overwrite=overwrite) as temporary:
         ds.to_netcdf(temporary, engine="netcdf4", encoding=encoding)
     return Path(path)
 
 
-def to_hdf5(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = 4) -> Path:
+def to_hdf5(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
+            compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``ds`` as an HDF5 file (netCDF-4 layout, readable by h5py and by ``xarray.open_dataset``)."""
     return to_netcdf(ds, path, overwrite=overwrite, compression=compression)

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-import yaml
 
 from idex._typing import PathLike
 from idex.calibration import schema_of
 from idex.exceptions import IdexError, ProductError
 from idex.quality import QualityFlag
-from idex.resources import data_dir
+from idex.resources import data_dir, read_yaml
 
 __all__ = ["official_dataset", "profile", "read_official"]
 
@@ -33,7 +32,7 @@ _DTYPES = {"CDF_INT8": np.int64, "CDF_UINT1": np.uint8, "CDF_DOUBLE": np.float64
 @lru_cache(maxsize=1)
 def profile() -> dict[str, Any]:
     """The parsed ``defs/official_l1a_profile.yaml``."""
-    return yaml.safe_load((data_dir("defs") / "official_l1a_profile.yaml").read_text(encoding="utf-8"))
+    return read_yaml(data_dir("defs") / "official_l1a_profile.yaml")
 
 
 def official_dataset(ds: xr.Dataset) -> xr.Dataset:
