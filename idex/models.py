@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from idex.threads import blocks, run_blocks
+
 __all__ = ["MODELS", "FitModel", "evaluate", "impact_peak", "lmfit_model"]
 
 IMPACT, EMG, QD = 0, 1, 2
@@ -133,7 +135,7 @@ def evaluate(model, t, p, f, jac, want_jacobian, constants):  # pragma: no cover
         _qd(t, p, constants, f, jac, want_jacobian)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rows(model, t, p, want_jacobian, constants):  # pragma: no cover - compiled
     n, m = t.shape
     f = np.empty((n, m))
@@ -167,11 +169,19 @@ class FitModel:
 
     def function(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Values, ``(n, m)``, for times ``t`` ``(n, m)`` and parameters ``p`` ``(n, k)``."""
-        return _rows(self.id, *self._prepare(t, p), False, self.constant_array)[0]
+        return self._in_blocks(t, p, jacobian=False)
 
     def jacobian(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Derivatives with respect to the parameters, ``(n, m, k)``."""
-        return _rows(self.id, *self._prepare(t, p), True, self.constant_array)[1]
+        return self._in_blocks(t, p, jacobian=True)
+
+    def _in_blocks(self, t: np.ndarray, p: np.ndarray, *, jacobian: bool) -> np.ndarray:
+        """Rows evaluated in blocks on parallel threads (:mod:`idex.threads`)."""
+        t, p = self._prepare(t, p)
+        parts = run_blocks(lambda start, stop: _rows(self.id, t[start:stop], p[start:stop], jacobian,
+                                                     self.constant_array)[1 if jacobian else 0],
+                           blocks(p.shape[0], minimum=256))
+        return np.concatenate(parts)
 
     @property
     def constant_array(self) -> np.ndarray:

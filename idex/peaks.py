@@ -14,6 +14,8 @@ profile's maximum, the feature the mass calibration (:mod:`idex.mass`) locates.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import xarray as xr
 from scipy.signal import find_peaks
@@ -22,7 +24,7 @@ from idex.lm import levenberg_marquardt
 from idex.models import MODELS
 from idex.quality import FitStatus
 
-__all__ = ["fit_peaks"]
+__all__ = ["PeakWindows", "fit_peaks", "peak_windows"]
 
 
 def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1,
@@ -52,37 +54,8 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
         ``_saturated`` and, with a mass calibration, ``_mass`` (u, successful peaks only), on
         ``(event, peak)``; ``<channel>_peaks_saturated`` per event.
     """
-    values = ds.idex.calibrated([channel])[channel].values
-    limit = 2 ** int(ds[channel].attrs.get("sample_bits", 16)) - 1
-    clipped = ds[channel].values == limit
-    time = ds.idex.time(channel).values
-    n_events = values.shape[0]
-    dt = float(np.nanmedian(np.diff(time[0])))
-    half = max(4, int(round(half_width_us / dt)))
-    rows, slots, windows_t, windows_y, starts, saturated = [], [], [], [], [], []
-    for event in range(n_events):
-        y, t = values[event], time[event]
-        quiet = np.isfinite(y) & (t < -0.5)
-        if quiet.sum() < 16:
-            continue
-        level = np.nanmedian(y[quiet])
-        noise = 1.4826 * np.nanmedian(np.abs(y[quiet] - level))
-        signal = np.nan_to_num(y - level)
-        found, props = find_peaks(signal, prominence=max(min_snr * noise, 1e-12), distance=half)
-        order = np.argsort(props["prominences"])[::-1][:max_peaks]
-        for slot, index in enumerate(sorted(found[order])):
-            lo, hi = max(index - half, 0), min(index + half + 1, y.size)
-            if hi - lo < 8:
-                continue
-            window_y = np.where(clipped[event, lo:hi], np.nan, signal[lo:hi])  # the ADC limit is no measurement
-            rows.append(event)
-            slots.append(slot)
-            saturated.append(bool(clipped[event, lo:hi].any()))
-            windows_t.append(np.pad(t[lo:hi], (0, 2 * half + 1 - (hi - lo)), mode="edge"))
-            windows_y.append(np.pad(window_y, (0, 2 * half + 1 - (hi - lo)), constant_values=np.nan))
-            height = signal[lo:hi].max()
-            width = np.sum(signal[lo:hi] > height / 2) * dt / 2.355
-            starts.append((t[index], max(dt, width), signal[lo:hi].sum() * dt))
+    windows = peak_windows(ds, channel, max_peaks=max_peaks, half_width_us=half_width_us, min_snr=min_snr)
+    n_events = ds.sizes["event"]
     names = ("center", "sigma", "decay_rate", "area")
     shape = (n_events, max_peaks)
     grid = {f"{channel}_peak_{n}": np.full(shape, np.nan) for n in names}
@@ -92,13 +65,10 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
     success = np.zeros(shape, bool)
     status = np.full(shape, -1, np.int8)
     peak_saturated = np.zeros(shape, bool)
-    if rows:
-        t, y = np.array(windows_t), np.array(windows_y)
-        center, sigma, area = np.array(starts).T
-        p0 = np.column_stack([center - 0.5 * sigma, sigma, 1 / (2 * sigma), np.maximum(area, 1e-12)])
-        result = levenberg_marquardt(MODELS["emg"], t, y, p0, mask=np.isfinite(y),
-                                     lower=np.array([-np.inf, dt / 10, 1e-3 / dt, 0.0]))
-        index = (np.array(rows), np.array(slots))
+    if windows.rows.size:
+        t, y = windows.t, windows.y
+        result = levenberg_marquardt(MODELS["emg"], t, y, windows.p0, mask=np.isfinite(y), lower=windows.lower)
+        index = (windows.rows, windows.slots)
         for i, n in enumerate(names):
             grid[f"{channel}_peak_{n}"][index] = result.params[:, i]
             grid[f"{channel}_peak_{n}_stderr"][index] = result.stderr[:, i]
@@ -107,7 +77,7 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
         inside = (result.params[:, 0] >= t[:, 0]) & (result.params[:, 0] <= t[:, -1])
         success[index] = result.success & (result.params[:, 3] > 0) & inside
         status[index] = result.status
-        peak_saturated[index] = saturated
+        peak_saturated[index] = windows.saturated
     units = {"center": "us", "sigma": "us", "decay_rate": "1/us", "maximum_time": "us",
              "area": f"{ds[channel].attrs.get('calibration_units', '')} us"}
     data = {}
@@ -134,6 +104,80 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
                                        {"long_name": f"{channel} peak mass at the fitted maximum", "units": "u",
                                         "calibration": ds["mass_stretch"].attrs.get("calibration", "")})
     return out
+
+
+class PeakWindows(NamedTuple):
+    """The fit problems of :func:`fit_peaks`: one window per found peak, with its start and bounds."""
+
+    rows: np.ndarray
+    """Event (row) of each window."""
+    slots: np.ndarray
+    """Position of the peak among its event's peaks (in time order)."""
+    t: np.ndarray
+    """``(window, sample)`` µs from the trigger."""
+    y: np.ndarray
+    """``(window, sample)`` baseline-subtracted signal, NaN where saturated or beyond the record."""
+    p0: np.ndarray
+    """``(window, 4)`` starts of ``center, sigma, decay_rate, area``."""
+    lower: np.ndarray
+    """Lower bounds of the four parameters."""
+    saturated: np.ndarray
+    """Whether the window reaches the ADC limit."""
+
+
+def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1,
+                 min_snr: float = 6.0) -> PeakWindows:
+    """Find the peaks of every event and cut their fit windows (the parameters are :func:`fit_peaks`'s)."""
+    values = ds.idex.calibrated([channel])[channel].values
+    limit = 2 ** int(ds[channel].attrs.get("sample_bits", 16)) - 1
+    clipped = ds[channel].values == limit
+    time = ds.idex.time(channel).values
+    n_events = values.shape[0]
+    dt = float(np.nanmedian(np.diff(time[0])))
+    half = max(4, int(round(half_width_us / dt)))
+    rows, slots, centres, levels = [], [], [], np.full(n_events, np.nan, values.dtype)
+    for event in range(n_events):
+        y, t = values[event], time[event]
+        quiet = np.isfinite(y) & (t < -0.5)
+        if quiet.sum() < 16:
+            continue
+        levels[event] = level = np.nanmedian(y[quiet])
+        noise = 1.4826 * np.nanmedian(np.abs(y[quiet] - level))
+        found, props = find_peaks(np.nan_to_num(y - level), prominence=max(min_snr * noise, 1e-12), distance=half)
+        chosen = sorted(found[np.argsort(props["prominences"])[::-1][:max_peaks]])
+        rows += [event] * len(chosen)
+        slots += range(len(chosen))
+        centres += chosen
+    return _cut(values, time, clipped, levels, np.array(rows, np.int64), np.array(slots, np.int64),
+                np.array(centres, np.int64), half, dt)
+
+
+def _cut(values: np.ndarray, time: np.ndarray, clipped: np.ndarray, levels: np.ndarray, rows: np.ndarray,
+         slots: np.ndarray, centres: np.ndarray, half: int, dt: float) -> PeakWindows:
+    """Windows of ``2 * half + 1`` samples from ``centre - half`` (clipped to the record, padded at the end),
+    all peaks at once; windows shorter than 8 samples inside the record are dropped."""
+    n = values.shape[1]
+    lo, hi = np.maximum(centres - half, 0), np.minimum(centres + half + 1, n)
+    keep = hi - lo >= 8
+    rows, slots, centres, lo, hi = rows[keep], slots[keep], centres[keep], lo[keep], hi[keep]
+    offsets = np.arange(2 * half + 1)
+    inside = offsets[None, :] < (hi - lo)[:, None]
+    position = np.minimum(lo[:, None] + offsets[None, :], hi[:, None] - 1)  # the end padding repeats the last time
+    signal = np.nan_to_num(values[rows[:, None], position] - levels[rows][:, None])
+    at_limit = clipped[rows[:, None], position] & inside
+    y = np.where(inside & ~at_limit, signal, np.nan)  # the ADC limit is no measurement
+    height = np.where(inside, signal, -np.inf).max(axis=1)
+    width = np.sum(inside & (signal > height[:, None] / 2), axis=1) * dt / 2.355
+    area = np.array([row[:size].sum() for row, size in zip(signal, hi - lo, strict=True)])  # NumPy's 1-D summation
+    found = np.column_stack([time[rows, centres], np.maximum(dt, width), area * dt])
+    return PeakWindows(rows, slots, time[rows[:, None], position], y, _starts(found),
+                       np.array([-np.inf, dt / 10, 1e-3 / dt, 0.0]), at_limit.any(axis=1))
+
+
+def _starts(found: np.ndarray) -> np.ndarray:
+    """EMG starts from each peak's position, Gaussian width and area."""
+    center, sigma, area = found.T
+    return np.column_stack([center - 0.5 * sigma, sigma, 1 / (2 * sigma), np.maximum(area, 1e-12)])
 
 
 def _maximum_time(t: np.ndarray, params: np.ndarray, oversample: int = 20) -> np.ndarray:
