@@ -22,6 +22,7 @@ from idex._version import __version__
 
 if TYPE_CHECKING:
     from idex import exceptions, testing
+    from idex.lab_calibration import calibrate
     from idex.opening import open
     from idex.products import open_cdf, open_products
     from idex.quality import FitStatus, QualityFlag
@@ -35,6 +36,7 @@ __all__ = [
     "Schema",
     "__version__",
     "available_schemas",
+    "calibrate",
     "decode_bytes",
     "exceptions",
     "load_schema",
@@ -52,6 +54,7 @@ _HOME = {
     "QualityFlag": "idex.quality",
     "Schema": "idex.schema",
     "available_schemas": "idex.schema",
+    "calibrate": "idex.lab_calibration",
     "decode_bytes": "idex.raw",
     "load_schema": "idex.schema",
     "open": "idex.opening",

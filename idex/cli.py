@@ -414,6 +414,52 @@ def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
 
 
 @main.command()
+@click.argument("campaigns", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Calibration file to write (the format ds.idex.velocity(calibration=...) reads).")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the report: calibration.png (curves, shots, residuals) and calibration.md.")
+@click.option("--target", default="target_low", show_default=True, help="Target channel to calibrate.")
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0), help="Bootstrap resamplings.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@_user_errors
+def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, target: str, bootstrap: int,
+              seed: int) -> None:
+    """Fit the rise-time, charge-yield and ion-grid curves to dust-accelerator shots.
+
+    \b
+    CAMPAIGNS are shots.nc files written by `idex scope`, or folders holding them (searched recursively).
+    Shots need a successful pickup-tube (QD) fit; excluded shots are counted by reason in the output.
+    \b
+    Examples:
+      idex scope campaigns/ -o scope_products/ --db sqlite:///accelerator.db
+      idex calibrate scope_products/ -o lab_calibration.yaml --report calibration_report/
+    """
+    from idex.lab_calibration import calibrate as fit_curves
+    from idex.lab_calibration import write_calibration
+
+    files = sorted({f for c in campaigns for f in ([c] if c.is_file() else c.rglob("shots.nc"))})
+    if not files:
+        raise click.UsageError("no shots.nc under the given folders: run `idex scope` on the campaigns first")
+    shots = []
+    for path in files:
+        ds = _open_events(path)
+        ds.attrs["campaign"] = path.parent.name if path.name == "shots.nc" else path.stem
+        shots.append(ds)
+    result = fit_curves(shots, target=target, bootstrap=bootstrap, seed=seed)
+    write_calibration(result, output)
+    if report is not None:
+        from idex.calibration_report import write_report
+
+        write_report(result, report)
+    rise, charge_yield = result.rise_time, result.charge_yield
+    click.echo(f"{result.shots} shots of {len(files)} campaign(s): rise time from {rise.used}, yield from "
+               f"{charge_yield.used}, ion grid from {result.ion_grid.used if result.ion_grid else 0} shots; valid "
+               f"{max(rise.velocity_range[0], charge_yield.velocity_range[0]):.3g}-"
+               f"{min(rise.velocity_range[1], charge_yield.velocity_range[1]):.3g} km/s -> {output}")
+
+
+@main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the products, one sub-folder per campaign.")

@@ -5,6 +5,11 @@
 - mass = Q / Y(v) from the impact charge and the charge-yield curve;
 - an independent velocity from the ion-grid to target charge ratio.
 
+A lab calibration (``idex calibrate``, :mod:`idex.lab_calibration`) also states the speed range its shots
+covered and the curves' spread: velocities outside the range are NaN with ``<target>_velocity_status``
+saying so (never extrapolated), and ``*_velocity_stderr``/``*_mass_stderr`` combine the fit's errors
+with the calibration's (first-order propagation in log10; zero calibration spread for files without one).
+
 Only fits that earned it contribute: a channel whose fit did not reach a determined optimum
 (``<channel>_fit_success`` False) gives NaN. The curves' parameters are data, never Python literals:
 a calibration file states its ``status`` (``flight``, ``lab`` or ``test-parameters``) and ``source``,
@@ -29,7 +34,7 @@ from idex._typing import PathLike
 from idex.exceptions import CalibrationWarning
 from idex.resources import data_dir, read_yaml
 
-__all__ = ["BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
+__all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
 
 _PICOCOULOMB = 1e-12
 
@@ -82,6 +87,21 @@ class BrokenPowerLaw:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A curve's 1-sigma spread in log10 (dex) at given velocities; zero where none is known."""
+
+    velocity: tuple[float, ...] = ()
+    dex: tuple[float, ...] = ()
+
+    def __call__(self, velocity: np.ndarray) -> np.ndarray:
+        """Spread at ``velocity`` (km/s), interpolated in log10 v."""
+        if not self.velocity:
+            return np.zeros(np.shape(velocity))
+        with np.errstate(all="ignore"):
+            return np.interp(np.log10(velocity), np.log10(self.velocity), self.dex)
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Rise-time and yield curves, the ion-grid ratio law, and where they come from."""
 
@@ -95,6 +115,9 @@ class Calibration:
     status: str = "unknown"
     source: str = "unknown"
     path: str = ""
+    valid_velocity: tuple[float, float] = (0.0, np.inf)
+    rise_time_band: Band = Band()
+    yield_band: Band = Band()
 
     @property
     def provenance(self) -> str:
@@ -143,10 +166,17 @@ def _load(path: str) -> Calibration:
     def curve(entry: dict) -> BrokenPowerLaw:
         return BrokenPowerLaw(*(float(entry[key]) for key in ("log_a", "a1", "a2", "a3", "vb", "vc", "k")))
 
+    def band(entry: dict) -> Band:
+        spread = entry.get("log10_sigma") or {}
+        return Band(tuple(float(v) for v in spread.get("velocity_kms", ())),
+                    tuple(float(d) for d in spread.get("dex", ())))
+
     grid = doc["ion_grid"]
     return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
                        float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]),
-                       str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path)
+                       str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path,
+                       tuple(float(v) for v in doc.get("valid_velocity_kms", (0.0, np.inf))),
+                       band(doc["rise_time"]), band(doc["yield"]))
 
 
 def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -184,22 +214,61 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         for target in ("target_low", "target_high"):
             if f"{target}_fit_rise_time" not in fits:
                 continue
-            velocity = calibration.velocity_from_rise_time(_earned(fits, target, "fit_rise_time"))
+            rise = _earned(fits, target, "fit_rise_time")
+            found = calibration.velocity_from_rise_time(rise)
+            low, high = calibration.valid_velocity
+            inside = (found >= low) & (found <= high)
+            velocity = np.where(inside, found, np.nan)
             charge = _earned(fits, target, "impact_charge")
+            mass = calibration.mass(charge, velocity)
+            velocity_error, mass_error = _errors(fits, target, calibration, velocity, mass)
+            status = np.select([~np.isfinite(rise), ~np.isfinite(found), ~inside], [1, 3, 2], 0).astype(np.uint8)
             out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
                                                              "rise time", "units": "km/s", **provenance})
-            out[f"{target}_mass"] = ("event", calibration.mass(charge, velocity),
-                                     {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg",
-                                      **provenance})
+            out[f"{target}_velocity_stderr"] = ("event", velocity_error, {
+                "long_name": f"Standard error of {target}_velocity (fit and calibration)", "units": "km/s",
+                **provenance})
+            out[f"{target}_velocity_status"] = ("event", status, {
+                "long_name": f"Why {target}_velocity is missing", "flag_values": [0, 1, 2, 3],
+                "flag_meanings": "ok no_successful_fit outside_calibrated_range no_root_in_search_range",
+                "valid_velocity_kms": [float(low), float(high)], **provenance})
+            out[f"{target}_mass"] = ("event", mass, {"long_name": f"Dust mass from the {target} charge and velocity",
+                                                     "units": "kg", **provenance})
+            out[f"{target}_mass_stderr"] = ("event", mass_error, {
+                "long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance})
         if "ion_grid_impact_charge" in fits:
             target = _best_target_charge(fits)
             velocity = calibration.ion_grid_velocity(_earned(fits, "ion_grid", "impact_charge"), target)
+            low, high = calibration.valid_velocity
+            velocity = np.where((velocity >= low) & (velocity <= high), velocity, np.nan)
             out["ion_grid_velocity"] = ("event", velocity, {"long_name": "Impact velocity from the ion-grid / target "
                                                             "charge ratio", "units": "km/s", **provenance})
             out["ion_grid_mass"] = ("event", calibration.mass(target, velocity),
                                     {"long_name": "Dust mass from the target charge and ion-grid velocity",
                                      "units": "kg", **provenance})
     return xr.Dataset(out, coords={"event": fits["event"]})
+
+
+def _errors(fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray,
+            mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors of velocity and mass: the fit's relative errors of rise time and amplitude and the
+    curves' spread, propagated to first order in log10 (``d log10 F / d log10 v`` by central difference)."""
+    def relative(name: str) -> np.ndarray:
+        if f"{target}_fit_{name}_stderr" not in fits:
+            return np.zeros(fits.sizes["event"])
+        return np.abs(fits[f"{target}_fit_{name}_stderr"].values / fits[f"{target}_fit_{name}"].values)
+
+    log_v = np.log10(velocity)
+    step = 1e-4
+    rise_slope = (calibration.rise_time.log10(10 ** (log_v + step)) - calibration.rise_time.log10(
+        10 ** (log_v - step))) / (2 * step)
+    yield_slope = (calibration.charge_yield.log10(10 ** (log_v + step)) - calibration.charge_yield.log10(
+        10 ** (log_v - step))) / (2 * step)
+    sigma_rise = relative("rise_time") / np.log(10)
+    sigma_log_v = np.hypot(sigma_rise, calibration.rise_time_band(velocity)) / np.abs(rise_slope)
+    sigma_log_m = np.sqrt((relative("amplitude") / np.log(10)) ** 2 + calibration.yield_band(velocity) ** 2
+                          + (yield_slope * sigma_log_v) ** 2)
+    return velocity * np.log(10) * sigma_log_v, mass * np.log(10) * sigma_log_m
 
 
 def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
