@@ -422,22 +422,36 @@ def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
 @click.option("--target", default="target_low", show_default=True, help="Target channel to calibrate.")
 @click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0), help="Bootstrap resamplings.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--tof", is_flag=True, help="Instead: TOF stretch/shift defaults for a schema's mass section from "
+                                          "event files of known composition.")
 @_user_errors
 def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, target: str, bootstrap: int,
-              seed: int) -> None:
+              seed: int, tof: bool) -> None:
     """Fit the rise-time, charge-yield and ion-grid curves to dust-accelerator shots.
 
     \b
     CAMPAIGNS are shots.nc files written by `idex scope`, or folders holding them (searched recursively).
     Shots need a successful pickup-tube (QD) fit; excluded shots are counted by reason in the output.
+    With --tof, CAMPAIGNS are event files or captures of known composition (e.g. iron dust) and OUTPUT
+    gets the stretch and shift ranges for a schema's mass section.
     \b
     Examples:
       idex scope campaigns/ -o scope_products/ --db sqlite:///accelerator.db
       idex calibrate scope_products/ -o lab_calibration.yaml --report calibration_report/
+      idex calibrate --tof iron_run_1.pkts iron_run_2.nc -o tof_calibration.yaml
     """
     from idex.lab_calibration import calibrate as fit_curves
-    from idex.lab_calibration import write_calibration
+    from idex.lab_calibration import calibrate_tof, write_calibration, write_tof_calibration
 
+    if tof:
+        files = [f for c in campaigns for f in ([c] if c.is_file() else sorted(p for p in c.rglob("*") if p.is_file()))]
+        result = calibrate_tof([_open_events(path) for path in files])
+        write_tof_calibration(result, output)
+        section = result.mass_section()
+        click.echo(f"{result.used} events ({result.undetermined} undetermined, {result.outliers} outliers left out): "
+                   f"stretch {section['stretch_us_per_sqrt_u']} us/sqrt(u), shift "
+                   f"{section['shift_from_trigger_us']} us from the trigger -> {output}")
+        return
     files = sorted({f for c in campaigns for f in ([c] if c.is_file() else c.rglob("shots.nc"))})
     if not files:
         raise click.UsageError("no shots.nc under the given folders: run `idex scope` on the campaigns first")

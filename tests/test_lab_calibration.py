@@ -102,3 +102,40 @@ def test_no_ion_grid_fits_leaves_the_law_uncalibrated():
     shots = truth.campaign(200, 4)
     shots["ion_grid_fit_success"] = xr.zeros_like(shots["ion_grid_fit_success"])
     assert calibrate(shots, bootstrap=5).ion_grid is None
+
+
+def test_tof_calibration_of_a_known_composition_run(events_2023_12, tmp_path):
+    """The real capture: 9 events calibrated, two of them off the common stretch (left out and counted)."""
+    from idex.lab_calibration import calibrate_tof
+
+    result = calibrate_tof(events_2023_12)
+    assert (result.used, result.undetermined, result.outliers) == (7, 5, 2)
+    stretch, spread = result.stretch
+    assert abs(stretch - 1.4374) < 0.001 and spread < 0.002
+    section = result.mass_section()
+    low, high = section["stretch_us_per_sqrt_u"]
+    assert low < stretch < high and 1.2 <= low and high <= 1.7  # inside the shipped search range, much narrower
+    output = tmp_path / "tof.yaml"
+    command = CliRunner().invoke(main, ["calibrate", "--tof", str(idex.testing.sample_capture()), "-o", str(output)])
+    assert command.exit_code == 0, command.output
+    assert "7 events (5 undetermined, 2 outliers left out)" in command.output
+    assert idex.resources.read_yaml(output)["mass"] == section
+
+
+def test_tof_statistics_recover_a_synthetic_distribution(events_2023_12):
+    """Known stretch and shift spreads with 5 % far outliers: median and spread recovered."""
+    from idex.lab_calibration import calibrate_tof
+
+    rng = np.random.default_rng(11)
+    n = 2000
+    stretch = rng.normal(1.45, 0.003, n)
+    shift = rng.normal(-1.40, 0.02, n)
+    stretch[:100] += rng.choice([-0.2, 0.2], 100)
+    trigger = rng.uniform(7.5, 7.8, n)
+    base = events_2023_12.isel(event=np.zeros(n, int)).assign_coords(event=np.arange(n))
+    ds = base.assign(mass_stretch=("event", stretch), mass_shift=("event", shift + trigger),
+                     trigger_time_high=("event", trigger, base["trigger_time_high"].attrs))
+    result = calibrate_tof(ds)
+    assert result.outliers == 100 and result.used == n - 100
+    assert abs(result.stretch[0] - 1.45) < 3 * 1.2533 * 0.003 / np.sqrt(n - 100)
+    assert abs(result.stretch[1] / 0.003 - 1) < 0.1 and abs(result.shift_from_trigger[1] / 0.02 - 1) < 0.1
