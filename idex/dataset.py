@@ -158,9 +158,8 @@ def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
 
 def stored_form(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` without the derived trigger-relative clocks (what writers store; readers attach them again)."""
-    derived = [name for name in ds.coords if isinstance(ds[name].variable._data, indexing.LazilyIndexedArray)
-               or (name.startswith("time_from_trigger") and ds[name].ndim == 2)]
-    return ds.drop_vars(derived)
+    derived = {trigger_clock_name(ds[name].attrs["time"]) for name in waveform_channels(ds)}
+    return ds.drop_vars([name for name in ds.coords if name in derived and ds[name].ndim == 2])
 
 
 def waveform_channels(ds: xr.Dataset) -> list[str]:

@@ -16,8 +16,9 @@ How, as a lab scientist would accept it:
   for the break velocities; shots more than ``outlier_sigma`` robust deviations off the curve are then
   excluded (counted as outliers) and the curve refitted.
 - Uncertainties by bootstrap over shots: each parameter's standard deviation, and the curve's spread in
-  log10 on a velocity grid (``log10_sigma``), which :func:`idex.velocity.estimate` propagates into
-  ``*_velocity_stderr`` and ``*_mass_stderr``.
+  log10 on a velocity (or charge-ratio) grid (``log10_sigma``); with the shots' scatter about the curve
+  (``residual_rms_dex``: one event's own deviation from the mean law) :func:`idex.velocity.estimate`
+  propagates them into ``*_velocity_stderr`` and ``*_mass_stderr``.
 - The speed range of the shots used is the curve's range of validity: velocities outside it are NaN
   and flagged, never extrapolated.
 
@@ -80,6 +81,9 @@ class IonGridFit:
     stderr: Mapping[str, float]
     ratio_range: tuple[float, float]
     velocity_range: tuple[float, float]
+    band_ratio: np.ndarray
+    band_sigma: np.ndarray
+    residual_rms: float
     used: int
     excluded: Mapping[str, int]
     ratio: np.ndarray = field(repr=False)
@@ -188,6 +192,9 @@ def write_calibration(result: LabCalibration, path: PathLike) -> Path:
                            "ratio_range": [float(x) for x in grid.ratio_range],
                            "stderr": {k: float(v) for k, v in grid.stderr.items()},
                            "valid_velocity_kms": [float(x) for x in grid.velocity_range],
+                           "log10_sigma": {"ratio": [float(r) for r in grid.band_ratio],
+                                           "dex": [float(d) for d in grid.band_sigma]},
+                           "residual_rms_dex": float(grid.residual_rms),
                            "shots_used": grid.used, "shots_excluded": dict(grid.excluded)}
     else:
         doc["ion_grid"] = {"scale": float("nan"), "exponent": float("nan"), "offset": float("nan"),
@@ -322,10 +329,15 @@ def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, c
     samples = np.array([fit(r[pick], v[pick], best, scatter)
                         for pick in (rng.integers(0, r.size, r.size) for _ in range(bootstrap))]).reshape(-1, 3)
     kept = np.flatnonzero(good)[inlier]
+    grid = np.geomspace(r.min(), r.max(), _BAND_POINTS)
+    with np.errstate(all="ignore"):
+        band = np.std([np.log10(s[0] * (100 * grid) ** s[1] + s[2]) for s in samples], axis=0) if bootstrap > 1 \
+            else np.zeros(grid.size)
     return IonGridFit(dict(zip(ION_GRID_PARAMETERS, best, strict=True)),
                       dict(zip(ION_GRID_PARAMETERS, np.std(samples, axis=0) if bootstrap > 1 else [np.nan] * 3,
                                strict=True)),
-                      (float(r.min()), float(r.max())), (float(v.min()), float(v.max())), int(r.size), excluded,
+                      (float(r.min()), float(r.max())), (float(v.min()), float(v.max())), grid, band,
+                      float(np.sqrt(np.mean((log_ratio(best, v) - np.log10(r)) ** 2))), int(r.size), excluded,
                       ratio[kept], velocity[kept], campaign[kept])
 
 

@@ -6,9 +6,10 @@
 - an independent velocity from the ion-grid to target charge ratio.
 
 A lab calibration (``idex calibrate``, :mod:`idex.lab_calibration`) also states the speed range its shots
-covered and the curves' spread: velocities outside the range are NaN with ``<target>_velocity_status``
-saying so (never extrapolated), and ``*_velocity_stderr``/``*_mass_stderr`` combine the fit's errors
-with the calibration's (first-order propagation in log10; zero calibration spread for files without one).
+covered and the curves' uncertainty (the mean curve's spread and one event's scatter about it):
+velocities outside the range are NaN with ``<target>_velocity_status`` saying so (never extrapolated),
+and ``*_velocity_stderr``/``*_mass_stderr`` combine the fits' errors with the calibration's
+(first-order propagation in log10; files without those keys add no calibration uncertainty).
 
 Only fits that earned it contribute: a channel whose fit did not reach a determined optimum
 (``<channel>_fit_success`` False) gives NaN. The curves' parameters are data, never Python literals:
@@ -88,17 +89,23 @@ class BrokenPowerLaw:
 
 @dataclass(frozen=True)
 class Band:
-    """A curve's 1-sigma spread in log10 (dex) at given velocities; zero where none is known."""
+    """A curve's uncertainty in log10 (dex): the 1-sigma spread of the mean curve at given abscissae
+    (velocities, or charge ratios for the ion-grid law) and one event's scatter about it; zero where unknown."""
 
-    velocity: tuple[float, ...] = ()
+    points: tuple[float, ...] = ()
     dex: tuple[float, ...] = ()
+    scatter: float = 0.0
 
-    def __call__(self, velocity: np.ndarray) -> np.ndarray:
-        """Spread at ``velocity`` (km/s), interpolated in log10 v."""
-        if not self.velocity:
-            return np.zeros(np.shape(velocity))
+    def __call__(self, at: np.ndarray) -> np.ndarray:
+        """Total log10 uncertainty of one event's value at ``at``: the mean curve's and the scatter."""
+        return np.hypot(self.mean_curve(at), self.scatter)
+
+    def mean_curve(self, at: np.ndarray) -> np.ndarray:
+        """Spread of the mean curve at ``at``, interpolated in log10."""
+        if not self.points:
+            return np.zeros(np.shape(at))
         with np.errstate(all="ignore"):
-            return np.interp(np.log10(velocity), np.log10(self.velocity), self.dex)
+            return np.interp(np.log10(at), np.log10(self.points), self.dex)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class Calibration:
     valid_velocity: tuple[float, float] = (0.0, np.inf)
     rise_time_band: Band = Band()
     yield_band: Band = Band()
+    ion_grid_band: Band = Band()
 
     @property
     def provenance(self) -> str:
@@ -166,17 +174,18 @@ def _load(path: str) -> Calibration:
     def curve(entry: dict) -> BrokenPowerLaw:
         return BrokenPowerLaw(*(float(entry[key]) for key in ("log_a", "a1", "a2", "a3", "vb", "vc", "k")))
 
-    def band(entry: dict) -> Band:
+    def band(entry: dict, abscissa: str) -> Band:
         spread = entry.get("log10_sigma") or {}
-        return Band(tuple(float(v) for v in spread.get("velocity_kms", ())),
-                    tuple(float(d) for d in spread.get("dex", ())))
+        return Band(tuple(float(v) for v in spread.get(abscissa, ())), tuple(float(d) for d in spread.get("dex", ())),
+                    float(entry.get("residual_rms_dex", 0.0)))
 
     grid = doc["ion_grid"]
     return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
                        float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]),
                        str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path,
                        tuple(float(v) for v in doc.get("valid_velocity_kms", (0.0, np.inf))),
-                       band(doc["rise_time"]), band(doc["yield"]))
+                       band(doc["rise_time"], "velocity_kms"), band(doc["yield"], "velocity_kms"),
+                       band(grid, "ratio"))
 
 
 def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -238,37 +247,79 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
                 "long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance})
         if "ion_grid_impact_charge" in fits:
             target = _best_target_charge(fits)
-            velocity = calibration.ion_grid_velocity(_earned(fits, "ion_grid", "impact_charge"), target)
+            ion = _earned(fits, "ion_grid", "impact_charge")
+            velocity = calibration.ion_grid_velocity(ion, target)
             low, high = calibration.valid_velocity
             velocity = np.where((velocity >= low) & (velocity <= high), velocity, np.nan)
+            mass = calibration.mass(target, velocity)
+            velocity_error, mass_error = _ion_grid_errors(fits, calibration, np.abs(ion / target), velocity, mass,
+                                                          target)
             out["ion_grid_velocity"] = ("event", velocity, {"long_name": "Impact velocity from the ion-grid / target "
                                                             "charge ratio", "units": "km/s", **provenance})
-            out["ion_grid_mass"] = ("event", calibration.mass(target, velocity),
-                                    {"long_name": "Dust mass from the target charge and ion-grid velocity",
-                                     "units": "kg", **provenance})
+            out["ion_grid_velocity_stderr"] = ("event", velocity_error, {
+                "long_name": "Standard error of ion_grid_velocity (fits and calibration)", "units": "km/s",
+                **provenance})
+            out["ion_grid_mass"] = ("event", mass, {"long_name": "Dust mass from the target charge and ion-grid "
+                                                    "velocity", "units": "kg", **provenance})
+            out["ion_grid_mass_stderr"] = ("event", mass_error, {
+                "long_name": "Standard error of ion_grid_mass (fits and calibration)", "units": "kg", **provenance})
     return xr.Dataset(out, coords={"event": fits["event"]})
 
 
 def _errors(fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray,
             mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Standard errors of velocity and mass: the fit's relative errors of rise time and amplitude and the
-    curves' spread, propagated to first order in log10 (``d log10 F / d log10 v`` by central difference)."""
-    def relative(name: str) -> np.ndarray:
-        if f"{target}_fit_{name}_stderr" not in fits:
-            return np.zeros(fits.sizes["event"])
-        return np.abs(fits[f"{target}_fit_{name}_stderr"].values / fits[f"{target}_fit_{name}"].values)
+    """Standard errors of velocity and mass from the rise time: the fit's relative errors of rise time and
+    amplitude and the curves' uncertainty (mean-curve spread and one event's scatter), propagated to first
+    order in log10."""
+    sigma_log_v = np.hypot(_relative_error(fits, target, "rise_time"), calibration.rise_time_band(velocity)) \
+        / np.abs(_log_slope(calibration.rise_time, velocity))
+    return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v,
+                                                            _relative_error(fits, target, "amplitude"))
 
-    log_v = np.log10(velocity)
+
+def _ion_grid_errors(fits: xr.Dataset, calibration: Calibration, ratio: np.ndarray, velocity: np.ndarray,
+                     mass: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors of the ion-grid velocity and mass: both charges' fit errors and the law's uncertainty."""
+    band = calibration.ion_grid_band  # its scatter is the shots' scatter in log10 R about the law
+    target_error = np.where(np.isfinite(target), _best_target_relative_error(fits), np.nan)
+    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error ** 2
+                              + band.scatter ** 2)
+    power = calibration.ion_grid_scale * (100.0 * ratio) ** calibration.ion_grid_exponent
+    slope = calibration.ion_grid_exponent * power / velocity  # d log v / d log R
+    sigma_log_v = np.hypot(band.mean_curve(ratio), slope * sigma_log_ratio)
+    return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v, target_error)
+
+
+def _mass_error(calibration: Calibration, mass: np.ndarray, velocity: np.ndarray, sigma_log_v: np.ndarray,
+                sigma_log_charge: np.ndarray) -> np.ndarray:
+    sigma_log_m = np.sqrt(sigma_log_charge ** 2 + calibration.yield_band(velocity) ** 2
+                          + (_log_slope(calibration.charge_yield, velocity) * sigma_log_v) ** 2)
+    return mass * np.log(10) * sigma_log_m
+
+
+def _log_slope(curve: BrokenPowerLaw, velocity: np.ndarray) -> np.ndarray:
+    """``d log10 F / d log10 v`` by central difference."""
     step = 1e-4
-    rise_slope = (calibration.rise_time.log10(10 ** (log_v + step)) - calibration.rise_time.log10(
-        10 ** (log_v - step))) / (2 * step)
-    yield_slope = (calibration.charge_yield.log10(10 ** (log_v + step)) - calibration.charge_yield.log10(
-        10 ** (log_v - step))) / (2 * step)
-    sigma_rise = relative("rise_time") / np.log(10)
-    sigma_log_v = np.hypot(sigma_rise, calibration.rise_time_band(velocity)) / np.abs(rise_slope)
-    sigma_log_m = np.sqrt((relative("amplitude") / np.log(10)) ** 2 + calibration.yield_band(velocity) ** 2
-                          + (yield_slope * sigma_log_v) ** 2)
-    return velocity * np.log(10) * sigma_log_v, mass * np.log(10) * sigma_log_m
+    log_v = np.log10(velocity)
+    return (curve.log10(10 ** (log_v + step)) - curve.log10(10 ** (log_v - step))) / (2 * step)
+
+
+def _relative_error(fits: xr.Dataset, channel: str, parameter: str) -> np.ndarray:
+    """A fitted parameter's standard error over its value, in log10 (dex); 0 where no error is given."""
+    if f"{channel}_fit_{parameter}_stderr" not in fits:
+        return np.zeros(fits.sizes["event"])
+    return np.abs(fits[f"{channel}_fit_{parameter}_stderr"].values / fits[f"{channel}_fit_{parameter}"].values) \
+        / np.log(10)
+
+
+def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
+    """The amplitude error (dex) of the target charge :func:`_best_target_charge` picks."""
+    names = [name for name in ("target_high", "target_low") if f"{name}_impact_charge" in fits]
+    if len(names) < 2:
+        return _relative_error(fits, names[0], "amplitude") if names else np.zeros(fits.sizes["event"])
+    high = _earned(fits, "target_high", "impact_charge")
+    return np.where(np.isfinite(high), _relative_error(fits, "target_high", "amplitude"),
+                    _relative_error(fits, "target_low", "amplitude"))
 
 
 def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:

@@ -69,12 +69,16 @@ def test_round_trip_on_held_out_shots(result, tmp_path):
     assert np.mean(np.abs(pulls) < 0.5) < 0.6
     mass = out["target_low_mass"].values[good]
     mass_pulls = (mass - held_out["particle_mass"].values[good]) / out["target_low_mass_stderr"].values[good]
-    assert np.mean(np.abs(mass_pulls) < 2) > 0.85
+    assert 0.85 < np.mean(np.abs(mass_pulls) < 2) and np.mean(np.abs(mass_pulls) < 0.5) < 0.6
+    ion = out["ion_grid_velocity"].values
+    inside = np.isfinite(ion) & np.isfinite(true)
+    ion_pulls = (ion[inside] - true[inside]) / out["ion_grid_velocity_stderr"].values[inside]
+    assert inside.sum() > 250 and 0.85 < np.mean(np.abs(ion_pulls) < 2) and np.mean(np.abs(ion_pulls) < 0.5) < 0.6
 
 
 def test_the_shipped_test_curves_have_no_range_and_no_band():
     calibration = load_calibration()
-    assert calibration.valid_velocity == (0.0, np.inf) and calibration.rise_time_band.velocity == ()
+    assert calibration.valid_velocity == (0.0, np.inf) and calibration.rise_time_band == idex.velocity.Band()
 
 
 def test_command_writes_the_file_and_the_report(tmp_path):
