@@ -19,6 +19,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from idex._version import __version__
+from idex.classify import classify
 from idex.events import ScienceEvents
 from idex.housekeeping import convert_housekeeping
 from idex.quality import QualityFlag
@@ -26,7 +27,7 @@ from idex.schema import Channel, Schema
 from idex.timing import met_to_utc
 
 __all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "source_coordinate", "stored_form",
-           "time_coordinate", "waveform_channels", "with_trigger_clocks"]
+           "time_coordinate", "trigger_clock", "waveform_channels", "with_trigger_clocks"]
 
 EVENT = "event"
 
@@ -76,9 +77,25 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for channel in schema.channels.values():
         data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
+        if channel.trigger_time in data:  # the lazy trigger-relative clock, built with the rest (one merge)
+            coords[trigger_clock_name(channel.time)] = trigger_clock(
+                xr.Variable(*coords[channel.time][:2]), xr.Variable(*data[channel.trigger_time][:2]),
+                channel.trigger_time)
     data["quality_flags"] = (EVENT, events.quality,
                              {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
-    return with_trigger_clocks(xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source)))
+    if schema.classification is not None:  # the mission's event flags, in the same construction (one merge)
+        data.update(classify(_classification_inputs(data, coords, schema), schema))
+    return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
+
+
+def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], schema: Schema) -> xr.Dataset:
+    """The few variables :func:`idex.classify.classify` reads, as a small Dataset."""
+    spec = schema.classification
+    assert spec is not None
+    names = {spec.trigger_id, spec.pulser_threshold_field, *spec.trigger_modes.values(), *schema.channels,
+             *(channel.trigger_time for channel in schema.channels.values())}
+    return xr.Dataset({name: data[name] for name in names if name in data},
+                      coords={channel.time: coords[channel.time] for channel in schema.channels.values()})
 
 
 def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
@@ -143,17 +160,21 @@ def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
     >>> float(ds.tof_high.isel(event=0).time_from_trigger_high[0]) == -float(ds.trigger_time_high[0])
     True
     """
+    variables = ds.variables
     clocks = {}
     for name in waveform_channels(ds):
-        attrs = ds[name].attrs
-        clock, trigger = ds[attrs["time"]], ds[attrs["trigger_time"]]
-        if clock.ndim != 1 or trigger.dims != (EVENT,):
-            continue
-        lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(clock.values, trigger.values))
-        clocks[trigger_clock_name(attrs["time"])] = xr.Variable(
-            (EVENT, clock.dims[0]), lazy,
-            {"long_name": f"Time from the trigger ({attrs['trigger_time']})", "units": "us"})
+        attrs = variables[name].attrs
+        clock, trigger = variables[attrs["time"]], variables[attrs["trigger_time"]]
+        if clock.ndim == 1 and trigger.dims == (EVENT,):
+            clocks[trigger_clock_name(attrs["time"])] = trigger_clock(clock, trigger, attrs["trigger_time"])
     return ds.assign_coords(clocks)
+
+
+def trigger_clock(clock: xr.Variable, trigger: xr.Variable, trigger_name: str) -> xr.Variable:
+    """The lazy ``(event, sample)`` clock ``clock - trigger`` (µs) of one sampling rate."""
+    lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(np.asarray(clock.values), np.asarray(trigger.values)))
+    return xr.Variable((EVENT, clock.dims[0]), lazy, {"long_name": f"Time from the trigger ({trigger_name})",
+                                                      "units": "us"})
 
 
 def stored_form(ds: xr.Dataset) -> xr.Dataset:
@@ -164,7 +185,9 @@ def stored_form(ds: xr.Dataset) -> xr.Dataset:
 
 def waveform_channels(ds: xr.Dataset) -> list[str]:
     """Names of the waveform variables of an event model (those that name their clock and trigger time)."""
-    return [name for name, v in ds.data_vars.items() if v.ndim == 2 and "time" in v.attrs and "trigger_time" in v.attrs]
+    variables = ds.variables  # plain Variables: no DataArray built per name
+    return [name for name in ds.data_vars if variables[name].ndim == 2
+            and "time" in variables[name].attrs and "trigger_time" in variables[name].attrs]
 
 
 def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:

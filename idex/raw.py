@@ -25,7 +25,6 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.ccsds import GAP_TRUNCATED, NOT_CHECKED, Framing, frame
-from idex.classify import classify
 from idex.dataset import empty_events_dataset, events_dataset
 from idex.events import assemble_events
 from idex.fields import extract, extract_bits
@@ -125,8 +124,6 @@ def decode_bytes(
         crc_ok = packets["crc"].values[science] != 0
         assembled = assemble_events(buffer, framing.starts[science], framing.ends[science], crc_ok, chosen, report)
         events = events_dataset(assembled, chosen, source=source)
-        if chosen.classification is not None:
-            events = events.assign(classify(events, chosen))
         if schema is None:
             _flag_other_layouts(events, chosen, candidates, report)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}

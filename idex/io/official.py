@@ -144,7 +144,6 @@ def _plain(value: Any) -> Any:
 
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
     """Rebuild the model from the header fields and waveforms an L1a product carries."""
-    from idex.classify import classify
     from idex.dataset import events_dataset
     from idex.events import ScienceEvents
 
@@ -174,9 +173,7 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
         waveforms={c.name: cdf.varget(official_of[c.name]).astype(np.uint16) for c in schema.channels.values()},
         quality=np.zeros(n, np.uint16),
     )
-    ds = events_dataset(events, schema, source=source)
-    if schema.classification is not None:  # recomputed from the waveforms, as open_raw does (equal to the product's)
-        ds = ds.assign(classify(ds, schema))
+    ds = events_dataset(events, schema, source=source)  # flags recomputed from the waveforms, as open_raw does
     for name in missing:
         ds[name].attrs["comment"] = "not in the official product: fill value"
     return ds
