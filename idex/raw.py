@@ -99,7 +99,9 @@ def decode_bytes(
 
     ``raw_nodes=False`` leaves out the ``/apid_<N>`` nodes (when only the events are wanted).
     """
-    buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else buffer
+    # A plain ndarray (a view of a memmap's pages): indexing the memmap subclass costs microseconds per call.
+    buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else \
+        np.asarray(buffer).view(np.ndarray)
     report = Reporter(source, strict=strict)
     candidates = [load_schema(schema)] if schema is not None else loadable_schemas()
     known = frozenset().union(*(s.known_apids for s in candidates))
@@ -297,8 +299,7 @@ def _raw_apid_nodes(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *
             continue
         index = np.flatnonzero(apids == apid)
         starts, ends = framing.starts[index], framing.ends[index]
-        plain = buffer.view(np.ndarray)  # slicing a memmap costs microseconds per slice; a plain view does not
-        raw = np.concatenate([plain[a:b] for a, b in zip(starts, ends)]).astype(np.uint8, copy=False)
+        raw = np.concatenate([buffer[a:b] for a, b in zip(starts, ends)]).astype(np.uint8, copy=False)
         nodes[f"apid_{apid}"] = xr.Dataset(
             {
                 "packet_index": ("packet", index, {"long_name": "Row in /packets"}),
