@@ -150,8 +150,8 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
         ``"idex"`` writes the event model with its own names; ``"official"`` writes the mission's L1a
         variable names and attributes (:mod:`idex.io.official`) so existing IMAP tools open the file.
     compression : int
-        GZIP level of the variables, 0 (none) to 9; the default (1) is several times faster than 6 for
-        files a few percent larger (``benchmarks/export.py``).
+        GZIP level of the variables, 0 (none) to 9; the default (1) is about three times faster than 6 for
+        files about 20 % larger (``benchmarks/export.py``).
 
     Returns
     -------
