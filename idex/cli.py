@@ -80,7 +80,8 @@ def _terminate(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-_COMPRESSION_HELP = "GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 (default 1: 3-6x faster than 6, ~20 % larger)."
+_COMPRESSION_HELP = ("GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 "
+                     "(default 1: 3-6x faster than 6, files ~20 % larger).")
 
 
 @main.command()
