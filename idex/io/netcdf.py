@@ -36,7 +36,8 @@ def _check_attr(variable: str, key: str, value: object) -> None:
         raise ExportError(f"attribute {key!r} of {variable!r} is {value!r}, which netCDF cannot store")
 
 
-def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = DEFAULT_COMPRESSION) -> Path:
+def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
+              compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``ds`` as compressed netCDF-4 (an HDF5 file).
 
     Parameters
