@@ -1,8 +1,9 @@
 """TOF peaks: find them in every event and fit each with the area-parameterised EMG, all in one call.
 
 Peaks are found on the baseline-subtracted spectrum (prominence above a robust noise estimate); each
-gets a window of ±``half_width_us`` around it, and every window of every event becomes one row of a
-single batched fit (:mod:`idex.lm`) with the ``emg`` model. Unlike the official pipeline's unit-area
+gets a window of ±``half_width_us`` around it (all windows cut at once, :func:`peak_windows`), and every
+window of every event becomes one row of a single batched fit (:mod:`idex.lm`) with the ``emg`` model,
+from four starts, the best polished. Unlike the official pipeline's unit-area
 EMG, the ``area`` parameter carries the peak's integral, and windows are wide enough to constrain the
 tail. Results sit on an ``(event, peak)`` grid, padded with NaN.
 
