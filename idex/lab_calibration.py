@@ -46,7 +46,7 @@ from scipy.optimize import least_squares
 from idex._typing import PathLike
 from idex._version import __version__
 from idex.calibration import schema_of
-from idex.velocity import BrokenPowerLaw
+from idex.velocity import BrokenPowerLaw, load_calibration
 
 __all__ = ["CurveFit", "IonGridFit", "LabCalibration", "TofCalibration", "calibrate", "calibrate_tof",
            "write_calibration", "write_tof_calibration"]
@@ -183,7 +183,8 @@ def write_calibration(result: LabCalibration, path: PathLike) -> Path:
         "bootstrap": result.bootstrap,
         "rise_time": {**_curve_entry(rise), "units": "us"},
         "yield": {**_curve_entry(charge_yield), "units": "C/kg"},
-        "search_log10_velocity": [-1.0, 2.0],  # roots found beyond the valid range are flagged, not extrapolated
+        # the method's own bracket (the shipped file's): roots beyond the valid range are flagged, not extrapolated
+        "search_log10_velocity": [float(x) for x in load_calibration().bracket],
         "valid_velocity_kms": [float(low), float(high)],
     }
     grid = result.ion_grid
