@@ -19,7 +19,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -603,6 +603,7 @@ def _line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
     return lines.get(path)
 
 
+@cache  # asked for every field of every decode
 def _uint_dtype(bits: int) -> np.dtype:
     for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
         if bits <= np.iinfo(dtype).bits:
