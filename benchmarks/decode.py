@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import idex
-from idex.ccsds import crc16_ccitt, frame
+from idex.decode.framing import crc16_ccitt, frame
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = idex.load_schema("science_2023_12")

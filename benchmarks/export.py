@@ -24,9 +24,9 @@ import numpy as np
 import xarray as xr
 
 import idex
-from idex.dataset import stored_form
 from idex.io.cdf import DEFAULT_COMPRESSION, cdf_dataset
 from idex.io.official import official_dataset
+from idex.model.dataset import stored_form
 
 
 def best_of(action, runs: int = 3) -> float:

@@ -1,8 +1,8 @@
 """Fitting benchmark: idex impact-model fits of all three low-rate channels against a per-event lmfit loop.
 
 Input: the 14 real events of the 2023-12-14 capture repeated ``--copies`` times (so the mix of clean
-pulses and noise-only events is the real one). The compiled engine (idex.lm) fits target low, target high and
-ion grid for every event in one call per channel, from its data-driven starts (idex.guesses.starts), keeping
+pulses and noise-only events is the real one). The compiled engine (idex.fit.engine) fits target low, target high and
+ion grid for every event in one call per channel, from its data-driven starts (idex.fit.guesses.starts), keeping
 the best and polishing it. The reference does what a careful analyst does with lmfit, at the same χ² quality:
 a plain NumPy model, the same bounds, the same starts, one lmfit fit per start and event, keeping the best;
 on the events the engine tried (channels without a pulse above the noise are skipped by both). Prints
@@ -28,10 +28,10 @@ import xarray as xr  # noqa: E402
 from scipy.special import erfc  # noqa: E402
 
 import idex  # noqa: E402
-from idex.fitting import fit_arrays  # noqa: E402
-from idex.guesses import shape_of, starts  # noqa: E402
-from idex.peaks import peak_windows  # noqa: E402
-from idex.quality import FitStatus  # noqa: E402
+from idex.fit.events import fit_arrays  # noqa: E402
+from idex.fit.guesses import shape_of, starts  # noqa: E402
+from idex.fit.peaks import peak_windows  # noqa: E402
+from idex.model.quality import FitStatus  # noqa: E402
 from idex.threads import n_threads  # noqa: E402
 
 CHANNELS = ("target_low", "target_high", "ion_grid")

@@ -1,6 +1,6 @@
 """Rice decoding benchmark: the compiled idex decoder against a plain-Python reference decoder.
 
-Input: every waveform of both real captures, Rice-encoded with ``idex.rice.encode`` (the same
+Input: every waveform of both real captures, Rice-encoded with ``idex.decode.rice.encode`` (the same
 streams the compressed-capture tests use), repeated to ``--copies`` frames and decoded in one call.
 Prints MB/s of compressed input and samples/s, the first-call time (compiling or loading the cached
 kernel, measured in a fresh process), and the ratio to the pure-Python decoder of
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import idex
-from idex import rice
+from idex.decode import rice
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -32,7 +32,7 @@ _FIRST_CALL = """
 import time
 t0 = time.perf_counter()
 import numpy as np
-from idex import rice
+from idex.decode import rice
 rice.decode(bytes([0, 16]), n_samples=64, sample_bits=10)
 print(time.perf_counter() - t0)
 """

@@ -22,12 +22,12 @@ from idex._version import __version__
 
 if TYPE_CHECKING:
     from idex import exceptions, testing
-    from idex.lab_calibration import calibrate
+    from idex.decode.raw import decode_bytes, open_raw
+    from idex.io.products import open_cdf, open_products
+    from idex.model.quality import FitStatus, QualityFlag
     from idex.opening import open
-    from idex.products import open_cdf, open_products
-    from idex.quality import FitStatus, QualityFlag
-    from idex.raw import decode_bytes, open_raw
     from idex.schema import Schema, available_schemas, load_schema, validate_schema
+    from idex.science.lab_calibration import calibrate
     from idex.scope import open_trc
 
 __all__ = [
@@ -50,17 +50,17 @@ __all__ = [
 ]
 
 _HOME = {
-    "FitStatus": "idex.quality",
-    "QualityFlag": "idex.quality",
+    "FitStatus": "idex.model.quality",
+    "QualityFlag": "idex.model.quality",
     "Schema": "idex.schema",
     "available_schemas": "idex.schema",
-    "calibrate": "idex.lab_calibration",
-    "decode_bytes": "idex.raw",
+    "calibrate": "idex.science.lab_calibration",
+    "decode_bytes": "idex.decode.raw",
     "load_schema": "idex.schema",
     "open": "idex.opening",
-    "open_cdf": "idex.products",
-    "open_products": "idex.products",
-    "open_raw": "idex.raw",
+    "open_cdf": "idex.io.products",
+    "open_products": "idex.io.products",
+    "open_raw": "idex.decode.raw",
     "open_trc": "idex.scope",
     "validate_schema": "idex.schema",
 }

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.quality import QualityFlag
+from idex.model.quality import QualityFlag
 
 if TYPE_CHECKING:
-    from idex.velocity import Calibration
+    from idex.science.velocity import Calibration
 
 __all__ = ["CdfWriter", "IdexDatasetAccessor"]
 
@@ -43,37 +43,37 @@ class IdexDatasetAccessor:
         return relative.transpose("event", ...)
 
     def calibrated(self, channels: list[str] | None = None) -> xr.Dataset:
-        """Waveforms in physical units; see :func:`idex.calibration.calibrated`."""
-        from idex.calibration import calibrated
+        """Waveforms in physical units; see :func:`idex.model.calibration.calibrated`."""
+        from idex.model.calibration import calibrated
 
         return calibrated(self._ds, channels)
 
     def fit(self, channels: list[str] | None = None, **options: object) -> xr.Dataset:
-        """Fit the waveforms of every event; see :func:`idex.fitting.fit`."""
-        from idex.fitting import fit
+        """Fit the waveforms of every event; see :func:`idex.fit.events.fit`."""
+        from idex.fit.events import fit
 
         return fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
     def mass(self, channel: str | None = None, schema: PathLike | None = None) -> xr.Dataset:
-        """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.mass.mass`."""
-        from idex.mass import mass
+        """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.science.mass.mass`."""
+        from idex.science.mass import mass
 
         return mass(self._ds, channel=channel, schema=schema)
 
     def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
-        """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.peaks.fit_peaks`."""
-        from idex.peaks import fit_peaks
+        """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.fit.peaks.fit_peaks`."""
+        from idex.fit.peaks import fit_peaks
 
         return fit_peaks(self._ds, channel, **options)  # type: ignore[arg-type]
 
     def snr(self, channel: str = "tof_high", window: tuple[float, float] = (-7.0, -5.0)) -> xr.DataArray:
-        """Signal-to-noise ratio per event; see :func:`idex.snr.snr`."""
-        from idex.snr import snr
+        """Signal-to-noise ratio per event; see :func:`idex.science.snr.snr`."""
+        from idex.science.snr import snr
 
         return snr(self._ds, channel, window=window)
 
     def dust(self) -> xr.Dataset:
-        """The dust hits only: events whose ``dust_hit_flag`` is 1 (the mission's rule, see :mod:`idex.classify`).
+        """The dust hits only: events whose ``dust_hit_flag`` is 1 (the mission's rule, see :mod:`idex.model.classify`).
 
         Examples
         --------
@@ -86,12 +86,12 @@ class IdexDatasetAccessor:
         return self._ds.isel(event=self._ds["dust_hit_flag"].values == 1)
 
     def velocity(self, calibration: Calibration | PathLike | None = None) -> xr.Dataset:
-        """Velocity and mass estimates from merged fit outputs; see :func:`idex.velocity.estimate`.
+        """Velocity and mass estimates from merged fit outputs; see :func:`idex.science.velocity.estimate`.
 
-        ``calibration`` is a :class:`idex.velocity.Calibration` or the path of a calibration file
+        ``calibration`` is a :class:`idex.science.velocity.Calibration` or the path of a calibration file
         (default: the shipped unit-test parameters, with a warning).
         """
-        from idex.velocity import Calibration, estimate, load_calibration
+        from idex.science.velocity import Calibration, estimate, load_calibration
 
         if calibration is not None and not isinstance(calibration, Calibration):
             calibration = load_calibration(calibration)

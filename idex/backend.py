@@ -9,8 +9,8 @@ from typing import Any
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
+from idex.decode.raw import open_raw
 from idex.opening import open as open_any
-from idex.raw import open_raw
 
 __all__ = ["IdexBackendEntrypoint"]
 

@@ -9,7 +9,7 @@ CDF written by idex            CDF signature and a ``tof_high``-style      :func
                                event model inside
 official IDEX science CDF      CDF signature and ``TOF_High``              :func:`idex.io.official.read_official`
 LeCroy trace (``.trc``)        ``WAVEDESC`` in its first 64 bytes          :func:`idex.scope.open_trc`
-raw telemetry                  anything else that frames as CCSDS packets  :func:`idex.raw.open_raw`
+raw telemetry                  anything else that frames as CCSDS packets  :func:`idex.decode.raw.open_raw`
 ============================  ===========================================  ==================================
 
 Every command that takes files and the viewer open them through here. Anything else (CSV tables, event-
@@ -26,8 +26,8 @@ from pathlib import Path
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.dataset import with_trigger_clocks
 from idex.exceptions import ProductError
+from idex.model.dataset import with_trigger_clocks
 
 __all__ = ["kind_of", "open"]
 
@@ -103,7 +103,7 @@ def open(path: PathLike, *, schema: str | PathLike | None = None, strict: bool =
     if kind in ("csv", "text"):
         raise ProductError(f"{path}: a {'CSV table' if kind == 'csv' else 'text file'}, not an event file idex can "
                            "read (CSV is an export for spreadsheets; open the .nc, .h5 or .cdf instead)")
-    from idex.raw import open_raw
+    from idex.decode.raw import open_raw
 
     tree = open_raw(path, schema=schema, strict=strict)
     if tree["packets"].sizes["packet"] == 0:

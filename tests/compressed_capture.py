@@ -1,6 +1,6 @@
 """Test helper: build a Rice-compressed version of a real capture.
 
-Every waveform is re-encoded with :func:`idex.rice.encode` into new science packets with the
+Every waveform is re-encoded with :func:`idex.decode.rice.encode` into new science packets with the
 compression flag set, fragments of at most ``max_words`` 32-bit words, consistent fragment offsets,
 more-fragments flags, packet lengths and CRCs. Event-header packets get the compression flag too;
 all other packets are copied unchanged and in place.
@@ -14,7 +14,7 @@ import numpy as np
 import packet_tools as pt
 
 import idex
-from idex import rice
+from idex.decode import rice
 
 PAYLOAD = 44  # first byte of IDX__SCI0RAW
 FLAGS = 19  # byte holding IDX__SCI0PACK (bit 2), IDX__SCI0FRAG (bit 1) and IDX__SCI0COMP (bit 0)

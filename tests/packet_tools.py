@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from idex.ccsds import crc16_ccitt, frame
+from idex.decode.framing import crc16_ccitt, frame
 
 KNOWN = (1376, 1377, 1413, 1414, 1418, 1419, 1424, 1425)
 SCIENCE_APID = 1424

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def reference_decode(bits: str, n_samples: int, sample_bits: int) -> list[int]:
-    """Decode ``bits`` (a string of '0'/'1') exactly as the grammar in idex.rice describes."""
+    """Decode ``bits`` (a string of '0'/'1') exactly as the grammar in idex.decode.rice describes."""
     pos = 0
     out: list[int] = []
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from idex.velocity import BrokenPowerLaw
+from idex.science.velocity import BrokenPowerLaw
 
 RISE_TIME = BrokenPowerLaw(log_a=1.3, a1=-0.4, a2=-1.3, a3=-0.7, vb=5.0, vc=20.0, k=4.0)
 """µs: about 20 µs at 1 km/s down to a few tenths of a µs at 60 km/s."""

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12, L1A_2023_12, L1B_2023_12
 
 import idex
-from idex.cli import main
+from idex.apps.cli import main
+from idex.apps.maps import sky_map, synthetic
 from idex.exceptions import IdexWarning
-from idex.maps import sky_map, synthetic
 
 
 def test_l1a_product_equals_open_raw(events_2023_12):

@@ -15,8 +15,8 @@ import pytest
 from bitstring import BitArray
 
 import idex
-from idex.fields import extract_bits
-from idex.waveform import unpack_fragments
+from idex.decode.fields import extract_bits
+from idex.decode.waveform import unpack_fragments
 
 TOF = idex.load_schema("science_2023_12").channels["tof_high"]
 

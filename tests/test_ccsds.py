@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from idex.ccsds import GAP_GARBAGE, GAP_TRUNCATED, check_crc, crc16_ccitt, frame
+from idex.decode.framing import GAP_GARBAGE, GAP_TRUNCATED, check_crc, crc16_ccitt, frame
 
 
 def packet(apid: int, payload: bytes, *, crc: bool = True) -> bytes:

@@ -12,7 +12,7 @@ import synthetic_events
 from conftest import DATA
 
 import idex
-from idex.classify import DECIDED_BY, classify
+from idex.model.classify import DECIDED_BY, classify
 
 ORACLE = json.loads((DATA / "event_flags_official.json").read_text(encoding="utf-8"))
 FLAGS = list(ORACLE["synthetic"]["flags"])
@@ -88,8 +88,8 @@ def test_thresholds_live_in_the_schema(tmp_path, events_2023_12):
 def test_dust_selection_and_the_commands_that_use_it(tmp_path, events_2023_12):
     from click.testing import CliRunner
 
-    from idex.cli import main
-    from idex.quicklook import classification_counts, summary_figure
+    from idex.apps.cli import main
+    from idex.apps.quicklook import classification_counts, summary_figure
 
     dust = events_2023_12.idex.dust()
     assert dust.sizes["event"] == 10 and (dust["dust_hit_flag"] == 1).all()

@@ -9,8 +9,8 @@ import xarray as xr
 from click.testing import CliRunner
 from conftest import CAPTURE_2023_12
 
-from idex.cli import main
-from idex.dataset import stored_form
+from idex.apps.cli import main
+from idex.model.dataset import stored_form
 
 
 def test_decode_writes_netcdf_identical_to_open_raw(tmp_path, events_2023_12):
@@ -60,5 +60,5 @@ def test_schema_commands(tmp_path):
 
 
 def test_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "idex.cli", "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", "idex.apps.cli", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "idex decode capture.pkts" in result.stdout

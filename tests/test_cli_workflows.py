@@ -24,10 +24,10 @@ from conftest import CAPTURE_2023_07, CAPTURE_2023_12
 from packet_tools import CRC, KNOWN
 
 import idex
-from idex.capture import CaptureWriter, LiveEvents
-from idex.capture import capture as run_capture
-from idex.ccsds import GAP_TRUNCATED, frame
-from idex.cli import main
+from idex.apps.capture import CaptureWriter, LiveEvents
+from idex.apps.capture import capture as run_capture
+from idex.apps.cli import main
+from idex.decode.framing import GAP_TRUNCATED, frame
 
 
 def invoke(*args: str):
@@ -221,7 +221,7 @@ def test_capture_after_a_mid_packet_drop_resumed_at_the_next_packet(tmp_path):
 def test_capture_command_stops_cleanly_on_sigterm(tmp_path):
     data = CAPTURE_2023_07.read_bytes()
     server = ReplayServer(data, drop_at=len(data))
-    process = subprocess.Popen([sys.executable, "-m", "idex.cli", "capture", "--host", "127.0.0.1", "--port",
+    process = subprocess.Popen([sys.executable, "-m", "idex.apps.cli", "capture", "--host", "127.0.0.1", "--port",
                                 str(server.port), "-o", str(tmp_path), "--live"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -242,7 +242,7 @@ def test_capture_command_stops_cleanly_on_sigterm(tmp_path):
 
 
 def test_quicklook_draws_only_successful_fits_and_names_the_others(events_2023_12):
-    from idex.quicklook import event_figure
+    from idex.apps.quicklook import event_figure
 
     fitted = events_2023_12.idex.fit(merge=True, curves=True)
     status = fitted["target_high_fit_status"].values

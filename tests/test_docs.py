@@ -45,7 +45,7 @@ def test_the_new_packet_version_walkthrough_runs(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from idex.cli import main
+    from idex.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(idex.testing.sample_capture(), tmp_path / "capture.pkts")

@@ -12,8 +12,8 @@ import xarray as xr
 from cdflib.xarray import cdf_to_xarray
 
 import idex
-from idex.dataset import stored_form
 from idex.exceptions import ExportError
+from idex.model.dataset import stored_form
 
 VERSIONS = ["2023_07", "2023_12"]
 
@@ -206,7 +206,7 @@ def test_compression_level_changes_size_not_content(events_2023_12, tmp_path, le
 def test_compression_is_refused_for_csv_and_out_of_range(events_2023_12, tmp_path):
     from click.testing import CliRunner
 
-    from idex.cli import main
+    from idex.apps.cli import main
     from idex.io import to_file
 
     with pytest.raises(ExportError, match="CSV is written uncompressed"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from idex.expressions import Expression, ExpressionError
+from idex.schema.expressions import Expression, ExpressionError
 
 
 @pytest.mark.parametrize(("text", "expected"), [

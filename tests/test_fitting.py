@@ -11,10 +11,10 @@ import xarray as xr
 from conftest import CAPTURE_2023_12, DATA
 
 import idex
-from idex.fitting import fit_arrays
-from idex.lm import levenberg_marquardt
-from idex.models import MODELS, lmfit_model
-from idex.quality import FitStatus
+from idex.fit.engine import levenberg_marquardt
+from idex.fit.events import fit_arrays
+from idex.fit.models import MODELS, lmfit_model
+from idex.model.quality import FitStatus
 
 IMPACT = MODELS["impact"]
 EMG = MODELS["emg"]
@@ -240,7 +240,7 @@ def test_fit_dataset_outputs(events_2023_12):
         assert fits[f"{channel}_fit_amplitude"].attrs["units"] == "pC"
         assert fits[f"{channel}_fit_rise_time"].attrs["units"] == "us"
         assert fits[f"{channel}_fit_curve"].dims == ("event", "sample_low")
-        assert set(np.unique(fits[f"{channel}_fit_message"].values)) <= set(idex.quality.STATUS_MESSAGES)
+        assert set(np.unique(fits[f"{channel}_fit_message"].values)) <= set(idex.model.quality.STATUS_MESSAGES)
     ok = fits["target_low_fit_success"].values
     residual = (events_2023_12.idex.calibrated(["target_low"])["target_low"] - fits["target_low_fit_curve"]) ** 2
     np.testing.assert_allclose(residual.sum("sample_low").values[ok], fits["target_low_fit_chisqr"].values[ok],

@@ -12,9 +12,9 @@ import xarray as xr
 from click.testing import CliRunner
 
 import idex
-from idex.cli import main
-from idex.lab_calibration import calibrate, write_calibration
-from idex.velocity import estimate, load_calibration
+from idex.apps.cli import main
+from idex.science.lab_calibration import calibrate, write_calibration
+from idex.science.velocity import estimate, load_calibration
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_round_trip_on_held_out_shots(result, tmp_path):
 
 def test_the_shipped_test_curves_have_no_range_and_no_band():
     calibration = load_calibration()
-    assert calibration.valid_velocity == (0.0, np.inf) and calibration.rise_time_band == idex.velocity.Band()
+    assert calibration.valid_velocity == (0.0, np.inf) and calibration.rise_time_band == idex.science.velocity.Band()
 
 
 def test_command_writes_the_file_and_the_report(tmp_path):
@@ -110,7 +110,7 @@ def test_no_ion_grid_fits_leaves_the_law_uncalibrated():
 
 def test_tof_calibration_of_a_known_composition_run(events_2023_12, tmp_path):
     """The real capture: 9 events calibrated, two of them off the common stretch (left out and counted)."""
-    from idex.lab_calibration import calibrate_tof
+    from idex.science.lab_calibration import calibrate_tof
 
     result = calibrate_tof(events_2023_12)
     assert (result.used, result.undetermined, result.outliers) == (7, 5, 2)
@@ -128,7 +128,7 @@ def test_tof_calibration_of_a_known_composition_run(events_2023_12, tmp_path):
 
 def test_tof_statistics_recover_a_synthetic_distribution(events_2023_12):
     """Known stretch and shift spreads with 5 % far outliers: median and spread recovered."""
-    from idex.lab_calibration import calibrate_tof
+    from idex.science.lab_calibration import calibrate_tof
 
     rng = np.random.default_rng(11)
     n = 2000

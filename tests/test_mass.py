@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import idex
-from idex.mass import MIN_LINES, calibrate_spectrum, reference_lines
-from idex.models import MODELS
+from idex.fit.models import MODELS
+from idex.science.mass import MIN_LINES, calibrate_spectrum, reference_lines
 
 DT = 1 / 260  # µs per sample of the high-rate clock
 N_SAMPLES = 8189

@@ -192,7 +192,7 @@ def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
     output = tmp_path / "tree.nc"
     previous = b"previous good file"
     output.write_bytes(previous)
-    with subprocess.Popen([sys.executable, "-m", "idex.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
+    with subprocess.Popen([sys.executable, "-m", "idex.apps.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
                            "--all-groups", "--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         time.sleep(delay)
         process.send_signal(signal.SIGTERM)
@@ -303,7 +303,7 @@ def test_a_billion_laughs_schema_is_refused_quickly(tmp_path):
     ("+".join(["blocks"] * 2000), "long"),
 ])
 def test_expressions_are_bounded(expression, problem):
-    from idex.expressions import Expression, ExpressionError
+    from idex.schema.expressions import Expression, ExpressionError
 
     with pytest.raises(ExpressionError, match=problem):
         Expression(expression)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks as scipy_find_peaks
 
-from idex.dust_test import _median_of_whole_numbers
-from idex.peak_finding import find_peaks
+from idex.model.dust_test import _median_of_whole_numbers
+from idex.model.peak_finding import find_peaks
 
 
 def _signals(seed: int):

@@ -9,9 +9,9 @@ import pytest
 
 import idex.resources
 from idex.exceptions import CalibrationWarning
-from idex.mass import calibrate_spectrum, reference_lines
-from idex.snr import snr_values
-from idex.velocity import load_calibration
+from idex.science.mass import calibrate_spectrum, reference_lines
+from idex.science.snr import snr_values
+from idex.science.velocity import load_calibration
 
 
 def test_official_yield_value():
@@ -128,7 +128,7 @@ def test_mass_coordinate_on_real_captures(events_2023_12):
 
 
 def test_linear_trend_is_removed():
-    from idex.background import detrend
+    from idex.fit.background import detrend
 
     t = np.linspace(-60, 186.03, 512)
     residual, _ = detrend(t, 10 * t)
@@ -137,7 +137,7 @@ def test_linear_trend_is_removed():
 
 def test_sine_pickup_and_trend_are_removed_in_real_units():
     """A 20 kHz (0.02 MHz) pickup plus a 5/µs trend under a pulse: both go, the pulse stays."""
-    from idex.background import remove_sine
+    from idex.fit.background import remove_sine
 
     t = np.linspace(-60, 186.03, 512)
     pulse = np.where(t > 0, 3 * (1 - np.exp(-t / 2)) * np.exp(-t / 50), 0)
@@ -150,7 +150,7 @@ def test_sine_pickup_and_trend_are_removed_in_real_units():
 
 
 def test_lowpass_cutoff_is_a_frequency():
-    from idex.background import lowpass
+    from idex.fit.background import lowpass
 
     t = np.arange(512) / 4.0625  # the low-rate clock, µs
     slow = np.sin(2 * np.pi * 0.02 * t)
@@ -162,7 +162,7 @@ def test_lowpass_cutoff_is_a_frequency():
 
 def test_tof_peaks_are_found_and_fitted(events_2023_12):
     """Synthetic EMG peaks on a real event's baseline come back with their centres and areas."""
-    from idex.models import MODELS
+    from idex.fit.models import MODELS
 
     ds = events_2023_12.isel(event=[2]).copy(deep=True)
     t = ds.idex.time("tof_high").values

@@ -8,7 +8,7 @@ import pytest
 from conftest import IMPACT_14, L1A_2023_12
 
 import idex
-from idex.raw import raw_packets
+from idex.decode.raw import raw_packets
 
 
 def test_2023_07_packet_counts(tree_2023_07):

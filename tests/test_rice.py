@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rice_reference import from_bits, reference_decode, to_bits
 
 import idex
-from idex import rice
+from idex.decode import rice
 from idex.exceptions import DecompressionError
 
 
@@ -77,7 +77,7 @@ def _full_records(capture, schema_name):
     """Every waveform of a real capture at its compressed length (8192 / 512 samples)."""
     import packet_tools as pt
 
-    from idex.ccsds import frame
+    from idex.decode.framing import frame
 
     schema = idex.load_schema(schema_name)
     packets = pt.split(capture.read_bytes())

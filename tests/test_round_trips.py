@@ -12,7 +12,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 import idex
-from idex.cli import main
+from idex.apps.cli import main
 from idex.exceptions import CalibrationWarning, ProductError
 from idex.io import to_file
 
@@ -130,7 +130,7 @@ def test_every_command_on_every_written_file(tmp_path, written, command, kind):
 
 
 def test_the_viewer_loads_every_written_file(written):
-    from idex.view.data import load
+    from idex.apps.view.data import load
 
     for kind, path in written.items():
         if kind.endswith("csv"):

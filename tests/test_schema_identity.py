@@ -10,9 +10,9 @@ import yaml
 from click.testing import CliRunner
 
 import idex
-from idex.calibration import schema_of
-from idex.cli import main
+from idex.apps.cli import main
 from idex.exceptions import PacketWarning
+from idex.model.calibration import schema_of
 from idex.schema import SCHEMA_PATH_ENV
 
 SHIPPED = idex.load_schema("science_2023_12").source

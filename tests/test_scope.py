@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from trc_writer import synthetic_header, write_trc
 
 import idex
-from idex.cli import main
+from idex.apps.cli import main
 from idex.exceptions import PacketWarning
+from idex.fit.models import MODELS
 from idex.io.trc import TrcError, read_trc
-from idex.models import MODELS
 from idex.scope import fit_shots, join_accelerator, load_setup, open_trc
 
 LECROY = Path(__file__).parent / "data" / "lecroy"

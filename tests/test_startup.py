@@ -19,8 +19,8 @@ def _modules_after(code: str) -> set[str]:
 
 @pytest.mark.parametrize("code", [
     "import idex",
-    "import idex.cli, sys; sys.argv = ['idex', '--help']\ntry: idex.cli.main()\nexcept SystemExit: pass",
-    "import idex.cli, sys; sys.argv = ['idex', 'decode', '--help']\ntry: idex.cli.main()\nexcept SystemExit: pass",
+    "import idex.apps.cli, sys; sys.argv = ['idex', '--help']\ntry: idex.apps.cli.main()\nexcept SystemExit: pass",
+    "import idex.apps.cli, sys; sys.argv = ['idex', 'decode', '--help']\ntry: idex.apps.cli.main()\nexcept SystemExit: pass",
 ])
 def test_import_and_help_load_nothing_heavy(code):
     loaded = _modules_after(code)
@@ -37,7 +37,7 @@ def test_accessor_is_registered_whatever_the_import_order(order):
 def test_decoding_loads_no_fitting_or_plotting():
     loaded = _modules_after("import idex\nidex.open_raw(idex.testing.sample_capture())")
     assert "xarray" in loaded and "idex.accessor" in loaded
-    assert not {"matplotlib", "lmfit", "idex.lm", "idex.fitting", "cdflib"} & loaded
+    assert not {"matplotlib", "lmfit", "idex.fit.engine", "idex.fit.events", "cdflib"} & loaded
 
 
 def test_public_names_resolve_lazily():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from idex.timing import leap_second_dates, met_to_utc
+from idex.model.timing import leap_second_dates, met_to_utc
 
 EPOCH = np.datetime64("2010-01-01T00:00:00", "ns")
 

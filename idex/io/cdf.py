@@ -20,11 +20,11 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.calibration import schema_of
-from idex.dataset import stored_form, with_trigger_clocks
 from idex.exceptions import ExportError
 from idex.io.atomic import atomic_path
 from idex.io.official import official_dataset
+from idex.model.calibration import schema_of
+from idex.model.dataset import stored_form, with_trigger_clocks
 
 __all__ = ["cdf_dataset", "default_cdf_name", "read_cdf", "to_cdf"]
 

@@ -19,9 +19,9 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.calibration import schema_of
 from idex.exceptions import IdexError, ProductError
-from idex.quality import QualityFlag
+from idex.model.calibration import schema_of
+from idex.model.quality import QualityFlag
 from idex.resources import data_dir, read_yaml
 
 __all__ = ["official_dataset", "profile", "read_official"]
@@ -144,8 +144,7 @@ def _plain(value: Any) -> Any:
 
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
     """Rebuild the model from the header fields and waveforms an L1a product carries."""
-    from idex.dataset import events_dataset
-    from idex.events import ScienceEvents
+    from idex.model.dataset import ScienceEvents, events_dataset
 
     n = int(cdf.varinq("epoch").Last_Rec + 1)
     missing = []
@@ -181,7 +180,7 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
 
 def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[xr.Dataset, set[str]]:
     """Waveforms back in counts, housekeeping in engineering units, time axes and trigger times."""
-    from idex.dataset import channel_attrs, source_coordinate, time_coordinate, with_trigger_clocks
+    from idex.model.dataset import channel_attrs, source_coordinate, time_coordinate, with_trigger_clocks
 
     official = {c.name: name for name, entry in profile()["variables"].items()
                 if (c := schema.channels.get(entry.get("source", ""))) is not None}

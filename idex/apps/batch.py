@@ -1,0 +1,207 @@
+"""Batch processing of a folder tree of captures: decode (and fit, export, plot) each file once.
+
+Each capture's outputs are named after its whole path below the input folder plus the format's
+extension (``sub/run.1.pkts`` gives ``sub/run.1.pkts.nc``), so no two inputs can share an output. They
+are written atomically and recorded in a manifest (``.idex-batch.json`` in the output folder, one entry
+per input) with the source's size and modification time, so a rerun skips what is done and
+unchanged, and an interrupted run loses nothing but the files in progress. A bad file is logged and
+counted, never fatal. Files run in parallel in local processes, or on a ``dask.distributed``
+cluster when a scheduler address is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from idex._typing import PathLike
+from idex.io.atomic import atomic_path
+
+__all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
+
+log = logging.getLogger(__name__)
+
+CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds", "")
+MANIFEST = ".idex-batch.json"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to produce for each capture."""
+
+    formats: tuple[str, ...] = ("nc",)
+    fit: bool = False
+    quicklook: bool = False
+
+
+@dataclass
+class FileResult:
+    """Outcome for one capture."""
+
+    source: str
+    status: str  # "done", "skipped" or "failed"
+    outputs: list[str] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+
+
+def find_captures(root: PathLike, *, exclude: Path | None = None) -> list[Path]:
+    """Raw captures under ``root``: files ending in .pkts/.bin/.dat/.ccsds or without a suffix (the old
+    toolkit's convention), not hidden, not empty, and not inside ``exclude``."""
+    found = []
+    for path in sorted(Path(root).rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if exclude is not None and exclude in path.parents:
+            continue
+        if path.suffix.lower() in CAPTURE_SUFFIXES and path.stat().st_size > 0:
+            found.append(path)
+    return found
+
+
+def process_capture(source: str, output_stem: str, options: BatchOptions) -> list[str]:
+    """Decode one capture and write its products; returns the files written."""
+    import warnings
+
+    from idex.decode.raw import open_raw
+    from idex.exceptions import PacketDecodeError, PacketWarning
+    from idex.io import to_file
+
+    stem = Path(output_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PacketWarning)  # problems are recorded in the quality flags
+        tree = open_raw(source)
+    if tree["packets"].sizes["packet"] == 0:
+        raise PacketDecodeError(f"{source}: no CCSDS packet found: not a telemetry capture")
+    ds = tree["events"].to_dataset()
+    if options.fit:
+        ds = ds.idex.fit(merge=True, curves=options.quicklook)
+    outputs = [str(to_file(ds, stem.parent / f"{stem.name}.{fmt}", overwrite=True)) for fmt in options.formats]
+    if options.quicklook:
+        from idex.apps.quicklook import write_quicklooks
+
+        outputs += [str(p) for p in write_quicklooks(ds, stem.parent / f"{stem.name}_quicklook", stem=stem.name)]
+    return outputs
+
+
+def _run_one(source: str, output_stem: str, options: BatchOptions) -> FileResult:
+    start = time.perf_counter()
+    try:
+        outputs = process_capture(source, output_stem, options)
+    except Exception as error:  # keep going: the failure is reported with its reason
+        log.debug("%s", traceback.format_exc())
+        return FileResult(source, "failed", message=f"{type(error).__name__}: {error}".splitlines()[0],
+                          seconds=time.perf_counter() - start)
+    return FileResult(source, "done", outputs, seconds=time.perf_counter() - start)
+
+
+def _signature(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _load_manifest(folder: Path) -> dict[str, dict]:
+    path = folder / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _save_manifest(folder: Path, manifest: dict[str, dict]) -> None:
+    with atomic_path(folder / MANIFEST, overwrite=True) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def run_batch(
+    root: PathLike,
+    output: PathLike,
+    options: BatchOptions,
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    progress: Callable[[FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Process every capture under ``root`` into ``output`` (mirroring the folder tree).
+
+    Parameters
+    ----------
+    root, output : str or path
+        Folder searched for captures, and folder receiving the products.
+    options : BatchOptions
+        Products to make.
+    jobs : int, optional
+        Local worker processes (default: CPU count).
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler to run the files on instead.
+    force : bool
+        Reprocess files even when the manifest says they are done and unchanged.
+    progress : callable, optional
+        Called with each file's result as it finishes.
+
+    Returns
+    -------
+    list of FileResult
+    """
+    root, output = Path(root), Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(output)
+    wanted = json.loads(json.dumps(asdict(options)))  # as the manifest stores it (tuples become lists)
+    results: list[FileResult] = []
+    todo: list[tuple[str, str, str]] = []
+    for path in find_captures(root, exclude=output.resolve() if output.resolve() != root.resolve() else None):
+        key = str(path.relative_to(root))
+        entry = manifest.get(key)
+        if (not force and entry and entry["signature"] == _signature(path) and entry["options"] == wanted
+                and all(Path(p).exists() for p in entry["outputs"])):
+            results.append(FileResult(str(path), "skipped", entry["outputs"], "done and unchanged"))
+            if progress:
+                progress(results[-1])
+            continue
+        todo.append((key, str(path), str(output / key)))  # the whole relative name: no two inputs share outputs
+
+    def finished(key: str, result: FileResult) -> None:
+        results.append(result)
+        if result.status == "done":
+            manifest[key] = {"signature": _signature(Path(result.source)), "options": wanted,
+                             "outputs": result.outputs}
+            _save_manifest(output, manifest)
+        if progress:
+            progress(result)
+
+    for key, result in _execute(todo, options, jobs=jobs, scheduler=scheduler):
+        finished(key, result)
+    return results
+
+
+def _execute(todo: list[tuple[str, str, str]], options: BatchOptions, *, jobs: int | None,
+             scheduler: str | None) -> Iterable[tuple[str, FileResult]]:
+    if not todo:
+        return
+    if scheduler:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futures = {client.submit(_run_one, source, stem, options, pure=False): key for key, source, stem in todo}
+            for future in dask_completed(futures):
+                yield futures[future], future.result()
+        return
+    if jobs == 1 or len(todo) == 1:
+        for key, source, stem in todo:
+            yield key, _run_one(source, stem, options)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_one, source, stem, options): key for key, source, stem in todo}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise

@@ -1,0 +1,66 @@
+"""The ``idex`` command line: a thin click layer over the library's public functions.
+
+User errors (missing file, invalid schema, strict-mode decode failure) end with a one-line reason
+on stderr and exit status 1; ``--verbose`` shows decoding warnings and tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from idex._version import __version__
+
+__all__ = ["main"]
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="idex")
+@click.option("-v", "--verbose", is_flag=True, help="Show every decoding warning and full tracebacks.")
+def main(verbose: bool) -> None:
+    """Decode, fit and export IDEX dust-impact data.
+
+    \b
+    Examples:
+      idex decode capture.pkts -o events.nc
+      idex fit capture.pkts -o fitted.nc
+      idex quicklook capture.pkts -o plots/
+      idex batch Data/ -o products/ --fit
+      idex capture --port 7514 -o Data/ --live
+      idex table products/*.nc -o events.csv
+      idex snr archive/*.cdf -o snr_study/
+      idex maps --synthetic 5000 -o map.png
+      idex view capture.pkts
+      idex schema show science_2023_12
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Stop at once, removing the temporary files being written (the previous outputs stay untouched).
+
+    Raising an exception here instead (as Ctrl+C does) can land inside a library's locked region and
+    deadlock its cleanup (seen with xarray's netCDF lock), so the process ends directly.
+    """
+    from idex.io.atomic import remove_temporaries
+
+    remove_temporaries()
+    sys.stderr.write(f"stopped by signal {signum}; no partial file left\n")
+    os._exit(128 + signum)
+
+
+
+from idex.apps.commands.operations import batch, calibrate, capture, scope, view  # noqa: E402 (after the group)
+from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table  # noqa: E402
+from idex.apps.commands.schema import schema  # noqa: E402
+
+for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calibrate, scope, view, schema):
+    main.add_command(_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

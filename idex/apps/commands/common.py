@@ -1,0 +1,82 @@
+"""What the commands share: user errors as one line, the compression option's help, opening inputs."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from idex.exceptions import IdexError, PacketWarning
+
+__all__ = ["COMPRESSION_HELP", "decode_tree", "open_events", "selected", "user_errors"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn expected failures into ``error: <reason>`` and exit status 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = click.get_current_context().find_root().params.get("verbose", False)
+        try:
+            return command(*args, **kwargs)
+        except (IdexError, OSError, KeyError, ValueError) as error:
+            if verbose:
+                raise
+            message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
+                else type(error).__name__  # idex's own messages are written for people: show all of them
+            raise click.ClickException(message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+
+COMPRESSION_HELP = ("GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 "
+                    "(default 1: 3-6x faster than 6, files ~20 % larger).")
+
+
+
+def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = False):
+    """Decode, echoing decoding warnings to stderr with --verbose (they are always in the quality flags)."""
+    from idex.decode.raw import open_raw
+    from idex.exceptions import ProductError
+    from idex.opening import kind_of
+
+    if capture.is_file() and kind_of(capture) != "telemetry":
+        raise ProductError(f"{capture} is a {kind_of(capture)} file, not a raw capture; "
+                           "commands other than decode open it directly")
+    verbose = click.get_current_context().find_root().params.get("verbose", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always" if verbose else "ignore", PacketWarning)
+        tree = open_raw(capture, schema=schema, strict=strict)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    if tree["packets"].sizes["packet"] == 0:
+        raise ProductError(f"{capture}: no CCSDS packet found: not a telemetry capture")
+    return tree
+
+
+def open_events(path: Path):
+    """The event model of any file idex reads (:func:`idex.open`); raw captures report their warnings."""
+    from idex.opening import kind_of
+    from idex.opening import open as open_any
+
+    if path.is_file() and kind_of(path) == "telemetry":
+        return decode_tree(path)["events"].to_dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PacketWarning)
+        return open_any(path)
+
+
+def selected(ds, all_events: bool):
+    """The dust hits of ``ds`` (all events when asked, or when the file has no classification)."""
+    if all_events or "dust_hit_flag" not in ds:
+        return ds
+    return ds.idex.dust()
+
+

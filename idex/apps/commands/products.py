@@ -1,0 +1,222 @@
+"""Commands that turn captures and products into products: decode, fit, quicklook, table, snr, maps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+
+__all__ = ["decode", "fit", "maps", "quicklook", "snr", "table"]
+
+
+@click.command()
+@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write: .nc, .h5, .cdf or .csv (default: CAPTURE with suffix .nc).")
+@click.option("--schema", help="Schema name or YAML path (default: chosen from the capture's date).")
+@click.option("--strict", is_flag=True, help="Stop at the first decoding problem instead of flagging it.")
+@click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
+@user_errors
+def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
+           overwrite: bool, compression: int | None) -> None:
+    """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
+
+    \b
+    Examples:
+      idex decode tests/data/imap_idex_l0_raw_20231214_v001.pkts -o events.nc
+      idex decode capture.bin --schema science_2023_07 --all-groups
+      idex decode capture.pkts -o out/imap_idex_l1a_sci_20231214_v001.cdf
+    """
+    from idex.io import to_file
+    from idex.io.atomic import atomic_path
+    from idex.model.dataset import stored_form
+
+    output = output or capture.with_suffix(".nc")
+    tree = decode_tree(capture, schema=schema, strict=strict)
+    events = tree["events"].to_dataset()
+    if all_groups:
+        if output.suffix != ".nc":
+            raise click.UsageError("--all-groups needs a .nc output")
+        if output.exists() and not overwrite:
+            raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+        stored = tree.copy()
+        stored["events"] = stored_form(events)
+        with atomic_path(output, overwrite=True) as temporary:
+            stored.to_netcdf(temporary)
+    else:
+        to_file(events, output, overwrite=overwrite, compression=compression)
+    problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
+    flagged = int((events["quality_flags"] != 0).sum())
+    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems) "
+               f"with schema {tree.attrs['idex_schema']} -> {output}")
+
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
+              show_default=True, help="Folder for snr.csv and the plots.")
+@click.option("--fit/--no-fit", "with_fit", default=True, show_default=True,
+              help="Fit the target signals to plot SNR against impact charge.")
+@click.option("--all-events", is_flag=True, help="Include noise captures, pulser and non-dust events (default: "
+                                                  "dust hits only, as the mission's L2 products count them).")
+@user_errors
+def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool, all_events: bool) -> None:
+    """SNR study: per-event SNR of the TOF channels (official definition) as CSV, and the study plots.
+
+    \b
+    Examples:
+      idex snr archive/*.cdf -o snr_study/
+      idex snr capture.pkts products/*.nc --no-fit
+    """
+    from idex.apps.snr_study import snr_plots, snr_table
+    from idex.io.atomic import save_table
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = snr_table(((str(path), selected(open_events(path), all_events)) for path in files), fit=with_fit)
+    save_table(table, output_dir / "snr.csv")
+    plots = snr_plots(table, output_dir)
+    click.echo(f"{len(table)} events from {len(files)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots")
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("sky_map.png"),
+              show_default=True, help="PNG to write.")
+@click.option("--bins", default="72x36", show_default=True, help="Longitude x latitude bins (equal area).")
+@click.option("--smooth", type=float, default=0.0, help="Gaussian smoothing width, in bins.")
+@click.option("--exposure", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
+@click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
+@click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
+@user_errors
+def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposure: Path | None,
+         synthetic: int | None, all_events: bool) -> None:
+    """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
+
+    \b
+    Examples:
+      idex maps archive/*l1b*.cdf -o map.png --smooth 1
+      idex maps --synthetic 5000 -o demo_map.png
+    """
+    import numpy as np
+
+    from idex.apps import maps as skymaps
+
+    n_lon, n_lat = (int(v) for v in bins.lower().split("x"))
+    if synthetic:
+        events = [skymaps.synthetic(synthetic)]
+    elif files:
+        events = [selected(open_events(path), all_events) for path in files]
+    else:
+        raise click.UsageError("give FILES or --synthetic N")
+    missing = [str(p) for p, ds in zip(files, events) if "longitude" not in ds] if not synthetic else []
+    if missing:
+        raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} (official L1b products have them)")
+    lon = np.concatenate([ds["longitude"].values for ds in events])
+    lat = np.concatenate([ds["latitude"].values for ds in events])
+    if not np.isfinite(lon).any():
+        raise click.ClickException("every longitude/latitude is NaN (products made without SPICE have none)")
+    skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
+                             exposure=np.load(exposure) if exposure else None)
+    skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
+    peak_lon, peak_lat = skymap.peak
+    click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {skymaps.FRAME} lon "
+               f"{skymaps.plotted_longitude(peak_lon):.1f}, lat {peak_lat:.1f} deg on the map's -180..180 axis; "
+               f"{peak_lon:.1f} in 0..360)")
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write: .nc, .h5, .cdf or .csv.")
+@click.option("--channels", help="Comma-separated channels to fit (default: all the schema fits).")
+@click.option("--curves", is_flag=True, help="Also store the fitted model curves.")
+@click.option("--schema", help="Schema (name or YAML path) whose fits to use (default: the one the data carry).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
+@user_errors
+def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool,
+        compression: int | None) -> None:
+    """Fit every event's target and ion-grid signals and write the events with the fit outputs.
+
+    \b
+    Examples:
+      idex fit capture.pkts -o fitted.nc
+      idex fit events.nc -o fitted.csv --channels target_low,ion_grid
+    """
+    from idex.io import to_file
+
+    ds = open_events(source)
+    refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
+    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
+    to_file(fitted, output, overwrite=overwrite, compression=compression)
+    names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
+                                                   if n.endswith("_fit_success")]
+    summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
+    if refit:
+        click.echo(f"{source.name} held fits of {', '.join(refit)}: replaced by this fit", err=True)
+    click.echo(f"{source.name}: fits succeeded: {summary} -> {output}")
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quicklook"),
+              show_default=True, help="Folder for the figures.")
+@click.option("--pdf", is_flag=True, help="One multi-page PDF instead of a PNG per event.")
+@click.option("--fit/--no-fit", "with_fit", default=True, show_default=True, help="Overlay impact fits.")
+@click.option("--events", help="Comma-separated event numbers (default: all).")
+@user_errors
+def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events: str | None) -> None:
+    """Plot each event's six channels in physical units, and a summary of the capture.
+
+    \b
+    Examples:
+      idex quicklook capture.pkts -o plots/
+      idex quicklook fitted.nc --pdf --events 3,7
+    """
+    from idex.apps.quicklook import write_quicklooks
+
+    ds = open_events(source)
+    if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
+        ds = ds.idex.fit(merge=True, curves=True)
+    numbers = [int(n) for n in events.split(",")] if events else [int(n) for n in ds["event"].values]
+    unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
+    if unknown:
+        raise click.BadParameter(f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
+                                 f"{int(ds['event'].min())}..{int(ds['event'].max())})", param_hint="--events")
+    with click.progressbar(length=len(numbers), label="plotting", file=sys.stderr) as bar:
+        written = write_quicklooks(ds, output_dir, stem=source.stem, pdf=pdf, events=numbers, progress=bar)
+    click.echo(f"{source.name}: {len(written)} files in {output_dir}")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV file to write.")
+@click.option("--dust-only", is_flag=True, help="Only the dust hits (dust_hit_flag 1).")
+@user_errors
+def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
+    """Combine the per-event scalars of many files into one CSV, with source_file and event columns.
+
+    \b
+    Examples:
+      idex table products/*.nc -o all_events.csv
+    """
+    from idex.apps.table import combine
+    from idex.io.atomic import save_table
+
+    frame = combine(files)
+    if dust_only:
+        if "dust_hit_flag" not in frame:
+            raise click.ClickException("no dust_hit_flag in these files (decode them with a schema that classifies)")
+        frame = frame[frame["dust_hit_flag"] == 1]
+    save_table(frame, output)
+    click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
+
+

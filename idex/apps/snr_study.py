@@ -1,0 +1,83 @@
+"""SNR study across many files: per-event table and the study plots (vs time, vs impact charge, histograms)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from idex._typing import PathLike
+from idex.io.atomic import save_figure
+from idex.io.products import unique_events
+
+__all__ = ["snr_table", "snr_plots"]
+
+TOF_CHANNELS = ("tof_high", "tof_mid", "tof_low")
+
+
+def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True) -> pd.DataFrame:
+    """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
+
+    An event found in several files (the same impact time within :data:`idex.io.products.SAME_EVENT`) keeps the row
+    of the first file.
+    """
+    frames = []
+    for source, ds in datasets:
+        row = {"source_file": source, "event": ds["event"].values, "epoch": ds["epoch"].values}
+        for channel in TOF_CHANNELS:
+            row[f"{channel}_snr"] = ds.idex.snr(channel).values
+        if fit:
+            fits = ds.idex.fit()
+            for name in fits.data_vars:
+                if name.endswith("_impact_charge"):
+                    row[name] = fits[name].values
+        frames.append(pd.DataFrame(row))
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    return table.iloc[unique_events(table["epoch"].to_numpy())].reset_index(drop=True)
+
+
+def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
+    """Write ``snr_vs_time.png``, ``snr_vs_charge.png`` and ``snr_histograms.png`` into ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    fig, ax = plt.subplots(figsize=(10, 5), constrained_layout=True)
+    for channel in TOF_CHANNELS:
+        ax.semilogy(pd.to_datetime(table["epoch"]), table[f"{channel}_snr"], "o", ms=4, label=channel)
+    ax.set(xlabel="UTC", ylabel="SNR", title=f"TOF SNR of {len(table)} events")
+    ax.legend()
+    written.append(save_figure(fig, folder / "snr_vs_time.png", dpi=90))
+    plt.close(fig)
+    charges = [c for c in table.columns if c.endswith("_impact_charge")]
+    fig, axes = plt.subplots(1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True,
+                             squeeze=False)
+    for ax, column in zip(axes[0], charges):
+        ax.loglog(np.abs(table[column]), table["tof_high_snr"], "o", ms=4)
+        ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel="TOF High SNR")
+    if not charges:
+        axes[0, 0].text(0.5, 0.5, "no impact charges (run with fits)", ha="center", transform=axes[0, 0].transAxes)
+    written.append(save_figure(fig, folder / "snr_vs_charge.png", dpi=90))
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    for ax, channel in zip(axes, TOF_CHANNELS):
+        values = table[f"{channel}_snr"].to_numpy(dtype=float)
+        values = values[np.isfinite(values) & (values > 0)]
+        bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 20) if values.size > 1 else 10
+        ax.hist(values, bins=bins, color="tab:blue", edgecolor="black")
+        if values.size > 1:
+            ax.set_xscale("log")
+        ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
+               if values.size else channel)
+    written.append(save_figure(fig, folder / "snr_histograms.png", dpi=90))
+    plt.close(fig)
+    return written

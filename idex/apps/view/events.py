@@ -1,0 +1,291 @@
+"""Event browser: event list, channels on their own time axes, header panel, and interactive refits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import xarray as xr
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from idex.apps.view.data import Opened, save_overrides
+from idex.fit.events import fit_arrays
+from idex.fit.models import MODELS
+from idex.model.dataset import waveform_channels
+from idex.model.quality import FitStatus
+from idex.schema import FitSpec
+
+__all__ = ["EventBrowser", "fit_specs_for"]
+
+
+def fit_specs_for(ds: xr.Dataset) -> dict[str, FitSpec]:
+    """The fit declarations that go with a dataset (packet schema or scope setup)."""
+    if "idex_scope_setup" in ds.attrs:
+        from idex.scope import load_setup
+
+        return dict(load_setup(ds.attrs["idex_scope_setup"]).fits)
+    from idex.model.calibration import schema_of
+
+    return dict(schema_of(ds).fits)
+
+
+class EventBrowser(QWidget):
+    """Browse the events of one opened file; refit a channel and keep or revert the result."""
+
+    event_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.opened: Opened | None = None
+        self.fits: dict[tuple[int, str], np.ndarray] = {}  # (event, channel) -> parameters shown
+        self.statuses: dict[tuple[int, str], int] = {}  # (event, channel) -> FitStatus of an automatic fit or refit
+        self.events = QListWidget()
+        self.events.currentRowChanged.connect(self._row_changed)
+        self.events.setMinimumWidth(230)
+        self.overlay = QCheckBox("overlay")
+        self.overlay.toggled.connect(self.redraw)
+        self.channel_boxes: dict[str, QCheckBox] = {}
+        self.channel_bar = QHBoxLayout()
+        self.figure = Figure(figsize=(8, 6), constrained_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.header = QTableWidget(0, 3)
+        self.header.setHorizontalHeaderLabels(["field", "value", "units"])
+        self.header.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.fit_channel = QComboBox()
+        self.fit_channel.currentTextChanged.connect(self._show_parameters)
+        self.parameters = QTableWidget(0, 5)
+        self.parameters.setHorizontalHeaderLabels(["parameter", "initial", "min", "max", "fitted ± error"])
+        self.chi2 = QLabel("χ²: –")
+        buttons = QHBoxLayout()
+        for text, slot in (("Refit", self.refit), ("Keep", self.keep), ("Revert", self.revert)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            setattr(self, f"{text.lower()}_button", button)
+        fit_panel = QWidget()
+        fit_layout = QVBoxLayout(fit_panel)
+        fit_layout.addWidget(self.fit_channel)
+        fit_layout.addWidget(self.parameters)
+        fit_layout.addWidget(self.chi2)
+        fit_layout.addLayout(buttons)
+        side = QTabWidget()
+        side.addTab(self.header, "Header")
+        side.addTab(fit_panel, "Fit")
+        self.side = side
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        controls = QHBoxLayout()
+        controls.addLayout(self.channel_bar)
+        controls.addStretch()
+        controls.addWidget(self.overlay)
+        middle_layout.addLayout(controls)
+        middle_layout.addWidget(NavigationToolbar2QT(self.canvas, self))
+        middle_layout.addWidget(self.canvas)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget, stretch in ((self.events, 1), (middle, 4), (side, 2)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        for keys, step in ((("n", "Right", "Down"), 1), (("p", "Left", "Up"), -1)):
+            for key in keys:
+                QShortcut(QKeySequence(key), self, activated=lambda step=step: self.step(step))
+
+    # data -------------------------------------------------------------------------------------------
+    def show_file(self, opened: Opened) -> None:
+        """Show the events of ``opened``."""
+        self.opened = opened
+        ds = opened.events
+        self.specs = fit_specs_for(ds)
+        self.fits = {}
+        self.statuses = {}
+        for key, entry in opened.overrides.items():
+            number, channel = key.split(":")
+            self.fits[(int(number), channel)] = np.array(entry["params"])
+        for box in self.channel_boxes.values():
+            self.channel_bar.removeWidget(box)
+            box.deleteLater()
+        self.channel_boxes = {}
+        for name in waveform_channels(ds):
+            box = QCheckBox(name)
+            box.setChecked(True)
+            box.toggled.connect(self.redraw)
+            self.channel_bar.addWidget(box)
+            self.channel_boxes[name] = box
+        self.fit_channel.blockSignals(True)
+        self.fit_channel.clear()
+        self.fit_channel.addItems([c for c in self.specs if c in ds])
+        self.fit_channel.blockSignals(False)
+        self.events.blockSignals(True)
+        self.events.clear()
+        dust = ds["dust_hit_flag"].values if "dust_hit_flag" in ds else np.zeros(ds.sizes["event"], np.uint8)
+        for number, epoch, flags, hit in zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust):
+            text = f"{int(number):5d}  {np.datetime_as_string(epoch, unit='s')}" + ("  dust" if hit == 1 else "")
+            self.events.addItem(text + (f"  flags {int(flags)}" if flags else ""))
+        self.events.blockSignals(False)
+        self.events.setCurrentRow(0)
+
+    @property
+    def event(self) -> int:
+        """Event number on display."""
+        assert self.opened is not None
+        return int(self.opened.events["event"].values[max(self.events.currentRow(), 0)])
+
+    def select_event(self, number: int) -> None:
+        """Show event ``number``."""
+        assert self.opened is not None
+        self.events.setCurrentRow(int(np.flatnonzero(self.opened.events["event"].values == number)[0]))
+
+    def step(self, step: int) -> None:
+        """Next (``+1``) or previous (``-1``) event."""
+        row = min(max(self.events.currentRow() + step, 0), self.events.count() - 1)
+        self.events.setCurrentRow(row)
+
+    def _row_changed(self, row: int) -> None:
+        if row < 0 or self.opened is None:
+            return
+        self._fill_header()
+        self._show_parameters(self.fit_channel.currentText())
+        self.redraw()
+        self.event_changed.emit(self.event)
+
+    # panels -----------------------------------------------------------------------------------------
+    def _fill_header(self) -> None:
+        row = self.opened.events.sel(event=self.event)
+        scalars = [(n, v) for n, v in row.data_vars.items() if v.ndim == 0]
+        self.header.setRowCount(len(scalars))
+        for i, (name, value) in enumerate(scalars):
+            for j, text in enumerate((name, str(value.values), str(value.attrs.get("units", "")))):
+                self.header.setItem(i, j, QTableWidgetItem(text))
+
+    def _data(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        ds = self.opened.events
+        t = ds.idex.time(channel).sel(event=self.event).values
+        raw = ds[channel].sel(event=self.event)
+        fill = raw.attrs.get("fill_value_used")
+        values = raw.where(raw != fill).values if fill is not None else raw.values
+        return t, values * raw.attrs.get("calibration_factor", 1.0)
+
+    def _show_parameters(self, channel: str) -> None:
+        if not channel or self.opened is None:
+            return
+        spec = self.specs[channel]
+        t, y = self._data(channel)
+        result = self.fits.get((self.event, channel))
+        automatic = fit_arrays(t[None], y[None], spec)[0]
+        k = len(spec.parameters)
+        shown = result if result is not None else automatic[:k]
+        self.parameters.setRowCount(k)
+        for i, parameter in enumerate(spec.parameters):
+            values = (parameter.name, f"{shown[i]:.6g}", f"{parameter.min:.6g}", f"{parameter.max:.6g}",
+                      f"{automatic[i]:.6g} ± {automatic[k + i]:.2g}")
+            for j, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if j in (0, 4):
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.parameters.setItem(i, j, item)
+        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])})")
+        if (self.event, channel) not in self.fits:
+            self.fits[(self.event, channel)] = automatic[:k]
+            self.statuses[(self.event, channel)] = int(automatic[2 * k + 2])
+
+    # fitting ----------------------------------------------------------------------------------------
+    def _edited_spec(self, channel: str) -> tuple[FitSpec, np.ndarray]:
+        spec = self.specs[channel]
+        initial, parameters = [], []
+        for i, parameter in enumerate(spec.parameters):
+            initial.append(float(self.parameters.item(i, 1).text()))
+            parameters.append(dataclasses.replace(parameter, min=float(self.parameters.item(i, 2).text()),
+                                                  max=float(self.parameters.item(i, 3).text())))
+        return dataclasses.replace(spec, parameters=tuple(parameters)), np.array([initial])
+
+    def refit(self) -> float:
+        """Refit the selected channel from the table's initial values and bounds; returns the new χ²."""
+        channel = self.fit_channel.currentText()
+        spec, initial = self._edited_spec(channel)
+        t, y = self._data(channel)
+        out = fit_arrays(t[None], y[None], spec, initial=initial)[0]
+        k = len(spec.parameters)
+        self.fits[(self.event, channel)] = out[:k]
+        self.statuses[(self.event, channel)] = int(out[2 * k + 2])
+        for i in range(k):
+            self.parameters.item(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
+        self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit: {_status_name(out[2 * k + 2])})")
+        self.redraw()
+        return float(out[2 * k])
+
+    def keep(self) -> None:
+        """Keep the current fit of this channel: saved in the sidecar file, never in the data file."""
+        channel = self.fit_channel.currentText()
+        params = self.fits[(self.event, channel)]
+        self.opened.overrides[f"{self.event}:{channel}"] = {"model": self.specs[channel].model,
+                                                            "params": [float(v) for v in params]}
+        save_overrides(self.opened)
+
+    def revert(self) -> None:
+        """Forget the kept fit of this channel and show the automatic one again."""
+        channel = self.fit_channel.currentText()
+        self.opened.overrides.pop(f"{self.event}:{channel}", None)
+        self.fits.pop((self.event, channel), None)
+        self.statuses.pop((self.event, channel), None)
+        save_overrides(self.opened)
+        self._show_parameters(channel)
+        self.redraw()
+
+    # drawing ----------------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw the selected channels (stacked, or overlaid normalised) with trigger markers and fits."""
+        if self.opened is None:
+            return
+        channels = [name for name, box in self.channel_boxes.items() if box.isChecked()]
+        self.figure.clear()
+        if not channels:
+            self.canvas.draw_idle()
+            return
+        overlay = self.overlay.isChecked()
+        axes = [self.figure.add_subplot(111)] * len(channels) if overlay else \
+            self.figure.subplots(len(channels), 1, sharex=False, squeeze=False)[:, 0]
+        for ax, channel in zip(axes, channels):
+            t, y = self._data(channel)
+            units = self.opened.events[channel].attrs.get("calibration_units",
+                                                          self.opened.events[channel].attrs.get("units", ""))
+            scale = np.nanmax(np.abs(y - np.nanmedian(y))) if overlay else 1.0
+            baseline = np.nanmedian(y) if overlay else 0.0
+            ax.plot(t, (y - baseline) / (scale or 1.0), lw=0.6, label=channel)
+            params = self.fits.get((self.event, channel))
+            if params is not None and np.all(np.isfinite(params)) and channel in self.specs and not overlay:
+                curve = MODELS[self.specs[channel].model].function(t[None], params[None])[0]
+                status = self.statuses.get((self.event, channel))  # None: a fit the user kept
+                if status in (None, FitStatus.CONVERGED):
+                    ax.plot(t, curve, color="tab:red", lw=1.0, label="fit" if status is not None else "kept fit")
+                else:
+                    ax.plot(t, curve, color="tab:gray", lw=1.0, ls="--", label=f"fit: {_status_name(status)}")
+            ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
+            ax.set_ylabel("normalised" if overlay else f"{channel} [{units}]")
+        axes[-1].set_xlabel("time from trigger [µs]")
+        axes[0].legend(fontsize=7, loc="upper right")
+        self.figure.suptitle(f"{self.opened.path.name} · event {self.event}")
+        self.canvas.draw_idle()
+
+
+def _status_name(code: float) -> str:
+    """Readable name of a fit status code (NaN: no result)."""
+    return FitStatus(int(code)).name.lower().replace("_", " ") if np.isfinite(code) else "no result"

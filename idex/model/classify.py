@@ -1,0 +1,173 @@
+"""Dust, noise or pulser, and which channels saturated: the mission's event classification, explained.
+
+The rules are the mission pipeline's (imap-processing 1.0.40, ``idex_event_flags.py``); every threshold,
+window, reference baseline and trigger bit comes from the schema's ``classification`` section, so an
+analyst tunes them in a copy of the schema, not here.
+
+- **Event type** (vectorised): the *active* channels are those whose trigger-id bit is set, plus each TOF
+  gain whose trigger mode is not 0. No active channel, or a software/external trigger with only TOF High
+  active, is a **noise capture**; only TOF High active with the pulser's mode and threshold is the
+  **pulser**; everything else is a **science event**.
+- **Saturation** (vectorised): a channel saturated when a finite sample reaches the configured fraction of
+  its full scale.
+- **Dust hit** (science events only, compiled in :mod:`idex.model.dust_test`, peak positions exactly as
+  ``scipy.signal.find_peaks`` gives them, as the mission does): on each TOF gain, baseline and robust noise
+  from the first microseconds, peaks above height and prominence thresholds, saturated runs merged to one
+  peak, each peak's full width at half maximum measured on the highest gain where it is not saturated.
+  Blocks of events run in parallel threads (:mod:`idex.threads`). Dust when one gain has at least
+  ``min_peaks`` peaks of at least ``min_width_us``, or the high gain has a single peak of at least
+  ``single_peak_width_us``; failing that, gains whose baseline was cut off (far from its reference) are
+  re-tested with the reference baseline and noise.
+
+Besides the ten flags, the quantities behind each decision are returned (baseline, noise, qualifying peaks
+and the widest peak per gain, active channels, which rule decided), so a decision can be checked.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import xarray as xr
+
+from idex.model.dust_test import DustParameters, dust_test
+from idex.schema import ClassificationSpec, DustSpec, Schema
+from idex.threads import blocks, run_blocks
+
+__all__ = ["DECIDED_BY", "classify"]
+
+UNKNOWN = np.uint8(255)
+"""Flag value of events without a header packet (the trigger information is missing)."""
+
+DECIDED_BY = ("not_science", "not_dust", "two_peaks_in_one_gain", "single_wide_high_gain_peak",
+              "two_peaks_after_truncated_baseline")
+"""Meanings of ``dust_decided_by`` (its values are the positions in this tuple)."""
+
+
+def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
+    """The ten mission flags and the quantities behind them, for every event of ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model (raw waveforms in counts, trigger fields, time coordinates).
+    schema : Schema
+        Schema with a ``classification`` section.
+
+    Returns
+    -------
+    dict
+        ``name -> (dims, values, attrs)`` for ``xarray.Dataset.assign``.
+    """
+    spec = schema.classification
+    assert spec is not None
+    n = ds.sizes["event"]
+    out: dict[str, tuple] = {}
+    has_header = np.isfinite(ds[schema.channels[spec.dust.channels[0]].trigger_time].values)
+    kinds, active, software = _event_types(ds, spec)
+    names = {"science": "science_event_flag", "noise": "noise_capture_flag", "pulser": "pulser_flag"}
+    for kind, name in names.items():
+        values = np.where(has_header, (kinds == kind).astype(np.uint8), UNKNOWN)
+        out[name] = ("event", values, _flag_attrs(f"The event is a {kind.replace('science', 'science (real)')} "
+                                                  "event by the mission's trigger rules"))
+    out["active_channels"] = ("event", active.astype(np.uint8), {
+        "long_name": "Channels active in the trigger (trigger-id bits and non-zero TOF trigger modes)",
+        "flag_masks": [1 << i for i in range(len(spec.trigger_bits))],
+        "flag_meanings": " ".join(spec.trigger_bits)})
+    out["software_trigger"] = ("event", software.astype(np.uint8),
+                               {"long_name": "Software or external trigger", "flag_values": [0, 1]})
+    for channel in schema.channels.values():
+        if channel.name not in ds:
+            continue
+        limit = spec.saturation_fraction * (2 ** channel.sample_bits - 1)
+        saturated = _saturated_rows(ds[channel.name].values, limit, channel.fill_value)
+        out[f"{channel.name}_saturation_flag"] = ("event", saturated, _flag_attrs(
+            f"{channel.name} reached {spec.saturation_fraction:.0%} of full scale ({limit:.2f} DN)"))
+    gains = spec.dust.channels
+    channel = schema.channels[gains[0]]
+    tested = np.flatnonzero(has_header & (kinds == "science"))
+    waveforms = tuple(ds[g].values for g in gains)
+    fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
+    limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
+    clock, trigger = ds[channel.time].values.astype(np.float64), ds[channel.trigger_time].values.astype(np.float64)
+    references = (np.array(spec.dust.reference_baseline_dn, np.float64),
+                  np.array(spec.dust.reference_sigma_dn, np.float64))
+    parts = run_blocks(lambda start, stop: dust_test(waveforms, fills, limits, clock, trigger, tested[start:stop],
+                                                     _parameters(spec.dust), *references),
+                       blocks(tested.size, minimum=32))
+    rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    dust = np.where(has_header, 0, UNKNOWN).astype(np.uint8)
+    dust[tested] = rule >= 2
+    decided = np.zeros(n, np.int8)
+    decided[tested] = rule
+    why = {}
+    for index, g in enumerate(gains):
+        for name, values, kind in (("dust_baseline", baseline, np.float64), ("dust_noise", sigma, np.float64),
+                                   ("dust_peaks", qualifying, np.int16), ("widest_peak", widest, np.float64)):
+            full = np.zeros(n, kind) if kind == np.int16 else np.full(n, np.nan)
+            full[tested] = values[:, index]
+            why[f"{g}_{name}"] = full
+    out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))
+    out["dust_decided_by"] = ("event", decided, {"long_name": "Which rule decided the dust test",
+                                                 "flag_values": list(range(len(DECIDED_BY))),
+                                                 "flag_meanings": " ".join(DECIDED_BY)})
+    for g in gains:
+        out[f"{g}_dust_baseline"] = ("event", why[f"{g}_dust_baseline"],
+                                     {"long_name": f"{g} baseline of the dust test (median of the first "
+                                                   f"{spec.dust.baseline_us} us)", "units": "dN"})
+        out[f"{g}_dust_noise"] = ("event", why[f"{g}_dust_noise"],
+                                  {"long_name": f"{g} noise of the dust test (1.4826 MAD)", "units": "dN"})
+        out[f"{g}_dust_peaks"] = ("event", why[f"{g}_dust_peaks"], {
+            "long_name": f"{g} peaks at least {spec.dust.min_width_us} us wide in the deciding pass"})
+        out[f"{g}_widest_peak"] = ("event", why[f"{g}_widest_peak"],
+                                   {"long_name": f"{g} widest peak (FWHM, on the highest unsaturated gain)",
+                                    "units": "us"})
+    return out
+
+
+def _saturated_rows(raw: np.ndarray, limit: float, fill: int) -> np.ndarray:
+    """1 for each row (event) with a sample other than ``fill`` at or above ``limit``, blocks in parallel."""
+    parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill),
+                       blocks(raw.shape[0], minimum=256))
+    return np.concatenate(parts)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows_reaching(raw: np.ndarray, limit: float, fill: int) -> np.ndarray:
+    """1 for each row with a sample (other than the fill value) at or above ``limit``; stops at the first."""
+    out = np.zeros(raw.shape[0], np.uint8)
+    for row in range(raw.shape[0]):
+        for value in raw[row]:
+            if value >= limit and value != fill:
+                out[row] = 1
+                break
+    return out
+
+
+def _flag_attrs(long_name: str) -> dict[str, object]:
+    return {"long_name": long_name, "flag_values": [0, 1, int(UNKNOWN)], "flag_meanings": "no yes no_event_header"}
+
+
+def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event type (``science``/``noise``/``pulser``), active-channel bitmask and software flag per event."""
+    trigger = np.nan_to_num(ds[spec.trigger_id].values.astype(np.float64)).astype(np.int64)
+    order = list(spec.trigger_bits)
+    active = np.zeros(trigger.size, np.int64)
+    for index, bit in enumerate(spec.trigger_bits.values()):
+        active |= ((trigger >> bit) & 1) << index
+    for channel, field in spec.trigger_modes.items():
+        active |= (np.nan_to_num(ds[field].values.astype(np.float64)) != 0).astype(np.int64) << order.index(channel)
+    software = np.zeros(trigger.size, bool)
+    for bit in spec.software_bits:
+        software |= ((trigger >> bit) & 1) == 1
+    only_pulser_channel = active == (1 << order.index(spec.pulser_channel))
+    mode = ds[spec.trigger_modes[spec.pulser_channel]].values
+    threshold = ds[spec.pulser_threshold_field].values
+    noise = (active == 0) | (software & only_pulser_channel)
+    pulser = ~noise & only_pulser_channel & (mode == spec.pulser_mode) & (threshold == spec.pulser_threshold)
+    kinds = np.where(noise, "noise", np.where(pulser, "pulser", "science"))
+    return kinds, active, software
+
+
+def _parameters(dust: DustSpec) -> DustParameters:
+    return (dust.baseline_us, dust.height_sigma, dust.prominence_sigma, dust.distance_us, dust.min_width_us,
+            int(dust.min_peaks), dust.single_peak_width_us, dust.match_us, dust.truncation_dn)

@@ -1,0 +1,293 @@
+"""Build the event model (``xarray.Dataset`` with dimension ``event``) from assembled events.
+
+Names, dimensions, units and descriptions all come from the schema. Waveforms stay compact
+``uint16`` counts on their own sample dimension per sampling rate; each sample dimension has a 1-D
+time coordinate (µs from the start of the record), and per-event trigger times give the time
+relative to the trigger as lazy 2-D coordinates (``time_from_trigger_high``): computed only for the
+rows that are looked at, so ``ds.tof_high.isel(event=0).plot(x="time_from_trigger_high")`` costs one row
+and the capture's peak memory does not grow. Writers drop them; readers attach them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from idex._version import __version__
+from idex.model.classify import classify
+from idex.model.housekeeping import convert_housekeeping
+from idex.model.quality import QualityFlag
+from idex.model.timing import met_to_utc
+from idex.schema import Channel, Schema
+
+__all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "source_coordinate", "stored_form",
+           "time_coordinate", "trigger_clock", "waveform_channels", "with_trigger_clocks"]
+
+EVENT = "event"
+
+
+@dataclass(frozen=True)
+class ScienceEvents:
+    """Events assembled from science packets, one row per event, sorted by event time and number.
+
+    Attributes
+    ----------
+    has_header : numpy.ndarray
+        True where the event's header packet was found.
+    packet_coarse, packet_fine : numpy.ndarray
+        Spacecraft MET of the header packet (or of the event's first packet when the header is missing).
+    subheader : dict
+        Per-event sub-header fields (from the header packet, else the first packet).
+    header : dict
+        Event-header fields; rows without a header hold the dtype's maximum (fill value).
+    waveforms : dict
+        ``(event, sample)`` ``uint16`` arrays, one per channel.
+    quality : numpy.ndarray
+        :class:`~idex.model.quality.QualityFlag` bits per event.
+    """
+
+    has_header: np.ndarray
+    packet_coarse: np.ndarray
+    packet_fine: np.ndarray
+    subheader: dict[str, np.ndarray]
+    header: dict[str, np.ndarray]
+    waveforms: dict[str, np.ndarray]
+    quality: np.ndarray
+
+
+def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -> xr.Dataset:
+    """Turn assembled events into the labelled event model.
+
+    Parameters
+    ----------
+    events : ScienceEvents
+        Output of :func:`idex.decode.assembly.assemble_events`.
+    schema : Schema
+        The schema the events were decoded with.
+    source : str
+        Name of the capture, recorded in the global attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    values = _field_values(events, schema)
+    number_field = schema.subheader_field("event_number")
+    data: dict[str, Any] = {}
+    coords: dict[str, Any] = {
+        EVENT: (EVENT, events.subheader[number_field.name], {"long_name": "Event number", **_field_attrs(number_field)}),
+        "epoch": (EVENT, _event_epoch(events, schema, values), {
+            "long_name": "Impact time (UTC)", "standard_name": "time",
+            "description": "Trigger time stamped in the event header (sub-header event time when the header "
+                           "is missing), MET converted to UTC with leap seconds"}),
+        "source": source_coordinate(source, events.subheader[number_field.name].size),
+    }
+    data["packet_epoch"] = (EVENT, _utc(events.packet_coarse, events.packet_fine, schema), {
+        "long_name": "Spacecraft time of the event-header packet (UTC)",
+        "description": "Secondary-header MET of the header packet converted to UTC with leap seconds"})
+    for field, array in zip(schema.packet_time_fields, (events.packet_coarse, events.packet_fine)):
+        data[field.name] = (EVENT, array, _field_attrs(field))
+    for field in schema.subheader:
+        if field.name and field.per_event and field.name != number_field.name:
+            data[field.name] = (EVENT, events.subheader[field.name], _field_attrs(field))
+    for field in schema.header_fields:
+        if field.name:
+            data[field.name] = (EVENT, events.header[field.name], _field_attrs(field))
+    for name, (array, attrs) in _derived(events, schema, values).items():
+        data[name] = (EVENT, array, attrs)
+    for name, (array, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
+        data[name] = (EVENT, array, attrs)
+    for channel in schema.channels.values():
+        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], channel_attrs(channel))
+        coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
+        if channel.trigger_time in data:  # the lazy trigger-relative clock, built with the rest (one merge)
+            coords[trigger_clock_name(channel.time)] = trigger_clock(
+                xr.Variable(*coords[channel.time][:2]), xr.Variable(*data[channel.trigger_time][:2]),
+                channel.trigger_time)
+    data["quality_flags"] = (EVENT, events.quality,
+                             {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
+    if schema.classification is not None:  # the mission's event flags, in the same construction (one merge)
+        data.update(classify(_classification_inputs(data, coords, schema), schema))
+    return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
+
+
+def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], schema: Schema) -> xr.Dataset:
+    """The few variables :func:`idex.model.classify.classify` reads, as a small Dataset."""
+    spec = schema.classification
+    assert spec is not None
+    names = {spec.trigger_id, spec.pulser_threshold_field, *spec.trigger_modes.values(), *schema.channels,
+             *(channel.trigger_time for channel in schema.channels.values())}
+    return xr.Dataset({name: data[name] for name in names if name in data},
+                      coords={channel.time: coords[channel.time] for channel in schema.channels.values()})
+
+
+def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
+    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation)."""
+    return (EVENT, np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
+            {"long_name": "File the event was read from"})
+
+
+def channel_attrs(channel: Channel) -> dict[str, Any]:
+    """Attributes of a waveform variable: the schema's, plus its fill value, clocks and calibration."""
+    attrs = {**channel.attrs, "fill_value_used": channel.fill_value, "sample_bits": channel.sample_bits,
+             "time": channel.time, "trigger_time": channel.trigger_time}
+    if channel.calibration_factor is not None:
+        attrs.update(calibration_factor=channel.calibration_factor, calibration_units=channel.calibration_units)
+    return attrs
+
+
+def time_coordinate(dim: str, n_samples: int, period_us: float) -> tuple[str, np.ndarray, dict[str, Any]]:
+    """A 1-D sample clock: µs from the start of the record (``arange``, not ``linspace``)."""
+    return (dim, np.arange(n_samples) * period_us,
+            {"long_name": f"Time from the start of the {dim} record", "units": "us", "sample_rate_mhz": 1 / period_us})
+
+
+class _TriggerRelativeClock(BackendArray):
+    """``clock[sample] - trigger[event]`` computed for the requested rows only (xarray's lazy indexing)."""
+
+    def __init__(self, clock: np.ndarray, trigger: np.ndarray) -> None:
+        self.shape = (trigger.size, clock.size)
+        self.dtype = np.dtype(np.float64)
+        self._clock, self._trigger = clock, trigger
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
+
+    def _outer(self, key: tuple[Any, Any]) -> np.ndarray:
+        rows, samples = key
+        return np.add.outer(-np.asarray(self._trigger[rows], np.float64), self._clock[samples])
+
+
+def trigger_clock_name(clock: str) -> str:
+    """Name of the trigger-relative clock of a record clock: ``time_high`` -> ``time_from_trigger_high``."""
+    return "time_from_trigger" + clock.removeprefix("time") if clock.startswith("time") else f"{clock}_from_trigger"
+
+
+def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
+    """Attach the lazy 2-D ``time_from_trigger_*`` coordinates (µs) of every sampling clock of ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model whose waveforms name their ``time`` (1-D record clock) and ``trigger_time``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` with one ``(event, sample)`` coordinate per clock, values ``time - trigger_time``.
+
+    Examples
+    --------
+    >>> import idex
+    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    >>> float(ds.tof_high.isel(event=0).time_from_trigger_high[0]) == -float(ds.trigger_time_high[0])
+    True
+    """
+    variables = ds.variables
+    clocks = {}
+    for name in waveform_channels(ds):
+        attrs = variables[name].attrs
+        clock, trigger = variables[attrs["time"]], variables[attrs["trigger_time"]]
+        if clock.ndim == 1 and trigger.dims == (EVENT,):
+            clocks[trigger_clock_name(attrs["time"])] = trigger_clock(clock, trigger, attrs["trigger_time"])
+    return ds.assign_coords(clocks)
+
+
+def trigger_clock(clock: xr.Variable, trigger: xr.Variable, trigger_name: str) -> xr.Variable:
+    """The lazy ``(event, sample)`` clock ``clock - trigger`` (µs) of one sampling rate."""
+    lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(np.asarray(clock.values), np.asarray(trigger.values)))
+    return xr.Variable((EVENT, clock.dims[0]), lazy, {"long_name": f"Time from the trigger ({trigger_name})",
+                                                      "units": "us"})
+
+
+def stored_form(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without the derived trigger-relative clocks (what writers store; readers attach them again)."""
+    derived = {trigger_clock_name(ds[name].attrs["time"]) for name in waveform_channels(ds)}
+    return ds.drop_vars([name for name in ds.coords if name in derived and ds[name].ndim == 2])
+
+
+def waveform_channels(ds: xr.Dataset) -> list[str]:
+    """Names of the waveform variables of an event model (those that name their clock and trigger time)."""
+    variables = ds.variables  # plain Variables: no DataArray built per name
+    return [name for name in ds.data_vars if variables[name].ndim == 2
+            and "time" in variables[name].attrs and "trigger_time" in variables[name].attrs]
+
+
+def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
+    """An event model with zero events (for captures without science packets)."""
+    header = {f.name: np.zeros(0, f.dtype) for f in schema.header_fields if f.name}
+    events = ScienceEvents(
+        has_header=np.zeros(0, bool),
+        packet_coarse=np.zeros(0, np.uint32),
+        packet_fine=np.zeros(0, np.uint16),
+        subheader={f.name: np.zeros(0, f.dtype) for f in schema.subheader if f.name and f.per_event},
+        header=header,
+        waveforms={c.name: np.zeros((0, c.n_samples), np.uint16) for c in schema.channels.values()},
+        quality=np.zeros(0, np.uint16),
+    )
+    return events_dataset(events, schema, source=source)
+
+
+def _field_attrs(field: Any) -> dict[str, Any]:
+    attrs = dict(field.attrs)
+    attrs.setdefault("bits", field.bits)
+    return attrs
+
+
+def _field_values(events: ScienceEvents, schema: Schema) -> dict[str, Any]:
+    """Constants and every decoded field as int64, the namespace of schema expressions."""
+    values: dict[str, Any] = dict(schema.constants)
+    values.update({name: array.astype(np.int64) for name, array in events.header.items()})
+    values.update({name: array.astype(np.int64) for name, array in events.subheader.items()})
+    return values
+
+
+def _utc(coarse: np.ndarray, fine: np.ndarray, schema: Schema) -> np.ndarray:
+    return met_to_utc(coarse, fine, epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
+
+
+def _event_epoch(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> np.ndarray:
+    """Impact time from the header's time fields; sub-header event time where the header is missing."""
+    shape = events.has_header.shape
+    coarse = np.broadcast_to(schema.event_coarse.evaluate(values), shape)
+    fine = np.broadcast_to(schema.event_fine.evaluate(values), shape)
+    fallback = values[schema.roles["event_time"]]
+    return _utc(np.where(events.has_header, coarse, fallback), np.where(events.has_header, fine, 0), schema)
+
+
+def _derived(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
+    values = dict(values)
+    out = {}
+    with np.errstate(all="ignore"):
+        for item in schema.derived:
+            result = np.broadcast_to(np.asarray(item.expression.evaluate(values)), events.has_header.shape)
+            values[item.name] = result
+            dtype = item.dtype or (np.dtype(np.float64) if result.dtype.kind == "f" else np.dtype(np.int64))
+            stored = result.astype(dtype)
+            if dtype.kind == "f":
+                stored = np.where(events.has_header, stored, np.nan).astype(dtype)
+            else:
+                stored = np.where(events.has_header, stored, np.iinfo(dtype).max).astype(dtype)
+            out[item.name] = (stored, {**item.attrs, "expression": item.expression.source})
+    return out
+
+
+def _global_attrs(schema: Schema, source: str) -> Mapping[str, Any]:
+    attrs = {
+        "title": "IDEX dust-impact events",
+        "source": source,
+        "idex_schema": schema.name,
+        "idex_schema_sha256": schema.sha256,
+        "idex_schema_yaml": schema.text,  # the schema itself: analyses use exactly the one the data were decoded with
+        "idex_version": __version__,
+        "Conventions": "CF-1.10",
+    }
+    attrs.update(schema.attrs)
+    return attrs

@@ -1,0 +1,76 @@
+"""Signal-to-noise ratio of a waveform (the official definition): peak above the pre-trigger baseline
+in units of the baseline's standard deviation (``ddof = 1``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+from dask.base import is_dask_collection
+
+from idex.model.calibration import schema_of
+
+__all__ = ["snr", "snr_values"]
+
+
+def snr_values(signal: np.ndarray, time: np.ndarray, window: tuple[float, float] = (-7.0, -5.0)) -> np.ndarray:
+    """SNR of each row of ``signal`` on times ``time`` (µs from the trigger).
+
+    Parameters
+    ----------
+    signal, time : numpy.ndarray
+        ``(n, m)`` (or ``(m,)``) waveforms and their times; NaN samples are ignored.
+    window : tuple of float
+        Baseline window ``[start, stop]`` in µs relative to the trigger (inclusive).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(max(signal) - mean(baseline)) / std(baseline, ddof=1)``; NaN where the window holds
+        fewer than two samples.
+
+    Examples
+    --------
+    >>> snr_values(np.array([0, 0, 1, 2, 2, 10.0]), np.array([-7, -6.5, -6, -5.5, -5, 0.0]))
+    array(9.)
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    time = np.broadcast_to(np.asarray(time, dtype=np.float64), signal.shape)
+    inside = (time >= window[0]) & (time <= window[1]) & np.isfinite(signal)
+    baseline = np.where(inside, signal, np.nan)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(baseline, axis=-1)
+        sigma = np.nanstd(baseline, axis=-1, ddof=1)
+        peak = np.nanmax(signal, axis=-1)
+    result = (peak - mean) / sigma
+    return np.where(inside.sum(axis=-1) >= 2, result, np.nan)
+
+
+def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float] = (-7.0, -5.0)) -> xr.DataArray:
+    """SNR of ``channel`` for every event (lazy on dask-backed data).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model.
+    channel : str
+        Waveform channel (default TOF High, as in the official L2A).
+    window : tuple of float
+        Baseline window in µs relative to the trigger.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``<channel>_snr`` on the ``event`` axis.
+    """
+    schema = schema_of(ds)
+    dim = schema.channels[channel].dim
+    signal = ds[channel].where(ds[channel] != schema.channels[channel].fill_value)
+    values = xr.apply_ufunc(snr_values, signal, ds.idex.time(channel), kwargs={"window": window},
+                            input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
+    if not is_dask_collection(values.data) and values.size and not np.isfinite(values.values).any():
+        warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)
+    values.attrs = {"long_name": f"{channel} signal-to-noise ratio", "units": "1", "baseline_window_us": list(window)}
+    return values.rename(f"{channel}_snr")

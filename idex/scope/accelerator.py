@@ -1,0 +1,86 @@
+"""The accelerator's event log joined to shots: each shot takes the speed and charge of the last
+accelerator event before it."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from idex._typing import PathLike
+from idex.exceptions import PacketWarning
+from idex.scope.setups import ScopeSetup, load_setup
+
+__all__ = ["join_accelerator"]
+
+
+def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLike | ScopeSetup | None = None
+                     ) -> xr.Dataset:
+    """Attach the accelerator's assigned values to each shot.
+
+    For each shot, the last accelerator event at or before the scope trigger whose velocity matches
+    the QD velocity within the setup's tolerance. Table and column names come from the setup, the
+    connection URL from ``url`` or the environment variable the setup names (any SQLAlchemy URL).
+    Unmatched shots get NaN and are reported; a missing database is reported, not fatal.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` plus ``accelerator_time``, ``accelerator_velocity``, ``accelerator_mass``,
+        ``accelerator_charge``, ``accelerator_radius``.
+    """
+    import sqlalchemy as sa
+
+    setup = setup if isinstance(setup, ScopeSetup) else load_setup(setup or ds.attrs["idex_scope_setup"])
+    config = setup.database
+    if config is None:
+        raise KeyError(f"scope setup {setup.name!r} has no 'database' section")
+    url = url or os.environ.get(config["url_environment_variable"])
+    n = ds.sizes["event"]
+    result = {key: np.full(n, np.nan) for key in ("velocity", "mass", "charge", "radius")}
+    when = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if not url:
+        warnings.warn(f"no accelerator database: pass a URL or set ${config['url_environment_variable']}",
+                      PacketWarning, stacklevel=2)
+    else:
+        columns = config["columns"]
+        table = sa.table(config["table"], *(sa.column(c) for c in columns.values()))
+        start = ds["epoch"].values.min() - np.timedelta64(1, "h")
+        query = (sa.select(*(table.c[columns[k]] for k in ("time", "velocity", "mass", "charge", "radius")))
+                 .where(table.c[columns["time"]] >= start.astype("datetime64[us]").item(),
+                        table.c[columns["time"]] <= ds["epoch"].values.max().astype("datetime64[us]").item())
+                 .order_by(table.c[columns["time"]]))
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as connection:
+                rows = connection.execute(query).fetchall()
+            engine.dispose()
+        except sa.exc.SQLAlchemyError as error:
+            warnings.warn(f"accelerator database unavailable ({type(error).__name__}: {str(error).splitlines()[0]})",
+                          PacketWarning, stacklevel=2)
+            rows = []
+        times = np.array([np.datetime64(r[0], "ns") for r in rows], dtype="datetime64[ns]")
+        speeds = np.array([r[1] for r in rows], dtype=float)
+        qd_speed = ds["particle_velocity"].values if "particle_velocity" in ds else np.full(n, np.nan)
+        for i in range(n):
+            candidates = np.flatnonzero((times <= ds["epoch"].values[i])
+                                        & (np.abs(speeds - qd_speed[i]) <= config["velocity_tolerance_kms"]))
+            if candidates.size == 0:
+                if rows:
+                    warnings.warn(f"shot {ds['shot'].values[i]}: no accelerator event before it with velocity "
+                                  f"{qd_speed[i]:.3f} ± {config['velocity_tolerance_kms']} km/s", PacketWarning,
+                                  stacklevel=2)
+                continue
+            row = rows[candidates[-1]]
+            when[i] = times[candidates[-1]]
+            for j, key in enumerate(("velocity", "mass", "charge", "radius")):
+                result[key][i] = row[j + 1]
+    units = {"velocity": "km/s", "mass": "kg", "charge": "C", "radius": "m"}
+    extra = {f"accelerator_{k}": ("event", v, {"long_name": f"Accelerator-assigned {k}", "units": units[k]})
+             for k, v in result.items()}
+    extra["accelerator_time"] = ("event", when, {"long_name": "Time of the matched accelerator event"})
+    return ds.assign(extra)
+
+
