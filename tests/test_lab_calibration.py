@@ -110,7 +110,7 @@ def test_no_ion_grid_fits_leaves_the_law_uncalibrated():
 
 def test_tof_calibration_of_a_known_composition_run(events_2023_12, tmp_path):
     """The real capture: 9 events calibrated, two of them off the common stretch (left out and counted)."""
-    from idex.science.lab_calibration import calibrate_tof
+    from idex.science.tof_calibration import calibrate_tof
 
     result = calibrate_tof(events_2023_12)
     assert (result.used, result.undetermined, result.outliers) == (7, 5, 2)
@@ -128,7 +128,7 @@ def test_tof_calibration_of_a_known_composition_run(events_2023_12, tmp_path):
 
 def test_tof_statistics_recover_a_synthetic_distribution(events_2023_12):
     """Known stretch and shift spreads with 5 % far outliers: median and spread recovered."""
-    from idex.science.lab_calibration import calibrate_tof
+    from idex.science.tof_calibration import calibrate_tof
 
     rng = np.random.default_rng(11)
     n = 2000

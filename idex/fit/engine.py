@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from idex.fit.bounds import bound_kinds, is_pinned, one_sided_scale, to_external, to_internal
 from idex.fit.models import FitModel, evaluate
 from idex.model.quality import FitStatus
 from idex.threads import blocks, run_blocks
@@ -40,14 +41,9 @@ from idex.threads import blocks, run_blocks
 __all__ = ["LMResult", "levenberg_marquardt"]
 
 
-_PINNED = 0.05
-"""Internal distance from a bound's flat point below which a parameter counts as pinned at that bound."""
-_START_MARGIN = 0.1
-"""Starts on a bound are moved this far inside it in internal units (the transform is flat there)."""
 _EXPLORE_ITERATIONS = 40
 _EXPLORE_TOLERANCE = 1e-5
 """Iteration limit and relative tolerances of the exploration of each start; only the best is polished."""
-"""Starts on a bound are moved this far inside it in internal units (the transform is flat there)."""
 
 
 @dataclass(frozen=True)
@@ -65,80 +61,6 @@ class LMResult:
     def success(self) -> np.ndarray:
         """True only where the fit reached a determined optimum (:attr:`FitStatus.CONVERGED`)."""
         return self.status == FitStatus.CONVERGED
-
-
-FREE, LOWER, UPPER, BOTH, BOTH_LOG = 0, 1, 2, 3, 4
-"""Transform kinds: no bound, a lower or an upper bound (``sqrt``), two bounds (``sin``), and two positive
-bounds at least a decade apart (``sin`` of the logarithm, so small values keep their resolution)."""
-
-
-def _kinds(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Transform kind of every parameter from its bounds."""
-    has_lower, has_upper = np.isfinite(lower), np.isfinite(upper)
-    with np.errstate(all="ignore"):
-        logarithmic = has_lower & has_upper & (lower > 0) & (upper >= 10 * lower)
-    kinds = np.where(has_lower, LOWER, FREE)
-    kinds = np.where(has_upper, UPPER, kinds)
-    kinds = np.where(has_lower & has_upper, BOTH, kinds)
-    return np.where(logarithmic, BOTH_LOG, kinds).astype(np.int64)
-
-
-@numba.njit(cache=True)
-def _to_external(u, kind, lower, upper, scale, x, dxdu):  # pragma: no cover - compiled
-    """Map internal parameters ``u`` to bounded ``x``; fill ``dx/du`` and return whether any is pinned.
-
-    A parameter is pinned at a bound where its transform is flat: ``|cos u| < _PINNED`` for two bounds,
-    ``|u| < _PINNED`` for one (its distance to the bound is then below ``scale * _PINNED² / 2``).
-    """
-    for i in range(u.size):
-        lo, hi = lower[i], upper[i]
-        if kind[i] == BOTH:
-            x[i] = lo + 0.5 * (hi - lo) * (math.sin(u[i]) + 1.0)
-            dxdu[i] = 0.5 * (hi - lo) * math.cos(u[i])
-        elif kind[i] == BOTH_LOG:
-            log_lo, log_hi = math.log(lo), math.log(hi)
-            x[i] = math.exp(log_lo + 0.5 * (log_hi - log_lo) * (math.sin(u[i]) + 1.0))
-            dxdu[i] = x[i] * 0.5 * (log_hi - log_lo) * math.cos(u[i])
-        elif kind[i] == LOWER:
-            root = math.sqrt(u[i] * u[i] + 1.0)
-            x[i] = lo + scale[i] * (root - 1.0)
-            dxdu[i] = scale[i] * u[i] / root
-        elif kind[i] == UPPER:
-            root = math.sqrt(u[i] * u[i] + 1.0)
-            x[i] = hi - scale[i] * (root - 1.0)
-            dxdu[i] = -scale[i] * u[i] / root
-        else:
-            x[i] = u[i]
-            dxdu[i] = 1.0
-
-
-@numba.njit(cache=True)
-def _pinned(u, kind, i):  # pragma: no cover - compiled
-    """Whether parameter ``i`` sits on a bound (its transform is flat there)."""
-    if kind[i] == BOTH or kind[i] == BOTH_LOG:
-        return abs(math.cos(u[i])) < _PINNED
-    if kind[i] == LOWER or kind[i] == UPPER:
-        return abs(u[i]) < _PINNED
-    return False
-
-
-@numba.njit(cache=True)
-def _to_internal(x, kind, lower, upper, scale, u):  # pragma: no cover - compiled
-    """Inverse of :func:`_to_external`; starts on or beyond a bound are moved just inside it."""
-    limit = 0.5 * math.pi - _START_MARGIN
-    for i in range(x.size):
-        lo, hi = lower[i], upper[i]
-        if kind[i] == BOTH or kind[i] == BOTH_LOG:
-            if kind[i] == BOTH:
-                ratio = 2.0 * (x[i] - lo) / (hi - lo) - 1.0
-            else:
-                ratio = 2.0 * (math.log(max(x[i], lo)) - math.log(lo)) / (math.log(hi) - math.log(lo)) - 1.0
-            u[i] = min(max(math.asin(min(max(ratio, -1.0), 1.0)), -limit), limit)
-        elif kind[i] == LOWER or kind[i] == UPPER:
-            gap = max(x[i] - lo if kind[i] == LOWER else hi - x[i], 0.0) / scale[i] + 1.0
-            u[i] = max(math.sqrt(gap * gap - 1.0), _START_MARGIN)
-        else:
-            u[i] = x[i]
 
 
 @numba.njit(cache=True)
@@ -175,7 +97,7 @@ def _solve(a, b):  # pragma: no cover - compiled
 def _cost_at(model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f, jac,
              want_jacobian):  # pragma: no cover - compiled
     """χ² at internal ``u`` (fills ``x``, ``f`` and, on request, the internal Jacobian ``jac``)."""
-    _to_external(u, kind, lower, upper, scale, x, dxdu)
+    to_external(u, kind, lower, upper, scale, x, dxdu)
     evaluate(model, t, x, f, jac, want_jacobian, constants)
     cost = 0.0
     for j in range(t.size):
@@ -215,7 +137,7 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
         s = source[r]
         if not np.all(np.isfinite(p0[r])):
             continue
-        _to_internal(p0[r], kind[s], lower[s], upper[s], scale[r], u)
+        to_internal(p0[r], kind[s], lower[s], upper[s], scale[r], u)
         cost = _cost_at(model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f,
                         jac, True)
         if not np.isfinite(cost):
@@ -277,11 +199,11 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                 if damping > 1e16:  # no direction lowers chi-square: at a minimum
                     status[r] = 0
                     break
-        _to_external(u, kind[s], lower[s], upper[s], scale[r], x, dxdu)
+        to_external(u, kind[s], lower[s], upper[s], scale[r], x, dxdu)
         params[r] = x
         costs[r] = cost
         for i in range(k):
-            pinned[r, i] = _pinned(u, kind[s], i)
+            pinned[r, i] = is_pinned(u, kind[s], i)
         if np.any(pinned[r]):  # converged or not, the best point lies on a bound
             status[r] = 3
     return params, costs, status, iterations, pinned
@@ -350,11 +272,11 @@ def levenberg_marquardt(
     weight = np.ascontiguousarray(np.where(np.isfinite(y), weight, 0.0))
     y = np.ascontiguousarray(np.nan_to_num(y))
 
-    kind = np.ascontiguousarray(_kinds(lower, upper))
+    kind = np.ascontiguousarray(bound_kinds(lower, upper))
 
     def run(first: np.ndarray, source: np.ndarray, limit: int, tolerance: float):
         first = np.ascontiguousarray(first)
-        scale = _one_sided_scale(first, lower[source], upper[source])
+        scale = one_sided_scale(first, lower[source], upper[source])
 
         def rows(start: int, stop: int):  # a block of rows, alone: results do not depend on the blocks
             return _fit_rows(model.id, model.constant_array, t, y, weight, source[start:stop], first[start:stop],
@@ -376,13 +298,6 @@ def levenberg_marquardt(
     status[weight.sum(axis=1) <= k] = FitStatus.NOT_FINITE
     return _finish(model, t, y, weight, params, pinned, status, spent)
 
-
-def _one_sided_scale(start: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Length scale of the one-sided transforms: the start's distance from its bound (so they are unit-free)."""
-    with np.errstate(all="ignore"):
-        distance = np.where(np.isfinite(lower), start - lower, upper - start)
-        fallback = 1e-3 * np.maximum(np.abs(np.where(np.isfinite(lower), lower, upper)), 1.0)
-        return np.ascontiguousarray(np.where(np.isfinite(distance) & (distance > 0), distance, fallback))
 
 
 def _errors(jtj: np.ndarray, redchi: np.ndarray) -> np.ndarray:

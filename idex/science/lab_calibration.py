@@ -25,9 +25,7 @@ How, as a lab scientist would accept it:
 The result is written in the format :func:`idex.science.velocity.load_calibration` reads, with ``status: lab``
 and its provenance (campaigns, shot counts, date, idex version).
 
-:func:`calibrate_tof` does the same for the TOF → mass conversion from runs of known composition (e.g.
-iron dust): the distribution of the fitted stretch and shift across events, outliers excluded, becomes
-the ``mass`` section defaults of a schema (search ranges of median ± 5 robust standard deviations).
+The TOF → mass calibration from runs of known composition is :mod:`idex.science.tof_calibration`.
 """
 
 from __future__ import annotations
@@ -45,11 +43,9 @@ from scipy.optimize import least_squares
 
 from idex._typing import PathLike
 from idex._version import __version__
-from idex.model.calibration import schema_of
 from idex.science.velocity import BrokenPowerLaw, load_calibration
 
-__all__ = ["CurveFit", "IonGridFit", "LabCalibration", "TofCalibration", "calibrate", "calibrate_tof",
-           "write_calibration", "write_tof_calibration"]
+__all__ = ["CurveFit", "IonGridFit", "LabCalibration", "calibrate", "robust_sigma", "write_calibration"]
 
 CURVE_PARAMETERS = ("log_a", "a1", "a2", "a3", "vb", "vc", "k")
 ION_GRID_PARAMETERS = ("scale", "exponent", "offset")
@@ -233,7 +229,7 @@ def _fit_curve(velocity: np.ndarray, value: np.ndarray, usable: np.ndarray, camp
     x, y = np.log10(velocity[positive]), np.log10(value[positive])
     first = _best_curve(x, y)
     residual = y - _log10_curve(first, x)
-    scatter = _robust_sigma(residual)
+    scatter = robust_sigma(residual)
     inlier = np.abs(residual) <= outlier_sigma * scatter
     excluded["outlier"] = int((~inlier).sum())
     x, y = x[inlier], y[inlier]
@@ -283,7 +279,7 @@ def _best_curve(x: np.ndarray, y: np.ndarray, start: np.ndarray | None = None) -
               ((quantiles[1], quantiles[3]), (quantiles[0], quantiles[2]), (quantiles[2], quantiles[4]))]
     if start is not None:
         starts.append(start)
-    scale = max(_robust_sigma(y - (slope * x + intercept)), 1e-3)
+    scale = max(robust_sigma(y - (slope * x + intercept)), 1e-3)
     fits = [_fit_from(s, x, y, scale, full=True) for s in starts]
     return min(fits, key=lambda r: r.cost).x
 
@@ -295,7 +291,8 @@ def _fit_from(start: np.ndarray, x: np.ndarray, y: np.ndarray, scale: float, *, 
     return result if full else result.x
 
 
-def _robust_sigma(residual: np.ndarray) -> float:
+def robust_sigma(residual: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation (the standard deviation of normal data), never zero."""
     return float(1.4826 * np.median(np.abs(residual - np.median(residual)))) or float(np.std(residual)) or 1e-3
 
 
@@ -322,7 +319,7 @@ def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, c
     slope, intercept = np.polyfit(np.log10(100 * r), np.log10(v), 1)
     first = fit(r, v, np.array([10 ** intercept, min(slope, -0.1), 0.0]), 0.05)
     residual = log_ratio(first, v) - np.log10(r)
-    scatter = _robust_sigma(residual)
+    scatter = robust_sigma(residual)
     inlier = np.abs(residual) <= outlier_sigma * scatter
     excluded["outlier"] = int((~inlier).sum())
     r, v = r[inlier], v[inlier]
@@ -340,85 +337,3 @@ def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, c
                       (float(r.min()), float(r.max())), (float(v.min()), float(v.max())), grid, band,
                       float(np.sqrt(np.mean((log_ratio(best, v) - np.log10(r)) ** 2))), int(r.size), excluded,
                       ratio[kept], velocity[kept], campaign[kept])
-
-
-@dataclass(frozen=True)
-class TofCalibration:
-    """Stretch and shift of the TOF → mass conversion across events of known composition."""
-
-    stretch: tuple[float, float]
-    """Median and robust standard deviation (µs/√u)."""
-    shift_from_trigger: tuple[float, float]
-    """Median and robust standard deviation (µs from the trigger)."""
-    used: int
-    undetermined: int
-    outliers: int
-    sources: tuple[str, ...]
-
-    def mass_section(self, width: float = 5.0) -> dict[str, list[float]]:
-        """Search ranges for a schema's ``mass`` section: median ± ``width`` robust standard deviations."""
-        (stretch, stretch_sigma), (shift, shift_sigma) = self.stretch, self.shift_from_trigger
-        half_stretch = max(width * stretch_sigma, 0.01 * abs(stretch))  # never narrower than 1 %
-        half_shift = max(width * shift_sigma, 0.05)
-        return {"stretch_us_per_sqrt_u": [round(stretch - half_stretch, 6), round(stretch + half_stretch, 6)],
-                "shift_from_trigger_us": [round(shift - half_shift, 6), round(shift + half_shift, 6)]}
-
-
-def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: float = 5.0) -> TofCalibration:
-    """Stretch and shift statistics of the TOF calibration across events of known composition.
-
-    Parameters
-    ----------
-    events : xarray.Dataset or iterable of them
-        Event models; those without ``mass_stretch`` are calibrated first (``ds.idex.mass()``).
-    outlier_sigma : float
-        Events farther than this many robust standard deviations from the median stretch or shift are
-        left out (counted).
-
-    Returns
-    -------
-    TofCalibration
-    """
-    parts = [events] if isinstance(events, xr.Dataset) else list(events)
-    stretch, shift, sources = [], [], []
-    for ds in parts:
-        if "mass_stretch" not in ds:
-            ds = ds.idex.mass()
-        channel = schema_of(ds).mass.channel
-        stretch.append(ds["mass_stretch"].values)
-        shift.append(ds["mass_shift"].values - ds[ds[channel].attrs["trigger_time"]].values)
-        sources.append(str(ds.attrs.get("source", "")))
-    stretch, shift = np.concatenate(stretch), np.concatenate(shift)
-    determined = np.isfinite(stretch) & np.isfinite(shift)
-    if determined.sum() < 3:
-        raise ValueError(f"{int(determined.sum())} events with a determined TOF calibration: at least 3 are needed")
-    kept = determined.copy()
-    for values in (stretch, shift):
-        centre, sigma = np.median(values[determined]), _robust_sigma(values[determined])
-        kept &= np.abs(values - centre) <= outlier_sigma * sigma
-    return TofCalibration((float(np.median(stretch[kept])), _robust_sigma(stretch[kept])),
-                          (float(np.median(shift[kept])), _robust_sigma(shift[kept])), int(kept.sum()),
-                          int((~determined).sum()), int((determined & ~kept).sum()), tuple(sources))
-
-
-def write_tof_calibration(result: TofCalibration, path: PathLike) -> Path:
-    """Write the ``mass`` section defaults and the statistics behind them as YAML.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    from idex.io.atomic import atomic_path
-
-    doc = {"mass": result.mass_section(),
-           "statistics": {"stretch_us_per_sqrt_u": {"median": result.stretch[0], "robust_sigma": result.stretch[1]},
-                          "shift_from_trigger_us": {"median": result.shift_from_trigger[0],
-                                                    "robust_sigma": result.shift_from_trigger[1]},
-                          "events_used": result.used, "events_undetermined": result.undetermined,
-                          "events_outliers": result.outliers},
-           "sources": list(result.sources), "created": datetime.date.today().isoformat(), "idex_version": __version__}
-    text = ("# TOF calibration from events of known composition (idex calibrate --tof): copy the `mass` ranges\n"
-            "# into your schema's mass section.\n" + yaml.safe_dump(doc, sort_keys=False, width=120))
-    with atomic_path(path, overwrite=True) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-    return Path(path)

@@ -125,7 +125,8 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
       idex calibrate --tof iron_run_1.pkts iron_run_2.nc -o tof_calibration.yaml
     """
     from idex.science.lab_calibration import calibrate as fit_curves
-    from idex.science.lab_calibration import calibrate_tof, write_calibration, write_tof_calibration
+    from idex.science.lab_calibration import write_calibration
+    from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
 
     if tof:
         files = [f for c in campaigns for f in ([c] if c.is_file() else sorted(p for p in c.rglob("*") if p.is_file()))]
