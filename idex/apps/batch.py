@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from idex._typing import PathLike
-from idex.io.atomic import atomic_path
+from idex.atomic import atomic_path
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 

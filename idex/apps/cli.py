@@ -46,7 +46,7 @@ def _terminate(signum: int, frame: object) -> None:
     Raising an exception here instead (as Ctrl+C does) can land inside a library's locked region and
     deadlock its cleanup (seen with xarray's netCDF lock), so the process ends directly.
     """
-    from idex.io.atomic import remove_temporaries
+    from idex.atomic import remove_temporaries
 
     remove_temporaries()
     sys.stderr.write(f"stopped by signal {signum}; no partial file left\n")

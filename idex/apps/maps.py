@@ -14,7 +14,7 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 
 from idex._typing import PathLike
-from idex.io.atomic import save_figure
+from idex.atomic import save_figure
 
 __all__ = ["SkyMap", "render", "sky_map", "synthetic"]
 

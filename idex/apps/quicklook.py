@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.io.atomic import atomic_path, save_figure
+from idex.atomic import atomic_path, save_figure
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import waveform_channels
 from idex.model.quality import FitStatus, QualityFlag

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.io.atomic import save_figure
+from idex.atomic import save_figure
 from idex.io.products import unique_events
 
 __all__ = ["snr_table", "snr_plots"]

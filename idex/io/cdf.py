@@ -20,8 +20,8 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.atomic import atomic_path
 from idex.exceptions import ExportError
-from idex.io.atomic import atomic_path
 from idex.io.official import official_dataset
 from idex.model.calibration import schema_of
 from idex.model.dataset import stored_form, with_trigger_clocks

@@ -8,8 +8,8 @@ from pathlib import Path
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.atomic import atomic_path
 from idex.exceptions import ExportError
-from idex.io.atomic import atomic_path
 
 __all__ = ["to_csv"]
 

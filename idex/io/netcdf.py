@@ -8,8 +8,8 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.atomic import atomic_path
 from idex.exceptions import ExportError
-from idex.io.atomic import atomic_path
 from idex.io.cdf import DEFAULT_COMPRESSION
 from idex.model.dataset import stored_form
 

@@ -29,7 +29,7 @@ def write_report(result: LabCalibration, folder: PathLike, *, pdf: bool = False)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from idex.io.atomic import atomic_path, save_figure
+    from idex.atomic import atomic_path, save_figure
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,7 @@ def write_calibration(result: LabCalibration, path: PathLike) -> Path:
     -------
     pathlib.Path
     """
-    from idex.io.atomic import atomic_path
+    from idex.atomic import atomic_path
 
     rise, charge_yield = result.rise_time, result.charge_yield
     low = max(rise.velocity_range[0], charge_yield.velocity_range[0])

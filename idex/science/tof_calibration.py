@@ -89,7 +89,7 @@ def write_tof_calibration(result: TofCalibration, path: PathLike) -> Path:
     -------
     pathlib.Path
     """
-    from idex.io.atomic import atomic_path
+    from idex.atomic import atomic_path
 
     doc = {"mass": result.mass_section(),
            "statistics": {"stretch_us_per_sqrt_u": {"median": result.stretch[0], "robust_sigma": result.stretch[1]},

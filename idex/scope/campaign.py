@@ -10,8 +10,8 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.atomic import save_figure
 from idex.exceptions import PacketWarning
-from idex.io.atomic import save_figure
 from idex.model.dataset import waveform_channels
 from idex.scope.accelerator import join_accelerator
 from idex.scope.fits import fit_shots

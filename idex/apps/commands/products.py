@@ -32,8 +32,8 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
       idex decode capture.bin --schema science_2023_07 --all-groups
       idex decode capture.pkts -o out/imap_idex_l1a_sci_20231214_v001.cdf
     """
+    from idex.atomic import atomic_path
     from idex.io import to_file
-    from idex.io.atomic import atomic_path
     from idex.model.dataset import stored_form
 
     output = output or capture.with_suffix(".nc")
@@ -75,7 +75,7 @@ def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool, all_events: b
       idex snr capture.pkts products/*.nc --no-fit
     """
     from idex.apps.snr_study import snr_plots, snr_table
-    from idex.io.atomic import save_table
+    from idex.atomic import save_table
 
     output_dir.mkdir(parents=True, exist_ok=True)
     table = snr_table(((str(path), selected(open_events(path), all_events)) for path in files), fit=with_fit)
@@ -209,7 +209,7 @@ def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
       idex table products/*.nc -o all_events.csv
     """
     from idex.apps.table import combine
-    from idex.io.atomic import save_table
+    from idex.atomic import save_table
 
     frame = combine(files)
     if dust_only:

@@ -1,0 +1,57 @@
+"""The layers of ``docs/architecture.md`` hold: checked by import-linter's contract in ``pyproject.toml``.
+
+The contract covers every import, including those inside functions (the lazy ones that keep start-up
+short). A copy of the package with one upward import planted in it must break the contract, so the
+check is known to bite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "idex"
+MAX_LINES = 450  # "no module over ~400 lines"
+
+
+def lint_imports(cwd: Path, package_parent: Path) -> subprocess.CompletedProcess:
+    command = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    environment = {**os.environ, "PYTHONPATH": str(package_parent)}
+    return subprocess.run([command, "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=cwd,
+                          capture_output=True, text=True, env=environment, check=False)
+
+
+def test_layer_contract_is_kept():
+    result = lint_imports(ROOT, ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "upward"), [
+    ("idex/decode/fields.py", "from idex.fit.engine import levenberg_marquardt"),  # decode -> fit
+    ("idex/model/timing.py", "    from idex.decode.raw import open_raw"),  # a lazy import counts too
+])
+def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
+    shutil.copytree(PACKAGE, tmp_path / "idex", ignore=shutil.ignore_patterns("__pycache__"))
+    planted = tmp_path / module
+    text = planted.read_text()
+    if upward.startswith(" "):  # inside a function
+        text += f"\n\ndef _planted():\n{upward}\n    return open_raw\n"
+    else:
+        text = text.replace("from __future__ import annotations\n", f"from __future__ import annotations\n\n{upward}\n", 1)
+    planted.write_text(text)
+    result = lint_imports(tmp_path, tmp_path)
+    assert result.returncode != 0
+    assert "0 kept, 1 broken" in result.stdout
+    assert module.removesuffix(".py").replace("/", ".") in result.stdout
+
+
+def test_no_module_is_long():
+    lengths = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
