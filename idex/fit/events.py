@@ -120,7 +120,7 @@ def fit(
     xarray.Dataset
         On the same ``event`` axis, per channel and parameter: ``<channel>_fit_<parameter>`` and
         ``..._stderr``; ``<channel>_fit_chisqr``, ``_redchi``, ``_success``, ``_status``,
-        ``_message``, ``_iterations``; for the impact model ``<channel>_impact_charge`` (|peak − baseline|,
+        ``_message``, ``_iterations``; for the impact model ``<channel>_impact_charge`` (``|peak − baseline|``,
         pC) and ``<channel>_peak_time`` (µs from the trigger).
 
     Examples
