@@ -1,6 +1,6 @@
 """From bytes to the event model: framing, bit fields, waveforms, Rice, event assembly, ``open_raw``.
 
-Layer 3, above :mod:`idex.model`: owns CCSDS framing and CRC (:mod:`~idex.decode.framing`), vectorised
+Layer 4, above :mod:`idex.model`: owns CCSDS framing and CRC (:mod:`~idex.decode.framing`), vectorised
 bit-field extraction (:mod:`~idex.decode.fields`), waveform unpacking (:mod:`~idex.decode.waveform`) and
 Rice decompression (:mod:`~idex.decode.rice`), instrument messages (:mod:`~idex.decode.messages`), the
 assembly of packets into events with every irregularity flagged (:mod:`~idex.decode.assembly`,

@@ -3,6 +3,11 @@
 ``to_file(ds, path)`` picks the format from the suffix; every writer validates the Dataset first
 (naming the variable and attribute at fault) and writes to a temporary name that is renamed into
 place only when complete.
+
+Layer 7, above :mod:`idex.science`: owns the writers (:mod:`~idex.io.cdf`, :mod:`~idex.io.netcdf`,
+:mod:`~idex.io.csv`), the readers of our own and the official products (:mod:`~idex.io.official`,
+:mod:`~idex.io.products`) and the LeCroy ``.trc`` reader (:mod:`~idex.io.trc`). It may import every layer
+below it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The event model: what each value of an event ``xarray.Dataset`` means, and the builder that makes one.
 
-Layer 2, above :mod:`idex.schema`: owns the quality-flag and fit-status vocabulary
+Layer 3, above :mod:`idex.schema`: owns the quality-flag and fit-status vocabulary
 (:mod:`~idex.model.quality`), spacecraft-clock and housekeeping conversions (:mod:`~idex.model.timing`,
 :mod:`~idex.model.housekeeping`), waveforms in physical units (:mod:`~idex.model.calibration`), the
 mission's event classification (:mod:`~idex.model.classify`, with its compiled dust test and peak finding)

@@ -7,7 +7,7 @@ with its YAML path and line number: a structural pass against ``schemas/_meta.sc
 (JSON Schema) and a semantic pass (unique names, resolvable references, consistent bit layouts,
 expressions that only use known names, attribute values that CDF and netCDF can store).
 
-Layer 1, above the foundation modules (``idex.exceptions``, ``idex.resources``, ``idex._typing``): owns
+Layer 2, above the foundation modules (``idex.exceptions``, ``idex.resources``, ``idex._typing``): owns
 the schema dataclasses (:mod:`~idex.schema.definitions`), finding and loading schema files
 (:mod:`~idex.schema.loading`), the semantic pass (:mod:`~idex.schema.validation`), the expression
 language of derived quantities (:mod:`~idex.schema.expressions`) and ``idex schema show/diff/new``

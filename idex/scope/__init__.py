@@ -5,7 +5,7 @@ A declarative *scope setup* (``schemas/scope/*.yaml``) says which scope channel 
 its V→pC gain and polarity, how files are named, how to clean and fit each channel, the pickup-tube
 geometry and the accelerator's database table. A new lab setup is a new YAML file.
 
-Layer 7, above :mod:`idex.io`: owns scope setups (:mod:`~idex.scope.setups`), shots from traces
+Layer 8, above :mod:`idex.io`: owns scope setups (:mod:`~idex.scope.setups`), shots from traces
 (:mod:`~idex.scope.shots`), shot and QD fits (:mod:`~idex.scope.fits`), the accelerator database join
 (:mod:`~idex.scope.accelerator`) and whole campaigns (:mod:`~idex.scope.campaign`). It may import every
 layer below it.
