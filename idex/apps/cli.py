@@ -14,8 +14,12 @@ import sys
 import click
 
 from idex._version import __version__
+from idex.apps.commands.operations import batch, calibrate, capture, scope, view
+from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table
+from idex.apps.commands.schema import schema
 
 __all__ = ["main"]
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="idex")
@@ -52,11 +56,6 @@ def _terminate(signum: int, frame: object) -> None:
     sys.stderr.write(f"stopped by signal {signum}; no partial file left\n")
     os._exit(128 + signum)
 
-
-
-from idex.apps.commands.operations import batch, calibrate, capture, scope, view  # noqa: E402 (after the group)
-from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table  # noqa: E402
-from idex.apps.commands.schema import schema  # noqa: E402
 
 for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calibrate, scope, view, schema):
     main.add_command(_command)

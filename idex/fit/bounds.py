@@ -94,8 +94,6 @@ def to_internal(x, kind, lower, upper, scale, u):  # pragma: no cover - compiled
             u[i] = x[i]
 
 
-
-
 def one_sided_scale(start: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Length scale of the one-sided transforms: the start's distance from its bound (so they are unit-free)."""
     with np.errstate(all="ignore"):

@@ -299,7 +299,6 @@ def levenberg_marquardt(
     return _finish(model, t, y, weight, params, pinned, status, spent)
 
 
-
 def _errors(jtj: np.ndarray, redchi: np.ndarray) -> np.ndarray:
     """Standard errors from the normal matrices; NaN where they are not finite or near-singular."""
     k = jtj.shape[-1]

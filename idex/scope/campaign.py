@@ -23,6 +23,7 @@ __all__ = ["process_campaign"]
 
 log = logging.getLogger(__name__)
 
+
 def process_campaign(folder: PathLike, output: PathLike, *, setup: str | PathLike = "idex_dust_accelerator",
                      url: str | None = None, quicklook: bool = True, force: bool = False) -> bool:
     """Read, fit and join one campaign folder; write ``shots.nc``, ``shots.csv`` and per-shot figures.

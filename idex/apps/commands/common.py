@@ -35,10 +35,8 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-
 COMPRESSION_HELP = ("GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 "
                     "(default 1: 3-6x faster than 6, files ~20 % larger).")
-
 
 
 def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = False):

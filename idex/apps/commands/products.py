@@ -56,7 +56,6 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
                f"with schema {tree.attrs['idex_schema']} -> {output}")
 
 
-
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
