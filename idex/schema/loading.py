@@ -20,7 +20,7 @@ from idex._typing import PathLike
 from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.resources import YAML_LOADER, data_dir
 from idex.schema.definitions import Schema
-from idex.schema.validation import _Builder, _dotted, _line_of
+from idex.schema.validation import SchemaBuilder, dotted_path, line_of
 
 __all__ = [
     "SCHEMA_PATH_ENV",
@@ -188,10 +188,10 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
         raise SchemaError(result) from None
     for error in _meta_validator().iter_errors(document):
         where = tuple(error.absolute_path)
-        result.add("structure", _dotted(where), error.message, _line_of(lines, where))
+        result.add("structure", dotted_path(where), error.message, line_of(lines, where))
     if not result.ok:
         raise SchemaError(result)
-    builder = _Builder(path, document, lines, result)
+    builder = SchemaBuilder(path, document, lines, result)
     schema = builder.build()
     if not result.ok:
         raise SchemaError(result)
@@ -226,7 +226,7 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
             seen: set[str] = set()
             for key, value in node.value:
                 if key.value in seen:
-                    result.add("duplicate-key", _dotted(path + (key.value,)), "key appears twice",
+                    result.add("duplicate-key", dotted_path(path + (key.value,)), "key appears twice",
                                key.start_mark.line + 1)
                 seen.add(key.value)
                 walk(value, path + (_scalar_key(key),))

@@ -29,7 +29,7 @@ from idex.schema.definitions import (
 )
 from idex.schema.expressions import Expression, ExpressionError
 
-__all__ = ["fit_specs"]
+__all__ = ["SchemaBuilder", "dotted_path", "fit_specs", "line_of"]
 
 PRIMARY_HEADER_BITS = 48
 _RESERVED_NAMES = frozenset({"event", "epoch", "quality_flags"})
@@ -77,11 +77,13 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
     return out
 
 
-def _dotted(path: Iterable[Any]) -> str:
+def dotted_path(path: Iterable[Any]) -> str:
+    """A YAML path as text: ``channels.tof_high.sample_bits``, list items as ``[i]``."""
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
 
 
-def _line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
+def line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
+    """The line of ``path`` in the YAML text, or of its nearest ancestor that has one."""
     while path not in lines and path:
         path = path[:-1]
     return lines.get(path)
@@ -97,7 +99,7 @@ def _storable(value: Any) -> bool:
     return False
 
 
-class _Builder:
+class SchemaBuilder:
     """Second validation pass: semantic checks while building the dataclasses."""
 
     def __init__(self, path: Path, doc: dict, lines: dict[tuple, int], result: ValidationResult) -> None:
@@ -105,14 +107,14 @@ class _Builder:
         self.names: dict[str, tuple] = {}
 
     def error(self, code: str, where: tuple, message: str) -> None:
-        self.result.add(code, _dotted(where), message, _line_of(self.lines, where))
+        self.result.add(code, dotted_path(where), message, line_of(self.lines, where))
 
     def claim(self, name: str, where: tuple) -> None:
         """Register an output variable name; names must be unique across the whole schema."""
         if name in _RESERVED_NAMES:
             self.error("reserved-name", where, f"{name!r} is reserved for the event model")
         elif name in self.names:
-            self.error("duplicate-name", where, f"{name!r} is already defined at {_dotted(self.names[name])}")
+            self.error("duplicate-name", where, f"{name!r} is already defined at {dotted_path(self.names[name])}")
         else:
             self.names[name] = where
 
@@ -156,7 +158,8 @@ class _Builder:
                              MappingProxyType(enum), MappingProxyType(attrs)))
             offset += entry["bits"]
         if (offset - start_bit) % 8:
-            self.error("bit-alignment", where, f"fields add up to {offset - start_bit} bits, not a whole number of bytes")
+            self.error("bit-alignment", where,
+                       f"fields add up to {offset - start_bit} bits, not a whole number of bytes")
         return tuple(out)
 
     def datetime(self, text: str | None, where: tuple) -> np.datetime64 | None:
@@ -192,14 +195,16 @@ class _Builder:
         sec_names = {f.name for f in secondary}
         for key in ("packet_coarse", "packet_fine"):
             if time[key] not in sec_names:
-                self.error("unknown-name", ("time", key), f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
+                self.error("unknown-name", ("time", key),
+                           f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
         known = constants.keys() | {f.name for f in (*subheader, *header) if f.name}
         event_coarse, event_fine = (self.expression(time[key], ("time", key), set(known))
                                     for key in ("event_coarse", "event_fine"))
         derived = self.derived(doc.get("derived", []), set(known))
         fields_by_name = {f.name: f for f in header if f.name}
         housekeeping = self.housekeeping(doc.get("housekeeping", []), fields_by_name)
-        channels = self.channels(doc["channels"], constants, {d.name for d in derived}, sci["event_header"]["type_code"])
+        channels = self.channels(doc["channels"], constants, {d.name for d in derived},
+                                 sci["event_header"]["type_code"])
         valid_from = self.datetime(doc["valid_from"], ("valid_from",))
         met_epoch = self.datetime(time["met_epoch"], ("time", "met_epoch"))
         xtce = data_dir("defs") / doc["xtce"] if doc.get("xtce") else None
@@ -383,7 +388,8 @@ class _Builder:
                     self.error("unknown-name", here + ("sample_rate_mhz",), f"{rate!r} is not a constant")
                 rate = constants.get(rate, math.nan)
             if entry["trigger_time"] not in derived:
-                self.error("unknown-name", here + ("trigger_time",), f"{entry['trigger_time']!r} is not a derived entry")
+                self.error("unknown-name", here + ("trigger_time",),
+                           f"{entry['trigger_time']!r} is not a derived entry")
             axis = (entry["n_samples"], float(rate), entry["time"])
             if dims.setdefault(entry["dim"], axis) != axis:
                 self.error("dimension", here, f"dimension {entry['dim']!r} is shared with channels of a different "
