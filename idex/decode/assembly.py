@@ -35,7 +35,7 @@ from idex.model.dataset import ScienceEvents
 from idex.model.quality import QualityFlag
 from idex.schema import Channel, Schema
 
-__all__ = ["ScienceEvents", "assemble_events"]
+__all__ = ["assemble_events"]
 
 
 def assemble_events(

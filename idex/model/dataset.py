@@ -36,6 +36,9 @@ EVENT = "event"
 class ScienceEvents:
     """Events assembled from science packets, one row per event, sorted by event time and number.
 
+    What decoding hands to the builder (:func:`idex.decode.assembly.assemble_events` makes it); defined here,
+    in the layer below decoding, so that the model does not depend on how the bytes were read.
+
     Attributes
     ----------
     has_header : numpy.ndarray
