@@ -33,6 +33,8 @@ myst_enable_extensions = ["colon_fence"]
 suppress_warnings = ["myst.xref_missing"]  # guides link to repository files (schemas/, tests/) outside the site
 
 autosummary_generate = True
+templates_path = ["_templates"]
+nitpicky = True  # a reference that resolves to nothing is a warning, hence an error in the build
 autodoc_typehints = "none"  # numpydoc renders the types written in the docstrings
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False

@@ -1,4 +1,4 @@
-"""Type aliases shared across :mod:`idex`."""
+"""Type aliases shared across ``idex``."""
 
 from __future__ import annotations
 

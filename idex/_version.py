@@ -1,4 +1,4 @@
-"""Version of the installed :mod:`idex` package."""
+"""Version of the installed ``idex`` package."""
 
 from importlib.metadata import PackageNotFoundError, version
 

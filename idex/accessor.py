@@ -1,4 +1,4 @@
-"""The ``ds.idex`` accessor: thin delegates to the typed functions of :mod:`idex`.
+"""The ``ds.idex`` accessor: thin delegates to the typed functions of ``idex``.
 
 Each method imports its module when called: registering the accessor costs no more than importing
 xarray (the fitting engine, SciPy and the writers load when first used).

@@ -33,7 +33,7 @@ class IdexBackendEntrypoint(BackendEntrypoint):
         schema: Any = None,
         strict: bool = False,
     ) -> xr.Dataset:
-        """The event model of any file :func:`idex.open` reads, or another group of a raw capture's tree."""
+        """The event model of any file :func:`~idex.opening.open` reads, or another group of a raw capture's tree."""
         if group is None or group == "events":
             ds = open_any(filename_or_obj, schema=schema, strict=strict)
         else:

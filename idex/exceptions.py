@@ -1,7 +1,7 @@
-"""Exception and warning hierarchy of :mod:`idex`.
+"""Exception and warning hierarchy of ``idex``.
 
 Every exception derives from :class:`IdexError` and from the builtin that matches its
-meaning, so ``except ValueError`` keeps working for callers who do not know :mod:`idex`.
+meaning, so ``except ValueError`` keeps working for callers who do not know ``idex``.
 Messages say what was expected, what was found and where (file, YAML path, byte offset, event).
 """
 
@@ -28,7 +28,7 @@ __all__ = [
 
 
 class IdexError(Exception):
-    """Base class of every error raised by :mod:`idex`."""
+    """Base class of every error raised by ``idex``."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class ExportError(IdexError, ValueError):
 
 
 class IdexWarning(UserWarning):
-    """Base class of warnings issued by :mod:`idex`."""
+    """Base class of warnings issued by ``idex``."""
 
 
 class PacketWarning(IdexWarning):

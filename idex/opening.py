@@ -1,16 +1,13 @@
 """One front door, ``idex.open(path)``: any file idex reads, recognised by its content, as the event model.
 
-============================  ===========================================  ==================================
-content                       recognised by                                read with
-============================  ===========================================  ==================================
-netCDF / HDF5 written by idex  the netCDF or HDF5 signature                xarray (the ``events`` group of a
-                                                                            tree written with ``--all-groups``)
-CDF written by idex            CDF signature and a ``tof_high``-style      :func:`idex.io.cdf.read_cdf`
-                               event model inside
-official IDEX science CDF      CDF signature and ``TOF_High``              :func:`idex.io.official.read_official`
-LeCroy trace (``.trc``)        ``WAVEDESC`` in its first 64 bytes          :func:`idex.scope.open_trc`
-raw telemetry                  anything else that frames as CCSDS packets  :func:`idex.decode.raw.open_raw`
-============================  ===========================================  ==================================
+Content and how it is recognised, then what reads it:
+
+- netCDF / HDF5 written by idex (the netCDF or HDF5 signature): xarray, the ``events`` group of a tree written
+  with ``--all-groups``;
+- CDF written by idex (CDF signature and a ``tof_high``-style event model inside): :func:`idex.io.cdf.read_cdf`;
+- official IDEX science CDF (CDF signature and ``TOF_High``): :func:`idex.io.official.read_official`;
+- LeCroy trace, ``.trc`` (``WAVEDESC`` in its first 64 bytes): :func:`idex.scope.shots.open_trc`;
+- raw telemetry (anything else that frames as CCSDS packets): :func:`idex.decode.raw.open_raw`.
 
 Every command that takes files and the viewer open them through here. Anything else (CSV tables, event-
 message products, files that are not telemetry) is refused with a :class:`~idex.exceptions.ProductError`

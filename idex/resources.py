@@ -1,4 +1,4 @@
-"""Locate and read the files shipped with :mod:`idex`: YAML schemas (``schemas/``) and mission definitions
+"""Locate and read the files shipped with ``idex``: YAML schemas (``schemas/``) and mission definitions
 (``defs/``).
 
 A wheel carries both folders inside the package as ``idex/_data/schemas`` and ``idex/_data/defs``

@@ -20,7 +20,7 @@ def combine(paths: Iterable[PathLike]) -> pd.DataFrame:
     Parameters
     ----------
     paths : iterable of str or path
-        Any file :func:`idex.open` reads: raw captures (decoded on the fly), idex's netCDF/HDF5/CDF
+        Any file :func:`~idex.opening.open` reads: raw captures (decoded on the fly), idex's netCDF/HDF5/CDF
         products, official IDEX science CDFs.
 
     Returns

@@ -41,9 +41,9 @@ class Framing:
     starts, ends : numpy.ndarray
         Byte offsets (int64) of the first byte and one past the last byte of every packet.
     crc : numpy.ndarray
-        Per packet (int8): :data:`CRC_OK`, :data:`CRC_MISMATCH`, or :data:`NOT_CHECKED` (no CRC for its APID).
+        Per packet (int8): ``CRC_OK``, ``CRC_MISMATCH``, or ``NOT_CHECKED`` (no CRC for its APID).
     gap_starts, gap_ends, gap_kinds : numpy.ndarray
-        Byte ranges that did not frame as packets, and why (:data:`GAP_GARBAGE` or :data:`GAP_TRUNCATED`).
+        Byte ranges that did not frame as packets, and why (``GAP_GARBAGE`` or ``GAP_TRUNCATED``).
     """
 
     starts: np.ndarray
@@ -129,7 +129,7 @@ _REJECT = -2
 
 @numba.njit(cache=True)
 def _crc_state(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> int:
-    """CRC state of the packet announced at ``pos``: :data:`CRC_OK`, :data:`CRC_MISMATCH` or :data:`NOT_CHECKED`."""
+    """CRC state of the packet announced at ``pos``: ``CRC_OK``, ``CRC_MISMATCH`` or ``NOT_CHECKED``."""
     apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
     end = _packet_end(buf, pos)
     if not has_crc[apid] or end - pos < 8 or end > buf.size:

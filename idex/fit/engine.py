@@ -15,7 +15,7 @@ How it finds the optimum, the way a careful analyst would with ``lmfit``:
   parameter can leave a bound it touched on the way.
 - **Several starts per event** (``p0`` of shape ``(starts, events, parameters)``): every start is
   iterated, the lowest χ² kept, and a **polish** run from it with fresh damping ends the fit.
-- **An honest status** (:class:`FitStatus`): a fit is ``converged`` only where it reached a stationary
+- **An honest status** (:class:`~idex.model.quality.FitStatus`): a fit is ``converged`` only where it reached a stationary
   point with every parameter strictly inside its bounds and determined by the data: each scale
   parameter's standard error below its magnitude and each location parameter (onset, centre) inside
   the fitted record. Otherwise it says ``at_bound``, ``undetermined``, ``iteration_limit`` or
@@ -59,7 +59,7 @@ class LMResult:
 
     @property
     def success(self) -> np.ndarray:
-        """True only where the fit reached a determined optimum (:attr:`FitStatus.CONVERGED`)."""
+        """True only where the fit reached a determined optimum (:attr:`~idex.model.quality.FitStatus.CONVERGED`)."""
         return self.status == FitStatus.CONVERGED
 
 
@@ -249,7 +249,7 @@ def levenberg_marquardt(
     Returns
     -------
     LMResult
-        ``status`` holds :class:`FitStatus` codes; ``iterations`` counts every start and the polish.
+        ``status`` holds :class:`~idex.model.quality.FitStatus` codes; ``iterations`` counts every start and the polish.
 
     Examples
     --------

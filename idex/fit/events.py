@@ -36,7 +36,7 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
     The columns are: the parameters, their standard errors, χ², reduced χ², status code
-    (:class:`idex.FitStatus`), iterations, (impact model) the peak time and signed peak height,
+    (:class:`~idex.model.quality.FitStatus`), iterations, (impact model) the peak time and signed peak height,
     and the pulse significance (extreme over the white-noise level). This is the typed core that
     :func:`fit` maps over chunks of events. Events whose significance is below
     ``spec.min_significance`` are not fitted (status ``no_signal``); the others are fitted from the
@@ -99,7 +99,7 @@ def fit(
     Parameters
     ----------
     ds : xarray.Dataset
-        Event model from :func:`idex.open_raw` (in memory or dask-backed).
+        Event model from :func:`~idex.decode.raw.open_raw` (in memory or dask-backed).
     channels : iterable of str, optional
         Channels to fit (default: every channel in the schema's ``fits`` section).
     curves : bool
@@ -113,7 +113,7 @@ def fit(
     specs : mapping of str to FitSpec, optional
         Fit declarations to use instead of the schema's ``fits`` section (e.g. a scope setup's).
     schema : str, path or Schema, optional
-        Schema whose ``fits`` section to use instead of the one the data carry (:func:`schema_of`).
+        Schema whose ``fits`` section to use instead of the one the data carry (:func:`~idex.model.calibration.schema_of`).
 
     Returns
     -------

@@ -9,7 +9,7 @@ the same shape marking pre-impact samples.
 the rules' own guess, then each onset, rise and decay alternative of :data:`ALTERNATIVES` (an onset at
 the trigger or just before the peak, a rise four times faster or slower, a decay ten times longer),
 then the shapes of :data:`COMBINED` (a step, a ramp).
-The fitting engine keeps the best. :attr:`SignalShape.significance` measures the pulse against the
+The fitting engine keeps the best. ``SignalShape.significance`` measures the pulse against the
 noise (the spread of the smoothed pre-impact samples, slow wander included), so a fit is not tried
 where there is nothing to fit.
 """

@@ -150,7 +150,7 @@ class FitModel:
     """A model: its compiled id, parameter names and the parameters a determined fit must pin down.
 
     ``scales`` must come out with a standard error below their magnitude and ``locations`` (times)
-    inside the fitted record, or the fit is undetermined (:class:`idex.FitStatus`). Shape
+    inside the fitted record, or the fit is undetermined (:class:`~idex.model.quality.FitStatus`). Shape
     parameters that the record may legitimately not constrain (a discharge time far longer than the
     record, the tail of a near-Gaussian peak) are in neither.
     """

@@ -50,7 +50,7 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
     xarray.Dataset
         ``<channel>_peak_center`` (µs from the trigger), ``_sigma`` (µs), ``_decay_rate`` (1/µs),
         ``_area`` (physical units × µs), their ``_stderr``, ``_chisqr``, ``_status``
-        (:class:`idex.FitStatus`), ``_success`` (a determined optimum with a positive area centred
+        (:class:`~idex.model.quality.FitStatus`), ``_success`` (a determined optimum with a positive area centred
         inside its window), ``_maximum_time`` (µs from the trigger, successful peaks only),
         ``_saturated`` and, with a mass calibration, ``_mass`` (u, successful peaks only), on
         ``(event, peak)``; ``<channel>_peaks_saturated`` per event.

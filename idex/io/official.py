@@ -69,7 +69,7 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
 def read_official(path: PathLike) -> xr.Dataset:
     """Read an official IDEX L1a or L1b science CDF into the event model.
 
-    L1a products are rebuilt exactly as :func:`idex.open_raw` builds the model (same names, dtypes,
+    L1a products are rebuilt exactly as :func:`~idex.decode.raw.open_raw` builds the model (same names, dtypes,
     derived values and attributes) from the header fields and raw waveforms they carry; L1b products
     give the waveforms back in counts (dividing by the schema's calibration factors, checked to be
     whole), the housekeeping in engineering units and the time axes. Variables idex has no name for

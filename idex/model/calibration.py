@@ -54,7 +54,7 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
     Parameters
     ----------
     ds : xarray.Dataset
-        Event model from :func:`idex.open_raw`.
+        Event model from :func:`~idex.decode.raw.open_raw`.
     channels : iterable of str, optional
         Channels to convert (default: every channel with a calibration factor).
 

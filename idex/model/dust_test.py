@@ -21,19 +21,19 @@ per gain, the baseline, noise, number of qualifying peaks and widest peak of the
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import numba
 import numpy as np
 
 from idex.model.peak_finding import find_peaks
 
-__all__ = ["DustParameters", "dust_test"]
+__all__ = ["dust_test"]
 
 NOT_DUST, TWO_PEAKS, SINGLE_WIDE_PEAK, AFTER_TRUNCATION = 1, 2, 3, 4
 """Rules (positions in :data:`idex.model.classify.DECIDED_BY`)."""
 
-DustParameters = tuple[float, float, float, float, float, int, float, float, float]
+DustParameters: TypeAlias = tuple[float, float, float, float, float, int, float, float, float]
 """``(baseline_us, height_sigma, prominence_sigma, distance_us, min_width_us, min_peaks,
 single_peak_width_us, match_us, truncation_dn)``."""
 
@@ -322,7 +322,7 @@ def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarr
     events : numpy.ndarray
         Rows to test (science events with a header).
     parameters : tuple
-        See :data:`DustParameters`.
+        See ``DustParameters`` in this module.
     reference_baseline, reference_sigma : numpy.ndarray
         Reference baseline and noise of each gain (DN).
 

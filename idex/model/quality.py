@@ -85,4 +85,4 @@ STATUS_MESSAGES = (
     "undetermined: a parameter is not constrained by the data, or the onset lies outside the record",
     "no signal above the noise: not fitted",
 )
-"""Message of each :class:`FitStatus` code."""
+"""Message of each :class:`~idex.model.quality.FitStatus` code."""

@@ -1,7 +1,7 @@
 """Arithmetic expressions of derived fields (``derived[*].expr`` in a schema).
 
 A schema derives quantities such as trigger times from header fields with small expressions,
-e.g. ``"(blocks >> 16) & 0xF"``. They are parsed once with :mod:`ast`, checked against a
+e.g. ``"(blocks >> 16) & 0xF"``. They are parsed once with ``ast``, checked against a
 whitelist (numbers, names, arithmetic, bitwise and comparison operators, and the function
 ``where(condition, if_true, if_false)``) and evaluated on NumPy arrays, so a schema can never run
 arbitrary code. Comparisons give 0/1 integers, so they can be added and multiplied like numbers.

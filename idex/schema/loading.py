@@ -52,7 +52,7 @@ def loadable_schemas() -> list[Schema]:
     """Every schema on the search path that loads; a broken file is skipped with a warning naming it.
 
     One invalid YAML file in ``$IDEX_SCHEMA_PATH`` then only affects its own use (asking for it by name
-    raises its :class:`SchemaError`), not every decode.
+    raises its :class:`~idex.exceptions.SchemaError`), not every decode.
     """
     out = []
     for name in available_schemas():
@@ -88,7 +88,7 @@ def load_schema(schema: str | PathLike | Schema) -> Schema:
     ----------
     schema : str, path or Schema
         A shipped schema name (see :func:`available_schemas`), a path to a YAML file,
-        or an already loaded :class:`Schema` (returned unchanged).
+        or an already loaded :class:`~idex.schema.definitions.Schema` (returned unchanged).
 
     Returns
     -------

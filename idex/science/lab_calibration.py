@@ -1,11 +1,11 @@
-"""Calibration curves from dust-accelerator shots: what ``idex calibrate`` and :func:`calibrate` compute.
+"""Calibration curves from dust-accelerator shots: what ``idex calibrate`` and :func:`~idex.science.lab_calibration.calibrate` compute.
 
 Each shot of a campaign (``idex scope``) carries the grain's true speed and mass from the pickup tube
 (``particle_velocity``, ``particle_mass`` = 2qU/v²) and the fits of the IDEX channels. From them:
 
 - **rise time** τ(v) of the target signal (µs) and **charge yield** Y(v) = Q_target / m (C/kg), each the
   smoothly broken power law of ALGORITHMS §2.3 fitted in log10 space;
-- the **ion-grid law** v = scale · (100 R)^exponent + offset, R = |Q_ion| / |Q_target|, fitted as R(v) in
+- the **ion-grid law** v = scale · (100 R)^exponent + offset, ``R = |Q_ion| / |Q_target|``, fitted as R(v) in
   log10 (the scatter is in the charge ratio; the QD speed is the accurate coordinate).
 
 How, as a lab scientist would accept it:
@@ -94,7 +94,7 @@ class IonGridFit:
 
 @dataclass(frozen=True)
 class LabCalibration:
-    """Everything :func:`calibrate` found: the three fits and where the shots came from."""
+    """Everything :func:`~idex.science.lab_calibration.calibrate` found: the three fits and where the shots came from."""
 
     rise_time: CurveFit
     charge_yield: CurveFit

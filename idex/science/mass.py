@@ -62,7 +62,7 @@ class MassFit:
 
     @property
     def determined(self) -> bool:
-        """True when at least :data:`MIN_LINES` lines agree on the calibration."""
+        """True when at least ``MIN_LINES`` lines agree on the calibration."""
         return bool(np.isfinite(self.stretch))
 
 
@@ -110,7 +110,7 @@ def calibrate_spectrum(
     Returns
     -------
     MassFit
-        Undetermined (NaN) when fewer than :data:`MIN_LINES` lines pair with peaks.
+        Undetermined (NaN) when fewer than ``MIN_LINES`` lines pair with peaks.
 
     Examples
     --------

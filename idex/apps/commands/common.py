@@ -60,7 +60,7 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
 
 
 def open_events(path: Path):
-    """The event model of any file idex reads (:func:`idex.open`); raw captures report their warnings."""
+    """The event model of any file idex reads (:func:`~idex.opening.open`); raw captures report their warnings."""
     from idex.opening import kind_of
     from idex.opening import open as open_any
 

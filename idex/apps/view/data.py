@@ -27,7 +27,7 @@ def overrides_path(path: Path) -> Path:
 
 
 def load(path: str | Path) -> Opened:
-    """Open a folder of .trc files or anything :func:`idex.open` reads (refusing the rest with its reason)."""
+    """Open a folder of .trc files or anything :func:`~idex.opening.open` reads (refusing the rest with its reason)."""
     import warnings
 
     from idex.exceptions import PacketWarning
