@@ -44,7 +44,8 @@ def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
     if upward.startswith(" "):  # inside a function
         text += f"\n\ndef _planted():\n{upward}\n    return open_raw\n"
     else:
-        text = text.replace("from __future__ import annotations\n", f"from __future__ import annotations\n\n{upward}\n", 1)
+        future = "from __future__ import annotations\n"
+        text = text.replace(future, f"{future}\n{upward}\n", 1)
     planted.write_text(text)
     result = lint_imports(tmp_path, tmp_path)
     assert result.returncode != 0

@@ -66,7 +66,7 @@ def test_unpacking_matches_bitstring_for_every_packing(sample_bits, samples_per_
     for row, record in enumerate(records):
         cuts = np.sort(rng.choice(np.arange(1, channel.words), size=min(3, row), replace=False))
         edges = [0, *cuts.tolist(), channel.words]
-        pieces += [(row, a, record[a * word_bytes:b * word_bytes]) for a, b in zip(edges[:-1], edges[1:])]
+        pieces += [(row, a, record[a * word_bytes:b * word_bytes]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     order = rng.permutation(len(pieces))
     buffer, starts = bytearray(), []
     for i in order:  # out of order, with unrelated bytes between fragments
