@@ -10,13 +10,13 @@ NumPy for all events at once. ``benchmarks/fit.py`` measures the speed-up agains
 
 How it finds the optimum, the way a careful analyst would with ``lmfit``:
 
-- **Bounds by transform** (MINUIT's, as ``lmfit`` uses): the iteration runs on unbounded internal
-  parameters (``sin`` for two bounds, ``sqrt(u² + 1)`` for one), so a step is never clipped and a
-  parameter can leave a bound it touched on the way.
+- **Bounds by transform** (MINUIT's, as ``lmfit`` uses; :mod:`idex.fit.bounds`): the iteration runs on
+  unbounded internal parameters (``sin`` for two bounds, ``sqrt(u² + 1)`` for one), so a step is never clipped
+  and a parameter can leave a bound it touched on the way.
 - **Several starts per event** (``p0`` of shape ``(starts, events, parameters)``): every start is
   iterated, the lowest χ² kept, and a **polish** run from it with fresh damping ends the fit.
-- **An honest status** (:class:`~idex.model.quality.FitStatus`): a fit is ``converged`` only where it reached a stationary
-  point with every parameter strictly inside its bounds and determined by the data: each scale
+- **An honest status** (:class:`~idex.model.quality.FitStatus`): a fit is ``converged`` only where it reached a
+  stationary point with every parameter strictly inside its bounds and determined by the data: each scale
   parameter's standard error below its magnitude and each location parameter (onset, centre) inside
   the fitted record. Otherwise it says ``at_bound``, ``undetermined``, ``iteration_limit`` or
   ``not_finite``; :mod:`idex.fit.events` adds ``no_signal`` before a fit is tried.

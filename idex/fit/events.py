@@ -113,7 +113,8 @@ def fit(
     specs : mapping of str to FitSpec, optional
         Fit declarations to use instead of the schema's ``fits`` section (e.g. a scope setup's).
     schema : str, path or Schema, optional
-        Schema whose ``fits`` section to use instead of the one the data carry (:func:`~idex.model.calibration.schema_of`).
+        Schema whose ``fits`` section to use instead of the one the data carry
+        (:func:`~idex.model.calibration.schema_of`).
 
     Returns
     -------
