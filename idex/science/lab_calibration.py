@@ -1,4 +1,5 @@
-"""Calibration curves from dust-accelerator shots: what ``idex calibrate`` and :func:`~idex.science.lab_calibration.calibrate` compute.
+"""Calibration curves from dust-accelerator shots: what ``idex calibrate`` and
+:func:`~idex.science.lab_calibration.calibrate` compute.
 
 Each shot of a campaign (``idex scope``) carries the grain's true speed and mass from the pickup tube
 (``particle_velocity``, ``particle_mass`` = 2qU/v²) and the fits of the IDEX channels. From them:
@@ -43,7 +44,7 @@ from scipy.optimize import least_squares
 
 from idex._typing import PathLike
 from idex._version import __version__
-from idex.science.velocity import BrokenPowerLaw, load_calibration
+from idex.science.velocity import BrokenPowerLaw, ion_grid_law, load_calibration
 
 __all__ = ["CurveFit", "IonGridFit", "LabCalibration", "calibrate", "robust_sigma", "write_calibration"]
 
@@ -88,13 +89,13 @@ class IonGridFit:
 
     def __call__(self, ratio: np.ndarray) -> np.ndarray:
         """Velocity (km/s) at charge ratio ``ratio``."""
-        p = self.parameters
-        return p["scale"] * (100.0 * np.asarray(ratio)) ** p["exponent"] + p["offset"]
+        return ion_grid_law(ratio, **self.parameters)
 
 
 @dataclass(frozen=True)
 class LabCalibration:
-    """Everything :func:`~idex.science.lab_calibration.calibrate` found: the three fits and where the shots came from."""
+    """Everything :func:`~idex.science.lab_calibration.calibrate` found: the three fits and where the shots
+    came from."""
 
     rise_time: CurveFit
     charge_yield: CurveFit
@@ -329,7 +330,7 @@ def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, c
     kept = np.flatnonzero(good)[inlier]
     grid = np.geomspace(r.min(), r.max(), _BAND_POINTS)
     with np.errstate(all="ignore"):
-        band = np.std([np.log10(s[0] * (100 * grid) ** s[1] + s[2]) for s in samples], axis=0) if bootstrap > 1 \
+        band = np.std([np.log10(ion_grid_law(grid, *s)) for s in samples], axis=0) if bootstrap > 1 \
             else np.zeros(grid.size)
     return IonGridFit(dict(zip(ION_GRID_PARAMETERS, best, strict=True)),
                       dict(zip(ION_GRID_PARAMETERS, np.std(samples, axis=0) if bootstrap > 1 else [np.nan] * 3,

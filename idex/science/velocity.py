@@ -35,9 +35,20 @@ from idex._typing import PathLike
 from idex.exceptions import CalibrationWarning
 from idex.resources import data_dir, read_yaml
 
-__all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "load_calibration"]
+__all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
 
 _PICOCOULOMB = 1e-12
+
+
+def ion_grid_law(ratio: np.ndarray, scale: float, exponent: float, offset: float) -> np.ndarray:
+    """Velocity (km/s) from the ion-grid / target charge ratio ``R``: ``scale * (100 R)**exponent + offset``.
+
+    Examples
+    --------
+    >>> float(ion_grid_law(0.01, 2.0, -1.0, 0.5))
+    2.5
+    """
+    return scale * (100.0 * np.asarray(ratio, dtype=np.float64)) ** exponent + offset
 
 
 @dataclass(frozen=True)
@@ -150,7 +161,7 @@ class Calibration:
         """Velocity (km/s) from the ion-grid / target charge ratio; NaN outside the valid ratio range."""
         with np.errstate(all="ignore"):
             ratio = np.abs(np.asarray(ion_charge, dtype=np.float64)) / np.abs(np.asarray(target_charge, dtype=float))
-            velocity = self.ion_grid_scale * (100.0 * ratio) ** self.ion_grid_exponent + self.ion_grid_offset
+            velocity = ion_grid_law(ratio, self.ion_grid_scale, self.ion_grid_exponent, self.ion_grid_offset)
         low, high = self.ion_grid_ratio_range
         return np.where((ratio >= low) & (ratio <= high), velocity, np.nan)
 
@@ -284,7 +295,7 @@ def _ion_grid_errors(fits: xr.Dataset, calibration: Calibration, ratio: np.ndarr
     target_error = np.where(np.isfinite(target), _best_target_relative_error(fits), np.nan)
     sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error ** 2
                               + band.scatter ** 2)
-    power = calibration.ion_grid_scale * (100.0 * ratio) ** calibration.ion_grid_exponent
+    power = ion_grid_law(ratio, calibration.ion_grid_scale, calibration.ion_grid_exponent, 0.0)
     slope = calibration.ion_grid_exponent * power / velocity  # d log v / d log R
     sigma_log_v = np.hypot(band.mean_curve(ratio), slope * sigma_log_ratio)
     return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v, target_error)
