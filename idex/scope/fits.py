@@ -19,7 +19,7 @@ from idex.scope.setups import ScopeSetup, load_setup
 
 __all__ = ["fit_shots"]
 
-_ELEMENTARY = 1e-12  # C per pC
+_COULOMB_PER_PICOCOULOMB = 1e-12
 
 
 def _cleaned(ds: xr.Dataset, setup: ScopeSetup) -> xr.Dataset:
@@ -97,7 +97,7 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     out["qd_fit_status"] = ("event", result.status.astype(np.int8), {"long_name": "QD fit status",
                                                                       **FitStatus.flag_attributes()})
     earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
-    charge_c = np.abs(earned[:, 1]) * _ELEMENTARY
+    charge_c = np.abs(earned[:, 1]) * _COULOMB_PER_PICOCOULOMB
     speed = earned[:, 2] * 1e3
     out["particle_charge"] = ("event", np.abs(earned[:, 1]), {"long_name": "Particle charge from the QD fit",
                                                               "units": units["charge"]})
