@@ -24,10 +24,20 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["CRC_MISMATCH", "CRC_OK", "Framing", "GAP_GARBAGE", "GAP_TRUNCATED", "NOT_CHECKED", "check_crc",
-           "crc16_ccitt", "frame"]
+__all__ = [
+    "CRC_MISMATCH",
+    "CRC_OK",
+    "Framing",
+    "GAP_GARBAGE",
+    "GAP_TRUNCATED",
+    "NOT_CHECKED",
+    "check_crc",
+    "crc16_ccitt",
+    "frame",
+]
 
 PRIMARY_HEADER_BYTES = 6
+_Int = int | np.integer  # what the compiled helpers take and give back as a CRC register
 GAP_GARBAGE = 0
 GAP_TRUNCATED = 1
 
@@ -76,15 +86,21 @@ def _crc_tables(slices: int = 8) -> np.ndarray:
 _CRC_TABLE = _crc_tables()
 
 
-@numba.njit(cache=True)
-def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray) -> int:
-    """CRC-16/CCITT-FALSE of ``buf[start:stop]``, eight bytes per step (slicing-by-8), then byte by byte."""
-    crc = 0xFFFF
+@numba.njit(cache=True, nogil=True)
+def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray, crc: _Int = 0xFFFF) -> _Int:
+    """CRC-16/CCITT register after ``buf[start:stop]`` from ``crc``, eight bytes per step (slicing-by-8)."""
     i = start
     while i + 8 <= stop:
-        crc = (table[7, (crc >> 8) ^ buf[i]] ^ table[6, (crc & 0xFF) ^ buf[i + 1]] ^ table[5, buf[i + 2]]
-               ^ table[4, buf[i + 3]] ^ table[3, buf[i + 4]] ^ table[2, buf[i + 5]] ^ table[1, buf[i + 6]]
-               ^ table[0, buf[i + 7]])
+        crc = (
+            table[7, (crc >> 8) ^ buf[i]]
+            ^ table[6, (crc & 0xFF) ^ buf[i + 1]]
+            ^ table[5, buf[i + 2]]
+            ^ table[4, buf[i + 3]]
+            ^ table[3, buf[i + 4]]
+            ^ table[2, buf[i + 5]]
+            ^ table[1, buf[i + 6]]
+            ^ table[0, buf[i + 7]]
+        )
         i += 8
     while i < stop:
         crc = ((crc << 8) & 0xFFFF) ^ table[0, ((crc >> 8) ^ buf[i]) & 0xFF]
@@ -92,7 +108,49 @@ def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray) -> int:
     return crc
 
 
-@numba.njit(cache=True)
+# Any CRC in O(1): the register is affine in its start value, so with checkpoints P[j] (register from 0
+# after buf[:8j]) the CRC of buf[a:b] from 0xFFFF is Z^(b-a)(0xFFFF ^ P(a)) ^ P(b), where Z^k is k zero
+# bytes fed to the register (a 16x16 bit matrix, tabulated once per k by its columns).
+_MAX_CRC_SPAN = 65536 + PRIMARY_HEADER_BYTES + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _zero_feed_columns(table: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    columns = np.empty((_MAX_CRC_SPAN, 16), np.uint16)
+    for bit in range(16):
+        columns[0, bit] = 1 << bit
+    for k in range(1, _MAX_CRC_SPAN):
+        for bit in range(16):
+            previous = np.int64(columns[k - 1, bit])
+            columns[k, bit] = ((previous << 8) & 0xFFFF) ^ table[0, previous >> 8]
+    return columns
+
+
+@numba.njit(cache=True, nogil=True)
+def _checkpoints(buf: np.ndarray, points: np.ndarray, first: int, stop: int, table: np.ndarray) -> None:
+    """Fill ``points[first + 1:stop]`` from ``points[first]``: the register from 0 after every 8th byte."""
+    for j in range(first + 1, stop):
+        points[j] = _crc16(buf, 8 * (j - 1), 8 * j, table, np.int64(points[j - 1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _register(buf: np.ndarray, points: np.ndarray, at: int, table: np.ndarray) -> _Int:
+    """Register from 0 after ``buf[:at]``: the checkpoint before ``at``, then at most 7 bytes."""
+    return _crc16(buf, at & ~7, at, table, np.int64(points[at >> 3]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _crc_of(buf: np.ndarray, start: int, stop: int, points: np.ndarray, zeros: np.ndarray, table: np.ndarray) -> _Int:
+    """CRC-16/CCITT-FALSE of ``buf[start:stop]`` in constant time, from the checkpoints."""
+    shifted = 0xFFFF ^ _register(buf, points, start, table)
+    crc = _register(buf, points, stop, table)
+    for bit in range(16):
+        if (shifted >> bit) & 1:
+            crc ^= zeros[stop - start, bit]
+    return crc
+
+
+@numba.njit(cache=True, nogil=True)
 def _plausible(buf: np.ndarray, pos: int, known: np.ndarray) -> bool:
     if pos + PRIMARY_HEADER_BYTES > buf.size or (buf[pos] >> 5) != 0:
         return False
@@ -100,47 +158,58 @@ def _plausible(buf: np.ndarray, pos: int, known: np.ndarray) -> bool:
     return known[apid]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _packet_end(buf: np.ndarray, pos: int) -> int:
     return pos + PRIMARY_HEADER_BYTES + 1 + ((np.int64(buf[pos + 4]) << 8) | buf[pos + 5])
-
-
-@numba.njit(cache=True)
-def _grow(array: np.ndarray, count: int) -> np.ndarray:
-    if count < array.shape[0]:
-        return array
-    bigger = np.empty((array.shape[0] * 2,) + array.shape[1:], array.dtype)
-    bigger[: array.shape[0]] = array
-    return bigger
-
-
-@numba.njit(cache=True)
-def _push_gap(gaps: np.ndarray, count: int, start: int, stop: int, kind: int) -> np.ndarray:
-    gaps = _grow(gaps, count)
-    gaps[count, 0] = start
-    gaps[count, 1] = stop
-    gaps[count, 2] = kind
-    return gaps
 
 
 NOT_CHECKED, CRC_MISMATCH, CRC_OK = -1, 0, 1
 _REJECT = -2
 
 
-@numba.njit(cache=True)
-def _crc_state(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> int:
+@numba.njit(cache=True, nogil=True)
+def _crc_state(buf: np.ndarray, pos: int, has_crc: np.ndarray, crc_tools: tuple) -> int:
     """CRC state of the packet announced at ``pos``: ``CRC_OK``, ``CRC_MISMATCH`` or ``NOT_CHECKED``."""
     apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
     end = _packet_end(buf, pos)
     if not has_crc[apid] or end - pos < 8 or end > buf.size:
         return NOT_CHECKED
-    if _crc16(buf, pos, end - 2, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1]):
+    points, zeros, table = crc_tools
+    if _crc_of(buf, pos, end - 2, points, zeros, table) == ((np.int64(buf[end - 2]) << 8) | buf[end - 1]):
         return CRC_OK
     return CRC_MISMATCH
 
 
-@numba.njit(cache=True)
-def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray) -> int:
+# Scanner state between compiled calls (one int64 array), so that the Python loop around them can act
+# on signals and grow the output arrays: no compiled call allocates or runs for more than a moment.
+_POS, _SCAN, _TRUNCATED_AT, _SCANNING, _PACKETS, _GAPS, _HEAD, _TAIL, _FRONTIER, _WORK = range(10)
+_DONE, _OUT_OF_BUDGET, _OUT_OF_ROOM = 0, 1, 2
+_WORK_PER_CALL = 1 << 20
+
+
+@numba.njit(cache=True, nogil=True)
+def _verified_inside(buf, lo, hi, known, has_crc, crc_tools, queue, st) -> bool:  # pragma: no cover
+    """Whether a packet starting in ``[lo, hi]`` verifies by its CRC.
+
+    Offsets are checked once each, in increasing order (``st[_FRONTIER]``); those that verify wait in
+    ``queue``. The lower bounds of successive calls never decrease, which keeps the whole scan linear.
+    """
+    mask = queue.size - 1
+    while st[_HEAD] < st[_TAIL] and queue[st[_HEAD] & mask] < lo:
+        st[_HEAD] += 1
+    st[_FRONTIER] = max(st[_FRONTIER], lo)
+    while st[_FRONTIER] <= hi:
+        at = st[_FRONTIER]
+        if _plausible(buf, at, known) and _crc_state(buf, at, has_crc, crc_tools) == CRC_OK:
+            queue[st[_TAIL] & mask] = at
+            st[_TAIL] += 1
+        st[_FRONTIER] += 1
+        st[_WORK] += 1
+    return st[_HEAD] < st[_TAIL] and queue[st[_HEAD] & mask] <= hi
+
+
+@numba.njit(cache=True, nogil=True)
+def _accept(buf, pos, known, has_crc, crc_tools, queue, st) -> int:  # pragma: no cover - compiled
     """CRC state of the packet whose plausible header is at ``pos``, or ``_REJECT`` when it is no packet.
 
     A packet that passes its CRC-16 is accepted at once. One that cannot be verified (its APID has no
@@ -152,64 +221,83 @@ def _accept(buf: np.ndarray, pos: int, known: np.ndarray, has_crc: np.ndarray, t
     n = buf.size
     if end > n:
         return _REJECT
-    state = _crc_state(buf, pos, known, has_crc, table)
+    state = _crc_state(buf, pos, has_crc, crc_tools)
     if state == CRC_OK:
         return state
-    if not (end == n or end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known)):
+    if not (end + PRIMARY_HEADER_BYTES > n or _plausible(buf, end, known)):
         return _REJECT
-    for inner in range(pos + 1, end - PRIMARY_HEADER_BYTES + 1):
-        if _plausible(buf, inner, known) and _crc_state(buf, inner, known, has_crc, table) == CRC_OK:
-            return _REJECT
+    if _verified_inside(buf, pos + 1, end - PRIMARY_HEADER_BYTES, known, has_crc, crc_tools, queue, st):
+        return _REJECT
     return state
 
 
-@numba.njit(cache=True)
-def _frame(buf: np.ndarray, known: np.ndarray, has_crc: np.ndarray, table: np.ndarray):  # pragma: no cover
+@numba.njit(cache=True, nogil=True)
+def _push(table: np.ndarray, st: np.ndarray, counter: int, first: int, second: int, third: int) -> None:
+    row = st[counter]
+    table[row, 0] = first
+    table[row, 1] = second
+    table[row, 2] = third
+    st[counter] = row + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _frame_some(buf, known, has_crc, crc_tools, queue, st, packets, gaps) -> int:  # pragma: no cover
+    """Advance the scan described by ``st`` by about ``_WORK_PER_CALL`` steps; say why it stopped."""
     n = buf.size
-    capacity = max(16, n // 2048)
-    starts = np.empty(capacity, np.int64)
-    ends = np.empty(capacity, np.int64)
-    crc = np.empty(capacity, np.int8)
-    gaps = np.empty((16, 3), np.int64)
-    n_packets = 0
-    n_gaps = 0
-    pos = 0
-    while pos < n:
-        scan = pos
-        truncated_at = -1
+    st[_WORK] = 0
+    while True:
+        if st[_SCANNING] == 0:
+            if st[_POS] >= n:
+                return _DONE
+            if st[_PACKETS] >= packets.shape[0] or st[_GAPS] + 2 > gaps.shape[0]:
+                return _OUT_OF_ROOM
+            st[_SCAN] = st[_POS]
+            st[_TRUNCATED_AT] = -1
+            st[_SCANNING] = 1
+        pos = st[_POS]
         found = -1
         state = _REJECT
-        while scan + PRIMARY_HEADER_BYTES <= n:
+        while st[_SCAN] + PRIMARY_HEADER_BYTES <= n:
+            if st[_WORK] >= _WORK_PER_CALL:
+                return _OUT_OF_BUDGET
+            scan = st[_SCAN]
+            st[_WORK] += 1
             if _plausible(buf, scan, known):
-                state = _accept(buf, scan, known, has_crc, table)
+                state = _accept(buf, scan, known, has_crc, crc_tools, queue, st)
                 if state != _REJECT:
                     found = scan
                     break
-                if _packet_end(buf, scan) > n and truncated_at < 0:
-                    truncated_at = scan
-            scan += 1
+                if _packet_end(buf, scan) > n and st[_TRUNCATED_AT] < 0:
+                    st[_TRUNCATED_AT] = scan
+            st[_SCAN] = scan + 1
+        st[_SCANNING] = 0
         if found < 0:
             # No complete packet left: the rest is garbage, possibly ending in a truncated packet.
-            cut = truncated_at if truncated_at >= 0 else n
+            cut = st[_TRUNCATED_AT] if st[_TRUNCATED_AT] >= 0 else n
             if cut > pos:
-                gaps = _push_gap(gaps, n_gaps, pos, cut, GAP_GARBAGE)
-                n_gaps += 1
+                _push(gaps, st, _GAPS, pos, cut, GAP_GARBAGE)
             if cut < n:
-                gaps = _push_gap(gaps, n_gaps, cut, n, GAP_TRUNCATED)
-                n_gaps += 1
-            break
+                _push(gaps, st, _GAPS, cut, n, GAP_TRUNCATED)
+            st[_POS] = n
+            return _DONE
         if found > pos:
-            gaps = _push_gap(gaps, n_gaps, pos, found, GAP_GARBAGE)
-            n_gaps += 1
-        starts = _grow(starts, n_packets)
-        ends = _grow(ends, n_packets)
-        crc = _grow(crc, n_packets)
-        starts[n_packets] = found
-        ends[n_packets] = _packet_end(buf, found)
-        crc[n_packets] = state
-        n_packets += 1
-        pos = ends[n_packets - 1]
-    return starts[:n_packets].copy(), ends[:n_packets].copy(), crc[:n_packets].copy(), gaps[:n_gaps].copy()
+            _push(gaps, st, _GAPS, pos, found, GAP_GARBAGE)
+        st[_POS] = _packet_end(buf, found)
+        _push(packets, st, _PACKETS, found, st[_POS], state)
+
+
+_CHECKPOINTS_PER_CALL = 1 << 22
+_ZEROS: list[np.ndarray] = []
+
+
+def _crc_tools(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checkpoints of ``buf``, the zero-feed table and the byte table, computed in short compiled calls."""
+    if not _ZEROS:
+        _ZEROS.append(_zero_feed_columns(_CRC_TABLE))
+    points = np.zeros(buf.size // 8 + 1, np.uint16)
+    for first in range(0, points.size, _CHECKPOINTS_PER_CALL):
+        _checkpoints(buf, points, first, min(first + _CHECKPOINTS_PER_CALL + 1, points.size), _CRC_TABLE)
+    return points, _ZEROS[0], _CRC_TABLE
 
 
 def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[int] = ()) -> Framing:
@@ -228,12 +316,29 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     -------
     Framing
     """
+    buf = np.ascontiguousarray(buffer, dtype=np.uint8)
     known = np.zeros(2048, dtype=np.bool_)
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
     has_crc[list(crc_apids)] = True
-    starts, ends, crc, gaps = _frame(np.ascontiguousarray(buffer, dtype=np.uint8), known, has_crc, _CRC_TABLE)
-    return Framing(starts, ends, crc, gaps[:, 0], gaps[:, 1], gaps[:, 2].astype(np.int8))
+    crc_tools = _crc_tools(buf)
+    queue = np.empty(1 << 17, np.int64)  # more than the offsets one packet can cover
+    st = np.zeros(10, np.int64)
+    packets = np.empty((max(16, buf.size // 2048), 3), np.int64)
+    gaps = np.empty((16, 3), np.int64)
+    while (why := _frame_some(buf, known, has_crc, crc_tools, queue, st, packets, gaps)) != _DONE:
+        if why == _OUT_OF_ROOM:
+            packets = np.resize(packets, (2 * packets.shape[0], 3))
+            gaps = np.resize(gaps, (2 * gaps.shape[0], 3))
+    packets, gaps = packets[: st[_PACKETS]], gaps[: st[_GAPS]]
+    return Framing(
+        packets[:, 0].copy(),
+        packets[:, 1].copy(),
+        packets[:, 2].astype(np.int8),
+        gaps[:, 0].copy(),
+        gaps[:, 1].copy(),
+        gaps[:, 2].astype(np.int8),
+    )
 
 
 @numba.njit(cache=True)
