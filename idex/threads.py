@@ -8,6 +8,10 @@ from a pip-installed ``tbb`` without changing the library path. Threads over blo
 problems and keep results independent of the number of threads: each block is computed alone and in
 order.
 
+Blocks are also kept short (at most a few times ``minimum`` items, see :func:`blocks`) so that Ctrl+C
+or SIGTERM takes effect within about a second: the signal reaches Python between blocks, the blocks not
+yet started are cancelled, and the running ones finish soon.
+
 ``IDEX_NUM_THREADS`` sets the number of threads (default: the CPUs this process may use).
 """
 
@@ -31,25 +35,34 @@ def n_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+_LONGEST_BLOCK = 4  # in units of ``minimum``: a block stays short enough to stop within about a second
+
+
 def blocks(n_items: int, *, minimum: int = 64) -> list[tuple[int, int]]:
-    """``(start, stop)`` ranges covering ``range(n_items)``: one per thread, none shorter than ``minimum``.
+    """``(start, stop)`` ranges covering ``range(n_items)``: at least one per thread, none shorter than
+    ``minimum`` nor longer than a few times ``minimum`` (so that a signal acts between blocks soon).
 
     Examples
     --------
     >>> blocks(10)  # too few items to split
     [(0, 10)]
     >>> ranges = blocks(1000)
-    >>> ranges[0][0], ranges[-1][1], len(ranges) == min(n_threads(), 1000 // 64)
+    >>> ranges[0][0], ranges[-1][1], max(stop - start for start, stop in ranges) <= 4 * 64
     (0, 1000, True)
     """
-    count = max(1, min(n_threads(), n_items // max(minimum, 1)))
+    minimum = max(minimum, 1)
+    count = max(1, min(n_threads(), n_items // minimum), -(-n_items // (_LONGEST_BLOCK * minimum)))
     edges = [n_items * i // count for i in range(count + 1)]
     return [(edges[i], edges[i + 1]) for i in range(count)]
 
 
 def run_blocks(work: Callable[[int, int], T], ranges: Sequence[tuple[int, int]]) -> list[T]:
     """``[work(start, stop) for start, stop in ranges]``, the blocks in parallel threads when more than one."""
-    if len(ranges) <= 1:
+    threads = min(n_threads(), len(ranges))
+    if threads <= 1:
         return [work(start, stop) for start, stop in ranges]
-    with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="idex") as pool:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="idex")
+    try:
         return list(pool.map(lambda r: work(*r), ranges))
+    finally:  # on Ctrl+C (or any error) the blocks not started are dropped, not run
+        pool.shutdown(wait=True, cancel_futures=True)

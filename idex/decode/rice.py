@@ -161,16 +161,15 @@ def _decode_frame(data, start_bit, end_bit, out, sample_bits, zeros_table):  # p
     return 0, n
 
 
-@numba.njit(cache=True)
-def _decode_rows(data, bit_starts, bit_ends, out, sample_bits, zeros_table):  # pragma: no cover - compiled
-    status = np.zeros(bit_starts.size, np.int64)
-    where = np.zeros(bit_starts.size, np.int64)
-    row = np.empty(out.shape[1], np.int64)
+@numba.njit(cache=True, nogil=True)
+def _decode_rows(data, bit_starts, bit_ends, out, status, where, row, sample_bits, zeros_table):  # pragma: no cover
     for i in range(bit_starts.size):
         status[i], where[i] = _decode_frame(data, bit_starts[i], bit_ends[i], row, sample_bits, zeros_table)
         if status[i] == 0:
             out[i, :] = row
-    return status, where
+
+
+_FRAMES_PER_CALL = 512  # a short compiled call, so that Ctrl+C and SIGTERM act between calls
 
 
 def decode_rows(
@@ -188,9 +187,24 @@ def decode_rows(
         Index of the sample being decoded when a frame failed (``n_samples`` when it succeeded).
     """
     out = np.zeros((byte_starts.size, n_samples), dtype=np.uint16)
+    status = np.zeros(byte_starts.size, np.int64)
+    where = np.zeros(byte_starts.size, np.int64)
+    row = np.empty(n_samples, np.int64)
     padded = np.concatenate([np.asarray(data, dtype=np.uint8).ravel(), np.zeros(_PAD, np.uint8)])
-    status, where = _decode_rows(padded, byte_starts.astype(np.int64) * 8, byte_ends.astype(np.int64) * 8, out,
-                                 sample_bits, _LEADING_ZEROS)
+    bit_starts, bit_ends = byte_starts.astype(np.int64) * 8, byte_ends.astype(np.int64) * 8
+    for first in range(0, byte_starts.size, _FRAMES_PER_CALL):
+        part = slice(first, first + _FRAMES_PER_CALL)
+        _decode_rows(
+            padded,
+            bit_starts[part],
+            bit_ends[part],
+            out[part],
+            status[part],
+            where[part],
+            row,
+            sample_bits,
+            _LEADING_ZEROS,
+        )
     return out, status, where
 
 
@@ -224,11 +238,13 @@ def decode(data: bytes | np.ndarray, *, n_samples: int, sample_bits: int) -> np.
     from idex.exceptions import DecompressionError
 
     array = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    samples, status, where = decode_rows(array, np.array([0]), np.array([array.size]), n_samples=n_samples,
-                                         sample_bits=sample_bits)
+    samples, status, where = decode_rows(
+        array, np.array([0]), np.array([array.size]), n_samples=n_samples, sample_bits=sample_bits
+    )
     if status[0]:
-        raise DecompressionError(f"Rice frame invalid at sample {where[0]} of {n_samples}: "
-                                 f"{RiceStatus(status[0]).name}")
+        raise DecompressionError(
+            f"Rice frame invalid at sample {where[0]} of {n_samples}: {RiceStatus(status[0]).name}"
+        )
     return samples[0].astype(np.int64)
 
 
@@ -282,7 +298,7 @@ def _put(buf, pos, value, n):  # pragma: no cover - compiled
 def _encode(x, sample_bits, buf):  # pragma: no cover - compiled
     pos = 0
     for start in range(0, x.size, SUBFRAME):
-        sub = x[start:start + SUBFRAME]
+        sub = x[start : start + SUBFRAME]
         psel, k, _ = _best_subframe(sub, sample_bits)
         pos = _put(buf, pos, psel, 2)
         if psel >= 2:
