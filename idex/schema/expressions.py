@@ -5,6 +5,13 @@ e.g. ``"(blocks >> 16) & 0xF"``. They are parsed once with ``ast``, checked agai
 whitelist (numbers, names, arithmetic, bitwise and comparison operators, and the function
 ``where(condition, if_true, if_false)``) and evaluated on NumPy arrays, so a schema can never run
 arbitrary code. Comparisons give 0/1 integers, so they can be added and multiplied like numbers.
+
+Cost is bounded before anything runs (:meth:`Expression.bound`, called by schema validation): every
+integer value, intermediate ones included, is proven to fit in 63 bits (the int64 arrays expressions
+run on) from the widths of the fields it reads, shifts and bitwise operators take integers only, a
+divisor that is a constant is not zero and ``//`` and ``%`` divide by constants only, and parts made of
+constants alone are computed once at validation and must be finite. So an expression that passes
+validation evaluates in time proportional to the number of events, without an exception.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Expression", "ExpressionError"]
+__all__ = ["Bound", "Expression", "ExpressionError"]
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -85,11 +92,18 @@ class Expression:
     def names(self) -> frozenset[str]:
         """Names of the variables the expression reads."""
         tree: ast.AST = object.__getattribute__(self, "_tree")
-        return frozenset(
-            node.id
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Name) and node.id not in _FUNCTIONS
-        )
+        return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id not in _FUNCTIONS)
+
+    def bound(self, names: Mapping[str, Bound]) -> Bound:
+        """What the value can be, from what the names it reads can be (see the module docstring).
+
+        Raises
+        ------
+        ExpressionError
+            When a value may need more than 63 bits, an operator needs integers and may get a float,
+            a divisor may be zero, or a constant part is not finite.
+        """
+        return _bound(object.__getattribute__(self, "_tree"), names)
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """Evaluate on ``values`` (arrays or scalars keyed by name)."""
@@ -114,8 +128,11 @@ def _check(node: ast.AST) -> None:
         return
     elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         right = node.right.value if isinstance(node.right, ast.Constant) else None
-        if isinstance(node.op, (ast.LShift, ast.RShift)) and isinstance(right, int) \
-                and not 0 <= right <= MAX_SHIFT_OR_EXPONENT:
+        if (
+            isinstance(node.op, (ast.LShift, ast.RShift))
+            and isinstance(right, int)
+            and not 0 <= right <= MAX_SHIFT_OR_EXPONENT
+        ):
             raise ExpressionError(f"shift count {right} is outside 0..{MAX_SHIFT_OR_EXPONENT}")
         if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > MAX_SHIFT_OR_EXPONENT:
             raise ExpressionError(f"exponent {right} is larger than {MAX_SHIFT_OR_EXPONENT}")
@@ -137,6 +154,115 @@ def _check(node: ast.AST) -> None:
         raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
 
 
+MAX_INTEGER_BITS = 63
+"""Integers are evaluated as int64: every integer value must stay below ``2**63`` in magnitude."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What validation knows of a value: a float, or an integer below ``2**bits`` in magnitude.
+
+    ``value`` is the value itself when it depends on constants only.
+    """
+
+    is_float: bool
+    bits: int = 0
+    value: int | float | None = None
+
+    @classmethod
+    def of(cls, value: Any) -> Bound:
+        """The bound of a known value."""
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return cls(False, int(value).bit_length(), int(value))
+        return cls(True, 0, float(value))
+
+
+_SHIFTS_AND_BITWISE = (ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor)
+
+
+def _bound(node: ast.AST, names: Mapping[str, Bound]) -> Bound:
+    bounds: list[Bound] = []
+    if isinstance(node, ast.Constant):
+        result = Bound.of(node.value)
+    elif isinstance(node, ast.Name):
+        result = names.get(node.id, Bound(False, MAX_INTEGER_BITS))
+    else:
+        bounds = [_bound(child, names) for child in _children(node)]
+        result = _combine(node, bounds)
+    if not result.is_float and result.bits > MAX_INTEGER_BITS:
+        raise ExpressionError(
+            f"{ast.unparse(node)!r} may need {result.bits} bits; integers are evaluated as int64 "
+            f"(at most {MAX_INTEGER_BITS} bits)"
+        )
+    if bounds and all(b.value is not None for b in bounds):  # constants only: computed once, here
+        constants = {name: b.value for name, b in names.items() if b.value is not None}
+        with np.errstate(all="ignore"):
+            value = np.asarray(_eval(node, constants)).item()
+        if not np.isfinite(value):
+            raise ExpressionError(f"{ast.unparse(node)!r} is {value}")
+        return Bound.of(value)
+    return result
+
+
+def _children(node: ast.AST) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, ast.Compare):
+        return [node.left, *node.comparators]
+    assert isinstance(node, ast.Call)
+    return list(node.args)
+
+
+def _combine(node: ast.AST, bounds: list[Bound]) -> Bound:
+    """The bound of ``node`` from its operands' (before any constant folding)."""
+    text = ast.unparse(node)
+    if isinstance(node, ast.Compare):
+        return Bound(False, 1)
+    if isinstance(node, ast.Call):  # where(condition, if_true, if_false)
+        return Bound(bounds[1].is_float or bounds[2].is_float, max(bounds[1].bits, bounds[2].bits))
+    if isinstance(node, ast.UnaryOp):
+        (operand,) = bounds
+        if isinstance(node.op, ast.Invert):
+            if operand.is_float:
+                raise ExpressionError(f"{text!r}: ~ needs an integer")
+            return Bound(False, operand.bits + 1)
+        return Bound(operand.is_float, operand.bits)
+    assert isinstance(node, ast.BinOp)
+    left, right = bounds
+    is_float = left.is_float or right.is_float
+    if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
+        if right.value == 0:
+            raise ExpressionError(f"{text!r} divides by zero")
+        if right.value is None and not isinstance(node.op, ast.Div):
+            raise ExpressionError(
+                f"{text!r}: // and % divide by constants only (their result on a zero divisor "
+                "would be a wrong number); use / for a float quotient"
+            )
+    if isinstance(node.op, _SHIFTS_AND_BITWISE):
+        if is_float:
+            raise ExpressionError(
+                f"{text!r}: shifts and bitwise operators need integers, and an operand may be a float"
+            )
+        if isinstance(node.op, ast.LShift):
+            count = right.value if right.value is not None else (1 << right.bits) - 1
+            return Bound(False, left.bits + int(count))
+        if isinstance(node.op, ast.RShift):
+            return Bound(False, left.bits)
+        masks = [b.bits for b in bounds if isinstance(node.op, ast.BitAnd) and b.value is not None and b.value >= 0]
+        return Bound(False, min(masks) if masks else max(left.bits, right.bits))  # x & c lies in 0..c
+    if isinstance(node.op, (ast.Div, ast.Pow)) or is_float:  # the evaluator raises to powers in float64
+        return Bound(True)
+    if isinstance(node.op, ast.Mult):
+        return Bound(False, left.bits + right.bits)
+    if isinstance(node.op, ast.FloorDiv):
+        return Bound(False, left.bits)
+    if isinstance(node.op, ast.Mod):
+        return Bound(False, right.bits)
+    return Bound(False, max(left.bits, right.bits) + 1)  # + and -
+
+
 def _eval(node: ast.AST, values: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
@@ -152,7 +278,7 @@ def _eval(node: ast.AST, values: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Compare):
         result: Any = True
         left = _eval(node.left, values)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, values)
             result = np.logical_and(result, _COMPARE[type(op)](left, right))
             left = right

@@ -188,7 +188,7 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
         raise SchemaError(result) from None
     for error in _meta_validator().iter_errors(document):
         where = tuple(error.absolute_path)
-        result.add("structure", dotted_path(where), error.message, line_of(lines, where))
+        result.add("structure", dotted_path(where), _short_message(error), line_of(lines, where))
     if not result.ok:
         raise SchemaError(result)
     builder = SchemaBuilder(path, document, lines, result)
@@ -199,6 +199,13 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
 
 
 @lru_cache(maxsize=1)
+def _short_message(error: jsonschema.ValidationError) -> str:
+    """The meta-schema's message, without echoing a whole oversized list or mapping."""
+    if error.validator in ("maxItems", "maxProperties"):
+        return f"{len(error.instance)} entries; at most {error.validator_value} are allowed"
+    return error.message if len(error.message) <= 300 else error.message[:300] + "..."
+
+
 def _meta_validator() -> jsonschema.Draft202012Validator:
     meta = json.loads((data_dir("schemas") / "_meta.schema.json").read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(meta)

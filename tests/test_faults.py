@@ -1,0 +1,189 @@
+"""Fault-injection table: a hostile input or a fault, and what idex must do with it.
+
+Each row names the input (a crafted file of a few kB, a schema, a signal) and the expected outcome:
+the exit status or exception, a message naming what is wrong (and never echoing file content), a
+time limit and, where memory is the risk, an address-space limit. Rows where a regression would hang
+or eat the machine run in a subprocess under ``timeout`` and ``RLIMIT_AS``, so they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from framing_reference import resync_run
+
+import idex
+from idex.decode.framing import frame
+from idex.resources import data_dir
+
+SHIPPED = data_dir("schemas") / "science_2023_12.yaml"
+KNOWN, WITH_CRC = (1376, 1418, 1424), (1418, 1424)
+GIB = 1 << 30
+
+
+def run_idex(
+    args: list[str], *, seconds: float, memory: int = 3 * GIB, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``idex ARGS`` in a subprocess limited to ``seconds`` of wall time and ``memory`` bytes of address space."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [sys.executable, "-m", "idex.apps.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=seconds,
+        preexec_fn=limit,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
+    )
+
+
+def schema_with(**changes) -> str:
+    """The shipped schema with ``derived`` entries appended and channel fields changed."""
+    document = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    document["derived"].extend(changes.get("derived", []))
+    for channel, fields in changes.get("channels", {}).items():
+        document["channels"][channel].update(fields)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+# --- 1. framing is linear ------------------------------------------------------------------------
+
+
+def test_fault_resync_run_decodes_in_bounded_time(tmp_path):
+    path = tmp_path / "resync.pkts"
+    path.write_bytes(resync_run(512 * 1024)[0])
+    result = run_idex(["decode", str(path), "-o", str(tmp_path / "out.nc")], seconds=60)
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+# --- 2. signals act within about a second ----------------------------------------------------------
+
+
+def test_fault_ctrl_c_during_framing_raises_keyboard_interrupt():
+    data = np.frombuffer(resync_run(40_000_000, 65542)[0], np.uint8)  # about a second of framing
+    frame(data[:4096], KNOWN, WITH_CRC)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        frame(data, KNOWN, WITH_CRC)
+        time.sleep(5)  # only reached if framing ended before the signal: the interrupt then lands here
+    timer.join()
+    assert time.perf_counter() - start < 1.5
+
+
+# --- 6. schema expressions and sizes bounded at validation -----------------------------------------
+
+HOSTILE_SCHEMAS = [
+    pytest.param({"derived": [{"name": "x", "expr": "1 << (1 << 33)"}]}, "derived[16].expr", "bits", id="nested-shift"),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "((1<<(1<<24))-1)//((1<<(1<<23))-3)"}]},
+        "derived[16].expr",
+        "bits",
+        id="huge-division",
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "blocks // 0"}]},
+        "derived[16].expr",
+        "divides by zero",
+        id="floor-division-by-zero",
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "blocks / (high_rate_mhz - high_rate_mhz)"}]},
+        "derived[16].expr",
+        "divides by zero",
+        id="constant-divisor-zero",
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "blocks % blocks"}]},
+        "derived[16].expr",
+        "constants only",
+        id="modulo-by-a-field",
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "(blocks / 2) >> 1"}]}, "derived[16].expr", "integers", id="shift-of-a-float"
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "blocks * blocks * blocks"}]},
+        "derived[16].expr",
+        "bits",
+        id="product-past-int64",
+    ),
+    pytest.param(
+        {"derived": [{"name": "x", "expr": "(0 - 8.0) ** 0.5"}]}, "derived[16].expr", "nan", id="constant-nan"
+    ),
+    pytest.param(
+        {"channels": {"tof_high": {"n_samples": 999_999_936}}},
+        "channels.tof_high.n_samples",
+        "maximum",
+        id="huge-n-samples",
+    ),
+    pytest.param(
+        {"derived": [{"name": f"x{i}", "expr": "blocks"} for i in range(1500)]},
+        "derived",
+        "1516 entries",
+        id="too-many-derived",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "key", "message"), HOSTILE_SCHEMAS)
+def test_fault_hostile_schema_is_refused_naming_the_key(tmp_path, changes, key, message):
+    path = tmp_path / "science_2023_12.yaml"
+    path.write_text(schema_with(**changes), encoding="utf-8")
+    start = time.perf_counter()
+    result = idex.validate_schema(path)
+    assert time.perf_counter() - start < 10
+    assert not result.ok
+    issue = next(i for i in result.issues if i.path == key)
+    assert message in issue.message and len(issue.message) < 400
+
+
+def test_fault_bounded_expressions_still_decode(tmp_path, bytes_2023_12):
+    """What passes validation evaluates: a field shift by a 4-bit field, a float division by a field."""
+    path = tmp_path / "science_2023_12.yaml"
+    path.write_text(
+        schema_with(
+            derived=[
+                {"name": "x", "expr": "blocks << dead_blocks_shift"},
+                {"name": "y", "expr": "blocks / (blocks - blocks)"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    ds = idex.decode_bytes(bytes_2023_12, schema=path)["events"].to_dataset()
+    assert np.array_equal(ds["x"], ds["blocks"].astype(np.int64) << ds["dead_blocks_shift"].astype(np.int64))
+    assert np.isinf(ds["y"]).all()
+
+
+def test_fault_hostile_schema_on_the_search_path_is_a_one_line_error(tmp_path):
+    folder = tmp_path / "schemas"
+    folder.mkdir()
+    (folder / "science_2023_12_evil.yaml").write_text(
+        schema_with(derived=[{"name": "x", "expr": "1 << (1 << 33)"}]).replace(
+            "name: science_2023_12\n", "name: science_2023_12_evil\n", 1
+        ),
+        encoding="utf-8",
+    )
+    capture = Path(__file__).parent / "data" / "imap_idex_l0_raw_20231214_v001.pkts"
+    result = run_idex(
+        ["decode", str(capture), "--schema", "science_2023_12_evil", "-o", str(tmp_path / "o.nc")],
+        seconds=60,
+        env={"IDEX_SCHEMA_PATH": str(folder)},
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "derived[16].expr" in result.stderr and "bits" in result.stderr
