@@ -19,12 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 import yaml
 from framing_reference import resync_run
 
 import idex
 from idex.decode.framing import frame
+from idex.exceptions import SchemaError
+from idex.model.calibration import schema_of
 from idex.resources import data_dir
+from idex.scope.setups import setup_of
 
 SHIPPED = data_dir("schemas") / "science_2023_12.yaml"
 KNOWN, WITH_CRC = (1376, 1418, 1424), (1418, 1424)
@@ -187,3 +191,41 @@ def test_fault_hostile_schema_on_the_search_path_is_a_one_line_error(tmp_path):
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "derived[16].expr" in result.stderr and "bits" in result.stderr
+
+
+# --- 7. a data file's attributes never name a path ---------------------------------------------------
+
+DATA_ATTRIBUTES = [
+    pytest.param({"idex_schema": "/etc/passwd", "idex_schema_yaml": None}, "idex_schema", id="schema-absolute-path"),
+    pytest.param(
+        {"idex_schema": "../../tests/data/SOURCE", "idex_schema_yaml": None}, "idex_schema", id="schema-relative-path"
+    ),
+    pytest.param({"idex_schema_yaml": "name: x\nsecret: do-not-echo\n"}, "idex_schema_yaml", id="embedded-text-edited"),
+    pytest.param({"idex_schema_sha256": None}, "idex_schema_yaml", id="embedded-text-without-hash"),
+    pytest.param({"idex_scope_setup": "/etc/passwd"}, "idex_scope_setup", id="scope-setup-path"),
+]
+
+
+@pytest.mark.parametrize(("attrs", "attribute"), DATA_ATTRIBUTES)
+def test_fault_data_attribute_naming_a_file_is_refused_without_echo(tmp_path, events_2023_12, attrs, attribute):
+    ds = events_2023_12.copy()
+    for key, value in attrs.items():
+        ds.attrs.pop(key, None) if value is None else ds.attrs.__setitem__(key, value)
+    path = tmp_path / "hostile.nc"
+    ds.to_netcdf(path)
+    with xr.open_dataset(path) as opened, pytest.raises(SchemaError) as caught:
+        setup_of(opened) if attribute == "idex_scope_setup" else schema_of(opened)
+    message = str(caught.value)
+    assert attribute in message and len(message.splitlines()) <= 2
+    assert "passwd" not in message and "do-not-echo" not in message and "SOURCE" not in message
+
+
+def test_fault_idex_fit_of_a_file_naming_etc_passwd_is_a_short_error(tmp_path, events_2023_12):
+    ds = events_2023_12.copy()
+    ds.attrs.pop("idex_schema_yaml")
+    ds.attrs["idex_schema"] = "/etc/passwd"
+    ds.to_netcdf(tmp_path / "hostile.nc")
+    result = run_idex(["fit", str(tmp_path / "hostile.nc"), "-o", str(tmp_path / "fitted.nc")], seconds=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "root:" not in result.stderr and "passwd" not in result.stderr and "idex_schema" in result.stderr
+    assert not (tmp_path / "fitted.nc").exists()

@@ -202,12 +202,12 @@ def read_cdf(path: PathLike) -> xr.Dataset:
     """
     from cdflib.xarray import cdf_to_xarray
 
-    from idex.schema import load_schema
+    from idex.schema import load_schema, registered_name
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cdflib's notes on ISTP details of the file being read
         raw = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=False)
-    schema = load_schema(_plain(raw.attrs["idex_schema"]))
+    schema = load_schema(registered_name(_plain(raw.attrs["idex_schema"]), "idex_schema"))
     sample_dims = {channel.time: channel.dim for channel in schema.channels.values()}
     ds = raw.rename_dims({d: sample_dims[d] for d in raw.dims if d in sample_dims})
     ds = ds.swap_dims(epoch="event").set_coords("epoch") if "epoch" in ds.dims else ds

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import SchemaError, ValidationResult
-from idex.schema import Schema, load_schema, schema_from_text
+from idex.schema import Schema, load_schema, registered_name, schema_from_text
 
 __all__ = ["calibrated", "schema_of"]
 
@@ -26,23 +27,23 @@ def schema_of(ds: xr.Dataset, schema: str | PathLike | Schema | None = None) -> 
     KeyError
         If the dataset names no schema (it was not made by idex).
     SchemaError
-        If the embedded text does not match its hash or is not a valid schema.
+        If the embedded text does not match its hash (or has none) or is not a valid schema, or
+        ``idex_schema`` names no shipped or registered schema (a data attribute never names a file).
     """
     if schema is not None:
         return load_schema(schema)
     text = ds.attrs.get("idex_schema_yaml")
     if text:
-        loaded = schema_from_text(str(text), source=f"<schema {ds.attrs.get('idex_schema', '')!s} carried by the data>")
         expected = ds.attrs.get("idex_schema_sha256")
-        if expected and loaded.sha256 != expected:
-            result = ValidationResult(loaded.name)
-            result.add("hash", "", f"the embedded schema text does not match its hash {expected} (edited?)")
+        if hashlib.sha256(str(text).encode("utf-8")).hexdigest() != expected:  # checked before it is even parsed
+            result = ValidationResult("the 'idex_schema_yaml' attribute of the data")
+            result.add("hash", "idex_schema_yaml", "does not match its hash 'idex_schema_sha256' (edited, or no hash)")
             raise SchemaError(result)
-        return loaded
+        return schema_from_text(str(text), source=f"<schema {ds.attrs.get('idex_schema', '')!s} carried by the data>")
     name = ds.attrs.get("idex_schema")
     if not name:
         raise KeyError("the dataset has no 'idex_schema' attribute: it was not made by idex.open_raw")
-    return load_schema(name)
+    return load_schema(registered_name(name, "idex_schema"))
 
 
 def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Dataset:

@@ -41,6 +41,7 @@ from idex.schema.loading import (
     schema_dirs,
     schema_from_text,
     validate_schema,
+    registered_name,
 )
 from idex.schema.validation import fit_specs
 
@@ -63,6 +64,7 @@ __all__ = [
     "indistinguishable_overlaps",
     "load_schema",
     "loadable_schemas",
+    "registered_name",
     "schema_dirs",
     "schema_from_text",
     "validate_schema",

@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -28,6 +29,7 @@ __all__ = [
     "indistinguishable_overlaps",
     "load_schema",
     "loadable_schemas",
+    "registered_name",
     "schema_dirs",
     "schema_from_text",
     "validate_schema",
@@ -41,6 +43,31 @@ def schema_dirs() -> list[Path]:
     """Folders searched for schemas: those in ``$IDEX_SCHEMA_PATH``, then the shipped ``schemas/``."""
     extra = [Path(p) for p in os.environ.get(SCHEMA_PATH_ENV, "").split(os.pathsep) if p]
     return [*extra, data_dir("schemas")]
+
+
+_REGISTERED_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
+
+
+def registered_name(value: object, attribute: str, *, kind: str = "schema") -> str:
+    """``value`` when it names a shipped or registered schema (``kind="scope"``: scope setup); else a refusal.
+
+    Data files name the schema or setup they were made with in attributes (``idex_schema``,
+    ``idex_scope_setup``). Such a name selects only a file idex ships or one the user registered on
+    ``$IDEX_SCHEMA_PATH``: never a path, so a data file cannot make idex read any other file.
+
+    Raises
+    ------
+    SchemaError
+        In one line that says how long the value is but does not repeat it.
+    """
+    text = value if isinstance(value, str) else ""
+    sub = "scope" if kind == "scope" else ""
+    if _REGISTERED_NAME.fullmatch(text) and any((d / sub / f"{text}.yaml").is_file() for d in schema_dirs()):
+        return text
+    result = ValidationResult(f"the {attribute!r} attribute of the data")
+    result.add("not-registered", attribute, f"names no shipped or registered {kind} ({len(str(value))} characters, not "
+                                            f"shown); a data attribute may only name one, never a file")
+    raise SchemaError(result)
 
 
 def available_schemas() -> list[str]:

@@ -11,7 +11,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import PacketWarning
-from idex.scope.setups import ScopeSetup, load_setup
+from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
 __all__ = ["join_accelerator"]
 
@@ -33,7 +33,7 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     """
     import sqlalchemy as sa
 
-    setup = setup if isinstance(setup, ScopeSetup) else load_setup(setup or ds.attrs["idex_scope_setup"])
+    setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     config = setup.database
     if config is None:
         raise KeyError(f"scope setup {setup.name!r} has no 'database' section")

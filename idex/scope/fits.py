@@ -15,7 +15,7 @@ from idex.fit.engine import levenberg_marquardt
 from idex.fit.events import fit
 from idex.fit.models import MODELS
 from idex.model.quality import FitStatus
-from idex.scope.setups import ScopeSetup, load_setup
+from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
 __all__ = ["fit_shots"]
 
@@ -71,7 +71,7 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
         ``qd_fit_entry_time``/``_charge``/``_velocity`` (+ ``_stderr``, ``qd_fit_success``),
         ``particle_charge`` (pC), ``particle_velocity`` (km/s) and ``particle_mass`` (kg, 2qU/v²).
     """
-    setup = setup if isinstance(setup, ScopeSetup) else load_setup(setup or ds.attrs["idex_scope_setup"])
+    setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     impacts = fit(_cleaned(ds, setup), [c for c in setup.fits if c in ds], specs=setup.fits, curves=True)
     out = ds.merge(impacts)
     if setup.qd is None or setup.qd["channel"] not in ds:

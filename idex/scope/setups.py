@@ -13,9 +13,9 @@ from typing import Any
 from idex._typing import PathLike
 from idex.exceptions import SchemaError, ValidationResult
 from idex.resources import data_dir, read_yaml
-from idex.schema import FitSpec, fit_specs, schema_dirs
+from idex.schema import FitSpec, fit_specs, registered_name, schema_dirs
 
-__all__ = ["ScopeChannel", "ScopeSetup", "load_setup"]
+__all__ = ["ScopeChannel", "ScopeSetup", "load_setup", "setup_of"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,12 @@ def load_setup(setup: str | PathLike = "idex_dust_accelerator") -> ScopeSetup:
                       else None)
 
 
+def setup_of(ds: Any) -> ScopeSetup:
+    """The scope setup a dataset's ``idex_scope_setup`` attribute names: a shipped or registered one only.
+
+    Raises
+    ------
+    SchemaError
+        When the attribute names no such setup (a path, say): in one line that does not repeat it.
+    """
+    return load_setup(registered_name(ds.attrs.get("idex_scope_setup"), "idex_scope_setup", kind="scope"))

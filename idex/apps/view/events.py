@@ -39,9 +39,9 @@ __all__ = ["EventBrowser", "fit_specs_for"]
 def fit_specs_for(ds: xr.Dataset) -> dict[str, FitSpec]:
     """The fit declarations that go with a dataset (packet schema or scope setup)."""
     if "idex_scope_setup" in ds.attrs:
-        from idex.scope import load_setup
+        from idex.scope.setups import setup_of
 
-        return dict(load_setup(ds.attrs["idex_scope_setup"]).fits)
+        return dict(setup_of(ds).fits)
     from idex.model.calibration import schema_of
 
     return dict(schema_of(ds).fits)
