@@ -24,6 +24,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import ProductError
+from idex.io.preflight import check_structure
 from idex.model.dataset import with_trigger_clocks
 
 __all__ = ["kind_of", "open"]
@@ -109,6 +110,7 @@ def open(path: PathLike, *, schema: str | PathLike | None = None, strict: bool =
 
 
 def _open_netcdf(path: Path) -> xr.Dataset:
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
     with xr.open_datatree(path) as tree:
         node = tree["events"] if "events" in tree.children else tree
         ds = node.to_dataset().load()

@@ -229,3 +229,54 @@ def test_fault_idex_fit_of_a_file_naming_etc_passwd_is_a_short_error(tmp_path, e
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "root:" not in result.stderr and "passwd" not in result.stderr and "idex_schema" in result.stderr
     assert not (tmp_path / "fitted.nc").exists()
+
+
+# --- 4, 5. declared sizes are checked against the file before anything is loaded ----------------------
+
+
+def _never_written_netcdf(path: Path) -> None:
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as handle:
+        handle.createDimension("event", 20_000)
+        handle.createDimension("tof_high_sample", 20_000)
+        handle.createVariable("tof_high", "f8", ("event", "tof_high_sample"))
+        handle.idex_schema = "science_2023_12"
+
+
+def _sparse_record_cdf(path: Path) -> None:
+    from cdflib.cdfwrite import CDF
+
+    writer = CDF(str(path), cdf_spec={"Compressed": False})
+    writer.write_globalattrs({"Logical_source": {0: "imap_idex_l1a_sci"}})
+    writer.write_var(
+        {"Variable": "epoch", "Data_Type": 33, "Num_Elements": 1, "Rec_Vary": True, "Dim_Sizes": []},
+        var_data=np.array([0, 1], dtype=np.int64),
+    )
+    writer.write_var(
+        {
+            "Variable": "TOF_High",
+            "Data_Type": 45,
+            "Num_Elements": 1,
+            "Rec_Vary": True,
+            "Dim_Sizes": [8189],
+            "Sparse": "pad_sparse",
+        },
+        var_data=[[0, 50_000], np.zeros((2, 8189))],
+    )
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "variable"),
+    [
+        pytest.param(_never_written_netcdf, "declared.nc", "tof_high", id="netcdf-declares-3-GB-never-written"),
+        pytest.param(_sparse_record_cdf, "sparse.cdf", "TOF_High", id="cdf-sparse-record-50000"),
+    ],
+)
+def test_fault_file_declaring_gigabytes_is_refused_before_loading(tmp_path, build, name, variable):
+    build(tmp_path / name)
+    assert (tmp_path / name).stat().st_size < 200_000
+    result = run_idex(["table", str(tmp_path / name), "-o", str(tmp_path / "out.csv")], seconds=60, memory=2 * GIB)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert name in result.stderr and repr(variable) in result.stderr and "GB" in result.stderr

@@ -23,6 +23,7 @@ from idex._typing import PathLike
 from idex.atomic import atomic_path
 from idex.exceptions import ExportError
 from idex.io.official import official_dataset
+from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
 from idex.model.dataset import stored_form, with_trigger_clocks
 
@@ -204,6 +205,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
 
     from idex.schema import load_schema, registered_name
 
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cdflib's notes on ISTP details of the file being read
         raw = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=False)

@@ -20,6 +20,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import IdexError, ProductError
+from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
 from idex.resources import data_dir, read_yaml
@@ -86,6 +87,7 @@ def read_official(path: PathLike) -> xr.Dataset:
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
     try:
         return _read_official(path)
     except IdexError:
