@@ -8,9 +8,11 @@ or eat the machine run in a subprocess under ``timeout`` and ``RLIMIT_AS``, so t
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -280,3 +282,84 @@ def test_fault_file_declaring_gigabytes_is_refused_before_loading(tmp_path, buil
     result = run_idex(["table", str(tmp_path / name), "-o", str(tmp_path / "out.csv")], seconds=60, memory=2 * GIB)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert name in result.stderr and repr(variable) in result.stderr and "GB" in result.stderr
+
+
+# --- 8. batch: workers end with their batch, runs share a folder, leftovers are cleaned -----------------
+
+_ORPHAN = """
+import os, sys, time, multiprocessing as mp
+from idex.apps.batch_state import die_with_parent
+def worker(path):
+    die_with_parent()
+    open(path, "w").write(str(os.getpid()))
+    time.sleep(60)
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    mp.Process(target=worker, args=(sys.argv[1],)).start()
+    time.sleep(60)
+"""
+
+
+def test_fault_killing_a_batch_ends_its_workers(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN, str(tmp_path / "worker.pid")])
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "worker.pid").exists() or not (tmp_path / "worker.pid").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        worker = int((tmp_path / "worker.pid").read_text())
+        parent.kill()  # SIGKILL: nothing of the parent runs
+        parent.wait()
+        deadline = time.monotonic() + 3
+        while Path(f"/proc/{worker}").exists() and Path(f"/proc/{worker}/stat").read_text().split()[2] != "Z":
+            assert time.monotonic() < deadline, "the worker outlived its batch"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+
+
+def _captures(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    capture = Path(__file__).parent / "data" / "imap_idex_l0_raw_20231214_v001.pkts"
+    for index in range(count):
+        (folder / f"c{index}.pkts").write_bytes(capture.read_bytes())
+    return folder
+
+
+def test_fault_two_batches_share_a_folder_and_stale_claims_are_taken_over(tmp_path):
+    from idex.apps.batch import BatchOptions, run_batch
+    from idex.apps.batch_state import _claim_path, claim
+
+    data, out = _captures(tmp_path / "data", 3), tmp_path / "out"
+    left = _claim_path(out, "c1.pkts")  # a claim left by a SIGKILLed run: its process is gone
+    left.parent.mkdir(parents=True)
+    left.write_text(json.dumps({"host": socket.gethostname(), "pid": 999_999_999}), encoding="utf-8")
+    (out / ".c1.pkts.part-1234.nc").write_bytes(b"half")  # and the temporary it was writing
+    with claim(out, "c2.pkts") as mine:  # another live run holds c2 while this one runs
+        assert mine
+        results = {Path(r.source).name: r for r in run_batch(data, out, BatchOptions(), jobs=1)}
+    assert results["c2.pkts"].status == "skipped" and "another batch run" in results["c2.pkts"].message
+    assert results["c0.pkts"].status == results["c1.pkts"].status == "done"
+    assert not list(out.glob(".*.part-*"))
+    again = {Path(r.source).name: r.status for r in run_batch(data, out, BatchOptions(), jobs=1)}
+    assert again == {"c0.pkts": "skipped", "c1.pkts": "skipped", "c2.pkts": "done"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("[]", id="manifest-a-list"),
+        pytest.param('{"c0.pkts": {"sig', id="manifest-cut-short"),
+        pytest.param('{"c0.pkts": 3}', id="manifest-entry-damaged"),
+    ],
+)
+def test_fault_damaged_manifest_is_set_aside_with_a_message_naming_it(tmp_path, caplog, content):
+    from idex.apps.batch import BatchOptions, run_batch
+
+    data, out = _captures(tmp_path / "data", 1), tmp_path / "out"
+    out.mkdir()
+    (out / ".idex-batch.json").write_text(content, encoding="utf-8")
+    results = run_batch(data, out, BatchOptions(), jobs=1)
+    assert [r.status for r in results] == ["done"]
+    assert any(".idex-batch.json is damaged" in r.getMessage() for r in caplog.records)
+    assert (out / ".idex-batch.json.damaged").read_text(encoding="utf-8") == content

@@ -6,7 +6,9 @@ are written atomically and recorded in a manifest (``.idex-batch.json`` in the o
 per input) with the source's size and modification time, so a rerun skips what is done and
 unchanged, and an interrupted run loses nothing but the files in progress. A bad file is logged and
 counted, never fatal. Files run in parallel in local processes, or on a ``dask.distributed``
-cluster when a scheduler address is given.
+cluster when a scheduler address is given. Several runs on one output folder share the work (each
+input is claimed while processed), local workers end with their batch, and a rerun removes what a
+killed run half-wrote (:mod:`idex.apps.batch_state`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,23 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from idex._typing import PathLike
-from idex.atomic import atomic_path
+from idex.apps.batch_state import (
+    claim,
+    die_with_parent,
+    done_entry,
+    load_manifest,
+    record_done,
+    remove_stale_temporaries,
+)
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 
 log = logging.getLogger(__name__)
 
 CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds", "")
-MANIFEST = ".idex-batch.json"
 
 
 @dataclass(frozen=True)
@@ -91,14 +100,28 @@ def process_capture(source: str, output_stem: str, options: BatchOptions) -> lis
     return outputs
 
 
-def _run_one(source: str, output_stem: str, options: BatchOptions) -> FileResult:
+def _run_one(
+    key: str, source: str, output_stem: str, options: BatchOptions, output: str, wanted: dict[str, Any]
+) -> FileResult:
+    """Process one capture while holding its claim; record it in the manifest before letting go."""
     start = time.perf_counter()
-    try:
-        outputs = process_capture(source, output_stem, options)
-    except Exception as error:  # keep going: the failure is reported with its reason
-        log.debug("%s", traceback.format_exc())
-        return FileResult(source, "failed", message=f"{type(error).__name__}: {error}".splitlines()[0],
-                          seconds=time.perf_counter() - start)
+    with claim(Path(output), key) as mine:
+        if not mine:
+            return FileResult(source, "skipped", message="being processed by another batch run")
+        if _is_done(done_entry(Path(output), key), Path(source), wanted):
+            return FileResult(source, "skipped", message="done by another batch run")
+        remove_stale_temporaries(Path(output_stem))
+        try:
+            outputs = process_capture(source, output_stem, options)
+        except Exception as error:  # keep going: the failure is reported with its reason
+            log.debug("%s", traceback.format_exc())
+            return FileResult(
+                source,
+                "failed",
+                message=f"{type(error).__name__}: {error}".splitlines()[0],
+                seconds=time.perf_counter() - start,
+            )
+        record_done(Path(output), key, {"signature": _signature(Path(source)), "options": wanted, "outputs": outputs})
     return FileResult(source, "done", outputs, seconds=time.perf_counter() - start)
 
 
@@ -107,14 +130,13 @@ def _signature(path: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _load_manifest(folder: Path) -> dict[str, dict]:
-    path = folder / MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _save_manifest(folder: Path, manifest: dict[str, dict]) -> None:
-    with atomic_path(folder / MANIFEST, overwrite=True) as temporary:
-        temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+def _is_done(entry: dict | None, source: Path, wanted: dict[str, Any]) -> bool:
+    return bool(
+        entry
+        and entry["signature"] == _signature(source)
+        and entry["options"] == wanted
+        and all(Path(p).exists() for p in entry["outputs"])
+    )
 
 
 def run_batch(
@@ -150,57 +172,48 @@ def run_batch(
     """
     root, output = Path(root), Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    manifest = _load_manifest(output)
+    manifest = load_manifest(output)
     wanted = json.loads(json.dumps(asdict(options)))  # as the manifest stores it (tuples become lists)
     results: list[FileResult] = []
     todo: list[tuple[str, str, str]] = []
     for path in find_captures(root, exclude=output.resolve() if output.resolve() != root.resolve() else None):
         key = str(path.relative_to(root))
         entry = manifest.get(key)
-        if (not force and entry and entry["signature"] == _signature(path) and entry["options"] == wanted
-                and all(Path(p).exists() for p in entry["outputs"])):
+        if not force and entry and _is_done(entry, path, wanted):
             results.append(FileResult(str(path), "skipped", entry["outputs"], "done and unchanged"))
             if progress:
                 progress(results[-1])
             continue
         todo.append((key, str(path), str(output / key)))  # the whole relative name: no two inputs share outputs
 
-    def finished(key: str, result: FileResult) -> None:
+    tasks = [(key, source, stem, options, str(output), wanted) for key, source, stem in todo]
+    for result in _execute(tasks, jobs=jobs, scheduler=scheduler):
         results.append(result)
-        if result.status == "done":
-            manifest[key] = {"signature": _signature(Path(result.source)), "options": wanted,
-                             "outputs": result.outputs}
-            _save_manifest(output, manifest)
         if progress:
             progress(result)
-
-    for key, result in _execute(todo, options, jobs=jobs, scheduler=scheduler):
-        finished(key, result)
     return results
 
 
-def _execute(todo: list[tuple[str, str, str]], options: BatchOptions, *, jobs: int | None,
-             scheduler: str | None) -> Iterable[tuple[str, FileResult]]:
-    if not todo:
+def _execute(tasks: list[tuple], *, jobs: int | None, scheduler: str | None) -> Iterable[FileResult]:
+    if not tasks:
         return
     if scheduler:
         from distributed import Client
         from distributed import as_completed as dask_completed
 
         with Client(scheduler) as client:
-            futures = {client.submit(_run_one, source, stem, options, pure=False): key for key, source, stem in todo}
-            for future in dask_completed(futures):
-                yield futures[future], future.result()
+            for future in dask_completed([client.submit(_run_one, *task, pure=False) for task in tasks]):
+                yield future.result()
         return
-    if jobs == 1 or len(todo) == 1:
-        for key, source, stem in todo:
-            yield key, _run_one(source, stem, options)
+    if jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            yield _run_one(*task)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_run_one, source, stem, options): key for key, source, stem in todo}
+    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent) as pool:
+        futures = [pool.submit(_run_one, *task) for task in tasks]
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                yield future.result()
         except KeyboardInterrupt:
             for future in futures:
                 future.cancel()
