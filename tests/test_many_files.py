@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import cdflib
 import numpy as np
@@ -11,7 +12,7 @@ import xarray as xr
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12, DATA, L1A_2023_12
 
 import idex
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import IdexError, IdexWarning, PacketWarning, ProductError
 
 MSG_2023_12 = DATA / "imap_idex_l1a_msg-10days_20231214_v001.0001.cdf"
 
@@ -89,3 +90,43 @@ def test_idex_cdf_is_read_by_open_cdf_without_invented_attributes(events_2023_12
             assert back[name].attrs.keys() == variable.attrs.keys(), name
             for key, value in variable.attrs.items():
                 np.testing.assert_array_equal(back[name].attrs[key], value, err_msg=f"{name}.{key}")
+
+
+def test_seeded_fuzzing_of_two_versions_in_one_capture_loses_no_untouched_event(bytes_2023_12, bytes_2023_07):
+    """Damaged concatenations of the two real packet versions: every event none of whose packets was touched
+    decodes exactly as in its own capture (found by its impact time), whatever version it is."""
+    import packet_tools as pt
+    from test_nothing_lost import _damage
+
+    rng = np.random.default_rng(20261201)
+    parts = [bytes_2023_07, bytes_2023_12]
+    references = [idex.open(CAPTURE_2023_07), idex.open(CAPTURE_2023_12)]
+    data = b"".join(parts)
+    packets = pt.split(data)
+    starts = np.cumsum([0] + [len(p) for p in packets[:-1]])
+    boundary = len(parts[0])
+    science = [(int(s), int(s) + len(p), int(s) >= boundary, pt.event_number(p))
+               for s, p in zip(starts, packets, strict=True) if pt.apid(p) == pt.SCIENCE_APID]
+    lost = checked = 0
+    for _ in range(120):
+        damaged, touched = _damage(rng, data, packets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PacketWarning)
+            try:
+                got = idex.decode_bytes(damaged)["events"].to_dataset()
+            except IdexError:
+                continue
+        if not touched or any(b - a >= 3000 for a, b in touched):
+            continue
+        hit = {(part, number) for start, stop, part, number in science for a, b in touched if a < stop and b > start}
+        for part, reference in enumerate(references):
+            for row, number in enumerate(reference["event"].values):
+                if (bool(part), int(number)) in hit:
+                    continue
+                match = np.flatnonzero(got["epoch"].values == reference["epoch"].values[row])
+                same = match.size == 1 and all(
+                    np.array_equal(got[n].values[match[0]], reference[n].values[row], equal_nan=True)
+                    for n in reference.data_vars if n != "quality_flags")
+                lost += not same
+                checked += 1
+    assert checked > 1000 and lost == 0
