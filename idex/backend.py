@@ -10,6 +10,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from idex.decode.raw import open_raw
+from idex.opening import kind_of
 from idex.opening import open as open_any
 
 __all__ = ["IdexBackendEntrypoint"]
@@ -48,9 +49,15 @@ class IdexBackendEntrypoint(BackendEntrypoint):
         return open_raw(filename_or_obj, schema=schema, strict=strict)
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
-        """True for raw-capture suffixes (``.pkts``, ``.bin``, ``.dat``, ``.ccsds``) and IDEX CDF names."""
+        """True for raw-capture suffixes (``.pkts``, ``.bin``, ``.dat``, ``.ccsds``) and for CDF files (by their
+        signature, whatever their name: idex's own as well as the mission's; no other xarray engine reads CDF)."""
         try:
-            name = os.fspath(filename_or_obj).lower()
+            name = os.fspath(filename_or_obj)
         except TypeError:
             return False
-        return name.endswith(_SUFFIXES) or (name.endswith(".cdf") and "imap_idex_l1" in os.path.basename(name))
+        if name.lower().endswith(_SUFFIXES):
+            return True
+        try:
+            return os.path.isfile(name) and kind_of(name) == "cdf"
+        except OSError:
+            return False

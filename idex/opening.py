@@ -120,20 +120,6 @@ def _open_netcdf(path: Path) -> xr.Dataset:
 
 
 def _open_cdf(path: Path) -> xr.Dataset:
-    import cdflib
+    from idex.io.products import open_cdf
 
-    from idex.io.cdf import read_cdf
-    from idex.io.official import read_official
-
-    try:
-        info = cdflib.CDF(str(path))
-        names = set(info.cdf_info().zVariables)
-        source = str(info.globalattsget().get("Logical_source", [""])[0])
-    except Exception as error:  # noqa: BLE001 - cdflib reports damage with whatever error the bytes lead to
-        raise ProductError(f"{path}: not a readable CDF ({type(error).__name__}: {error})") from error
-    if "TOF_High" in names:
-        return read_official(path)
-    if "tof_high" in names or "idex_schema" in info.globalattsget():
-        return read_cdf(path)
-    raise ProductError(f"{path}: a CDF without IDEX science events (Logical_source {source!r}); event-message "
-                       "and higher-level products are not event files")
+    return open_cdf(path)

@@ -99,15 +99,25 @@ def test_a_packet_aligned_tail_of_a_compressed_capture_decodes(compressed_2023_1
     assert int(first["quality_flags"]) != 0  # the event cut in two says so
 
 
-def test_two_packet_versions_in_one_file_are_flagged_not_silently_misdecoded(bytes_2023_12, bytes_2023_07):
-    with pytest.warns(PacketWarning, match="belongs to packet version science_2023_07") as caught:
+def test_two_packet_versions_in_one_file_are_each_decoded_with_their_own_schema(bytes_2023_12, bytes_2023_07):
+    """A daily file spanning a flight-software update: every event decoded with its own layout, nothing flagged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PacketWarning)
         tree = idex.decode_bytes(bytes_2023_12 + bytes_2023_07)
     events = events_of(tree)
-    july = events["epoch"].values < np.datetime64("2023-10-01")
-    assert july.sum() == 19 and (~july).sum() == 14
-    mismatch = (events["quality_flags"].values & idex.QualityFlag.SCHEMA_MISMATCH) > 0
-    np.testing.assert_array_equal(mismatch, july)
-    assert len([w for w in caught if "belongs to packet version" in str(w.message)]) == 19
+    july = events["packet_schema"].values == "science_2023_07"
+    assert july.sum() == 19 and (~july).sum() == 14 and (events["quality_flags"].values == 0).all()
+    for part, rows in ((idex.open(DATA / "imap_idex_l0_raw_20230725_v001.pkts"), july),
+                       (idex.open(CAPTURE_2023_12), ~july)):
+        for name, variable in part.data_vars.items():
+            np.testing.assert_array_equal(events[name].values[rows], variable.values, err_msg=name)
+
+
+def test_a_forced_schema_outside_its_dates_is_flagged_per_event():
+    with pytest.warns(PacketWarning, match="outside the validity of the given schema science_2023_07") as caught:
+        events = idex.open_raw(CAPTURE_2023_12, schema="science_2023_07", group="events")
+    assert (events["quality_flags"].values & idex.QualityFlag.SCHEMA_MISMATCH > 0).all()
+    assert len([w for w in caught if "outside the validity" in str(w.message)]) == 14
 
 
 FUZZ_CASES = 240

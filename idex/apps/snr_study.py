@@ -10,19 +10,22 @@ import pandas as pd
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.apps.table import without_duplicates
 from idex.atomic import save_figure
-from idex.io.products import unique_events
 
-__all__ = ["snr_table", "snr_plots"]
+__all__ = ["PLOTS", "snr_plots", "snr_table"]
 
 TOF_CHANNELS = ("tof_high", "tof_mid", "tof_low")
+PLOTS = ("snr_vs_time.png", "snr_vs_charge.png", "snr_histograms.png")
+"""The figures :func:`snr_plots` writes."""
 
 
-def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True) -> pd.DataFrame:
+def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
+              keep_duplicates: bool = False) -> pd.DataFrame:
     """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
 
     An event found in several files (the same impact time within :data:`idex.io.products.SAME_EVENT`) keeps the row
-    of the first file.
+    of the first file unless ``keep_duplicates``; ``attrs["duplicates_dropped"]`` counts the rows dropped.
     """
     frames = []
     for source, ds in datasets:
@@ -37,8 +40,7 @@ def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True) -
         frames.append(pd.DataFrame(row))
     if not frames:
         return pd.DataFrame()
-    table = pd.concat(frames, ignore_index=True)
-    return table.iloc[unique_events(table["epoch"].to_numpy())].reset_index(drop=True)
+    return without_duplicates(pd.concat(frames, ignore_index=True), keep=keep_duplicates)
 
 
 def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
@@ -56,7 +58,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         ax.semilogy(pd.to_datetime(table["epoch"]), table[f"{channel}_snr"], "o", ms=4, label=channel)
     ax.set(xlabel="UTC", ylabel="SNR", title=f"TOF SNR of {len(table)} events")
     ax.legend()
-    written.append(save_figure(fig, folder / "snr_vs_time.png", dpi=90))
+    written.append(save_figure(fig, folder / PLOTS[0], dpi=90))
     plt.close(fig)
     charges = [c for c in table.columns if c.endswith("_impact_charge")]
     fig, axes = plt.subplots(1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True,
@@ -66,7 +68,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel="TOF High SNR")
     if not charges:
         axes[0, 0].text(0.5, 0.5, "no impact charges (run with fits)", ha="center", transform=axes[0, 0].transAxes)
-    written.append(save_figure(fig, folder / "snr_vs_charge.png", dpi=90))
+    written.append(save_figure(fig, folder / PLOTS[1], dpi=90))
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     for ax, channel in zip(axes, TOF_CHANNELS):
@@ -78,6 +80,6 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
             ax.set_xscale("log")
         ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
                if values.size else channel)
-    written.append(save_figure(fig, folder / "snr_histograms.png", dpi=90))
+    written.append(save_figure(fig, folder / PLOTS[2], dpi=90))
     plt.close(fig)
     return written

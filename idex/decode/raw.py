@@ -29,9 +29,10 @@ from idex.decode.fields import extract, extract_bits
 from idex.decode.framing import GAP_TRUNCATED, NOT_CHECKED, Framing, frame
 from idex.decode.messages import decode_messages
 from idex.decode.problems import Reporter
+from idex.decode.versions import flag_outside_validity, schema_per_packet
 from idex.model.dataset import empty_events_dataset, events_dataset
-from idex.model.quality import QualityFlag
 from idex.model.timing import met_to_utc
+from idex.model.versions import combine_versions
 from idex.schema import Schema, load_schema, loadable_schemas
 
 __all__ = ["open_raw", "decode_bytes", "choose_schema"]
@@ -123,11 +124,10 @@ def decode_bytes(
             report(f"no science packets (APID {chosen.science_apid}); APIDs present: {present}")
         events = empty_events_dataset(chosen, source=source)
     else:
-        crc_ok = packets["crc"].values[science] != 0
-        assembled = assemble_events(buffer, framing.starts[science], framing.ends[science], crc_ok, chosen, report)
-        events = events_dataset(assembled, chosen, source=source)
-        if schema is None:
-            _flag_other_layouts(events, chosen, candidates, report)
+        events = _science_events(buffer, framing, packets, science, chosen, candidates if schema is None else [],
+                                 report, source)
+        if schema is not None:
+            flag_outside_validity(events, chosen, loadable_schemas(), report)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
     if raw_nodes:
         nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
@@ -146,7 +146,10 @@ def decode_bytes(
             }
         )
     tree = xr.DataTree.from_dict(nodes)
-    tree.attrs.update({"source": source, "idex_schema": chosen.name, "idex_schema_choice": evidence})
+    if "idex_schemas" in events.attrs:  # two packet versions: each event took its own
+        evidence += f"; events decoded with {events.attrs['idex_schemas']} by their dates (see packet_schema)"
+    tree.attrs.update({"source": source, "idex_schema": events.attrs.get("idex_schema", chosen.name),
+                       "idex_schema_choice": evidence})
     return tree
 
 
@@ -229,19 +232,27 @@ def _window(schema: Schema) -> str:
     return f"[{np.datetime_as_string(schema.valid_from, unit='D')} .. {end})"
 
 
-def _flag_other_layouts(events: xr.Dataset, chosen: Schema, candidates: list[Schema], report: Reporter) -> None:
-    """Flag (``SCHEMA_MISMATCH``) and report events dated inside another schema's validity but not the chosen one's."""
-    others = [s for s in candidates if s is not chosen]
-    flags = events["quality_flags"].values
-    for row, (number, epoch) in enumerate(zip(events["event"].values, events["epoch"].values)):
-        if np.isnat(epoch) or chosen.covers(epoch):
-            continue
-        fitting = [s.name for s in others if s.covers(epoch)]
-        if fitting:
-            flags[row] |= np.uint16(QualityFlag.SCHEMA_MISMATCH)
-            report(f"event dated {np.datetime_as_string(epoch, unit='s')} belongs to packet version "
-                   f"{', '.join(fitting)}, but the capture is decoded with {chosen.name} (chosen from its first "
-                   f"science packet); decode this part with schema={fitting[0]!r}", event=int(number))
+def _science_events(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, science: np.ndarray, chosen: Schema,
+                    candidates: list[Schema], report: Reporter, source: str) -> xr.Dataset:
+    """Assemble the science packets into the event model, each event with the schema its date and bits call for
+    (:mod:`idex.decode.versions`; only ``chosen`` when ``candidates`` is empty: a schema given by the caller)."""
+    starts, ends = framing.starts[science], framing.ends[science]
+    crc_ok = packets["crc"].values[science] != 0
+    sized = (ends - starts) >= chosen.payload_offset
+    versions, which = [chosen], np.zeros(starts.size, np.int64)
+    if candidates and sized.any():
+        lengths = _header_lengths(buffer, framing.starts, packets["apid"].values, candidates)
+        allowed = [s for s in candidates if not lengths or s.header_packet_bytes in lengths] or candidates
+        versions, which[sized] = schema_per_packet(buffer, starts[sized], allowed, chosen)
+    if len(versions) == 1:
+        return events_dataset(assemble_events(buffer, starts, ends, crc_ok, chosen, report), chosen, source=source)
+    parts = []
+    for i, version in enumerate(versions):
+        mine = which == i
+        assembled = assemble_events(buffer, starts[mine], ends[mine], crc_ok[mine], version, report)
+        parts.append(events_dataset(assembled, version, source=source))
+    combined = combine_versions(parts)
+    return combined.isel(event=np.argsort(combined["epoch"].values, kind="stable"))
 
 
 def _report_gaps(buffer: np.ndarray, framing: Framing, apids: np.ndarray, schema: Schema, report: Reporter) -> None:

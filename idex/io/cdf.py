@@ -59,6 +59,7 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
         Naming the variable, if one has a type CDF cannot hold or lacks a description.
     """
     schema = schema_of(ds)
+    ds = ds.drop_indexes([name for name in ds.xindexes if name not in ds.dims])  # epoch, when event numbers repeat
     for name, variable in ds.variables.items():
         if variable.dtype.kind not in "biufMU":
             raise ExportError(f"variable {name!r} has dtype {variable.dtype}, which CDF cannot store")
@@ -73,6 +74,8 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
         if out[name].dtype == bool:
             out[name] = out[name].astype(np.uint8)
             out[name].attrs = {**ds[name].attrs, "idex_dtype": "bool"}
+        elif out[name].dtype.kind == "U":  # CDF text is as long as the longest value: keep the declared width
+            out[name].attrs = {**out[name].attrs, "idex_dtype": out[name].dtype.str}
     time_of_dim = {channel.dim: channel.time for channel in schema.channels.values()}
     for name, variable in out.variables.items():
         variable.attrs = _istp_attrs(name, variable, time_of_dim)
@@ -170,6 +173,8 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     if profile not in ("idex", "official"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex' or 'official'")
     prepared = cdf_dataset(stored_form(ds)) if profile == "idex" else official_dataset(ds)
+    text = [name for name, v in prepared.variables.items() if v.dtype.kind == "U" and v.chunks]
+    prepared = prepared.assign({name: prepared[name].compute() for name in text})  # cdflib takes no lazy text
     prepared.attrs.update(Logical_file_id=target.stem, Generation_date=np.datetime_as_string(
         np.datetime64("now"), unit="D").replace("-", ""))
     with atomic_path(target, overwrite=overwrite) as temporary, warnings.catch_warnings():
@@ -210,6 +215,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
         warnings.simplefilter("ignore")  # cdflib's notes on ISTP details of the file being read
         raw = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=False)
     schema = load_schema(registered_name(_plain(raw.attrs["idex_schema"]), "idex_schema"))
+    own_standard_names = _standard_names(path)
     sample_dims = {channel.time: channel.dim for channel in schema.channels.values()}
     ds = raw.rename_dims({d: sample_dims[d] for d in raw.dims if d in sample_dims})
     ds = ds.swap_dims(epoch="event").set_coords("epoch") if "epoch" in ds.dims else ds
@@ -217,6 +223,8 @@ def read_cdf(path: PathLike) -> xr.Dataset:
         attrs = dict(variable.attrs)
         if attrs.get("idex_dtype") == "bool":
             ds[name] = variable.astype(bool)
+        elif str(attrs.get("idex_dtype", "")).startswith(("<U", ">U", "|U")):
+            ds[name] = variable.astype(str(attrs["idex_dtype"]))
         elif variable.dtype.kind == "f" and "FILLVAL" in attrs:  # NaN was written as the ISTP fill value
             ds[name] = variable.where(variable != _plain(attrs["FILLVAL"]))
         clean = {k: _plain(v) for k, v in attrs.items() if k not in _ISTP_KEYS}
@@ -225,13 +233,22 @@ def read_cdf(path: PathLike) -> xr.Dataset:
             clean["units"] = units
         if "CATDESC" in attrs:
             clean["long_name"] = str(_plain(attrs["CATDESC"]))
-        if "standard_name" in attrs and _plain(attrs["standard_name"]) != clean.get("long_name"):
-            clean["standard_name"] = _plain(attrs["standard_name"])  # the model's own, not cdflib's copy of CATDESC
+        if name in own_standard_names:  # the model's own, not cdflib's copy of FIELDNAM under that name
+            clean["standard_name"] = own_standard_names[name]
         ds[name].attrs = clean
     marked = [name for name, v in raw.variables.items() if v.attrs.get("idex_coordinate") == "true"]
     ds = ds.set_coords([name for name in marked if name in ds])
     ds.attrs = {k: _plain(v) for k, v in raw.attrs.items() if k in _OWN_GLOBALS or k.startswith("idex")}
     return with_trigger_clocks(ds)
+
+
+def _standard_names(path: PathLike) -> dict[str, str]:
+    """The ``standard_name`` attributes written in the file (``cdf_to_xarray`` replaces them with FIELDNAM)."""
+    import cdflib
+
+    cdf = cdflib.CDF(str(path))
+    found = {name: cdf.varattsget(name).get("standard_name") for name in cdf.cdf_info().zVariables}
+    return {name: str(_plain(value)) for name, value in found.items() if value is not None}
 
 
 _OWN_GLOBALS = frozenset({"source", "Conventions", "title", "history", "profile"})

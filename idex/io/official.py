@@ -44,11 +44,14 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
     for name, entry in profile()["variables"].items():
         attrs = dict(entry["attrs"])
         dims = [attrs[f"DEPEND_{axis}"] for axis in range(3) if f"DEPEND_{axis}" in attrs]
-        if "source" in entry:
-            values = ds[entry["source"]].values
+        if "source" in entry and entry["source"] not in ds:  # a field of another packet version: fill value
+            values = np.full(ds.sizes["event"], attrs["FILLVAL"])
+            attrs["VAR_NOTES"] = f"not in packet version {schema.name}: fill value"
+        elif "source" in entry:
+            values = _with_official_fill(ds[entry["source"]], attrs)
             field = fields.get(entry["source"])
             if field is not None and field.enumeration and entry["cdf_type"] == "CDF_CHAR":
-                values = np.array([field.enumeration[int(v)] for v in values])
+                values = np.array([field.enumeration.get(int(v), " ") for v in values])
         else:
             kind, channel = entry["derived"].split(":")
             if kind == "time_from_trigger":
@@ -65,6 +68,17 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = xr.Dataset(variables)
     out.attrs = dict(profile()["global_attributes"])
     return out
+
+
+def _with_official_fill(variable: xr.DataArray, attrs: dict[str, Any]) -> np.ndarray:
+    """The values of ``variable``, its events of a packet version lacking it (``fill_value_used``, see
+    :func:`idex.model.versions.combine_versions`) holding the official FILLVAL instead."""
+    values = variable.values
+    if "fill_value_used" not in variable.attrs or "FILLVAL" not in attrs or variable.ndim != 1:
+        return values
+    fill = variable.attrs["fill_value_used"]
+    missing = np.isnan(values) if values.dtype.kind == "f" and np.isnan(fill) else values == fill
+    return np.where(missing, np.array(attrs["FILLVAL"]), values) if missing.any() else values
 
 
 def read_official(path: PathLike) -> xr.Dataset:

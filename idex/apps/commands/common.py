@@ -30,6 +30,7 @@ def user_errors(command: F) -> F:
                 raise
             message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
                 else type(error).__name__  # idex's own messages are written for people: show all of them
+            message = message.replace("pass overwrite=True (--overwrite on the command line)", "pass --overwrite")
             raise click.ClickException(message) from None
 
     return wrapper  # type: ignore[return-value]

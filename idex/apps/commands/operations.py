@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from idex.apps.commands.common import open_events, user_errors
+from idex.apps.commands.grammar import OVERWRITE_HELP, refuse_existing
 
 __all__ = ["batch", "calibrate", "capture", "scope", "view"]
 
@@ -108,9 +109,10 @@ def _print_event(ds) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--tof", is_flag=True, help="Instead: TOF stretch/shift defaults for a schema's mass section from "
                                           "event files of known composition.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
 def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, target: str, bootstrap: int,
-              seed: int, tof: bool) -> None:
+              seed: int, tof: bool, overwrite: bool) -> None:
     """Fit the rise-time, charge-yield and ion-grid curves to dust-accelerator shots.
 
     \b
@@ -128,6 +130,9 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
     from idex.science.lab_calibration import write_calibration
     from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
 
+    if tof and report is not None:
+        raise click.UsageError("--report describes the lab-curve calibration; --tof writes no report (drop one)")
+    refuse_existing([output, *([report / "calibration.png", report / "calibration.md"] if report else [])], overwrite)
     if tof:
         files = [f for c in campaigns for f in ([c] if c.is_file() else sorted(p for p in c.rglob("*") if p.is_file()))]
         result = calibrate_tof([open_events(path) for path in files])

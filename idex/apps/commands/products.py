@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, refuse_existing
+
+KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
 
 __all__ = ["decode", "fit", "maps", "quicklook", "snr", "table"]
 
@@ -52,50 +55,78 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
         to_file(events, output, overwrite=overwrite, compression=compression)
     problems = tree["problems"].sizes["problem"] if "problems" in tree.children else 0
     flagged = int((events["quality_flags"] != 0).sum())
-    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems) "
+    verbose = click.get_current_context().find_root().params.get("verbose", False)
+    hint = "; idex -v decode ... lists them" if (flagged or problems) and not verbose else ""
+    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems{hint}) "
                f"with schema {tree.attrs['idex_schema']} -> {output}")
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
               show_default=True, help="Folder for snr.csv and the plots.")
 @click.option("--fit/--no-fit", "with_fit", default=True, show_default=True,
               help="Fit the target signals to plot SNR against impact charge.")
 @click.option("--all-events", is_flag=True, help="Include noise captures, pulser and non-dust events (default: "
                                                   "dust hits only, as the mission's L2 products count them).")
+@click.option("--keep-duplicates", is_flag=True, help=KEEP_DUPLICATES_HELP)
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
-def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool, all_events: bool) -> None:
+def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bool, keep_duplicates: bool,
+        overwrite: bool) -> None:
     """SNR study: per-event SNR of the TOF channels (official definition) as CSV, and the study plots.
 
     \b
+    FILES are files, folders or patterns ("archive/**/*.cdf", quoted: searched recursively).
     Examples:
-      idex snr archive/*.cdf -o snr_study/
+      idex snr "archive/**/*.cdf" -o snr_study/
       idex snr capture.pkts products/*.nc --no-fit
     """
-    from idex.apps.snr_study import snr_plots, snr_table
+    from idex.apps.snr_study import PLOTS, snr_plots, snr_table
     from idex.atomic import save_table
 
+    paths = expand_inputs(files)
+    refuse_existing([output_dir / name for name in ("snr.csv", *PLOTS)], overwrite)
+    datasets, total = [], 0
+    for path in paths:
+        ds = open_events(path)
+        total += ds.sizes["event"]
+        datasets.append((str(path), selected(ds, all_events)))
+    chosen = sum(ds.sizes["event"] for _, ds in datasets)
+    table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates)
     output_dir.mkdir(parents=True, exist_ok=True)
-    table = snr_table(((str(path), selected(open_events(path), all_events)) for path in files), fit=with_fit)
     save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
-    click.echo(f"{len(table)} events from {len(files)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots")
+    click.echo(f"{len(table)} events from {len(paths)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots"
+               + _left_out(total - chosen, table.attrs.get("duplicates_dropped", 0)))
+
+
+def _left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events keeps") -> str:
+    """What a summary line adds about the events left out, and how to keep them."""
+    notes = []
+    if not_dust:
+        notes.append(f"{not_dust} events that are not dust hits left out ({keep_all} them)")
+    if duplicates:
+        notes.append(f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates "
+                     "keeps them)")
+    return f"; {'; '.join(notes)}" if notes else ""
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("sky_map.png"),
               show_default=True, help="PNG to write.")
-@click.option("--bins", default="72x36", show_default=True, help="Longitude x latitude bins (equal area).")
+@click.option("--bins", type=GRID, default="72x36", show_default=True,
+              help="Longitude x latitude bins (equal area), written NxM.")
 @click.option("--smooth", type=float, default=0.0, help="Gaussian smoothing width, in bins.")
 @click.option("--exposure", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
 @click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
 @click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
-def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposure: Path | None,
-         synthetic: int | None, all_events: bool) -> None:
+def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: float, exposure: Path | None,
+         synthetic: int | None, all_events: bool, overwrite: bool) -> None:
     """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
 
     \b
@@ -107,14 +138,20 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
 
     from idex.apps import maps as skymaps
 
-    n_lon, n_lat = (int(v) for v in bins.lower().split("x"))
+    n_lon, n_lat = bins
+    refuse_existing([output], overwrite)
+    paths = expand_inputs(files) if files and not synthetic else []
     if synthetic:
         events = [skymaps.synthetic(synthetic)]
-    elif files:
-        events = [selected(open_events(path), all_events) for path in files]
+    elif paths:
+        opened = [open_events(path) for path in paths]
+        events = [selected(ds, all_events) for ds in opened]
+        left_out = sum(ds.sizes["event"] for ds in opened) - sum(ds.sizes["event"] for ds in events)
+        if left_out:
+            click.echo(f"{left_out} events that are not dust hits left out (--all-events keeps them)", err=True)
     else:
         raise click.UsageError("give FILES or --synthetic N")
-    missing = [str(p) for p, ds in zip(files, events) if "longitude" not in ds] if not synthetic else []
+    missing = [str(p) for p, ds in zip(paths, events, strict=True) if "longitude" not in ds] if not synthetic else []
     if missing:
         raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} (official L1b products have them)")
     lon = np.concatenate([ds["longitude"].values for ds in events])
@@ -123,6 +160,8 @@ def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposu
         raise click.ClickException("every longitude/latitude is NaN (products made without SPICE have none)")
     skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
                              exposure=np.load(exposure) if exposure else None)
+    if not np.isfinite(lon).all():
+        click.echo(f"{int((~np.isfinite(lon)).sum())} events without longitude/latitude (NaN) left out", err=True)
     skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
     peak_lon, peak_lat = skymap.peak
     click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {skymaps.FRAME} lon "
@@ -169,9 +208,9 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
               show_default=True, help="Folder for the figures.")
 @click.option("--pdf", is_flag=True, help="One multi-page PDF instead of a PNG per event.")
 @click.option("--fit/--no-fit", "with_fit", default=True, show_default=True, help="Overlay impact fits.")
-@click.option("--events", help="Comma-separated event numbers (default: all).")
+@click.option("--events", type=INTEGERS, help="Comma-separated event numbers (default: all).")
 @user_errors
-def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events: str | None) -> None:
+def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events: list[int] | None) -> None:
     """Plot each event's six channels in physical units, and a summary of the capture.
 
     \b
@@ -184,7 +223,7 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
     ds = open_events(source)
     if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
         ds = ds.idex.fit(merge=True, curves=True)
-    numbers = [int(n) for n in events.split(",")] if events else [int(n) for n in ds["event"].values]
+    numbers = events if events else [int(n) for n in ds["event"].values]
     unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
     if unknown:
         raise click.BadParameter(f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
@@ -195,27 +234,37 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV file to write.")
 @click.option("--dust-only", is_flag=True, help="Only the dust hits (dust_hit_flag 1).")
+@click.option("--keep-duplicates", is_flag=True, help=KEEP_DUPLICATES_HELP)
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
-def table(files: tuple[Path, ...], output: Path, dust_only: bool) -> None:
+def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates: bool, overwrite: bool) -> None:
     """Combine the per-event scalars of many files into one CSV, with source_file and event columns.
 
     \b
+    FILES are files, folders or patterns ("products/**/*.nc", quoted: searched recursively).
     Examples:
-      idex table products/*.nc -o all_events.csv
+      idex table "products/**/*.nc" -o all_events.csv
     """
     from idex.apps.table import combine
     from idex.atomic import save_table
 
-    frame = combine(files)
+    paths = expand_inputs(files)
+    refuse_existing([output], overwrite)
+    frame = combine(paths, keep_duplicates=keep_duplicates)
+    duplicates = frame.attrs.get("duplicates_dropped", 0)
+    not_dust = 0
     if dust_only:
         if "dust_hit_flag" not in frame:
             raise click.ClickException("no dust_hit_flag in these files (decode them with a schema that classifies)")
-        frame = frame[frame["dust_hit_flag"] == 1]
+        dust = frame["dust_hit_flag"] == 1
+        not_dust = int((~dust).sum())
+        frame = frame[dust]
     save_table(frame, output)
-    click.echo(f"{len(frame)} events from {len(files)} files -> {output}")
+    click.echo(f"{len(frame)} events from {len(paths)} files -> {output}"
+               + _left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps"))
 
 

@@ -1,0 +1,89 @@
+"""The command line's shared grammar: file patterns, list and grid options, the ``--overwrite`` rule.
+
+Every command that takes many files accepts patterns quoted or not (``"products/**/*.nc"`` is searched
+recursively, top-level files included) and folders (every file under them). Every option that parses a
+value names itself and the expected form when the value does not fit. Every command that writes refuses
+to replace an existing output unless ``--overwrite`` is given, and says so before doing any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["GRID", "INTEGERS", "OVERWRITE_HELP", "expand_inputs", "refuse_existing"]
+
+OVERWRITE_HELP = "Replace outputs that exist (refused by default)."
+
+
+class IntegerList(click.ParamType):
+    """Comma-separated integers, e.g. ``3,7,12``."""
+
+    name = "N,N,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        """The integers, or a usage error naming the option and the expected form."""
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(item) for item in str(value).split(",") if item.strip()]
+        except ValueError:
+            self.fail(f"expected comma-separated whole numbers such as 3,7,12; got {value!r}", param, ctx)
+
+
+class Grid(click.ParamType):
+    """Two positive integers written ``NxM``, e.g. ``72x36``."""
+
+    name = "NxM"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        """``(N, M)``, or a usage error naming the option and the expected form."""
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).lower().split("x")
+        try:
+            first, second = (int(part) for part in parts)
+        except ValueError:
+            self.fail(f"expected two whole numbers written NxM such as 72x36; got {value!r}", param, ctx)
+        if first < 1 or second < 1:
+            self.fail(f"expected two positive numbers written NxM such as 72x36; got {value!r}", param, ctx)
+        return first, second
+
+
+INTEGERS = IntegerList()
+GRID = Grid()
+
+
+def expand_inputs(patterns: Iterable[str]) -> list[Path]:
+    """The files named by ``patterns`` (files, folders, glob patterns; see the module docstring).
+
+    Raises
+    ------
+    click.BadParameter
+        Naming every pattern that matches no file.
+    """
+    from idex.io.products import expand_paths
+
+    files: list[Path] = []
+    empty = []
+    for pattern in patterns:
+        found = expand_paths(pattern)
+        found = [f for f in found if Path(f).is_file()]
+        if not found:
+            empty.append(pattern)
+        files += map(Path, found)
+    if empty:
+        raise click.BadParameter(f"no file matches {', '.join(map(repr, empty))}", param_hint="FILES")
+    return list(dict.fromkeys(files))
+
+
+def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
+    """Stop before any work if an output exists and ``--overwrite`` was not given."""
+    if overwrite:
+        return
+    existing = [str(p) for p in paths if p.exists()]
+    if existing:
+        raise click.ClickException(f"{', '.join(existing)} exists; pass --overwrite to replace it")

@@ -1,0 +1,154 @@
+"""Events of several packet versions in one model: the union of their fields, a per-event schema name.
+
+Two packet versions (schemas) share their waveform channels and fits but not all their header fields:
+the 2023-07 layout has separate trigger and HVPS words, the 2023-12 one packed words and converted
+housekeeping. :func:`combine_versions` concatenates event models of any versions along ``event``:
+
+- every per-event variable of any version is kept; where a version lacks it, the events hold a fill value
+  of the variable's own type (the integer maximum for unsigned integers, the minimum for signed ones, NaN,
+  NaT, ``False`` or ``""``), named in its ``fill_value_used`` attribute, and a ``comment`` says which
+  versions lack it, so integer fields stay integers;
+- the ``packet_schema`` coordinate names each event's schema;
+- the global attributes are those of the newest schema (by its validity start), whose channels and fits
+  are the ones every version shares; ``idex_schemas`` lists all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from idex.exceptions import ProductError
+from idex.model.calibration import schema_of
+
+__all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "with_schema_coordinate"]
+
+SCHEMA_COORDINATE = "packet_schema"
+"""Name of the per-event coordinate holding the name of the schema each event was decoded with."""
+
+EVENT = "event"
+_COORDINATE = "__coordinate__"  # private marker in the templates' attributes: a coordinate in its model
+
+
+def fill_value(dtype: np.dtype) -> object:
+    """The fill value of a variable of ``dtype`` for events whose packet version lacks it.
+
+    Examples
+    --------
+    >>> fill_value(np.dtype("uint16")), fill_value(np.dtype("int64")), fill_value(np.dtype("float32"))
+    (np.uint16(65535), np.int64(-9223372036854775808), np.float32(nan))
+    """
+    if dtype.kind == "u":
+        return dtype.type(np.iinfo(dtype).max)
+    if dtype.kind == "i":
+        return dtype.type(np.iinfo(dtype).min)
+    if dtype.kind == "f":
+        return dtype.type(np.nan)
+    if dtype.kind == "M":
+        return np.datetime64("NaT", "ns")
+    if dtype.kind == "b":
+        return np.False_
+    return ""
+
+
+def with_schema_coordinate(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the per-event ``packet_schema`` coordinate (its ``idex_schema``), if it lacks one."""
+    if SCHEMA_COORDINATE in ds.variables:
+        return ds
+    name = str(ds.attrs.get("idex_schema", ""))
+    values = np.full(ds.sizes.get(EVENT, 0), name, dtype=f"<U{max(len(name), 1)}")
+    return ds.assign_coords(
+        {SCHEMA_COORDINATE: (EVENT, values, {"long_name": "Packet schema (version) the event was decoded with"})}
+    )
+
+
+def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Concatenate event models along ``event``, whatever their packet versions (see the module docstring).
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+        Event models (in memory or dask-backed), in the order their events should follow.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Raises
+    ------
+    ProductError
+        If the versions do not share their waveform channels and fits (their events cannot be one model).
+    """
+    if not datasets:
+        raise ProductError("no event model to combine")
+    schemas = [schema_of(ds) for ds in datasets]
+    newest = max(range(len(schemas)), key=lambda i: schemas[i].valid_from)
+    for schema in schemas:
+        if schema.channels != schemas[newest].channels or schema.fits != schemas[newest].fits:
+            raise ProductError(
+                f"packet versions {schema.name} and {schemas[newest].name} differ in their waveform "
+                "channels or fits: their events cannot share one model"
+            )
+    prepared = [with_schema_coordinate(ds) for ds in datasets]
+    per_event = _per_event_variables(prepared)
+    filled = [_with_missing(ds, per_event) for ds in prepared]
+    names = list(dict.fromkeys(s.name for s in schemas))
+    combined = (
+        xr.concat(
+            filled,
+            dim=EVENT,
+            data_vars="minimal",
+            coords="minimal",
+            compat="override",
+            join="outer",
+            combine_attrs="override",
+        )
+        if len(filled) > 1
+        else filled[0]
+    )
+    combined.attrs = {**datasets[newest].attrs, "idex_schemas": " ".join(names)}
+    for name, (_, attrs) in per_event.items():
+        lacking = [str(ds.attrs.get("idex_schema", "?")) for ds in prepared if name not in ds.variables]
+        if lacking:
+            kept = {k: v for k, v in attrs.items() if k != _COORDINATE}
+            kept["comment"] = f"events of {', '.join(dict.fromkeys(lacking))} lack this field: fill value"
+            if combined[name].dtype.kind in "uif":  # a number netCDF and CDF can store as an attribute
+                kept["fill_value_used"] = fill_value(combined[name].dtype)
+            combined[name].attrs = kept
+    return combined
+
+
+def _per_event_variables(datasets: Sequence[xr.Dataset]) -> dict[str, tuple[xr.Variable, dict]]:
+    """Every variable on the ``event`` dimension of any dataset: a template (first seen) and its attributes."""
+    found: dict[str, tuple[xr.Variable, dict]] = {}
+    for ds in datasets:
+        for key, variable in ds.variables.items():
+            name = str(key)
+            if name != EVENT and EVENT in variable.dims and name not in found:
+                found[name] = (variable, {**variable.attrs, _COORDINATE: name in ds.coords})
+    dtypes = {
+        name: np.result_type(*(ds.variables[name].dtype for ds in datasets if name in ds.variables)) for name in found
+    }
+    return {
+        name: (template.astype(dtypes[name]) if template.dtype != dtypes[name] else template, attrs)
+        for name, (template, attrs) in found.items()
+    }
+
+
+def _with_missing(ds: xr.Dataset, per_event: dict[str, tuple[xr.Variable, dict]]) -> xr.Dataset:
+    """``ds`` with a fill-valued variable for every per-event variable it lacks, in the common dtype."""
+    added: dict[str, xr.Variable] = {}
+    coords: dict[str, xr.Variable] = {}
+    for name, (template, attrs) in per_event.items():
+        if name in ds.variables:
+            if ds.variables[name].dtype != template.dtype:  # e.g. a uint16 field that another version derives as int64
+                target = coords if name in ds.coords else added
+                target[name] = ds.variables[name].astype(template.dtype)
+            continue
+        shape = tuple(ds.sizes[d] if d in ds.sizes else template.sizes[d] for d in template.dims)
+        plain = {k: v for k, v in attrs.items() if k != _COORDINATE}
+        variable = xr.Variable(template.dims, np.full(shape, fill_value(template.dtype), template.dtype), plain)
+        (coords if attrs[_COORDINATE] else added)[name] = variable
+    return ds.assign(added).assign_coords(coords) if added or coords else ds

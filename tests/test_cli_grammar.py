@@ -1,0 +1,88 @@
+"""One command-line grammar: patterns, nothing dropped without a word, --overwrite, parse errors naming the flag."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import CAPTURE_2023_12, L1A_2023_12
+
+from idex.apps.cli import main
+
+
+@pytest.fixture
+def two_copies(tmp_path):
+    """One capture twice (top level and a sub-folder), the way a campaign's archive holds a re-delivered file."""
+    (tmp_path / "in" / "again").mkdir(parents=True)
+    shutil.copy(CAPTURE_2023_12, tmp_path / "in" / "a.pkts")
+    shutil.copy(CAPTURE_2023_12, tmp_path / "in" / "again" / "b.pkts")
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_table_says_how_many_duplicates_it_dropped_and_keeps_them_on_request(two_copies):
+    out = two_copies / "t.csv"
+    result = run("table", str(two_copies / "in" / "**" / "*.pkts"), "-o", str(out))  # quoted: recursive, top level too
+    assert result.exit_code == 0, result.output
+    assert "14 events from 2 files" in result.output and "14 duplicates dropped" in result.output
+    assert "--keep-duplicates" in result.output and len(pd.read_csv(out)) == 14
+    result = run("table", str(two_copies / "in"), "-o", str(out), "--keep-duplicates")
+    assert result.exit_code == 1 and "exists; pass --overwrite" in result.output  # refused before any work
+    result = run("table", str(two_copies / "in"), "-o", str(out), "--keep-duplicates", "--overwrite")
+    assert result.exit_code == 0 and "28 events from 2 files" in result.output and len(pd.read_csv(out)) == 28
+
+
+def test_a_pattern_matching_nothing_is_named(tmp_path):
+    result = run("table", str(tmp_path / "*.nc"), "-o", str(tmp_path / "t.csv"))
+    assert result.exit_code == 2 and "no file matches" in result.output and "*.nc" in result.output
+
+
+def test_snr_counts_what_it_leaves_out_and_refuses_to_overwrite(tmp_path):
+    result = run("snr", str(L1A_2023_12), str(CAPTURE_2023_12), "-o", str(tmp_path), "--no-fit")
+    assert result.exit_code == 0, result.output
+    assert "10 events from 2 files" in result.output
+    assert "8 events that are not dust hits left out (--all-events" in result.output  # 4 in each file
+    assert "10 duplicates dropped" in result.output  # the L1a product and its capture hold the same impacts
+    result = run("snr", str(L1A_2023_12), "-o", str(tmp_path), "--no-fit")
+    assert result.exit_code == 1 and "pass --overwrite" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "form"),
+    [
+        (["quicklook", str(CAPTURE_2023_12), "--events", "a,b"], "--events", "3,7,12"),
+        (["maps", "--synthetic", "10", "--bins", "36by18"], "--bins", "NxM"),
+        (["maps", "--synthetic", "10", "--bins", "0x18"], "--bins", "positive"),
+    ],
+)
+def test_parse_errors_name_the_flag_and_the_expected_form(args, flag, form):
+    result = run(*args)
+    assert result.exit_code == 2 and flag in result.output and form in result.output
+    assert "invalid literal" not in result.output
+
+
+def test_maps_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "map.png"
+    target.write_bytes(b"previous")
+    result = run("maps", "--synthetic", "10", "-o", str(target))
+    assert result.exit_code == 1 and "--overwrite" in result.output and target.read_bytes() == b"previous"
+
+
+def test_calibrate_refuses_report_with_tof(tmp_path):
+    result = run(
+        "calibrate", "--tof", str(CAPTURE_2023_12), "-o", str(tmp_path / "t.yaml"), "--report", str(tmp_path / "r")
+    )
+    assert result.exit_code == 2 and "--report" in result.output and "--tof" in result.output
+
+
+def test_decode_hints_at_verbose_when_problems_are_hidden(tmp_path):
+    damaged = tmp_path / "cut.pkts"
+    damaged.write_bytes(CAPTURE_2023_12.read_bytes()[:-500])
+    result = run("decode", str(damaged), "-o", str(tmp_path / "cut.nc"))
+    assert result.exit_code == 0, result.output
+    assert "problems; idex -v decode ... lists them" in result.output
