@@ -42,7 +42,7 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
     Parameters
     ----------
     entries : mapping
-        The ``fits`` section: channel -> {model, parameters, baseline_us, min_significance}.
+        The ``fits`` section: channel -> {model, parameters, baseline_us, false_alarm_probability}.
     channels : set of str
         Channel names the section may refer to.
     error : callable
@@ -73,7 +73,7 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
             parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
         window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
         out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters),
-                            float(entry.get("min_significance", 0.0)))
+                            float(entry.get("false_alarm_probability", 1e-3)))
     return out
 
 
