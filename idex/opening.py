@@ -129,6 +129,10 @@ def _open_cdf(path: Path) -> xr.Dataset:
         source = str(info.globalattsget().get("Logical_source", [""])[0])
     except Exception as error:  # noqa: BLE001 - cdflib reports damage with whatever error the bytes lead to
         raise ProductError(f"{path}: not a readable CDF ({type(error).__name__}: {error})") from error
+    from idex.io.l2a import is_l2a, read_l2a
+
+    if is_l2a(names):
+        return read_l2a(path)
     if "TOF_High" in names:
         return read_official(path)
     if "tof_high" in names or "idex_schema" in info.globalattsget():
