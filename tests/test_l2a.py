@@ -179,3 +179,18 @@ def test_where_the_fits_differ_idex_is_lower_or_says_why(side_by_side):
     assert len(same) >= 9 and max(same) < 2e-4
     assert len(lower) >= 15
     assert len(worse) <= 1  # 2023-12-14 ion grid row 10: a second local optimum 3e-4 lower, documented
+
+
+@pytest.mark.filterwarnings("ignore::idex.exceptions.CalibrationWarning")
+def test_fit_command_writes_the_l2a_profile(tmp_path):
+    from click.testing import CliRunner
+    from conftest import CAPTURE_2023_12
+
+    from idex.apps.cli import main
+
+    out = tmp_path / "l2a.cdf"
+    result = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(out), "--profile", "l2a"])
+    assert result.exit_code == 0, result.output
+    assert idex.open(out).attrs["official_logical_source"] == "imap_idex_l2a_sci-10days"
+    wrong = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc"), "--profile", "l2a"])
+    assert wrong.exit_code != 0 and "not a .cdf" in wrong.output
