@@ -96,8 +96,8 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     for i, parameter in enumerate(model.parameters):
         out[f"qd_fit_{parameter}"] = ("event", result.params[:, i], {"long_name": f"QD fit: {parameter}",
                                                                      "units": units[parameter]})
-        out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {"units": units[parameter],
-                                                                            "long_name": f"QD fit: error of {parameter}"})
+        out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {
+            "units": units[parameter], "long_name": f"QD fit: error of {parameter}"})
     out["qd_fit_success"] = ("event", result.success, {"long_name": "QD fit reached a determined optimum"})
     out["qd_fit_status"] = ("event", result.status.astype(np.int8), {
         "long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()})
