@@ -107,6 +107,12 @@ class IdexDatasetAccessor:
             calibration = load_calibration(calibration)
         return l2a_values(self._ds, calibration=calibration)
 
+    def tof_charge(self) -> xr.Dataset:
+        """Impact charge from the highest unsaturated TOF gain; see :func:`idex.science.tof_charge.tof_charge`."""
+        from idex.science.tof_charge import tof_charge
+
+        return tof_charge(self._ds)
+
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
         from idex.io import to_cdf
