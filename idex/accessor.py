@@ -97,6 +97,22 @@ class IdexDatasetAccessor:
             calibration = load_calibration(calibration)
         return estimate(self._ds, calibration=calibration)
 
+    def l2a(self, calibration: Calibration | PathLike | None = None) -> xr.Dataset:
+        """The model with the L2A per-event values (``<ch>_impact_charge``, ``_velocity_estimate``,
+        ``_dust_mass_estimate``, ``_chi_squared``, ...); see :func:`idex.science.l2a.l2a_values`."""
+        from idex.science.l2a import l2a_values
+        from idex.science.velocity import Calibration, load_calibration
+
+        if calibration is not None and not isinstance(calibration, Calibration):
+            calibration = load_calibration(calibration)
+        return l2a_values(self._ds, calibration=calibration)
+
+    def tof_charge(self) -> xr.Dataset:
+        """Impact charge from the highest unsaturated TOF gain; see :func:`idex.science.tof_charge.tof_charge`."""
+        from idex.science.tof_charge import tof_charge
+
+        return tof_charge(self._ds)
+
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
         from idex.io import to_cdf

@@ -239,3 +239,18 @@ def test_scope_command_end_to_end(tmp_path, campaign, monkeypatch):
     assert (out / "shots.csv").exists() and len(list(out.glob("shot_*.png"))) == 3
     again = CliRunner().invoke(main, ["scope", str(root), "-o", str(tmp_path / "out")])
     assert "1 skipped (unchanged)" in again.output
+
+
+def test_qd_fit_is_bounded_to_what_the_accelerator_can_do(campaign):
+    """A QD record without a grain (noise only) once gave 31 634 km/s as a success: the fit is bounded to the
+    setup's velocity range, and whatever it ends at, no particle speed outside that range is reported."""
+    ds = open_trc(campaign)
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 2.0, ds["qd"].shape) / ds["qd"].attrs["calibration_factor"]
+    ds["qd"] = ds["qd"].copy(data=noise.astype(ds["qd"].dtype))
+    fitted = fit_shots(ds)
+    slowest, fastest = load_setup().qd["velocity_range_kms"]
+    speed = fitted["particle_velocity"].values
+    assert np.all(np.isnan(speed) | ((speed >= slowest) & (speed <= fastest)))
+    assert np.all(np.isnan(speed[fitted["qd_fit_status"].values != 0]))
+    assert np.all(np.isnan(fitted["particle_mass"].values[np.isnan(speed)]))

@@ -6,6 +6,7 @@ Matplotlib with the headless ``Agg`` backend; nothing here blocks or needs a dis
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import atomic_path, save_figure
+from idex.fit.detection import threshold
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import waveform_channels
 from idex.model.quality import FitStatus, QualityFlag
@@ -35,7 +37,7 @@ def _trigger_origin(trigger: xr.DataArray) -> str:
     masks, meanings = trigger.attrs.get("flag_masks"), str(trigger.attrs.get("flag_meanings", "")).split()
     if masks is None:
         return str(int(trigger))
-    active = [name for mask, name in zip(np.atleast_1d(masks), meanings) if int(trigger) & int(mask)]
+    active = [name for mask, name in zip(np.atleast_1d(masks), meanings, strict=False) if int(trigger) & int(mask)]
     return ", ".join(name.replace("_", " ") for name in active) or "unknown"
 
 
@@ -88,11 +90,11 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             if curve in ds and bool(ds[f"{name}_fit_success"].sel(event=event)):
                 ax.plot(time, ds[curve].sel(event=event) - baseline, color="tab:red", lw=1.2, label="impact fit")
                 charge = float(ds[f"{name}_impact_charge"].sel(event=event))
-                ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}")
+                ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}, "
+                          f"{_evidence(ds, name, event)}")
             elif f"{name}_fit_status" in ds:  # no curve through a fit that did not earn it: say why instead
-                status = FitStatus(int(ds[f"{name}_fit_status"].sel(event=event)))
-                ax.text(0.99, 0.95, f"fit: {status.name.lower().replace('_', ' ')}", ha="right", va="top",
-                        fontsize=8, color="tab:gray", transform=ax.transAxes)
+                ax.text(0.99, 0.95, _not_fitted(ds, name, event), ha="right", va="top", fontsize=8,
+                        color="tab:gray", transform=ax.transAxes)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.grid(alpha=0.3)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
@@ -107,8 +109,41 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     if int(row["quality_flags"]):
         names = [flag.name.lower() for flag in QualityFlag if flag & int(row["quality_flags"])]
         details.append(f"flags: {', '.join(names)}")
-    fig.suptitle("   ·   ".join(details), fontsize=11)
+    fig.suptitle(_wrapped(details, fig.get_figwidth(), fontsize=11), fontsize=11)
     return fig
+
+
+def _wrapped(parts: list[str], width_inches: float, fontsize: float) -> str:
+    """``parts`` joined by `` · `` into as many lines as the figure's width holds (none is cut off)."""
+    budget = max(int(width_inches * 72 / (0.62 * fontsize)), 20)  # characters per line at this font size
+    lines = [""]
+    for part in filter(None, parts):
+        for piece in textwrap.wrap(part, budget):
+            candidate = f"{lines[-1]}   ·   {piece}" if lines[-1] else piece
+            if len(candidate) <= budget:
+                lines[-1] = candidate
+            else:
+                lines.append(piece)
+    return "\n".join(lines)
+
+
+def _evidence(ds: xr.Dataset, name: str, event: int) -> str:
+    """``significance 16.8`` of the channel's fit (the evidence for a pulse, :mod:`idex.fit.detection`)."""
+    if f"{name}_fit_significance" not in ds:
+        return ""
+    return f"significance {float(ds[f'{name}_fit_significance'].sel(event=event)):.1f}"
+
+
+def _not_fitted(ds: xr.Dataset, name: str, event: int) -> str:
+    """Why a channel has no fit curve: its status, and for ``no_signal`` the evidence against the threshold."""
+    status = FitStatus(int(ds[f"{name}_fit_status"].sel(event=event)))
+    text = f"fit: {status.name.lower().replace('_', ' ')}"
+    evidence = _evidence(ds, name, event)
+    if status == FitStatus.NO_SIGNAL and evidence:
+        spec = schema_of(ds).fits.get(name)
+        if spec is not None:
+            evidence += f" < {threshold(spec.false_alarm_probability, ds.sizes[ds[name].dims[-1]]):.1f}"
+    return f"{text} ({evidence})" if evidence else text
 
 
 def _classification(row: xr.Dataset) -> str:
@@ -147,34 +182,37 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
     """Capture overview: event times (dust hits marked), impact charges (if fitted), housekeeping over time, and
     the classification counts in the title."""
     plt = _pyplot()
-    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True, constrained_layout=True)
+    charges = [name for name in ds.data_vars if name.endswith("_impact_charge")]
+    panels = 3 if charges else 2  # without fits, no empty charge panel
+    fig, axes = plt.subplots(panels, 1, figsize=(11, 3 * panels), sharex=True, constrained_layout=True)
     epoch = ds["epoch"].values
     axes[0].plot(epoch, np.arange(epoch.size) + 1, drawstyle="steps-post", color="black")
     axes[0].set_ylabel("cumulative events")
-    charges = [name for name in ds.data_vars if name.endswith("_impact_charge")]
-    for name in charges:
-        axes[1].semilogy(epoch, np.abs(ds[name].values), "o", ms=4, label=name.replace("_impact_charge", ""))
+    for name in charges:  # only the charges of converged fits: a status means what it says
+        channel = name.removesuffix("_impact_charge")
+        earned = ds[f"{channel}_fit_success"].values if f"{channel}_fit_success" in ds else np.isfinite(ds[name].values)
+        axes[1].semilogy(epoch[earned], np.abs(ds[name].values[earned]), "o", ms=4,
+                         label=f"{channel.replace('_', ' ')} ({int(earned.sum())} converged)")
     if charges:
         axes[1].legend(fontsize=8)
         axes[1].set_ylabel("impact charge [pC]")
-    else:
-        axes[1].text(0.5, 0.5, "no fits: run with --fit", ha="center", va="center", transform=axes[1].transAxes)
     schema = schema_of(ds)
     high_voltage = [item.name for item in schema.housekeeping
                     if item.word.startswith("hvps") and item.attrs.get("units") == "V" and item.name in ds]
     for name in high_voltage:
-        axes[2].plot(epoch, ds[name].values, ".-", lw=0.8, label=name.replace("_", " "))
+        axes[-1].plot(epoch, ds[name].values, ".-", lw=0.8, label=name.replace("_", " "))
     if high_voltage:
-        axes[2].legend(fontsize=8, ncol=3)
-        axes[2].set_ylabel("high-voltage supplies [V]")
+        axes[-1].legend(fontsize=8, ncol=3)
+        axes[-1].set_ylabel("high-voltage supplies [V]")
     else:
-        axes[2].text(0.5, 0.5, "no converted housekeeping in this packet version", ha="center", va="center",
-                     transform=axes[2].transAxes)
-    axes[2].set_xlabel("UTC")
+        axes[-1].text(0.5, 0.5, "no converted housekeeping in this packet version", ha="center", va="center",
+                      transform=axes[-1].transAxes)
+    axes[-1].set_xlabel("UTC")
     rate = epoch.size / max((epoch.max() - epoch.min()) / np.timedelta64(1, "h"), 1e-9) if epoch.size > 1 else 0
     counts = classification_counts(ds)
-    classes = (" · " + ", ".join(f"{n} {name}" for name, n in counts.items())) if counts else ""
-    fig.suptitle(f"{source}: {epoch.size} events, {rate:.1f} events/hour{classes}", fontsize=12)
+    classes = ", ".join(f"{n} {name}" for name, n in counts.items())
+    fig.suptitle(_wrapped([f"{source}: {epoch.size} events, {rate:.1f} events/hour", classes],
+                          fig.get_figwidth(), fontsize=12), fontsize=12)
     if "dust_hit_flag" in ds:  # the dust hits stand out on the event-time panel
         dust = ds["dust_hit_flag"].values == 1
         axes[0].plot(epoch[dust], (np.arange(epoch.size) + 1)[dust], "o", color="tab:red", ms=4, label="dust hit")

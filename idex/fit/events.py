@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.fit.detection import significance, threshold
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.guesses import shape_of, starts
 from idex.fit.models import MODELS, impact_peak
@@ -31,17 +32,18 @@ __all__ = ["fit", "fit_arrays", "fit_quality"]
 _COLUMN = "fit_column"
 
 
-def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 1000,
-               initial: np.ndarray | None = None) -> np.ndarray:
+def fit_arrays(
+    t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: int = 1000, initial: np.ndarray | None = None
+) -> np.ndarray:
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
     The columns are: the parameters, their standard errors, χ², reduced χ², status code
     (:class:`~idex.model.quality.FitStatus`), iterations, (impact model) the peak time and signed peak height,
-    and the pulse significance (extreme over the white-noise level). This is the typed core that
-    :func:`fit` maps over chunks of events. Events whose significance is below
-    ``spec.min_significance`` are not fitted (status ``no_signal``); the others are fitted from the
-    starts of :func:`idex.fit.guesses.starts`, or from ``initial`` (``(n, k)``, e.g. values a user chose
-    for a refit) alone.
+    and the evidence for a pulse (:func:`idex.fit.detection.significance`). This is the typed core that
+    :func:`fit` maps over chunks of events. Every event is fitted from the starts of
+    :func:`idex.fit.guesses.starts`, or from ``initial`` (``(n, k)``, e.g. values a user chose for a refit)
+    alone; where the evidence is below the threshold of ``spec.false_alarm_probability`` the status is
+    ``no_signal`` and the fit's numbers are NaN (the significance stays).
     """
     model = MODELS[spec.model]
     k = len(model.parameters)
@@ -57,25 +59,32 @@ def fit_arrays(t: np.ndarray, y: np.ndarray, spec: FitSpec, *, max_iterations: i
         warnings.simplefilter("ignore", RuntimeWarning)
         filled = np.where(valid, y, np.nanmean(np.where(valid, y, np.nan), axis=1, keepdims=True))
         shape = shape_of(t, filled, baseline, positive=spec.positive)
-        p0 = starts(shape, [p.initial for p in spec.parameters]) if initial is None else \
-            np.asarray(initial, dtype=np.float64).reshape(n, k)
-    quiet = shape.significance < spec.min_significance
-    p0 = np.where(quiet[..., None], np.nan, p0)  # not tried: the status says no signal
+        p0 = (
+            starts(shape, [p.initial for p in spec.parameters])
+            if initial is None
+            else np.asarray(initial, dtype=np.float64).reshape(n, k)
+        )
     lower = np.array([p.min for p in spec.parameters])
     upper = np.array([p.max for p in spec.parameters])
     with np.errstate(all="ignore"):
-        result = levenberg_marquardt(model, np.where(valid, t, 0.0), y, p0, lower=lower, upper=upper, mask=valid,
-                                     max_iterations=max_iterations)
-    status = np.where(quiet, FitStatus.NO_SIGNAL, result.status)
+        result = levenberg_marquardt(
+            model, np.where(valid, t, 0.0), y, p0, lower=lower, upper=upper, mask=valid, max_iterations=max_iterations
+        )
+    with np.errstate(all="ignore"):
+        curve = model.function(t, np.where(np.isfinite(result.params), result.params, np.nan))
+    evidence = significance(t, y, valid, curve, k)
+    quiet = ~(evidence >= threshold(spec.false_alarm_probability, y.shape[1]))
+    status = np.where(quiet & np.isfinite(evidence), FitStatus.NO_SIGNAL, result.status)
     out[:, :k] = result.params
-    out[:, k:2 * k] = result.stderr
+    out[:, k : 2 * k] = result.stderr
     out[:, 2 * k] = result.chisqr
     out[:, 2 * k + 1] = result.redchi
-    out[:, 2 * k + 2] = status
-    out[:, 2 * k + 3] = result.iterations
     if spec.model == "impact":
         out[:, 2 * k + 4], out[:, 2 * k + 5] = impact_peak(out[:, :k])
-    out[:, -1] = shape.significance
+    out[status == FitStatus.NO_SIGNAL] = np.nan  # the data do not support a pulse: no numbers
+    out[:, 2 * k + 2] = status
+    out[:, 2 * k + 3] = result.iterations
+    out[:, -1] = evidence
     return out
 
 
@@ -136,8 +145,10 @@ def fit(
     names = list(channels) if channels is not None else [c for c in specs if c in ds]
     unknown = [c for c in names if c not in specs]
     if unknown:
-        raise KeyError(f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
-                       f"fits exist for {sorted(specs)}")
+        raise KeyError(
+            f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
+            f"fits exist for {sorted(specs)}"
+        )
     chosen = {name: specs[name] for name in names}
     if any(ds[name].chunks for name in names):  # dask: one task per chunk fits every channel
         triggers = sorted({ds[name].attrs["trigger_time"] for name in names})
@@ -151,13 +162,13 @@ def fit(
     if not merge:
         return fits
     merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(  # a refit replaces
-        fits, compat="override", join="exact")  # same events and coordinates: nothing to compare
+        fits, compat="override", join="exact"
+    )  # same events and coordinates: nothing to compare
     merged["quality_flags"] = fit_quality(merged)
     return merged
 
 
-def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool,
-                   max_iterations: int) -> xr.Dataset:
+def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool, max_iterations: int) -> xr.Dataset:
     """The fit outputs of every channel of ``specs`` for in-memory ``ds`` (once per chunk of a dask dataset)."""
     values = calibrated(ds, list(specs))
     outputs: dict[str, xr.DataArray] = {}
@@ -166,14 +177,21 @@ def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool
         units = ds[name].attrs.get("calibration_units", "")
         time = ds.idex.time(name)
         table = xr.apply_ufunc(
-            fit_arrays, time, values[name], kwargs={"spec": spec, "max_iterations": max_iterations},
-            input_core_dims=[[dim], [dim]], output_core_dims=[[_COLUMN]],
+            fit_arrays,
+            time,
+            values[name],
+            kwargs={"spec": spec, "max_iterations": max_iterations},
+            input_core_dims=[[dim], [dim]],
+            output_core_dims=[[_COLUMN]],
         )
         outputs.update(_named_outputs(table, spec, units))
         if curves:
             parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
             curve = xr.apply_ufunc(
-                MODELS[spec.model].function, time, parameters, input_core_dims=[[dim], [_COLUMN]],
+                MODELS[spec.model].function,
+                time,
+                parameters,
+                input_core_dims=[[dim], [_COLUMN]],
                 output_core_dims=[[dim]],
             )
             curve.attrs = {"long_name": f"Fitted {spec.model} model of {name}", "units": units}
@@ -221,35 +239,50 @@ def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[
     for i, parameter in enumerate(spec.parameters):
         units = parameter.units or data_units
         column = table.isel({_COLUMN: i}, drop=True)
-        column.attrs = {"long_name": f"{name} fit: {parameter.name.replace('_', ' ')}", "units": units,
-                        "model": spec.model, "initial_guess_rule": parameter.initial}
+        column.attrs = {
+            "long_name": f"{name} fit: {parameter.name.replace('_', ' ')}",
+            "units": units,
+            "model": spec.model,
+            "initial_guess_rule": parameter.initial,
+        }
         out[f"{name}_fit_{parameter.name}"] = column
         error = table.isel({_COLUMN: k + i}, drop=True)
-        error.attrs = {"long_name": f"{name} fit: standard error of {parameter.name.replace('_', ' ')}",
-                       "units": units}
+        error.attrs = {"long_name": f"{name} fit: standard error of {parameter.name.replace('_', ' ')}", "units": units}
         out[f"{name}_fit_{parameter.name}_stderr"] = error
     status = table.isel({_COLUMN: 2 * k + 2}, drop=True).fillna(int(FitStatus.NOT_FINITE)).astype(np.int8)
     status.attrs = {"long_name": f"{name} fit status", **FitStatus.flag_attributes()}
-    out[f"{name}_fit_chisqr"] = _with(table.isel({_COLUMN: 2 * k}, drop=True), f"{name} fit chi-square",
-                                      f"({data_units})^2" if data_units else "1")
-    out[f"{name}_fit_redchi"] = _with(table.isel({_COLUMN: 2 * k + 1}, drop=True), f"{name} fit reduced chi-square",
-                                      f"({data_units})^2" if data_units else "1")
+    out[f"{name}_fit_chisqr"] = _with(
+        table.isel({_COLUMN: 2 * k}, drop=True), f"{name} fit chi-square", f"({data_units})^2" if data_units else "1"
+    )
+    out[f"{name}_fit_redchi"] = _with(
+        table.isel({_COLUMN: 2 * k + 1}, drop=True),
+        f"{name} fit reduced chi-square",
+        f"({data_units})^2" if data_units else "1",
+    )
     out[f"{name}_fit_status"] = status
     success = status == int(FitStatus.CONVERGED)
     success.attrs = {"long_name": f"{name} fit reached a determined optimum (status converged)"}
     out[f"{name}_fit_success"] = success
-    out[f"{name}_fit_significance"] = _with(table.isel({_COLUMN: -1}, drop=True),
-                                            f"{name} pulse extreme over the white-noise level", "1")
+    out[f"{name}_fit_significance"] = _with(
+        table.isel({_COLUMN: -1}, drop=True),
+        f"{name} evidence for a pulse: whitened sqrt(delta chi-square) of the fit against a drift",
+        "1",
+    )
     message = xr.apply_ufunc(_messages, status)
     message.attrs = {"long_name": f"{name} fit message"}
     out[f"{name}_fit_message"] = message
-    out[f"{name}_fit_iterations"] = _with(table.isel({_COLUMN: 2 * k + 3}, drop=True).fillna(0).astype(np.int32),
-                                          f"{name} fit iterations", "1")
+    out[f"{name}_fit_iterations"] = _with(
+        table.isel({_COLUMN: 2 * k + 3}, drop=True).fillna(0).astype(np.int32), f"{name} fit iterations", "1"
+    )
     if spec.model == "impact":
-        out[f"{name}_peak_time"] = _with(table.isel({_COLUMN: 2 * k + 4}, drop=True),
-                                         f"{name} time of the fitted peak from the trigger", "us")
-        out[f"{name}_impact_charge"] = _with(abs(table.isel({_COLUMN: 2 * k + 5}, drop=True)),
-                                             f"{name} impact signal: |peak - baseline| of the fit", data_units)
+        out[f"{name}_peak_time"] = _with(
+            table.isel({_COLUMN: 2 * k + 4}, drop=True), f"{name} time of the fitted peak from the trigger", "us"
+        )
+        out[f"{name}_impact_charge"] = _with(
+            abs(table.isel({_COLUMN: 2 * k + 5}, drop=True)),
+            f"{name} impact signal: |peak - baseline| of the fit",
+            data_units,
+        )
     return out
 
 

@@ -9,9 +9,7 @@ the same shape marking pre-impact samples.
 the rules' own guess, then each onset, rise and decay alternative of :data:`ALTERNATIVES` (an onset at
 the trigger or just before the peak, a rise four times faster or slower, a decay ten times longer),
 then the shapes of :data:`COMBINED` (a step, a ramp).
-The fitting engine keeps the best. ``SignalShape.significance`` measures the pulse against the
-noise (the spread of the smoothed pre-impact samples, slow wander included), so a fit is not tried
-where there is nothing to fit.
+The fitting engine keeps the best; :mod:`idex.fit.detection` then decides whether the record holds a pulse.
 """
 
 from __future__ import annotations
@@ -54,11 +52,6 @@ class SignalShape:
         first = np.argmax(below_e, axis=1)
         self.t_decay = np.where(has, t[rows, first], t[:, -1])
         self.dt = np.nanmedian(np.diff(t, axis=1), axis=1)
-        # noise at the pulse's own time scale: spread of the smoothed pre-impact samples
-        quiet = np.where(use, smooth, np.nan)
-        self.noise_sigma = np.nanstd(quiet, axis=1)
-        with np.errstate(all="ignore"):
-            self.significance = np.abs(self.extreme) / self.noise_sigma
         self.t_first = t[:, 0]
         self.span = t[:, -1] - t[:, 0]
 
@@ -112,8 +105,11 @@ ALTERNATIVES: dict[str, Callable[[SignalShape], list[np.ndarray]]] = {
 ten times longer."""
 
 COMBINED: tuple[dict[str, Callable[[SignalShape], np.ndarray]], ...] = (
-    {"onset": lambda s: np.zeros_like(s.baseline), "rise_10_90": lambda s: s.dt,
-     "decay_1_over_e": lambda s: 100 * s.span},
+    {
+        "onset": lambda s: np.zeros_like(s.baseline),
+        "rise_10_90": lambda s: s.dt,
+        "decay_1_over_e": lambda s: 100 * s.span,
+    },
     {"onset": lambda s: s.t_first, "rise_10_90": lambda s: 8 * s.span, "decay_1_over_e": lambda s: 100 * s.span},
 )
 """Starts that change several rules at once: a step at the trigger that hardly decays, and a slow ramp over

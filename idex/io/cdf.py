@@ -150,9 +150,11 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
         Replace an existing file (cdflib alone would silently refuse).
     version : int
         File version used in the default name.
-    profile : {"idex", "official"}
+    profile : {"idex", "official", "l2a"}
         ``"idex"`` writes the event model with its own names; ``"official"`` writes the mission's L1a
-        variable names and attributes (:mod:`idex.io.official`) so existing IMAP tools open the file.
+        variable names and attributes (:mod:`idex.io.official`) so existing IMAP tools open the file;
+        ``"l2a"`` writes the mission's L2A science product (:mod:`idex.io.l2a`: fits, impact charges,
+        velocities and masses, fitting first if ``ds`` has no fits).
     compression : int
         GZIP level of the variables, 0 (none) to 9; the default (1) is about three times faster than 6 for
         files about 20 % larger (``benchmarks/export.py``).
@@ -164,15 +166,18 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     """
     from cdflib.xarray import xarray_to_cdf
 
+    from idex.io.l2a import l2a_name, l2a_product
+
     target = Path(path)
     if target.is_dir() or str(path).endswith(("/", os.sep)) or not target.suffix:
         target.mkdir(parents=True, exist_ok=True)  # a folder: the mission's file name inside it
-        target = target / default_cdf_name(ds, version)
+        target = target / (l2a_name(ds, version) if profile == "l2a" else default_cdf_name(ds, version))
     if target.suffix.lower() != ".cdf":
         raise ExportError(f"{target}: a CDF file name ends in .cdf (cdflib would add it)")
-    if profile not in ("idex", "official"):
-        raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex' or 'official'")
-    prepared = cdf_dataset(stored_form(ds)) if profile == "idex" else official_dataset(ds)
+    if profile not in ("idex", "official", "l2a"):
+        raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex', 'official' or 'l2a'")
+    prepared = {"idex": cdf_dataset, "official": official_dataset, "l2a": l2a_product}[profile](
+        stored_form(ds) if profile == "idex" else ds)
     text = [name for name, v in prepared.variables.items() if v.dtype.kind == "U" and v.chunks]
     prepared = prepared.assign({name: prepared[name].compute() for name in text})  # cdflib takes no lazy text
     prepared.attrs.update(Logical_file_id=target.stem, Generation_date=np.datetime_as_string(

@@ -15,6 +15,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.exceptions import IdexWarning, ProductError
 from idex.io.cdf import read_cdf
+from idex.io.l2a import is_l2a, read_l2a
 from idex.io.official import read_official
 from idex.model.versions import combine_versions
 
@@ -72,6 +73,8 @@ def open_cdf(path: PathLike) -> xr.Dataset:
         attributes = info.globalattsget()
     except Exception as error:  # noqa: BLE001 - cdflib reports damage with whatever error the bytes lead to
         raise ProductError(f"{path}: not a readable CDF ({type(error).__name__}: {error})") from error
+    if is_l2a(names):
+        return read_l2a(path)
     if "TOF_High" in names:
         return read_official(path)
     if "tof_high" in names or "idex_schema" in attributes:

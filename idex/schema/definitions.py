@@ -90,8 +90,9 @@ class FitSpec:
     model: str
     baseline_us: tuple[float, float]
     parameters: tuple[FitParameter, ...]
-    min_significance: float = 0.0
-    """Pulse extreme over the white-noise level (3-sample mean) below which the channel holds no signal."""
+    false_alarm_probability: float = 1e-3
+    """Probability per record that noise alone is called a pulse: sets the evidence threshold of
+    :mod:`idex.fit.detection` below which the channel holds no signal."""
 
     @property
     def positive(self) -> bool:

@@ -43,7 +43,7 @@ def fit_specs(
     Parameters
     ----------
     entries : mapping
-        The ``fits`` section: channel -> {model, parameters, baseline_us, min_significance}.
+        The ``fits`` section: channel -> {model, parameters, baseline_us, false_alarm_probability}.
     channels : set of str
         Channel names the section may refer to.
     error : callable
@@ -84,7 +84,7 @@ def fit_specs(
             model.name,
             (float(window[0]), float(window[1])),
             tuple(parameters),
-            float(entry.get("min_significance", 0.0)),
+            float(entry.get("false_alarm_probability", 1e-3)),
         )
     return out
 

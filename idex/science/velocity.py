@@ -215,8 +215,9 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     xarray.Dataset
         ``<target>_velocity`` and ``<target>_mass`` per target channel fitted; ``ion_grid_velocity``
         and ``ion_grid_mass`` (target charge from Target High, else Target Low) when the ion grid
-        was fitted. NaN wherever a fit they need did not succeed; each carries a ``calibration``
-        attribute naming the curves' status and source.
+        was fitted, with ``ion_grid_velocity_status`` (ok, no successful fit, or a charge ratio or velocity
+        outside the law's calibrated range: never extrapolated). NaN wherever a fit they need did not succeed;
+        each carries a ``calibration`` attribute naming the curves' status and source.
 
     Warns
     -----
@@ -228,7 +229,7 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         warnings.warn(f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
                       CalibrationWarning, stacklevel=3)
     provenance = {"calibration": calibration.provenance}
-    out = {}
+    out: dict[str, tuple[str, np.ndarray, dict[str, object]]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for target in ("target_low", "target_high"):
@@ -259,9 +260,10 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         if "ion_grid_impact_charge" in fits:
             target = _best_target_charge(fits)
             ion = _earned(fits, "ion_grid", "impact_charge")
-            velocity = calibration.ion_grid_velocity(ion, target)
+            found = calibration.ion_grid_velocity(ion, target)
             low, high = calibration.valid_velocity
-            velocity = np.where((velocity >= low) & (velocity <= high), velocity, np.nan)
+            velocity = np.where((found >= low) & (found <= high), found, np.nan)
+            status = np.select([~np.isfinite(ion) | ~np.isfinite(target), ~np.isfinite(velocity)], [1, 2], 0)
             mass = calibration.mass(target, velocity)
             velocity_error, mass_error = _ion_grid_errors(fits, calibration, np.abs(ion / target), velocity, mass,
                                                           target)
@@ -270,6 +272,12 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             out["ion_grid_velocity_stderr"] = ("event", velocity_error, {
                 "long_name": "Standard error of ion_grid_velocity (fits and calibration)", "units": "km/s",
                 **provenance})
+            status_attrs: dict[str, object] = {
+                "long_name": "Why ion_grid_velocity is missing", "flag_values": [0, 1, 2],
+                "flag_meanings": "ok no_successful_fit outside_calibrated_range",
+                "ratio_range": [float(r) for r in calibration.ion_grid_ratio_range],
+                "valid_velocity_kms": [float(low), float(high)], **provenance}
+            out["ion_grid_velocity_status"] = ("event", status.astype(np.uint8), status_attrs)
             out["ion_grid_mass"] = ("event", mass, {"long_name": "Dust mass from the target charge and ion-grid "
                                                     "velocity", "units": "kg", **provenance})
             out["ion_grid_mass_stderr"] = ("event", mass_error, {

@@ -13,6 +13,7 @@ from idex._typing import PathLike
 from idex.atomic import save_figure
 from idex.exceptions import PacketWarning
 from idex.model.dataset import waveform_channels
+from idex.model.quality import FitStatus
 from idex.scope.accelerator import join_accelerator
 from idex.scope.fits import fit_shots
 from idex.scope.setups import load_setup
@@ -76,8 +77,10 @@ def _shot_figures(ds: xr.Dataset, folder: Path) -> None:
         np.atleast_1d(axes)[-1].set_xlabel("time from trigger [µs]")
         row = ds.sel(event=number)
         title = f"shot {row['shot'].values}"
-        if "particle_velocity" in ds:
+        if "particle_velocity" in ds and bool(row["qd_fit_success"]):
             title += f"  v = {float(row['particle_velocity']):.3g} km/s, m = {float(row['particle_mass']):.3g} kg"
+        elif "qd_fit_status" in ds:  # no number the fit does not support: say why instead
+            title += f"  QD fit: {FitStatus(int(row['qd_fit_status'])).name.lower().replace('_', ' ')}, no v or m"
         fig.suptitle(title)
         save_figure(fig, folder / f"shot_{row['shot'].values}.png", dpi=80)
         plt.close(fig)

@@ -68,8 +68,10 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     -------
     xarray.Dataset
         ``ds`` plus the impact fit outputs of :func:`idex.fit.events.fit` and, with a ``qd`` section,
-        ``qd_fit_entry_time``/``_charge``/``_velocity`` (+ ``_stderr``, ``qd_fit_success``),
-        ``particle_charge`` (pC), ``particle_velocity`` (km/s) and ``particle_mass`` (kg, 2qU/v²).
+        ``qd_fit_entry_time``/``_charge``/``_velocity`` (+ ``_stderr``, ``qd_fit_success``, ``qd_fit_status``),
+        ``particle_charge`` (pC), ``particle_velocity`` (km/s) and ``particle_mass`` (kg, 2qU/v²). The QD
+        velocity is bounded to the setup's ``qd.velocity_range_kms`` (what the accelerator can give a grain): a
+        fit that ends on a bound has status ``at_bound`` and no particle values.
     """
     setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     impacts = fit(_cleaned(ds, setup), [c for c in setup.fits if c in ds], specs=setup.fits, curves=True)
@@ -85,17 +87,20 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
                    for i in range(y.shape[0])])
     model = MODELS["qd"].with_constants(qd["tube_length_cm"], qd["tube_diameter_cm"], qd["decay_us"])
     baseline = np.nanmedian(np.where(valid, y, np.nan)[:, : max(8, y.shape[1] // 10)], axis=1)
+    slowest, fastest = (float(v) for v in qd["velocity_range_kms"])
+    p0[:, 2] = np.clip(p0[:, 2], slowest * 1.01, fastest * 0.99)  # a start inside the physical range
     result = levenberg_marquardt(model, np.where(valid, t, 0.0), y - baseline[:, None], p0,
-                                 lower=np.array([-np.inf, -np.inf, 1e-3]), mask=valid)
+                                 lower=np.array([-np.inf, -np.inf, slowest]),
+                                 upper=np.array([np.inf, np.inf, fastest]), mask=valid)
     units = {"entry_time": "us", "charge": ds[name].attrs["calibration_units"], "velocity": "km/s"}
     for i, parameter in enumerate(model.parameters):
         out[f"qd_fit_{parameter}"] = ("event", result.params[:, i], {"long_name": f"QD fit: {parameter}",
                                                                      "units": units[parameter]})
-        out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {"units": units[parameter],
-                                                                            "long_name": f"QD fit: error of {parameter}"})
+        out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {
+            "units": units[parameter], "long_name": f"QD fit: error of {parameter}"})
     out["qd_fit_success"] = ("event", result.success, {"long_name": "QD fit reached a determined optimum"})
-    out["qd_fit_status"] = ("event", result.status.astype(np.int8), {"long_name": "QD fit status",
-                                                                      **FitStatus.flag_attributes()})
+    out["qd_fit_status"] = ("event", result.status.astype(np.int8), {
+        "long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()})
     earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
     charge_c = np.abs(earned[:, 1]) * _COULOMB_PER_PICOCOULOMB
     speed = earned[:, 2] * 1e3

@@ -88,6 +88,9 @@ def load_setup(setup: str | PathLike = "idex_dust_accelerator") -> ScopeSetup:
     qd = doc.get("qd")
     if qd is not None and qd.get("channel") not in channels:
         result.add("unknown-name", "qd.channel", f"{qd.get('channel')!r} is not a channel")
+    if qd is not None and not _is_range(qd.get("velocity_range_kms")):
+        result.add("structure", "qd.velocity_range_kms", "needs [slowest, fastest] km/s the accelerator can give a "
+                   "grain (the QD fit is bounded to it), with 0 < slowest < fastest")
     if not result.ok:
         raise SchemaError(result)
     return ScopeSetup(doc["name"], doc.get("description", ""), pattern, float(doc.get("shot_tolerance_s", 1.0)),
@@ -105,3 +108,9 @@ def setup_of(ds: Any) -> ScopeSetup:
         When the attribute names no such setup (a path, say): in one line that does not repeat it.
     """
     return load_setup(registered_name(ds.attrs.get("idex_scope_setup"), "idex_scope_setup", kind="scope"))
+
+
+def _is_range(value: object) -> bool:
+    """True for ``[low, high]`` with ``0 < low < high``."""
+    return (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            and 0 < value[0] < value[1])

@@ -178,22 +178,29 @@ def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: fl
 @click.option("--schema", help="Schema (name or YAML path) whose fits to use (default: the one the data carry).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
+@click.option("--profile", type=click.Choice(["idex", "official", "l2a"]),
+              help="CDF layout: idex's own (default), the mission's L1a, or the mission's L2A science product "
+                   "(impact charges, velocities and masses under the L2A names).")
 @user_errors
 def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool,
-        compression: int | None) -> None:
+        compression: int | None, profile: str | None) -> None:
     """Fit every event's target and ion-grid signals and write the events with the fit outputs.
 
     \b
     Examples:
       idex fit capture.pkts -o fitted.nc
       idex fit events.nc -o fitted.csv --channels target_low,ion_grid
+      idex fit capture.pkts -o l2a.cdf --profile l2a
     """
     from idex.io import to_file
 
+    if profile is not None and output.suffix.lower() != ".cdf":
+        raise click.BadParameter(f"a profile is a CDF layout; {output.name} is not a .cdf", param_hint="--profile")
     ds = open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
     fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
-    to_file(fitted, output, overwrite=overwrite, compression=compression)
+    options = {"profile": profile} if profile else {}
+    to_file(fitted, output, overwrite=overwrite, compression=compression, **options)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
                                                    if n.endswith("_fit_success")]
     summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
