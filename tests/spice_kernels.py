@@ -36,7 +36,7 @@ SCLK01_OFFSETS_43        = ( 0 0 )
 SCLK01_OUTPUT_DELIM_43   = ( 1 )
 SCLK_PARTITION_START_43  = ( 0.0 )
 SCLK_PARTITION_END_43    = ( 2.1474836480000E+14 )
-SCLK01_COEFFICIENTS_43   = ( 0.0 315489666.184 1.0 )
+SCLK01_COEFFICIENTS_43   = ( 0.0 315576066.184 1.0 )
 \\begintext
 """
 
@@ -165,9 +165,8 @@ def _write_spin_tables(first: Path, second: Path, met0: float) -> None:
     starts = met0 + SPIN_TABLE_START_S + np.concatenate([[0.0], np.cumsum(periods[:-1])])
     rows = []
     for number, (start, period) in enumerate(zip(starts, periods, strict=True)):
-        sec, sub = int(start // 1), int(round((start % 1) * 1e6))
-        corr = start + 0.0025
-        csec, csub = int(corr // 1), int(round((corr % 1) * 1e6))
+        sec, sub = divmod(int(round(start * 1e6)), 1_000_000)
+        csec, csub = divmod(int(round((start + 0.0025) * 1e6)), 1_000_000)
         flags = {name: (number == spin) for name, spin in INVALID.items()}
         rows.append(
             [

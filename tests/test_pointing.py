@@ -103,6 +103,13 @@ def test_uncovered_events_are_nan_with_their_reason(pointed: xr.Dataset) -> None
     assert pointed["pointing_flags"].attrs["flag_meanings"].split()[0] == "no_ephemeris"
 
 
+def test_met_without_spice_equals_the_sclk_kernel(oracle: dict) -> None:
+    from idex.science.exposure import utc_to_met
+
+    epoch = np.array([e["utc"] for e in oracle["events"]], dtype="datetime64[ns]")
+    np.testing.assert_allclose(utc_to_met(epoch), [e["met"] for e in oracle["events"]], rtol=0, atol=2e-5)
+
+
 def test_kernels_are_unloaded_after_the_call(pointed: xr.Dataset) -> None:
     import spiceypy
 

@@ -106,7 +106,7 @@ def rates(
             f"{message_ds.attrs.get('source', 'the messages')}: no science-acquisition message at "
             "all (no ACQSETUP ==> ACQ or ACQ ==> CHILL): rates cannot be computed"
         )
-    starts, ends = window_edges(windows, np.concatenate([epoch, times]) if isinstance(windows, str) else epoch)
+    starts, ends = window_edges(windows, epoch if epoch.size else times)
     table = None
     if spin_tables is not None:
         table = read_spin_tables([spin_tables] if isinstance(spin_tables, (str, os.PathLike)) else spin_tables)

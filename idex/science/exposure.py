@@ -51,7 +51,7 @@ def transitions(messages: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         if name not in messages:
             raise KeyError("the messages have neither message_text, messages nor science_on")
         text = np.asarray(messages[name].values).astype(str)
-        state = np.where(text == texts["on"], 1, np.where(text == texts["off"], 0, -1))
+        state = np.where(text == texts["on_message"], 1, np.where(text == texts["off_message"], 0, -1))
     keep = (state == 0) | (state == 1)
     epoch, state = epoch[keep], state[keep]
     order = np.argsort(epoch, kind="stable")
@@ -122,6 +122,8 @@ class Exposure:
 
     def state_at(self, times: np.ndarray) -> np.ndarray:
         """1 where ``times`` fall in an acquisition interval, else 0."""
+        if self.interval_starts.size == 0:
+            return np.zeros(np.shape(times), dtype=np.int8)
         index = np.searchsorted(self.interval_starts, times, side="right") - 1
         inside = (index >= 0) & (times < self.interval_ends[np.maximum(index, 0)])
         return inside.astype(np.int8)
