@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthetic_l2
 import xarray as xr
 
-import synthetic_l2
 from idex.exceptions import IdexWarning, ProductError
 from idex.io.rate_products import rates, read_rates, write_rates
 from idex.science.exposure import exposure, spec, utc_to_met, window_edges

@@ -1,4 +1,4 @@
-"""Regenerate ``tests/data/rates_official.json``: the mission pipeline's L2B/L2C on the inputs of ``tests/synthetic_l2.py``.
+"""Regenerate ``tests/data/rates_official.json``: the pipeline's L2B/L2C on ``tests/synthetic_l2.py``'s inputs.
 
 Needs ``pip install imap-processing==1.0.40`` (MIT; not a dependency of idex) and the test LSK of
 ``tests/data/spice/`` (the pipeline converts message times with SPICE). For each message scenario it runs
