@@ -133,5 +133,9 @@ def _open_cdf(path: Path) -> xr.Dataset:
         return read_official(path)
     if "tof_high" in names or "idex_schema" in info.globalattsget():
         return read_cdf(path)
+    if source.startswith(("imap_idex_l2b", "imap_idex_l2c")):  # rates and maps (L2B/L2C profiles)
+        from idex.io.rate_products import read_rates
+
+        return read_rates(path)
     raise ProductError(f"{path}: a CDF without IDEX science events (Logical_source {source!r}); event-message "
                        "and higher-level products are not event files")

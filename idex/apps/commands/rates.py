@@ -1,0 +1,164 @@
+"""Commands of the dust-flux science: ``idex pointing`` (SPICE variables per event) and ``idex rates`` (L2B/L2C)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from idex.apps.commands.common import open_events, user_errors
+
+__all__ = ["pointing", "rates"]
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "--kernels",
+    "-k",
+    multiple=True,
+    required=True,
+    type=_FILE,
+    help="SPICE kernel or meta-kernel (repeat: LSK, SCLK, FK, CK, SPK).",
+)
+@click.option("--spin-table", "spin_tables", multiple=True, type=_FILE, help="SDC spin-table CSV (repeat).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pointed"),
+    show_default=True,
+    help="Folder for one netCDF per input, with the pointing variables added.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
+@user_errors
+def pointing(
+    files: tuple[Path, ...], kernels: tuple[Path, ...], spin_tables: tuple[Path, ...], output_dir: Path, overwrite: bool
+) -> None:
+    """Add the mission's L1B pointing (ephemeris, boresight longitude/latitude, solar longitude, spin phase).
+
+    \b
+    Examples:
+      idex pointing capture.pkts -k meta.tm --spin-table imap_2025_166_01.spin.csv -o pointed/
+    """
+    import warnings
+
+    from idex.exceptions import IdexWarning
+    from idex.io import to_netcdf
+    from idex.science.pointing import pointing as add_pointing
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IdexWarning)
+            ds = add_pointing(open_events(path), list(kernels), list(spin_tables) or None)
+        for warning in caught:
+            click.echo(f"warning: {path.name}: {warning.message}", err=True)
+        target = output_dir / f"{path.stem}_pointed.nc"
+        to_netcdf(ds, target, overwrite=overwrite)
+        click.echo(f"{path.name}: {ds.sizes.get('event', 0)} events -> {target}")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "--messages",
+    "-m",
+    multiple=True,
+    required=True,
+    type=_FILE,
+    help="Where acquisition on/off comes from: captures or official L1a/L1b msg CDFs (repeat).",
+)
+@click.option(
+    "--windows",
+    default="official",
+    show_default=True,
+    help="'official' (the mission's 10-day schedule) or a pandas frequency such as 10d, 1D, MS.",
+)
+@click.option(
+    "--spin-table",
+    "spin_tables",
+    multiple=True,
+    type=_FILE,
+    help="SDC spin tables, for the acquisition time per spin-phase quadrant (repeat).",
+)
+@click.option("--all-events", is_flag=True, help="Count every event, not only dust hits (dust_hit_flag 1).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("rates"),
+    show_default=True,
+    help="Folder for the L2B and L2C CDFs and a netCDF with every variable.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
+@user_errors
+def rates(
+    files: tuple[Path, ...],
+    messages: tuple[Path, ...],
+    windows: str,
+    spin_tables: tuple[Path, ...],
+    all_events: bool,
+    output_dir: Path,
+    overwrite: bool,
+) -> None:
+    """Counts, rates with Poisson intervals, and sky maps per window (the mission's L2B and L2C).
+
+    FILES are event products with pointing (idex files, official L1b/L2a CDFs, captures); many files are read
+    lazily as one collection.
+
+    \b
+    Examples:
+      idex rates products/*.nc --messages imap_idex_l1b_msg-10days_20250609_v001.cdf -o rates/
+      idex rates year/*.nc -m msgs/*.cdf --windows 1D -o daily/
+    """
+    import warnings
+
+    import numpy as np
+
+    from idex.exceptions import IdexWarning
+    from idex.io.rate_products import rates as compute
+    from idex.io.rate_products import write_rates
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdexWarning)
+        events = _collection(files)
+        out = compute(
+            events, list(messages), windows=windows, dust_only=not all_events, spin_tables=list(spin_tables) or None
+        )
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    first = np.datetime_as_string(out["epoch"].values[0], unit="D").replace("-", "")
+    written = [
+        write_rates(out, output_dir / f"imap_idex_l2b_sci-10days_{first}_v001.cdf", profile="l2b", overwrite=overwrite),
+        write_rates(
+            out,
+            output_dir / f"imap_idex_l2c_rectangular-map-10days_{first}_v001.cdf",
+            profile="l2c",
+            overwrite=overwrite,
+        ),
+        write_rates(out, output_dir / f"idex_rates_{first}.nc", overwrite=overwrite),
+    ]
+    for start, total, on, rate in zip(
+        out["epoch"].values, out["counts_total"].values, out["on_seconds"].values, out["rate_total"].values, strict=True
+    ):
+        click.echo(
+            f"{np.datetime_as_string(start, unit='D')}: {int(total)} dust hits, {on / 3600:.2f} h on, "
+            f"rate {rate:.3g} /s"
+        )
+    click.echo(" ".join(str(p) for p in written))
+
+
+def _collection(files: tuple[Path, ...]):
+    """One event collection from many files (lazily with dask for idex/official products)."""
+    import xarray as xr
+
+    from idex.io.products import open_products
+    from idex.opening import kind_of
+
+    if all(kind_of(p) in ("netcdf", "cdf") for p in files) and len(files) > 1:
+        return open_products([str(p) for p in files])
+    return xr.concat([open_events(p) for p in files], dim="event") if len(files) > 1 else open_events(files[0])

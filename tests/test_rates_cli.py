@@ -1,0 +1,78 @@
+"""``idex rates`` and ``idex pointing`` end to end: files in, L2B/L2C CDFs out, read back by ``idex.open``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import synthetic_l2
+import xarray as xr
+from click.testing import CliRunner
+
+import idex
+from idex.apps.cli import main
+from idex.science.pointing import utc_to_tt2000
+
+DATA = Path(__file__).parent / "data"
+SPICE = DATA / "spice"
+
+
+def _events_file(path: Path) -> Path:
+    values = synthetic_l2.events()
+    epoch = values.pop("epoch")
+    xr.Dataset({k: ("event", v) for k, v in values.items()}, coords={"epoch": ("event", epoch)}).to_netcdf(path)
+    return path
+
+
+def _message_cdf(path: Path, scenario: str = "first_on") -> Path:
+    """An L1b-style message CDF (``epoch`` TT2000, ``science_on``), written with cdflib."""
+    from cdflib.cdfwrite import CDF
+
+    times, states = synthetic_l2.messages(scenario, with_previous=True)
+    cdf = CDF(str(path), delete=True)
+    cdf.write_globalattrs({"Logical_source": {0: "imap_idex_l1b_msg-10days"}})
+    common = {"Num_Elements": 1, "Rec_Vary": True, "Dim_Sizes": []}
+    cdf.write_var({"Variable": "epoch", "Data_Type": 33, **common}, var_attrs={}, var_data=utc_to_tt2000(times))
+    cdf.write_var(
+        {"Variable": "science_on", "Data_Type": 11, **common},
+        var_attrs={"DEPEND_0": "epoch"},
+        var_data=states.astype(np.uint8),
+    )
+    cdf.close()
+    return path
+
+
+def test_rates_command_writes_l2b_l2c_that_idex_opens(tmp_path: Path) -> None:
+    events = _events_file(tmp_path / "events.nc")
+    messages = _message_cdf(tmp_path / "imap_idex_l1b_msg-10days_20250609_v001.cdf")
+    result = CliRunner().invoke(main, ["rates", str(events), "-m", str(messages), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    dust = int((synthetic_l2.events()["dust_hit_flag"][: synthetic_l2.N_EVENTS] == 1).sum())
+    assert "4 duplicates removed" in result.output and f"2025-06-09: {dust} dust hits" in result.output
+    l2b = idex.open(tmp_path / "out" / "imap_idex_l2b_sci-10days_20250609_v001.cdf")
+    l2c = idex.open(tmp_path / "out" / "imap_idex_l2c_rectangular-map-10days_20250609_v001.cdf")
+    assert l2b["counts"].dims == ("epoch", "spin_phase") and l2b["counts"].values.sum() == dust - len(
+        synthetic_l2.NAN_PHASE
+    )
+    assert l2c["counts_map"].values.sum() == dust - len(synthetic_l2.NAN_DIRECTION)
+    assert l2b["on_seconds"].item() == pytest.approx((3.0 - 0.5 + 9.5 - 3.2) * 86400.0)
+
+
+def test_rates_command_reports_messages_without_acquisition(tmp_path: Path) -> None:
+    events = _events_file(tmp_path / "events.nc")
+    official_msg = DATA / "imap_idex_l1a_msg-10days_20231214_v001.0001.cdf"  # real: commands only, no ACQ change
+    result = CliRunner().invoke(main, ["rates", str(events), "-m", str(official_msg), "-o", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "imap_idex_l1a_msg-10days_20231214_v001.0001.cdf: no science-acquisition message" in result.output
+
+
+def test_pointing_command_flags_events_the_kernels_do_not_cover(tmp_path: Path) -> None:
+    capture = DATA / "imap_idex_l0_raw_20231214_v001.pkts"  # 2023: before the test kernels' 2025 coverage
+    kernels = [str(p) for p in sorted(SPICE.iterdir()) if p.suffix in (".tls", ".tsc", ".tf", ".bsp", ".bc")]
+    args = ["pointing", str(capture), *sum((["-k", k] for k in kernels), []), "-o", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "pointing incomplete for 14 of 14 events" in result.output
+    ds = xr.open_dataset(tmp_path / "imap_idex_l0_raw_20231214_v001_pointed.nc")
+    assert np.isnan(ds["longitude"].values).all() and (ds["pointing_flags"].values != 0).all()
