@@ -46,7 +46,9 @@ def _message_cdf(path: Path, scenario: str = "first_on") -> Path:
 def test_rates_command_writes_l2b_l2c_that_idex_opens(tmp_path: Path) -> None:
     events = _events_file(tmp_path / "events.nc")
     messages = _message_cdf(tmp_path / "imap_idex_l1b_msg-10days_20250609_v001.cdf")
-    result = CliRunner().invoke(main, ["rates", str(events), "-m", str(messages), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["rates", str(events), "-m", str(messages), "-o", str(tmp_path / "out"), "--projection", "rectangular"]
+    )
     assert result.exit_code == 0, result.output
     dust = int((synthetic_l2.events()["dust_hit_flag"][: synthetic_l2.N_EVENTS] == 1).sum())
     assert "4 duplicates removed" in result.output and f"2025-06-09: {dust} dust hits" in result.output
@@ -56,6 +58,7 @@ def test_rates_command_writes_l2b_l2c_that_idex_opens(tmp_path: Path) -> None:
         synthetic_l2.NAN_PHASE
     )
     assert l2c["counts_map"].values.sum() == dust - len(synthetic_l2.NAN_DIRECTION)
+    assert (tmp_path / "out" / "idex_dust_vs_orbit_20250609.png").is_file()
     assert l2b["on_seconds"].item() == pytest.approx((3.0 - 0.5 + 9.5 - 3.2) * 86400.0)
 
 
@@ -76,3 +79,37 @@ def test_pointing_command_flags_events_the_kernels_do_not_cover(tmp_path: Path) 
     assert "pointing incomplete for 14 of 14 events" in result.output
     ds = xr.open_dataset(tmp_path / "imap_idex_l0_raw_20231214_v001_pointed.nc")
     assert np.isnan(ds["longitude"].values).all() and (ds["pointing_flags"].values != 0).all()
+
+
+def test_figures_have_the_window_events_and_on_time_in_their_titles(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from idex.apps import maps, rate_plots
+    from idex.io.rate_products import rates
+
+    values = synthetic_l2.events()
+    epoch = values.pop("epoch")
+    events = xr.Dataset({k: ("event", v) for k, v in values.items()}, coords={"epoch": ("event", epoch)})
+    messages = xr.Dataset(
+        {"science_on": ("message", [1])},
+        coords={"epoch": ("message", np.array(["2025-06-01"], dtype="datetime64[ns]"))},
+    )
+    with pytest.warns(idex.exceptions.IdexWarning):
+        out = rates(events, messages, windows="1D")
+    dust = int((values["dust_hit_flag"][: synthetic_l2.N_EVENTS] == 1).sum())
+    assert rate_plots.summary(out) == f"2025-06-09 – 2025-06-19 (10 windows): {dust} dust hits, 240.0 h of acquisition"
+    for kind in ("mollweide", "rectangular"):
+        rate_plots.render_rate_map(out, tmp_path / f"{kind}.png", projection=kind)
+    rate_plots.render_spin_phase(out, tmp_path / "spin.png")
+    rate_plots.render_orbit(out, tmp_path / "orbit.png")
+    assert all((tmp_path / f"{n}.png").stat().st_size > 10_000 for n in ("mollweide", "rectangular", "spin", "orbit"))
+    # the old sky map's longitude labels were black on the dark map: now white with a dark outline
+    fig = plt.figure()
+    ax = fig.add_subplot(111, projection="mollweide")
+    rate_plots.readable_labels(ax)
+    assert {label.get_color() for label in ax.get_xticklabels()} == {"white"}
+    plt.close(fig)
+    maps.render(maps.sky_map(*(np.array([10.0, 20.0]),) * 2), tmp_path / "sky.png")

@@ -114,6 +114,14 @@ def rates(
         message_ds, starts, ends, spin_table=table, spin_offset_deg=float(facts()["spin_phase_offset_deg"])
     )
     out = tally(unique, exposed, duplicate_times=epoch[duplicate], **options)
+    out["imap_longitude"] = (
+        "epoch",
+        _orbit_longitude(unique, out["epoch"].values, ends),
+        {
+            "long_name": "IMAP heliocentric ecliptic longitude (circular mean of the window's events' solar_longitude)",
+            "units": "Degrees",
+        },
+    )
     out["on_off_times"] = ("on_off_times", times, {"long_name": "Science acquisition on/off event times"})
     out["on_off_events"] = (
         "on_off_times",
@@ -126,6 +134,21 @@ def rates(
         windows=windows if isinstance(windows, str) else "explicit edges",
     )
     return out
+
+
+def _orbit_longitude(events: xr.Dataset, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Circular mean of ``solar_longitude`` (deg) of the events in each window, NaN where none has one."""
+    if "solar_longitude" not in events:
+        return np.full(starts.size, np.nan)
+    angle = np.radians(np.asarray(events["solar_longitude"].values, dtype=float))
+    epoch = np.asarray(events["epoch"].values, dtype="datetime64[ns]")
+    window = np.searchsorted(ends, epoch, side="right")
+    keep = np.isfinite(angle) & (window < starts.size)
+    keep[keep] &= epoch[keep] >= starts[window[keep]]
+    sin = np.bincount(window[keep], np.sin(angle[keep]), minlength=starts.size)[: starts.size]
+    cos = np.bincount(window[keep], np.cos(angle[keep]), minlength=starts.size)[: starts.size]
+    used = np.bincount(window[keep], minlength=starts.size)[: starts.size]
+    return np.where(used > 0, np.degrees(np.arctan2(sin, cos)) % 360.0, np.nan)
 
 
 def write_rates(ds: xr.Dataset, path: PathLike, *, profile: str = "l2b", overwrite: bool = False) -> Path:

@@ -94,6 +94,26 @@ def pointing(
     help="Folder for the L2B and L2C CDFs and a netCDF with every variable.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
+@click.option(
+    "--plots/--no-plots",
+    default=True,
+    show_default=True,
+    help="Also draw the rate map, the rate by spin phase and the dust-vs-orbit quicklook (PNG).",
+)
+@click.option(
+    "--projection",
+    type=click.Choice(["mollweide", "rectangular"]),
+    default="mollweide",
+    show_default=True,
+    help="Projection of the map.",
+)
+@click.option(
+    "--map-quantity",
+    type=click.Choice(["rate", "counts"]),
+    default="rate",
+    show_default=True,
+    help="Map exposure-normalised rates or raw counts.",
+)
 @user_errors
 def rates(
     files: tuple[Path, ...],
@@ -103,6 +123,9 @@ def rates(
     all_events: bool,
     output_dir: Path,
     overwrite: bool,
+    plots: bool,
+    projection: str,
+    map_quantity: str,
 ) -> None:
     """Counts, rates with Poisson intervals, and sky maps per window (the mission's L2B and L2C).
 
@@ -149,6 +172,14 @@ def rates(
             f"{np.datetime_as_string(start, unit='D')}: {int(total)} dust hits, {on / 3600:.2f} h on, "
             f"rate {rate:.3g} /s"
         )
+    if plots:
+        from idex.apps import rate_plots
+
+        figures = [output_dir / f"idex_{kind}_{first}.png" for kind in ("rate_map", "spin_phase", "dust_vs_orbit")]
+        rate_plots.render_rate_map(out, figures[0], quantity=map_quantity, projection=projection)
+        rate_plots.render_spin_phase(out, figures[1])
+        rate_plots.render_orbit(out, figures[2])
+        written += figures
     click.echo(" ".join(str(p) for p in written))
 
 
