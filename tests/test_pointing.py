@@ -128,3 +128,12 @@ def test_bad_input_names_the_file(kernels: list, tables: list, error: type, matc
     ds = xr.Dataset(coords={"epoch": ("event", np.array(["2025-06-15T00:05"], dtype="datetime64[ns]"))})
     with pytest.raises(error, match=match):
         pointing(ds, kernels, tables)
+
+
+def test_official_l1b_carries_the_same_variables() -> None:
+    import idex
+
+    ds = idex.open(DATA / "imap_idex_l1b_sci-10days_20231214_v001.0001.cdf")
+    for name, entry in facts()["variables"].items():
+        assert ds[name].dims == ("event",) and ds[name].attrs["units"] == entry["units"], name
+    assert np.isnan(ds["longitude"].values).all()  # made without SPICE: fill values read as NaN

@@ -202,3 +202,21 @@ def test_l2_cdf_round_trip(tmp_path: Path, profile: str) -> None:
         np.testing.assert_array_equal(back[name].values, out[name].values)
         assert back[name].dims == out[name].dims
     assert np.array_equal(back["epoch"].values, out["epoch"].values)
+
+
+def test_acquisition_messages_in_both_renderings() -> None:
+    from idex.decode.messages import message_text
+    from idex.science.exposure import transitions
+
+    dictionaries = json.loads(
+        (Path(__file__).parents[1] / "defs" / "idex_evt_msg_parsing_dictionaries.json").read_text()
+    )
+    on = message_text(192, [0, 2, 0, 3], dictionaries)  # ACQSETUP ==> ACQ, as idex decodes a capture
+    off = message_text(192, [0, 3, 0, 5], dictionaries)  # ACQ ==> CHILL
+    official_on = "SCI state change: sciState16Dictionary(ACQSETUP) ==> sciState16Dictionary(ACQ)"
+    epoch = np.array(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"], dtype="datetime64[ns]")
+    messages = xr.Dataset(
+        {"message_text": ("message", [on, "CMD success", off, official_on])}, coords={"epoch": ("message", epoch)}
+    )
+    times, states = transitions(messages)
+    assert times.tolist() == epoch[[0, 2, 3]].tolist() and states.tolist() == [1, 0, 1]

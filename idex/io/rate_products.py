@@ -88,12 +88,24 @@ def rates(
     xarray.Dataset
         L2B and L2C variables (official names) plus idex's exposure, intervals and counts of what was left out.
     """
-    from idex.science.exposure import exposure, transitions, window_edges
+    from idex.science.exposure import exposure, spec, transitions, window_edges
     from idex.science.pointing import facts
     from idex.science.rates import tally
     from idex.science.spin_table import read_spin_tables
 
-    events = events.load() if hasattr(events, "load") else events
+    facts_l2 = spec()
+    needed = [
+        "dust_hit_flag",
+        "spin_phase",
+        "longitude",
+        "latitude",
+        "solar_longitude",
+        facts_l2["charge_variable"],
+        facts_l2["mass_variable"],
+    ]
+    attrs = dict(events.attrs)
+    events = events[[n for n in needed if n in events]].compute()  # lazy collections: only these are read
+    events.attrs = attrs
     epoch = np.asarray(events["epoch"].values, dtype="datetime64[ns]")
     first = unique_events(epoch)
     duplicate = np.ones(epoch.size, dtype=bool)

@@ -51,7 +51,7 @@ def transitions(messages: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         if name not in messages:
             raise KeyError("the messages have neither message_text, messages nor science_on")
         text = np.asarray(messages[name].values).astype(str)
-        state = np.where(text == texts["on_message"], 1, np.where(text == texts["off_message"], 0, -1))
+        state = np.where(np.isin(text, texts["on_messages"]), 1, np.where(np.isin(text, texts["off_messages"]), 0, -1))
     keep = (state == 0) | (state == 1)
     epoch, state = epoch[keep], state[keep]
     order = np.argsort(epoch, kind="stable")
