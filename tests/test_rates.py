@@ -220,3 +220,37 @@ def test_acquisition_messages_in_both_renderings() -> None:
     )
     times, states = transitions(messages)
     assert times.tolist() == epoch[[0, 2, 3]].tolist() and states.tolist() == [1, 0, 1]
+
+
+def test_dead_time_of_recorded_events_is_taken_off_the_acquisition_time() -> None:
+    start = np.datetime64("2025-06-10T00:00:00", "ns")
+    messages = xr.Dataset(
+        {"science_on": ("message", [1, 0])},
+        coords={"epoch": ("message", np.array([start, start + np.timedelta64(100, "s")]))},
+    )
+    offsets = np.array([10.0, 50.0, 99.9999, 150.0])  # the third is cut at the interval end, the fourth is outside
+    events = xr.Dataset(
+        {"dust_hit_flag": ("event", [1, 0, 1, 1]), "dead_time": ("event", [20.0, 30.0, 500.0, 40.0], {"units": "us"})},
+        coords={"epoch": ("event", start + (offsets * 1e9).astype("timedelta64[ns]"))},
+    )
+    out = _quiet(rates, events, messages, windows=np.array([start, start + np.timedelta64(1, "D")]))
+    assert out["dead_seconds"].item() == pytest.approx(20e-6 + 30e-6 + 100e-6, abs=1e-9)
+    assert out["live_seconds"].item() == pytest.approx(100.0 - 150e-6, abs=1e-9)
+    assert out["rate_total_live"].item() == pytest.approx(3 / (100.0 - 150e-6))
+
+
+def test_healpix_pixels_contain_their_events() -> None:
+    from astropy_healpix import HEALPix
+
+    out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
+    nside = out["counts_healpix"].attrs["healpix_nside"]
+    assert out["counts_healpix"].sum() == out["counts_map"].sum()
+    grid = HEALPix(nside=nside, order="nested")
+    lon, lat = (a.to_value("rad") for a in grid.healpix_to_lonlat(np.flatnonzero(out["counts_healpix"].values[0])))
+    centres = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+    events = _events().isel(event=slice(0, synthetic_l2.N_EVENTS))
+    dust = events.isel(event=(events["dust_hit_flag"].values == 1) & np.isfinite(events["longitude"].values))
+    lo, la = np.radians(dust["longitude"].values), np.radians(dust["latitude"].values)
+    vectors = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+    nearest = np.degrees(np.arccos(np.clip(vectors @ centres.T, -1, 1))).min(axis=1)
+    assert nearest.max() < 58.6 / nside  # within the largest pixel's radius of a counted pixel's centre

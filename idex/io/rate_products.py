@@ -95,6 +95,7 @@ def rates(
 
     facts_l2 = spec()
     needed = [
+        "dead_time",
         "dust_hit_flag",
         "spin_phase",
         "longitude",

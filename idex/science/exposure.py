@@ -25,7 +25,7 @@ import xarray as xr
 from idex.resources import data_dir, read_yaml
 from idex.science.pointing import utc_to_tt2000
 
-__all__ = ["Exposure", "exposure", "spec", "transitions", "window_edges"]
+__all__ = ["Exposure", "dead_seconds", "exposure", "spec", "transitions", "window_edges"]
 
 _MET_ZERO = np.datetime64("2010-01-01T00:00:00", "ns")  # IMAP MET epoch (UTC); MET counts SI seconds
 
@@ -175,6 +175,25 @@ def exposure(
     return Exposure(
         starts, ends, on_seconds, quadrants, unknown, known, interval_starts, interval_ends, method, unknown_until
     )
+
+
+def dead_seconds(exposure: Exposure, epoch: np.ndarray, dead_time_s: np.ndarray) -> np.ndarray:
+    """Seconds of each window's acquisition during which the instrument was dead after an event it recorded.
+
+    Every recorded event (dust or not) inside an acquisition interval blocks triggering for its ``dead_time``,
+    cut at the interval's end; events with an unknown (NaN) dead time add nothing.
+    """
+    n = exposure.window_start.size
+    if exposure.interval_starts.size == 0 or epoch.size == 0:
+        return np.zeros(n)
+    index = np.searchsorted(exposure.interval_starts, epoch, side="right") - 1
+    safe = np.maximum(index, 0)
+    inside = (index >= 0) & (epoch < exposure.interval_ends[safe])
+    remaining = (exposure.interval_ends[safe] - epoch).astype(np.float64) / 1e9
+    dead = np.where(inside & np.isfinite(dead_time_s), np.minimum(np.nan_to_num(dead_time_s), remaining), 0.0)
+    window = np.searchsorted(exposure.window_end, epoch, side="right")
+    use = inside & (window < n)
+    return np.bincount(window[use], dead[use], minlength=n)[:n]
 
 
 def _quadrant_seconds(start_met: np.ndarray, end_met: np.ndarray, table: pd.DataFrame, offset_deg: float) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from idex.exceptions import IdexWarning
-from idex.science.exposure import Exposure, spec
+from idex.science.exposure import Exposure, dead_seconds, spec
 
 __all__ = ["poisson_interval", "tally"]
 
@@ -203,6 +203,7 @@ def tally(
         epoch_delta_plus=("epoch", (ends - starts).astype(np.int64)),
         epoch_delta_minus=("epoch", np.zeros(n, dtype=np.int64)),
     )
+    out.update(_live_time(events, epoch, exposure, totals["counts_total"]))
     out.update(
         _healpix(
             window,
@@ -226,6 +227,28 @@ def tally(
     )
     _warn(totals, int(np.count_nonzero(~inside)), good)
     return result
+
+
+_SECONDS_PER = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def _live_time(events: xr.Dataset, epoch: np.ndarray, exposure: Exposure, total: np.ndarray) -> dict[str, Any]:
+    """Dead time of the recorded events per window, the live time, and the dead-time corrected total rate."""
+    if "dead_time" not in events:
+        return {}
+    unit = str(events["dead_time"].attrs.get("units", "")).strip()
+    if unit not in _SECONDS_PER:
+        warnings.warn(
+            f"dead_time has unit {unit!r}, not one of {sorted(_SECONDS_PER)}: no dead-time correction",
+            IdexWarning,
+            stacklevel=4,
+        )
+        return {}
+    dead = dead_seconds(exposure, epoch, np.asarray(events["dead_time"].values, dtype=float) * _SECONDS_PER[unit])
+    live = exposure.on_seconds - dead
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(live > 0, total / live, np.nan)
+    return {"dead_seconds": ("epoch", dead), "live_seconds": ("epoch", live), "rate_total_live": ("epoch", rate)}
 
 
 def _coords(
