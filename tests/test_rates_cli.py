@@ -79,6 +79,10 @@ def test_pointing_command_flags_events_the_kernels_do_not_cover(tmp_path: Path) 
     assert "pointing incomplete for 14 of 14 events" in result.output
     ds = xr.open_dataset(tmp_path / "imap_idex_l0_raw_20231214_v001_pointed.nc")
     assert np.isnan(ds["longitude"].values).all() and (ds["pointing_flags"].values != 0).all()
+    decoded = CliRunner().invoke(main, ["decode", str(capture), "-o", str(tmp_path / "e.cdf"), *args[2:-2]])
+    assert decoded.exit_code == 0, decoded.output
+    assert "pointing incomplete for 14 of 14 events" in decoded.output and "WARNING" not in decoded.output
+    assert idex.open(tmp_path / "e.cdf")["spin_phase"].attrs["units"] == "Degrees"
 
 
 def test_figures_have_the_window_events_and_on_time_in_their_titles(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ def pointing(
             "long_name": "Pointing quality bits (0: every pointing variable computed)",
             "flag_masks": np.array([flag[m] for m in meanings], dtype=np.uint8),
             "flag_meanings": " ".join(m.lower() for m in meanings),
-            "source": provenance,
+            "pointing_source": provenance,
         },
     )
     _warn_uncovered(flags, flag, paths)
@@ -226,7 +226,7 @@ def _attrs(name: str, entry: dict[str, Any], provenance: str) -> dict[str, Any]:
         "long_name": entry["CATDESC"],
         "units": entry["units"],
         "official_name": name,
-        "source": provenance,
+        "pointing_source": provenance,
         "LABLAXIS": entry["FIELDNAM"],
         **attrs,
     }

@@ -21,9 +21,14 @@ __all__ = ["decode", "fit", "maps", "quicklook", "snr", "table"]
 @click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
+@click.option("--kernels", "-k", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat).")
+@click.option("--spin-table", "spin_tables", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="SDC spin-table CSV for spin_phase, with --kernels (repeat).")
 @user_errors
 def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
-           overwrite: bool, compression: int | None) -> None:
+           overwrite: bool, compression: int | None, kernels: tuple[Path, ...] = (),
+           spin_tables: tuple[Path, ...] = ()) -> None:
     """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
 
     \b
@@ -39,6 +44,10 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     output = output or capture.with_suffix(".nc")
     tree = decode_tree(capture, schema=schema, strict=strict)
     events = tree["events"].to_dataset()
+    if kernels:
+        from idex.apps.commands.rates import with_pointing
+
+        events = with_pointing(events, capture, kernels, spin_tables)
     if all_groups:
         if output.suffix != ".nc":
             raise click.UsageError("--all-groups needs a .nc output")

@@ -8,9 +8,24 @@ import click
 
 from idex.apps.commands.common import open_events, user_errors
 
-__all__ = ["pointing", "rates"]
+__all__ = ["pointing", "rates", "with_pointing"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def with_pointing(events, path: Path, kernels: tuple[Path, ...], spin_tables: tuple[Path, ...]):
+    """``events`` with the pointing variables, each incomplete-coverage warning echoed with the file's name."""
+    import warnings
+
+    from idex.exceptions import IdexWarning
+    from idex.science.pointing import pointing as add_pointing
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdexWarning)
+        out = add_pointing(events, list(kernels), list(spin_tables) or None)
+    for warning in caught:
+        click.echo(f"warning: {path.name}: {warning.message}", err=True)
+    return out
 
 
 @click.command()
@@ -43,19 +58,11 @@ def pointing(
     Examples:
       idex pointing capture.pkts -k meta.tm --spin-table imap_2025_166_01.spin.csv -o pointed/
     """
-    import warnings
-
-    from idex.exceptions import IdexWarning
     from idex.io import to_netcdf
-    from idex.science.pointing import pointing as add_pointing
 
     output_dir.mkdir(parents=True, exist_ok=True)
     for path in files:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", IdexWarning)
-            ds = add_pointing(open_events(path), list(kernels), list(spin_tables) or None)
-        for warning in caught:
-            click.echo(f"warning: {path.name}: {warning.message}", err=True)
+        ds = with_pointing(open_events(path), path, kernels, spin_tables)
         target = output_dir / f"{path.stem}_pointed.nc"
         to_netcdf(ds, target, overwrite=overwrite)
         click.echo(f"{path.name}: {ds.sizes.get('event', 0)} events -> {target}")
