@@ -16,7 +16,7 @@ import pytest
 import synthetic_l2
 import xarray as xr
 
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import IdexWarning
 from idex.io.rate_products import rates, read_rates, write_rates
 from idex.science.exposure import exposure, spec, utc_to_met, window_edges
 from idex.science.rates import poisson_interval, tally
@@ -157,14 +157,18 @@ def test_no_acquisition_gives_nan_rates_with_the_flag_and_empty_windows_zero_cou
     assert sparse["counts_total"].values.tolist()[:2] == [0, 0] and sparse["counts"].values[:2].sum() == 0
 
 
-def test_messages_without_acquisition_name_the_file() -> None:
+def test_messages_without_acquisition_give_nan_rates_naming_the_file() -> None:
     none = xr.Dataset(
         {"message_text": ("message", ["SEQ success"])},
         coords={"epoch": ("message", np.array(["2025-06-10"], dtype="datetime64[ns]"))},
         attrs={"source": "msg.cdf"},
     )
-    with pytest.raises(ProductError, match="msg.cdf: no science-acquisition message"):
-        rates(_events(), none)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdexWarning)
+        out = rates(_events(), none)
+    assert any("msg.cdf: no science-acquisition message at all" in str(w.message) for w in caught)
+    assert np.isnan(out["rate"].values).all() and out["rate_calculation_quality_flags"].item() == 0
+    assert out["counts_total"].item() > 0 and "msg.cdf" in out.attrs["rates_missing_reason"]
 
 
 def test_quadrant_exposure_follows_the_spin_table() -> None:

@@ -99,39 +99,40 @@ def render_rate_map(
 
 def render_spin_phase(rates: xr.Dataset, path: PathLike) -> None:
     """Polar bars of the rate per spin-phase quadrant over all windows, with Garwood 1σ intervals; the rate per
-    second spent in each quadrant (exposure per quadrant) as points."""
+    second spent in each quadrant (exposure per quadrant) as points. Without acquisition time: counts, said so."""
     from idex.science.rates import poisson_interval
 
     counts = rates["counts"].sum("epoch").values.astype(float)
     seconds = float(rates["on_seconds"].sum())
-    quadrant_seconds = rates["on_seconds_by_spin_phase"].sum("epoch").values
+    scale = 1.0 / seconds if seconds > 0 else 1.0  # no acquisition time: counts, not rates
     low, high = poisson_interval(counts)
-    with np.errstate(all="ignore"):
-        rate, per_quadrant = counts / seconds, counts / quadrant_seconds
     centres = np.radians(rates["spin_phase"].values.astype(float))
     plt = _pyplot()
     fig = plt.figure(figsize=(6.5, 6.5))
     ax = fig.add_subplot(111, projection="polar")
-    ax.bar(centres, rate, width=np.radians(90.0) * 0.95, alpha=0.6, label="rate = counts / acquisition s")
+    what = "rate = counts / acquisition s" if seconds > 0 else "counts (no acquisition time: no rate)"
+    ax.bar(centres, counts * scale, width=np.radians(90.0) * 0.95, alpha=0.6, label=what)
     ax.errorbar(
         centres,
-        rate,
-        yerr=[rate - low / seconds, high / seconds - rate],
+        counts * scale,
+        yerr=[(counts - low) * scale, (high - counts) * scale],
         fmt="none",
         ecolor="black",
         capsize=4,
         label="Garwood 1σ",
     )
-    ax.plot(
-        centres,
-        per_quadrant,
-        "o",
-        color="crimson",
-        label="counts / s spent in the quadrant (4 × the above for a uniform spin)",
-    )
+    quadrant_seconds = rates["on_seconds_by_spin_phase"].sum("epoch").values
+    if seconds > 0 and (quadrant_seconds > 0).all():
+        ax.plot(
+            centres,
+            counts / quadrant_seconds,
+            "o",
+            color="crimson",
+            label="counts / s spent in the quadrant (4 × the above for a uniform spin)",
+        )
     ax.set_theta_zero_location("N")
     ax.set_theta_direction(-1)
-    ax.set_title(f"IDEX rate by spin phase\n{summary(rates)}", fontsize=9)
+    ax.set_title(f"IDEX {'rate' if seconds > 0 else 'counts'} by spin phase\n{summary(rates)}", fontsize=9)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.2), fontsize=8)
     save_figure(fig, path, dpi=100, bbox_inches="tight")
     plt.close(fig)

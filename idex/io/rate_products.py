@@ -11,6 +11,7 @@ back by :func:`read_rates` (and ``idex.open``).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import atomic_path
-from idex.exceptions import ProductError
+from idex.exceptions import IdexWarning, ProductError
 from idex.io.products import unique_events
 
 __all__ = ["read_messages", "read_rates", "rates", "write_rates"]
@@ -115,10 +116,11 @@ def rates(
     message_ds = read_messages(messages)
     times, states = transitions(message_ds)
     if times.size == 0:
-        raise ProductError(
-            f"{message_ds.attrs.get('source', 'the messages')}: no science-acquisition message at "
-            "all (no ACQSETUP ==> ACQ or ACQ ==> CHILL): rates cannot be computed"
+        reason = (
+            f"{message_ds.attrs.get('source', 'the messages')}: no science-acquisition message at all (no "
+            "ACQSETUP ==> ACQ or ACQ ==> CHILL): every rate is NaN, rate_calculation_quality_flags 0"
         )
+        warnings.warn(reason, IdexWarning, stacklevel=2)
     starts, ends = window_edges(windows, epoch if epoch.size else times)
     table = None
     if spin_tables is not None:
@@ -141,6 +143,8 @@ def rates(
         states.astype(np.uint8),
         {"long_name": "Science acquisition on (1) / off (0) events"},
     )
+    if times.size == 0:
+        out.attrs["rates_missing_reason"] = reason
     out.attrs.update(
         source_messages=str(message_ds.attrs.get("source", "Dataset")),
         duplicates_dropped_upstream=int(events.attrs.get("duplicates_dropped", 0)),
