@@ -118,3 +118,28 @@ def test_figures_have_the_window_events_and_on_time_in_their_titles(tmp_path: Pa
     assert {label.get_color() for label in ax.get_xticklabels()} == {"white"}
     plt.close(fig)
     maps.render(maps.sky_map(*(np.array([10.0, 20.0]),) * 2), tmp_path / "sky.png")
+
+
+def test_many_daily_files_give_the_same_rates_as_one_dataset(tmp_path: Path) -> None:
+    from idex.io.products import open_products
+    from idex.io.rate_products import rates
+
+    values = synthetic_l2.events()
+    epoch = values.pop("epoch")
+    events = xr.Dataset({k: ("event", v) for k, v in values.items()}, coords={"epoch": ("event", epoch)})
+    day = (epoch - epoch[0].astype("datetime64[D]")).astype("timedelta64[D]").astype(int)
+    files = []
+    for d in np.unique(day):  # one file per day, as the daily products
+        part = events.isel(event=np.flatnonzero(day == d))
+        files.append(tmp_path / f"day_{d:02d}.nc")
+        part.assign_coords(event=np.arange(part.sizes["event"])).to_netcdf(files[-1])
+    messages = _message_cdf(tmp_path / "msg.cdf")
+    with pytest.warns(idex.exceptions.IdexWarning):
+        lazy = open_products(files)
+    assert lazy["spin_phase"].chunks is not None  # dask: nothing read yet
+    with pytest.warns(idex.exceptions.IdexWarning):
+        many = rates(lazy, messages, windows="10d")
+        one = rates(events, messages, windows="10d")
+    assert many.sizes["epoch"] == one.sizes["epoch"] == 1
+    for name in ("counts", "counts_map", "counts_by_charge", "on_seconds", "rate"):
+        np.testing.assert_array_equal(many[name].values, one[name].values)

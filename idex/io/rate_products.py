@@ -252,8 +252,13 @@ def _istp(name: str, variable: xr.DataArray, record: bool, dims: list[str], data
     if record:
         attrs["DEPEND_0"] = variable.dims[0]
         attrs["DISPLAY_TYPE"] = "time_series" if not dims else "spectrogram"
+    from idex.science.exposure import spec
+
+    labels = spec()["labels"]
     for axis, dim in enumerate(dims, start=1):
         attrs[f"DEPEND_{axis}"] = dim
+        if record and dim in labels:
+            attrs[f"LABL_PTR_{axis}"] = labels[dim]
     if data.dtype.kind == "f":
         attrs.update(FILLVAL=np.float64(-1e31), FORMAT="E12.4")
     elif data.dtype.kind in "iu" and name != "epoch" and variable.dtype.kind != "M":

@@ -14,6 +14,7 @@ quadrants share the time equally, and the attributes say so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -84,6 +85,7 @@ def window_edges(windows: str | Any, times: np.ndarray) -> tuple[np.ndarray, np.
         if not use.any():
             raise ValueError(f"the official window schedule ({starts[0]} to {ends[-1]}) does not cover {first}–{last}")
         return starts[use], ends[use]
+    windows = re.sub(r"(?<=\d)d$", "D", windows)  # "10d" as the issue and users write it; pandas wants "10D"
     try:
         edges = pd.date_range(pd.Timestamp(first).floor("D"), periods=2, freq=windows)
     except ValueError as error:

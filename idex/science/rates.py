@@ -300,6 +300,7 @@ def _healpix(
     return {
         "counts_healpix": (("epoch", "healpix_pixel"), counts, attrs),
         "rate_healpix": (("epoch", "healpix_pixel"), counts * per_second[:, None], attrs),
+        "healpix_pixel": ("healpix_pixel", np.arange(grid.npix), {"long_name": "HEALPix pixel index (nested)"}),
     }
 
 
