@@ -47,13 +47,16 @@ def test_rates_command_writes_l2b_l2c_that_idex_opens(tmp_path: Path) -> None:
     events = _events_file(tmp_path / "events.nc")
     messages = _message_cdf(tmp_path / "imap_idex_l1b_msg-10days_20250609_v001.cdf")
     result = CliRunner().invoke(
-        main, ["rates", str(events), "-m", str(messages), "-o", str(tmp_path / "out"), "--projection", "rectangular"]
+        main,
+        ["rates", str(events), "-m", str(messages), "-o", str(tmp_path / "out"), "--projection", "rectangular"]
+        + ["--charge-edges", "0.1,1,10,100,1e4"],
     )
     assert result.exit_code == 0, result.output
     dust = int((synthetic_l2.events()["dust_hit_flag"][: synthetic_l2.N_EVENTS] == 1).sum())
     assert "4 duplicates removed" in result.output and f"2025-06-09: {dust} dust hits" in result.output
     l2b = idex.open(tmp_path / "out" / "imap_idex_l2b_sci-10days_20250609_v001.cdf")
     l2c = idex.open(tmp_path / "out" / "imap_idex_l2c_rectangular-map-10days_20250609_v001.cdf")
+    assert l2b.sizes["impact_charge"] == 4
     assert l2b["counts"].dims == ("epoch", "spin_phase") and l2b["counts"].values.sum() == dust - len(
         synthetic_l2.NAN_PHASE
     )

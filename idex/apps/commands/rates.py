@@ -121,6 +121,9 @@ def pointing(
     show_default=True,
     help="Map exposure-normalised rates or raw counts.",
 )
+@click.option("--charge-edges", help="Impact-charge bin edges in pC, comma-separated (default: the official ones).")
+@click.option("--mass-edges", help="Mass bin edges in kg, comma-separated (default: the official ones).")
+@click.option("--healpix-nside", type=int, help="HEALPix resolution of the equal-area map (0: none).")
 @user_errors
 def rates(
     files: tuple[Path, ...],
@@ -133,6 +136,9 @@ def rates(
     plots: bool,
     projection: str,
     map_quantity: str,
+    charge_edges: str | None,
+    mass_edges: str | None,
+    healpix_nside: int | None,
 ) -> None:
     """Counts, rates with Poisson intervals, and sky maps per window (the mission's L2B and L2C).
 
@@ -156,7 +162,14 @@ def rates(
         warnings.simplefilter("always", IdexWarning)
         events = _collection(files)
         out = compute(
-            events, list(messages), windows=windows, dust_only=not all_events, spin_tables=list(spin_tables) or None
+            events,
+            list(messages),
+            windows=windows,
+            dust_only=not all_events,
+            spin_tables=list(spin_tables) or None,
+            charge_edges=_edges(charge_edges, "--charge-edges"),
+            mass_edges=_edges(mass_edges, "--mass-edges"),
+            healpix_nside=healpix_nside,
         )
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
@@ -188,6 +201,18 @@ def rates(
         rate_plots.render_orbit(out, figures[2])
         written += figures
     click.echo(" ".join(str(p) for p in written))
+
+
+def _edges(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        edges = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: comma-separated numbers", param_hint=option) from None
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        raise click.BadParameter(f"{text!r}: at least two increasing edges", param_hint=option)
+    return edges
 
 
 def _collection(files: tuple[Path, ...]):
