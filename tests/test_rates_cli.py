@@ -65,6 +65,15 @@ def test_rates_command_writes_l2b_l2c_that_idex_opens(tmp_path: Path) -> None:
     assert l2b["on_seconds"].item() == pytest.approx((3.0 - 0.5 + 9.5 - 3.2) * 86400.0)
 
 
+def test_maps_command_draws_rates_from_real_pointing_and_messages(tmp_path: Path) -> None:
+    events = _events_file(tmp_path / "events.nc")
+    messages = _message_cdf(tmp_path / "msg.cdf")
+    args = ["maps", str(events), "-m", str(messages), "-o", str(tmp_path / "map.png"), "--projection", "rectangular"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "2025-06-09 – 2025-06-19 (1 windows)" in result.output and (tmp_path / "map.png").stat().st_size > 10_000
+
+
 def test_rates_command_reports_messages_without_acquisition(tmp_path: Path) -> None:
     events = _events_file(tmp_path / "events.nc")
     official_msg = DATA / "imap_idex_l1a_msg-10days_20231214_v001.0001.cdf"  # real: commands only, no ACQ change

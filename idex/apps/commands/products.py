@@ -102,20 +102,33 @@ def snr(files: tuple[Path, ...], output_dir: Path, with_fit: bool, all_events: b
               help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
 @click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
 @click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
+@click.option("--messages", "-m", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Event messages (captures, msg CDFs): map rates per second of acquisition on the official 6° grid.")
+@click.option("--projection", type=click.Choice(["mollweide", "rectangular"]), default="mollweide",
+              show_default=True, help="With --messages: the map's projection.")
+@click.option("--map-quantity", type=click.Choice(["rate", "counts"]), default="rate", show_default=True,
+              help="With --messages: exposure-normalised rates or counts.")
 @user_errors
 def maps(files: tuple[Path, ...], output: Path, bins: str, smooth: float, exposure: Path | None,
-         synthetic: int | None, all_events: bool) -> None:
+         synthetic: int | None, all_events: bool, messages: tuple[Path, ...] = (), projection: str = "mollweide",
+         map_quantity: str = "rate") -> None:
     """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
 
     \b
     Examples:
       idex maps archive/*l1b*.cdf -o map.png --smooth 1
       idex maps --synthetic 5000 -o demo_map.png
+      idex maps pointed/*.nc -m msg/*.cdf --projection rectangular -o rate_map.png
     """
     import numpy as np
 
     from idex.apps import maps as skymaps
 
+    if messages:
+        from idex.apps.commands.rates import draw_rate_map
+
+        return draw_rate_map(files, messages, output, projection=projection, quantity=map_quantity,
+                             all_events=all_events)
     n_lon, n_lat = (int(v) for v in bins.lower().split("x"))
     if synthetic:
         events = [skymaps.synthetic(synthetic)]

@@ -8,7 +8,7 @@ import click
 
 from idex.apps.commands.common import open_events, user_errors
 
-__all__ = ["pointing", "rates", "with_pointing"]
+__all__ = ["draw_rate_map", "pointing", "rates", "with_pointing"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -201,6 +201,33 @@ def rates(
         rate_plots.render_orbit(out, figures[2])
         written += figures
     click.echo(" ".join(str(p) for p in written))
+
+
+def draw_rate_map(
+    files: tuple[Path, ...],
+    messages: tuple[Path, ...],
+    output: Path,
+    *,
+    projection: str,
+    quantity: str,
+    all_events: bool,
+) -> None:
+    """``idex maps -m ...``: the exposure-normalised map of FILES on the official grid, every window together."""
+    import warnings
+
+    from idex.apps import rate_plots
+    from idex.exceptions import IdexWarning
+    from idex.io.rate_products import rates as compute
+
+    if not files:
+        raise click.UsageError("give FILES with --messages")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdexWarning)
+        out = compute(_collection(files), list(messages), dust_only=not all_events, healpix_nside=0)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    rate_plots.render_rate_map(out, output, quantity=quantity, projection=projection)
+    click.echo(f"{rate_plots.summary(out)} -> {output}")
 
 
 def _edges(text: str | None, option: str) -> list[float] | None:
