@@ -24,11 +24,10 @@ import pandas as pd
 import xarray as xr
 
 from idex.resources import data_dir, read_yaml
-from idex.science.pointing import utc_to_tt2000
+from idex.science.pointing import facts, utc_to_tt2000
 
 __all__ = ["Exposure", "dead_seconds", "exposure", "spec", "transitions", "window_edges"]
 
-_MET_ZERO = np.datetime64("2010-01-01T00:00:00", "ns")  # IMAP MET epoch (UTC); MET counts SI seconds
 
 
 @lru_cache(maxsize=1)
@@ -97,8 +96,8 @@ def window_edges(windows: str | Any, times: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def utc_to_met(times: np.ndarray) -> np.ndarray:
-    """UTC ``datetime64[ns]`` → IMAP MET seconds (SI seconds since 2010-01-01T00:00:00 UTC)."""
-    zero = utc_to_tt2000(np.array([_MET_ZERO]))[0]
+    """UTC ``datetime64[ns]`` → IMAP MET seconds (SI seconds since ``met_epoch_utc`` of ``defs/pointing.yaml``)."""
+    zero = utc_to_tt2000(np.array([facts()["met_epoch_utc"]], dtype="datetime64[ns]"))[0]
     return (utc_to_tt2000(np.asarray(times, dtype="datetime64[ns]")) - zero) / 1e9
 
 
