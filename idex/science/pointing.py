@@ -157,15 +157,11 @@ def pointing(
             6,
         )
         boresight = np.asarray(spec["boresight"], dtype=float)
-        look, has_look = _per_event(
-            lambda et: spiceypy.mxv(spiceypy.pxform(spec["instrument_frame"], spec["reference_frame"], et), boresight),
-            ets,
-            3,
+        rotation, has_look = _per_event(
+            lambda et: spiceypy.pxform(spec["instrument_frame"], spec["reference_frame"], et), ets, 9
         )
+        look = rotation.reshape(-1, 3, 3) @ boresight
         ticks, has_clock = _per_event(lambda et: spiceypy.sce2c(spec["sclk_id"], et), ets, 1)
-        solar = np.array(
-            [np.degrees(spiceypy.reclat(p)[1]) if ok else np.nan for p, ok in zip(state[:, :3], has_state, strict=True)]
-        )
     finally:
         for path in paths:
             spiceypy.unload(str(path))
@@ -179,6 +175,7 @@ def pointing(
         phase, spin_flags = spin_phase(tables, met, float(spec["spin_phase_offset_deg"]), flag)
         flags |= np.where(has_clock, spin_flags, flag["NO_CLOCK"])
         phase[~has_clock] = np.nan
+    solar = np.degrees(np.arctan2(state[:, 1], state[:, 0]))  # reclat's longitude of the Sun-to-IMAP vector
     norm = np.linalg.norm(look, axis=1)
     longitude = np.degrees(np.arctan2(look[:, 1], look[:, 0])) % 360.0
     latitude = np.degrees(np.arcsin(look[:, 2] / norm))
