@@ -137,6 +137,21 @@ class IdexDatasetAccessor:
 
         return to_csv(self._ds, path, **options)  # type: ignore[arg-type]
 
+    def pointing(self, kernels: PathLike | list[PathLike], spin_tables: PathLike | list[PathLike] | None = None,
+                 **options: object) -> xr.Dataset:
+        """The mission's L1B pointing variables per event; see :func:`idex.science.pointing.pointing`."""
+        from idex.science.pointing import pointing
+
+        return pointing(self._ds, kernels, spin_tables, **options)  # type: ignore[arg-type]
+
+    def rates(self, messages: PathLike | xr.Dataset | list[PathLike | xr.Dataset], *, windows: object = "official",
+              **options: object) -> xr.Dataset:
+        """L2B/L2C counts, rates (with Poisson intervals) and maps per window; see
+        :func:`idex.io.rate_products.rates`."""
+        from idex.io.rate_products import rates
+
+        return rates(self._ds, messages, windows=windows, **options)  # type: ignore[arg-type]
+
     def flagged(self, flag: QualityFlag | int) -> xr.DataArray:
         """Boolean per event: True where ``quality_flags`` has any bit of ``flag`` set."""
         return (self._ds["quality_flags"] & int(flag)) != 0

@@ -16,6 +16,7 @@ import click
 from idex._version import __version__
 from idex.apps.commands.operations import batch, calibrate, capture, scope, view
 from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table
+from idex.apps.commands.rates import pointing, rates
 from idex.apps.commands.schema import schema
 
 __all__ = ["main"]
@@ -58,6 +59,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calibrate, scope, view, schema):
+    main.add_command(_command)
+for _command in (pointing, rates):
     main.add_command(_command)
 
 

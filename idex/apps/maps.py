@@ -14,6 +14,7 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 
 from idex._typing import PathLike
+from idex.apps.rate_plots import readable_labels
 from idex.atomic import save_figure
 
 __all__ = ["SkyMap", "render", "sky_map", "synthetic"]
@@ -158,6 +159,7 @@ def render(skymap: SkyMap, path: PathLike, *, title: str = "", frame: str = FRAM
     mesh = ax.pcolormesh(lon, np.radians(lat), values, cmap="viridis", shading="flat")
     fig.colorbar(mesh, ax=ax, orientation="horizontal", pad=0.08, fraction=0.05, label=skymap.quantity)
     ax.grid(alpha=0.4)
+    readable_labels(ax)  # the longitude labels sit on the map: white with a dark outline reads on every colour
     ax.set_xlabel(f"{frame} longitude [deg], -180…180 (180…360 drawn as -180…0)")
     ax.set_ylabel(f"{frame} latitude [deg]")
     ax.set_title(title or f"{skymap.values.sum():.0f} events", pad=14)

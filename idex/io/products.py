@@ -80,6 +80,10 @@ def open_cdf(path: PathLike) -> xr.Dataset:
     if "tof_high" in names or "idex_schema" in attributes:
         return read_cdf(path)
     source = str(attributes.get("Logical_source", [""])[0])
+    if source.startswith(("imap_idex_l2b", "imap_idex_l2c")):  # rates and maps (L2B/L2C profiles)
+        from idex.io.rate_products import read_rates
+
+        return read_rates(path)
     raise ProductError(
         f"{path}: a CDF without IDEX science events (Logical_source {source!r}); event-message "
         "and higher-level products are not event files"

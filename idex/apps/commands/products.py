@@ -24,9 +24,14 @@ __all__ = ["decode", "fit", "maps", "quicklook", "snr", "table"]
 @click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
+@click.option("--kernels", "-k", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat).")
+@click.option("--spin-table", "spin_tables", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="SDC spin-table CSV for spin_phase, with --kernels (repeat).")
 @user_errors
 def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
-           overwrite: bool, compression: int | None) -> None:
+           overwrite: bool, compression: int | None, kernels: tuple[Path, ...] = (),
+           spin_tables: tuple[Path, ...] = ()) -> None:
     """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
 
     \b
@@ -42,6 +47,10 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     output = output or capture.with_suffix(".nc")
     tree = decode_tree(capture, schema=schema, strict=strict)
     events = tree["events"].to_dataset()
+    if kernels:
+        from idex.apps.commands.rates import with_pointing
+
+        events = with_pointing(events, capture, kernels, spin_tables)
     if all_groups:
         if output.suffix != ".nc":
             raise click.UsageError("--all-groups needs a .nc output")
@@ -123,23 +132,36 @@ def _left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events k
               help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
 @click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
 @click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
+@click.option("--messages", "-m", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Event messages (captures, msg CDFs): map rates per second of acquisition on the official 6° grid.")
+@click.option("--projection", type=click.Choice(["mollweide", "rectangular"]), default="mollweide",
+              show_default=True, help="With --messages: the map's projection.")
+@click.option("--map-quantity", type=click.Choice(["rate", "counts"]), default="rate", show_default=True,
+              help="With --messages: exposure-normalised rates or counts.")
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
 def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: float, exposure: Path | None,
-         synthetic: int | None, all_events: bool, overwrite: bool) -> None:
+         synthetic: int | None, all_events: bool, messages: tuple[Path, ...], projection: str, map_quantity: str,
+         overwrite: bool) -> None:
     """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
 
     \b
     Examples:
       idex maps archive/*l1b*.cdf -o map.png --smooth 1
       idex maps --synthetic 5000 -o demo_map.png
+      idex maps pointed/*.nc -m msg/*.cdf --projection rectangular -o rate_map.png
     """
     import numpy as np
 
     from idex.apps import maps as skymaps
 
-    n_lon, n_lat = bins
     refuse_existing([output], overwrite)
+    if messages:
+        from idex.apps.commands.rates import draw_rate_map
+
+        return draw_rate_map(tuple(expand_inputs(files)), messages, output, projection=projection,
+                             quantity=map_quantity, all_events=all_events)
+    n_lon, n_lat = bins
     paths = expand_inputs(files) if files and not synthetic else []
     if synthetic:
         events = [skymaps.synthetic(synthetic)]
