@@ -109,6 +109,10 @@ class MassSpec:
     shift_from_trigger_us: tuple[float, float]
     baseline_before_trigger_us: float
     match_tolerance_us: float
+    stretch_prior: tuple[float, float] | None = None
+    """Campaign stretch and its spread (µs/√u): an instrument property that every event must agree with."""
+    prior_sigmas: float = 3.0
+    """Largest distance, in combined standard deviations, of an event's own stretch from the prior."""
 
 
 @dataclass(frozen=True)

@@ -361,7 +361,10 @@ class SchemaBuilder:
         return MassSpec(entry["channel"], entry["lines"], (float(low), float(high)),
                         tuple(float(v) for v in entry["shift_from_trigger_us"]),
                         float(entry.get("baseline_before_trigger_us", -0.5)),
-                        float(entry.get("match_tolerance_us", 0.1)))
+                        float(entry.get("match_tolerance_us", 0.1)),
+                        tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
+                        if "stretch_prior_us_per_sqrt_u" in entry else None,
+                        float(entry.get("prior_sigmas", 3.0)))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
         return fit_specs(entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where,
