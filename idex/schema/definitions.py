@@ -116,6 +116,31 @@ class MassSpec:
 
 
 @dataclass(frozen=True)
+class CompositionSpec:
+    """The TOF gains joined into one spectrum and the composition analysis (:mod:`idex.science.composition`)."""
+
+    gains: tuple[str, ...]
+    """TOF channels, highest gain first; their nominal ratios are their calibration factors' ratios."""
+    saturation_dn: tuple[float, float]
+    """Samples at or beyond these raw values are clipped (the ADC's usable range)."""
+    guard_samples: int
+    """Samples on each side of a clipped run also taken from the next gain (recovery of the amplifier)."""
+    baseline_before_trigger_us: float
+    ratio_min_sigma: float
+    """Samples of the higher gain above this many noise sigmas measure the gain ratio."""
+    ratio_tolerance: float
+    """Largest relative difference of a measured gain ratio from the nominal one before it is flagged."""
+    lines: str
+    rsf: str
+    line_sigma_us: float
+    line_tau_us: tuple[float, float]
+    """Decay time of the EMG line shape: ``a + b * mass`` (µs, µs/u)."""
+    detection_sigma: float
+    resolution_samples: float
+    """Lines closer than this (in samples) on the time axis cannot be told apart: they are fitted as one."""
+
+
+@dataclass(frozen=True)
 class DustSpec:
     """Thresholds and windows of the dust-hit test (:mod:`idex.model.classify`), TOF gains highest first."""
 
@@ -242,6 +267,7 @@ class Schema:
     cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
     classification: ClassificationSpec | None = None
+    composition: CompositionSpec | None = None
     text: str = ""
     """The YAML document the schema was built from (embedded in every dataset decoded with it)."""
 

@@ -23,6 +23,7 @@ from idex.schema.definitions import (
     FitParameter,
     FitSpec,
     Housekeeping,
+    CompositionSpec,
     MassSpec,
     MessageSpec,
     Schema,
@@ -239,6 +240,7 @@ class SchemaBuilder:
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
+            composition=self.composition(doc.get("composition"), channels),
             classification=self.classification(doc.get("classification"), channels,
                                                {f.name for f in header if f.name} | {d.name for d in derived}),
             messages=self.messages(doc.get("messages"), secondary),
@@ -365,6 +367,26 @@ class SchemaBuilder:
                         tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
                         if "stretch_prior_us_per_sqrt_u" in entry else None,
                         float(entry.get("prior_sigmas", 3.0)))
+
+    def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:
+        if entry is None:
+            return None
+        gains = entry["gains"]
+        for name in gains["channels"]:
+            if name not in channels:
+                self.error("unknown-name", ("composition", "gains", "channels"), f"{name!r} is not a channel")
+            elif channels[name].calibration_factor is None:
+                self.error("missing", ("composition", "gains", "channels"), f"{name!r} has no calibration factor")
+        for key in ("lines", "rsf"):
+            if not (data_dir("defs") / entry[key]).is_file():
+                self.error("not-found", ("composition", key), f"{entry[key]!r} is not a file in {data_dir('defs')}")
+        low, high = gains["saturation_dn"]
+        return CompositionSpec(tuple(gains["channels"]), (float(low), float(high)), int(gains["guard_samples"]),
+                               float(gains["baseline_before_trigger_us"]), float(gains["ratio_min_sigma"]),
+                               float(gains["ratio_tolerance"]), entry["lines"], entry["rsf"],
+                               float(entry["line_sigma_us"]), (float(entry["line_tau_us"][0]),
+                                                               float(entry["line_tau_us"][1])),
+                               float(entry["detection_sigma"]), float(entry["resolution_samples"]))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
         return fit_specs(entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where,
