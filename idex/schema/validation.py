@@ -16,6 +16,7 @@ from idex.resources import data_dir
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
+    CompositionSpec,
     Conversion,
     Derived,
     DustSpec,
@@ -23,7 +24,6 @@ from idex.schema.definitions import (
     FitParameter,
     FitSpec,
     Housekeeping,
-    CompositionSpec,
     MassSpec,
     MessageSpec,
     Schema,
