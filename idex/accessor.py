@@ -98,6 +98,25 @@ class IdexDatasetAccessor:
             calibration = load_calibration(calibration)
         return estimate(self._ds, calibration=calibration)
 
+    def combined_tof(self) -> xr.Dataset:
+        """Join the TOF gains into one spectrum; see :func:`idex.science.combined_tof.combined_tof`."""
+        from idex.science.combined_tof import combined_tof
+
+        return combined_tof(self._ds)
+
+    def composition(self, rsf: PathLike | dict[str, float] | None = None, lines: PathLike | None = None,
+                    **options: object) -> xr.Dataset:
+        """Line identification and element abundances; see :func:`idex.science.composition.composition`."""
+        from idex.science.composition import composition
+
+        return composition(self._ds, rsf=rsf, lines=lines, **options)  # type: ignore[arg-type]
+
+    def noise(self, channels: list[str] | None = None) -> xr.Dataset:
+        """Pre-trigger noise diagnostics per channel; see :func:`idex.science.noise.noise`."""
+        from idex.science.noise import noise
+
+        return noise(self._ds, channels)
+
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""
         from idex.io import to_cdf

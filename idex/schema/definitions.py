@@ -135,6 +135,8 @@ class CompositionSpec:
     line_sigma_us: float
     line_tau_us: tuple[float, float]
     """Decay time of the EMG line shape: ``a + b * mass`` (µs, µs/u)."""
+    line_shape_spread: float
+    """Relative standard deviation of the width and of the decay time from line to line."""
     detection_sigma: float
     resolution_samples: float
     """Lines closer than this (in samples) on the time axis cannot be told apart: they are fitted as one."""

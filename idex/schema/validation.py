@@ -386,6 +386,7 @@ class SchemaBuilder:
                                float(gains["ratio_tolerance"]), entry["lines"], entry["rsf"],
                                float(entry["line_sigma_us"]), (float(entry["line_tau_us"][0]),
                                                                float(entry["line_tau_us"][1])),
+                               float(entry["line_shape_spread"]),
                                float(entry["detection_sigma"]), float(entry["resolution_samples"]))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:

@@ -10,18 +10,21 @@ calibration factors; the measured ones come from the samples where both gains ar
 higher one stands ``ratio_min_sigma`` above its noise: a least-squares slope of the lower gain against
 the higher (whose relative noise is the smaller, so the slope is not biased by it), pooled over all
 events (the ratio cannot change from one impact to the next), with its standard error. A measured
-ratio is used when it is determined and agrees with the nominal one within ``ratio_tolerance``;
-otherwise the nominal ratio is used and the dataset says so.
+ratio is used when it is determined (to 5 %) and agrees with the nominal one within ``ratio_tolerance``;
+otherwise the nominal ratio is used and the dataset says so (a determined ratio that disagrees is also a
+``CalibrationWarning``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
+from idex.exceptions import CalibrationWarning
 from idex.model.calibration import schema_of
 from idex.schema import Schema
 
@@ -29,6 +32,8 @@ __all__ = ["GainRatio", "combined_tof"]
 
 MIN_RATIO_SAMPLES = 5
 """Fewest samples on scale in both gains for a measured ratio."""
+MAX_RELATIVE_ERROR = 0.05
+"""Largest relative standard error of a measured ratio that replaces the nominal one."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,14 @@ class GainRatio:
     tolerance: float
 
     @property
+    def determined(self) -> bool:
+        """True when the measured ratio is known to :data:`MAX_RELATIVE_ERROR`."""
+        return bool(np.isfinite(self.measured) and self.stderr <= MAX_RELATIVE_ERROR * self.measured)
+
+    @property
     def agrees(self) -> bool:
-        """True when a measured ratio exists and lies within the tolerance of the nominal one."""
-        return bool(np.isfinite(self.measured) and abs(self.measured / self.nominal - 1) <= self.tolerance)
+        """True when the measured ratio is determined and within the tolerance of the nominal one."""
+        return self.determined and abs(self.measured / self.nominal - 1) <= self.tolerance
 
     @property
     def used(self) -> float:
@@ -54,12 +64,17 @@ class GainRatio:
 
 
 def _levels(raw: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-event baseline (median) and noise (1.4826 MAD) of the samples before ``stop``."""
+    """Per-event baseline and noise (1.4826 MAD) of the samples before ``stop``.
+
+    The baseline is the mean of the samples within five robust deviations of their median: the median of
+    integer samples is an integer, off by up to half a DN, which a gain 40 times lower turns into a bias.
+    """
     index = np.arange(raw.shape[1])[None, :]
     quiet = np.where(index < stop[:, None], raw, np.nan)
-    level = np.nanmedian(quiet, axis=1)
-    noise = 1.4826 * np.nanmedian(np.abs(quiet - level[:, None]), axis=1)
-    return level, np.maximum(noise, 1 / math.sqrt(12))  # never below the quantisation noise
+    median = np.nanmedian(quiet, axis=1)
+    noise = np.maximum(1.4826 * np.nanmedian(np.abs(quiet - median[:, None]), axis=1), 1 / math.sqrt(12))
+    level = np.nanmean(np.where(np.abs(quiet - median[:, None]) <= 5 * noise[:, None], quiet, np.nan), axis=1)
+    return level, noise
 
 
 def _clipped(raw: np.ndarray, limits: tuple[float, float], guard: int) -> np.ndarray:
@@ -75,16 +90,15 @@ def _clipped(raw: np.ndarray, limits: tuple[float, float], guard: int) -> np.nda
 
 
 def _ratio(high: np.ndarray, low: np.ndarray, usable: np.ndarray) -> tuple[float, float, int]:
-    """Slope of ``low`` against ``high`` through the origin, inverted: ratio, its standard error, samples."""
+    """Slope of ``low`` against ``high`` (with an offset, for what is left of the baselines), inverted:
+    ratio, its standard error, samples."""
     x, y = high[usable], low[usable]
     if x.size < MIN_RATIO_SAMPLES:
         return math.nan, math.nan, int(x.size)
-    slope = float(np.sum(x * y) / np.sum(x * x))
-    residual = y - slope * x
-    slope_error = math.sqrt(float(np.sum(residual**2)) / (x.size - 1) / float(np.sum(x * x)))
+    (slope, _), covariance = np.polyfit(x, y, 1, cov=True)
     if slope <= 0:
         return math.nan, math.nan, int(x.size)
-    return 1 / slope, slope_error / slope**2, int(x.size)
+    return 1 / slope, math.sqrt(covariance[0, 0]) / slope**2, int(x.size)
 
 
 def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
@@ -117,7 +131,7 @@ def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
     schema = schema_of(ds, schema)
     config = schema.composition
     if config is None:
-        raise KeyError(f"schema {schema.name!r} has no 'composition' section")
+        raise KeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
     specs = [schema.channels[name] for name in config.gains]
     missing = [name for name in config.gains if name not in ds]
     if missing:
@@ -142,6 +156,15 @@ def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
         measured, error, count = _ratio(signals[upper], signals[lower], usable)
         nominal = specs[lower].calibration_factor / specs[upper].calibration_factor  # type: ignore[operator]
         ratios.append(GainRatio(specs[lower].name, nominal, measured, error, count, config.ratio_tolerance))
+    for ratio in ratios:
+        if ratio.determined and not ratio.agrees:
+            warnings.warn(
+                f"{ratio.channel}: measured gain ratio {ratio.measured:.4g} +- {ratio.stderr:.2g} differs from "
+                f"the nominal {ratio.nominal:.4g} by more than {ratio.tolerance:.0%}: the nominal one is used "
+                "(check the schema's calibration factors)",
+                CalibrationWarning,
+                stacklevel=2,
+            )
     # physical units per DN of each gain: the first gain's factor times the (used) ratios down the chain
     factors = [float(specs[0].calibration_factor)]  # type: ignore[arg-type]
     for ratio in ratios:

@@ -64,20 +64,59 @@ def _event(
     """Line areas and errors, species areas and covariance of one spectrum."""
     times = shift + stretch * np.sqrt(lines.masses)
     inside = (times > clock[0]) & (times < clock[-1])
-    shapes = templates(clock, times, lines.masses, config.line_sigma_us, config.line_tau_us)
-    shapes[~inside] = 0.0
+    spread = 1 + config.line_shape_spread
+    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
+    shapes = np.array(
+        [
+            templates(clock, times, lines.masses, s, t)
+            for s, t in (
+                (sigma_us, (tau_a, tau_b)),
+                (sigma_us * spread, (tau_a, tau_b)),
+                (sigma_us, (tau_a * spread, tau_b * spread)),
+            )
+        ]
+    )  # nominal, wider, longer tail
+    shapes[:, ~inside] = 0.0
     groups = _groups(lines, times, config.resolution_samples * dt)
-    line_design = np.array([shapes[g[np.argmax(lines.abundances[g])]] for g in groups])
-    by_line = fit_columns(y, sigma, line_design, correlation)
-    line_area = np.full(lines.masses.size, np.nan)
-    line_error = np.full(lines.masses.size, np.nan)
+    # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
+    representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
+    # lines the instrument cannot separate share one template (the group's), so that two species at the same
+    # place differ only by their isotope patterns, not by a sub-sample shift the fit could trade between them
+    for group, index in zip(groups, representative, strict=True):
+        shapes[:, group] = shapes[:, [index]]
+    line_design = shapes[:, representative]
+    line_changes = (line_design[1:] - line_design[:1], np.arange(len(groups)))
+    by_line = fit_columns(y, sigma, line_design[0], correlation, line_changes)
+    line_area, line_error, line_noise = np.full((3, lines.masses.size), np.nan)
     for column, group in enumerate(groups):
         line_area[group], line_error[group] = by_line.area[column], by_line.stderr[column]
-    species = lines.fitted_species
-    members = [np.array([i for i in lines.fitted if lines.species[i] == s]) for s in species]
-    species_design = np.array([(lines.abundances[m][:, None] * shapes[m]).sum(axis=0) for m in members])
-    by_species = fit_columns(y, sigma, species_design, correlation)
-    return line_area, line_error, by_species.area, by_species.covariance
+        line_noise[group] = by_line.noise[column]
+    species = list(lines.fitted_species)
+    members = {s: np.array([i for i in lines.fitted if lines.species[i] == s]) for s in species}
+    kept = list(species)
+    for _ in range(2):  # molecules only where they stand out: a free one could trade signal with an atom
+        design = np.array(
+            [(lines.abundances[members[s]][None, :, None] * shapes[:, members[s]]).sum(axis=1) for s in kept]
+        ).transpose(1, 0, 2)
+        owned = np.concatenate([members[s] for s in kept])
+        owner = np.concatenate([np.full(members[s].size, k) for k, s in enumerate(kept)])
+        deltas = (shapes[1:, owned] - shapes[:1, owned]) * lines.abundances[owned][None, :, None]
+        by_species = fit_columns(y, sigma, design[0], correlation, (deltas, owner))
+        with np.errstate(all="ignore"):
+            weak = [
+                s
+                for s, a, e in zip(kept, by_species.area, by_species.noise, strict=True)
+                if s not in lines.elements and not a / e >= config.detection_sigma
+            ]
+        if not weak:
+            break
+        kept = [s for s in kept if s not in weak]
+    area, noise = np.full((2, len(species)), np.nan)
+    covariance = np.full((len(species), len(species)), np.nan)
+    index = [species.index(s) for s in kept]
+    area[index], noise[index] = by_species.area, by_species.noise
+    covariance[np.ix_(index, index)] = by_species.covariance
+    return line_area, line_error, line_noise, area, covariance, noise
 
 
 def composition(
@@ -118,7 +157,7 @@ def composition(
     schema = schema_of(ds, schema)
     config = schema.composition
     if config is None:
-        raise KeyError(f"schema {schema.name!r} has no 'composition' section")
+        raise KeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
     line_list = load_lines(lines if lines is not None else config.lines)
     sensitivities = load_rsf(rsf if rsf is not None else config.rsf, line_list.elements)
     if "mass_stretch" not in ds:
@@ -133,8 +172,8 @@ def composition(
     noise = ds["tof_combined_noise"].values
     trigger = ds[spec.trigger_time].values
     n_events, n_lines, n_species = ds.sizes["event"], line_list.masses.size, len(line_list.fitted_species)
-    line_area, line_error = np.full((n_events, n_lines), np.nan), np.full((n_events, n_lines), np.nan)
-    species_area = np.full((n_events, n_species), np.nan)
+    line_area, line_error, line_noise = np.full((3, n_events, n_lines), np.nan)
+    species_area, species_noise = np.full((2, n_events, n_species), np.nan)
     species_cov = np.full((n_events, n_species, n_species), np.nan)
     status = np.zeros(n_events, np.int8)
     for event in range(n_events):
@@ -149,36 +188,27 @@ def composition(
         stop = int(np.clip((trigger[event] + config.baseline_before_trigger_us) / dt, 2, clock.size))
         correlation = autocorrelation(spectra[event][:stop])
         results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt)
-        line_area[event], line_error[event], species_area[event], species_cov[event] = results
-    return _assemble(
-        ds,
-        line_list,
-        sensitivities,
-        line_area,
-        line_error,
-        species_area,
-        species_cov,
-        status,
-        config,
-        dt,
-        upper_limit_sigma,
-    )
+        line_area[event], line_error[event], line_noise[event] = results[:3]
+        species_area[event], species_cov[event], species_noise[event] = results[3:]
+    lines_fit = (line_area, line_error, line_noise)
+    species_fit = (species_area, species_cov, species_noise)
+    return _assemble(ds, line_list, sensitivities, lines_fit, species_fit, status, config, dt, upper_limit_sigma)
 
 
 def _assemble(
     ds: xr.Dataset,
     lines: LineList,
     sensitivities: Sensitivities,
-    line_area: np.ndarray,
-    line_error: np.ndarray,
-    species_area: np.ndarray,
-    species_cov: np.ndarray,
+    lines_fit: tuple[np.ndarray, ...],
+    species_fit: tuple[np.ndarray, ...],
     status: np.ndarray,
     config: CompositionSpec,
     dt: float,
     upper_limit_sigma: float,
 ) -> xr.Dataset:
     """The composition variables on ``species`` and ``element`` dimensions, with provenance."""
+    line_area, line_error, line_noise = lines_fit
+    species_area, species_cov, species_noise = species_fit
     fitted, elements = lines.fitted, lines.elements
     column = [lines.fitted_species.index(e) for e in elements]
     rsf = np.array([sensitivities.rsf[e] for e in elements])
@@ -186,8 +216,8 @@ def _assemble(
     covariance = species_cov[:, column][:, :, column]
     with np.errstate(all="ignore"):
         error = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0, None))
-        significance = signal / error
-        line_significance = line_area[:, fitted] / line_error[:, fitted]
+        significance = signal / species_noise[:, column]
+        line_significance = line_area[:, fitted] / line_noise[:, fitted]
     x = signal / rsf[None, :]
     x_cov = covariance / rsf[None, :, None] / rsf[None, None, :]
     result = abundances(x, x_cov, significance, config.detection_sigma, upper_limit_sigma)
@@ -199,7 +229,8 @@ def _assemble(
         f"combined TOF: {ds['tof_combined'].attrs.get('calibration', '')}; EMG line shape sigma "
         f"{config.line_sigma_us} us, decay {config.line_tau_us[0]} + {config.line_tau_us[1]} * mass us; "
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
-        "errors statistical (noise autocorrelation, local reduced chi-square), RSF errors not included"
+        f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} propagated, local "
+        "reduced chi-square; significance against noise and the neighbours' shapes only; RSF errors not included"
     )
     attrs = {"provenance": provenance, "rsf_status": sensitivities.status}
     area_units = f"{ds['tof_combined'].attrs.get('units', '')} us"

@@ -7,14 +7,19 @@ abundances); its coefficient is an area (signal × µs). The fit is weighted lea
 samples near the lines; the coefficients' covariance is the sandwich ``A C Aᵀ`` with the noise
 covariance ``C`` built from the pre-trigger autocorrelation (IDEX's TOF noise rings: neighbouring
 samples are far from independent), and each coefficient's error is inflated by the reduced chi-square
-of the samples it explains when that exceeds one (a line shape that does not fit is not evidence).
+of the samples it explains (weighted by its template) when that exceeds one: a line shape that does not
+fit, or the tail of a big neighbour that does not, is not evidence. The line shape varies from line to
+line (the schema's ``line_shape_spread`` of the width and the tail): that variation, propagated through
+the estimator, is a systematic part of the covariance. A piecewise-linear baseline is fitted with the lines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy.signal import fftconvolve
 
 from idex.fit.models import MODELS
 
@@ -35,6 +40,9 @@ class LineFit:
     area: np.ndarray
     covariance: np.ndarray
     model: np.ndarray
+    noise: np.ndarray
+    """Errors against which a detection is judged: noise and the neighbours' shape changes, not the column's
+    own shape (which scales its area, not whether it is there)."""
 
     @property
     def stderr(self) -> np.ndarray:
@@ -53,6 +61,7 @@ def autocorrelation(quiet: np.ndarray, max_lag: int = MAX_LAG) -> np.ndarray:
     return np.array([np.sum(x[: x.size - k] * x[k:]) / power for k in range(max_lag + 1)])
 
 
+@lru_cache(maxsize=256)
 def _peak_offset(sigma: float, tau: float) -> float:
     """Time from the EMG's Gaussian centre to its maximum."""
     t = np.linspace(-3 * sigma, 3 * sigma + 3 * tau, 2001)[None, :]
@@ -65,12 +74,18 @@ def templates(
 ) -> np.ndarray:
     """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line."""
     decay = tau[0] + tau[1] * masses
-    offsets = np.array([_peak_offset(sigma, d) for d in decay])
+    offsets = np.array([_peak_offset(float(sigma), float(d)) for d in decay])
     params = np.column_stack([times - offsets, np.full(times.size, sigma), 1 / decay, np.ones(times.size)])
     return MODELS["emg"].function(np.repeat(clock[None, :], times.size, axis=0), params)
 
 
-def fit_columns(y: np.ndarray, sigma: np.ndarray, design: np.ndarray, correlation: np.ndarray) -> LineFit:
+def fit_columns(
+    y: np.ndarray,
+    sigma: np.ndarray,
+    design: np.ndarray,
+    correlation: np.ndarray,
+    changes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> LineFit:
     """Weighted least squares of ``y`` on the rows of ``design`` (columns × samples), sandwich covariance.
 
     Parameters
@@ -81,12 +96,18 @@ def fit_columns(y: np.ndarray, sigma: np.ndarray, design: np.ndarray, correlatio
         ``(columns, samples)`` templates.
     correlation : numpy.ndarray
         Noise autocorrelation at lags ``0..L`` (:func:`autocorrelation`).
+    changes : (numpy.ndarray, numpy.ndarray), optional
+        ``(kinds, n, samples)`` one-standard-deviation changes of the lines' templates per unit area (e.g.
+        their width, their tail), independent from line to line, and the column owning each line (``n``).
+        Their effect on every area, the owner's and its neighbours' (a big line's tail under a small one),
+        is added to the covariance.
     """
     n_columns = design.shape[0]
     near = np.abs(design).max(axis=0) > 1e-6 * np.abs(design).max() if design.size else np.zeros(y.size, bool)
     used = np.isfinite(y) & np.isfinite(sigma) & near
     if n_columns == 0 or used.sum() <= n_columns:
-        return LineFit(np.full(n_columns, np.nan), np.full((n_columns, n_columns), np.nan), np.zeros_like(y))
+        nothing = np.full(n_columns, np.nan)
+        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing)
     span = slice(int(np.argmax(used)), int(used.size - np.argmax(used[::-1])))
     x = np.vstack([design[:, span], _baseline_basis(span.stop - span.start)])
     w = np.where(used[span], 1 / np.where(used[span], sigma[span], 1.0) ** 2, 0.0)
@@ -98,20 +119,28 @@ def fit_columns(y: np.ndarray, sigma: np.ndarray, design: np.ndarray, correlatio
         inverse = np.linalg.pinv(normal)
     estimator = inverse @ (x * w)  # (columns, samples): area = estimator @ y
     area = estimator @ data
-    scaled = estimator * np.where(used[span], sigma[span], 0.0)[None, :]
-    covariance = scaled @ scaled.T
-    for lag in range(1, min(correlation.size, scaled.shape[1])):
-        cross = scaled[:, :-lag] @ scaled[:, lag:].T
-        covariance += correlation[lag] * (cross + cross.T)
+    scaled = estimator[:n_columns] * np.where(used[span], sigma[span], 0.0)[None, :]
+    kernel = np.concatenate([correlation[:0:-1], correlation])  # symmetric, lags -L..L
+    covariance = fftconvolve(scaled, kernel[None, :], mode="same", axes=1) @ scaled.T
+    covariance = 0.5 * (covariance + covariance.T)
     model = np.zeros_like(y, dtype=np.float64)
     model[span] = area @ x
     residual = np.where(used[span], (data - model[span]) ** 2 * w, 0.0)
-    x, area, covariance = x[:n_columns], area[:n_columns], covariance[:n_columns, :n_columns]
-    support = (np.abs(x) > 0.01 * np.abs(x).max(axis=1, keepdims=True)) & used[span][None, :]
-    redchi = (support * residual[None, :]).sum(axis=1) / np.maximum(support.sum(axis=1), 1)
+    x, area = x[:n_columns], area[:n_columns]
+    weight = np.abs(x) * used[span][None, :]  # each column's samples, weighted by how much it explains them
+    redchi = (weight * residual[None, :]).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-300)
     inflate = np.sqrt(np.maximum(redchi, 1.0))
-    covariance = covariance * inflate[:, None] * inflate[None, :]
-    return LineFit(area, covariance, model)
+    covariance = covariance * inflate[:, None] * inflate[None, :]  # the noise part, where the fit is poor
+    statistical = np.diagonal(covariance).copy()
+    leakage = np.zeros(n_columns)  # variance each area gets from the other columns' shape changes
+    if changes is not None:
+        deltas, owner = changes
+        own = owner[None, :] == np.arange(n_columns)[:, None]
+        for delta in deltas:
+            effect = (estimator[:n_columns] @ delta[:, span].T) * area[owner][None, :]  # (column, change)
+            covariance = covariance + effect @ effect.T
+            leakage += np.where(own, 0.0, effect**2).sum(axis=1)
+    return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
 
 
 def _baseline_basis(size: int) -> np.ndarray:
