@@ -54,11 +54,12 @@ class IdexDatasetAccessor:
 
         return fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
-    def mass(self, channel: str | None = None, schema: PathLike | None = None) -> xr.Dataset:
+    def mass(self, channel: str | None = None, schema: PathLike | None = None,
+             prior: tuple[float, float] | PathLike | bool | None = None) -> xr.Dataset:
         """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.science.mass.mass`."""
         from idex.science.mass import mass
 
-        return mass(self._ds, channel=channel, schema=schema)
+        return mass(self._ds, channel=channel, schema=schema, prior=prior)
 
     def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
         """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.fit.peaks.fit_peaks`."""
@@ -112,6 +113,25 @@ class IdexDatasetAccessor:
         from idex.science.tof_charge import tof_charge
 
         return tof_charge(self._ds)
+
+    def combined_tof(self) -> xr.Dataset:
+        """Join the TOF gains into one spectrum; see :func:`idex.science.combined_tof.combined_tof`."""
+        from idex.science.combined_tof import combined_tof
+
+        return combined_tof(self._ds)
+
+    def composition(self, rsf: PathLike | dict[str, float] | None = None, lines: PathLike | None = None,
+                    **options: object) -> xr.Dataset:
+        """Line identification and element abundances; see :func:`idex.science.composition.composition`."""
+        from idex.science.composition import composition
+
+        return composition(self._ds, rsf=rsf, lines=lines, **options)  # type: ignore[arg-type]
+
+    def noise(self, channels: list[str] | None = None) -> xr.Dataset:
+        """Pre-trigger noise diagnostics per channel; see :func:`idex.science.noise.noise`."""
+        from idex.science.noise import noise
+
+        return noise(self._ds, channels)
 
     def to_cdf(self, path: str, **options: object) -> object:
         """Write an ISTP CDF file; see :func:`idex.io.cdf.to_cdf`."""

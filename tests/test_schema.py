@@ -123,6 +123,7 @@ def test_third_packet_version_needs_no_python_change(tmp_path, monkeypatch):
             classification[key] = {("tof_hg" if k == "tof_high" else k): v for k, v in classification[key].items()}
         classification["pulser"]["channel"] = "tof_hg"
         classification["dust"]["channels"][0] = "tof_hg"
+        document["composition"]["gains"]["channels"][0] = "tof_hg"  # so do the gains the composition joins
         document["derived"].append({"name": "pre_trigger_samples_high",
                                     "expr": "(hs_pre_blocks + 1) * high_block_samples", "dtype": "uint16"})
         document["housekeeping"][8]["name"] = "detector_hv"

@@ -44,6 +44,9 @@ class QualityFlag(enum.IntFlag):
     """The event does not fit the schema it was decoded with: its header packet is longer than the schema's
     header, or its date lies inside another schema's validity (e.g. two captures concatenated); its header
     may be mis-decoded."""
+    MASS_PRIOR_CONFLICT = 8192
+    """The event's own TOF lines disagree with the campaign stretch (the schema's prior): its mass scale uses the
+    campaign stretch with the campaign spread, the shift from its lines."""
 
     @classmethod
     def flag_attributes(cls) -> dict[str, object]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
+    CompositionSpec,
     Conversion,
     Derived,
     DustSpec,
@@ -48,6 +49,7 @@ from idex.schema.validation import fit_specs
 __all__ = [
     "Channel",
     "ClassificationSpec",
+    "CompositionSpec",
     "Conversion",
     "Derived",
     "DustSpec",

@@ -110,6 +110,37 @@ class MassSpec:
     shift_from_trigger_us: tuple[float, float]
     baseline_before_trigger_us: float
     match_tolerance_us: float
+    stretch_prior: tuple[float, float] | None = None
+    """Campaign stretch and its spread (µs/√u): an instrument property that every event must agree with."""
+    prior_sigmas: float = 3.0
+    """Largest distance, in combined standard deviations, of an event's own stretch from the prior."""
+
+
+@dataclass(frozen=True)
+class CompositionSpec:
+    """The TOF gains joined into one spectrum and the composition analysis (:mod:`idex.science.composition`)."""
+
+    gains: tuple[str, ...]
+    """TOF channels, highest gain first; their nominal ratios are their calibration factors' ratios."""
+    saturation_dn: tuple[float, float]
+    """Samples at or beyond these raw values are clipped (the ADC's usable range)."""
+    guard_samples: int
+    """Samples on each side of a clipped run also taken from the next gain (recovery of the amplifier)."""
+    baseline_before_trigger_us: float
+    ratio_min_sigma: float
+    """Samples of the higher gain above this many noise sigmas measure the gain ratio."""
+    ratio_tolerance: float
+    """Largest relative difference of a measured gain ratio from the nominal one before it is flagged."""
+    lines: str
+    rsf: str
+    line_sigma_us: float
+    line_tau_us: tuple[float, float]
+    """Decay time of the EMG line shape: ``a + b * mass`` (µs, µs/u)."""
+    line_shape_spread: float
+    """Relative standard deviation of the width and of the decay time from line to line."""
+    detection_sigma: float
+    resolution_samples: float
+    """Lines closer than this (in samples) on the time axis cannot be told apart: they are fitted as one."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +270,7 @@ class Schema:
     cdf_global_attributes: Mapping[str, str]
     attrs: Mapping[str, Any]
     classification: ClassificationSpec | None = None
+    composition: CompositionSpec | None = None
     text: str = ""
     """The YAML document the schema was built from (embedded in every dataset decoded with it)."""
 

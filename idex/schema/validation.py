@@ -16,6 +16,7 @@ from idex.resources import data_dir
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
+    CompositionSpec,
     Conversion,
     Derived,
     DustSpec,
@@ -278,6 +279,7 @@ class SchemaBuilder:
             housekeeping=housekeeping,
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
+            composition=self.composition(doc.get("composition"), channels),
             classification=self.classification(
                 doc.get("classification"), channels, {f.name for f in header if f.name} | {d.name for d in derived}
             ),
@@ -443,14 +445,34 @@ class SchemaBuilder:
         low, high = entry["stretch_us_per_sqrt_u"]
         if low >= high:
             self.error("bounds", ("mass", "stretch_us_per_sqrt_u"), f"{low} is not below {high}")
-        return MassSpec(
-            entry["channel"],
-            entry["lines"],
-            (float(low), float(high)),
-            tuple(float(v) for v in entry["shift_from_trigger_us"]),
-            float(entry.get("baseline_before_trigger_us", -0.5)),
-            float(entry.get("match_tolerance_us", 0.1)),
-        )
+        return MassSpec(entry["channel"], entry["lines"], (float(low), float(high)),
+                        tuple(float(v) for v in entry["shift_from_trigger_us"]),
+                        float(entry.get("baseline_before_trigger_us", -0.5)),
+                        float(entry.get("match_tolerance_us", 0.1)),
+                        tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
+                        if "stretch_prior_us_per_sqrt_u" in entry else None,
+                        float(entry.get("prior_sigmas", 3.0)))
+
+    def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:
+        if entry is None:
+            return None
+        gains = entry["gains"]
+        for name in gains["channels"]:
+            if name not in channels:
+                self.error("unknown-name", ("composition", "gains", "channels"), f"{name!r} is not a channel")
+            elif channels[name].calibration_factor is None:
+                self.error("missing", ("composition", "gains", "channels"), f"{name!r} has no calibration factor")
+        for key in ("lines", "rsf"):
+            if not (data_dir("defs") / entry[key]).is_file():
+                self.error("not-found", ("composition", key), f"{entry[key]!r} is not a file in {data_dir('defs')}")
+        low, high = gains["saturation_dn"]
+        return CompositionSpec(tuple(gains["channels"]), (float(low), float(high)), int(gains["guard_samples"]),
+                               float(gains["baseline_before_trigger_us"]), float(gains["ratio_min_sigma"]),
+                               float(gains["ratio_tolerance"]), entry["lines"], entry["rsf"],
+                               float(entry["line_sigma_us"]), (float(entry["line_tau_us"][0]),
+                                                               float(entry["line_tau_us"][1])),
+                               float(entry["line_shape_spread"]),
+                               float(entry["detection_sigma"]), float(entry["resolution_samples"]))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
         return fit_specs(

@@ -26,9 +26,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import yaml
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 
@@ -36,7 +38,7 @@ from idex._typing import PathLike
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
 from idex.resources import data_dir
-from idex.schema import Schema
+from idex.schema import MassSpec, Schema
 
 __all__ = ["MassFit", "calibrate_spectrum", "mass", "reference_lines"]
 
@@ -44,8 +46,11 @@ __all__ = ["MassFit", "calibrate_spectrum", "mass", "reference_lines"]
 @lru_cache(maxsize=4)
 def reference_lines(name: str = "isotope_masses.csv") -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """Names, masses (u) and weights of the reference lines in ``defs/<name>``."""
-    rows = [line.split(",") for line in (data_dir("defs") / name).read_text(encoding="utf-8").splitlines()
-            if line and not line.startswith(("#", "name,"))]
+    rows = [
+        line.split(",")
+        for line in (data_dir("defs") / name).read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith(("#", "name,"))
+    ]
     return tuple(r[0] for r in rows), np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows])
 
 
@@ -59,6 +64,10 @@ class MassFit:
     kappa: float
     stretch_stderr: float = math.nan
     shift_stderr: float = math.nan
+    conflict: bool = False
+    """The event's own lines disagree with the campaign prior: ``stretch`` is the prior's."""
+    stretch_lines: float = math.nan
+    """The stretch the event's lines give on their own (a diagnostic)."""
 
     @property
     def determined(self) -> bool:
@@ -89,6 +98,8 @@ def calibrate_spectrum(
     weights: np.ndarray,
     baseline: slice,
     tolerance_us: float = 0.1,
+    prior: tuple[float, float] | None = None,
+    prior_sigmas: float = 3.0,
 ) -> MassFit:
     """Find ``stretch`` and ``shift`` for one spectrum sampled every ``dt`` µs from the record start.
 
@@ -106,6 +117,13 @@ def calibrate_spectrum(
         Samples holding no ions (before the impact), for the baseline and noise.
     tolerance_us : float
         Largest distance between a detected peak and the line it is paired with.
+    prior : (float, float), optional
+        Campaign stretch and its spread (µs/√u). Lines are then searched near it and the stretch is the
+        posterior of lines and prior; an event whose own lines disagree with it by more than ``prior_sigmas``
+        combined standard deviations, or explain more lines at another stretch, takes the campaign stretch
+        (with its spread as error, the shift from its lines) and ``conflict`` is set.
+    prior_sigmas : float
+        Consistency limit of the prior test.
 
     Returns
     -------
@@ -122,6 +140,16 @@ def calibrate_spectrum(
     >>> round(fit.stretch, 4), round(fit.shift, 4), fit.matched
     (1.44, 0.8, 4)
     """
+    times = _peak_times(signal, dt, baseline)
+    roots = np.sqrt(masses)
+    free = _solve(times, roots, weights, stretch_range, shift_range, tolerance_us)
+    if prior is None:
+        return free
+    return _with_prior(times, roots, weights, free, prior, prior_sigmas, shift_range, tolerance_us, dt)
+
+
+def _peak_times(signal: np.ndarray, dt: float, baseline: slice) -> np.ndarray:
+    """Sub-sample times (µs from the record start) of the peaks standing out of the noise."""
     x = np.asarray(signal, dtype=np.float64)
     x = np.where(np.isfinite(x), x, np.nan)
     quiet = x[baseline]
@@ -129,32 +157,123 @@ def calibrate_spectrum(
     noise = 1.4826 * np.nanmedian(np.abs(quiet - level)) if np.isfinite(quiet).any() else np.nan
     clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None))
     if not np.any(clean > 0):
-        return _UNDETERMINED
+        return np.empty(0)
     prominence = max(4.5 * noise, 0.015 * np.nanmax(clean)) if np.isfinite(noise) else 0.015 * np.nanmax(clean)
     peaks, _ = find_peaks(clean, prominence=prominence, distance=max(3, int(round(0.05 / dt))))
-    times = _centroids(clean, peaks) * dt
-    roots = np.sqrt(masses)
-    best = _best_hypothesis(times, roots, weights, stretch_range, shift_range, tolerance_us)
+    return _centroids(clean, peaks) * dt
+
+
+def _solve(
+    times: np.ndarray,
+    roots: np.ndarray,
+    weights: np.ndarray,
+    stretch_range: tuple[float, float],
+    shift_range: tuple[float, float],
+    tolerance: float,
+) -> MassFit:
+    """The best line hypothesis inside the ranges, refined by least squares on one-to-one pairs."""
+    best = _best_hypothesis(times, roots, weights, stretch_range, shift_range, tolerance)
     if best is None:
         return _UNDETERMINED
     stretch, shift = best
     for _ in range(3):
-        lines, found = _pair(times, shift + stretch * roots, tolerance_us)
+        lines, found = _pair(times, shift + stretch * roots, tolerance)
         if lines.size < MIN_LINES:
             return MassFit(math.nan, math.nan, int(lines.size), math.nan)
         (stretch, shift), covariance = np.polyfit(roots[lines], times[found], 1, cov="unscaled")
         residual = times[found] - (shift + stretch * roots[lines])
     scatter = float(np.sum(residual**2) / max(lines.size - 2, 1))
     stretch_error, shift_error = np.sqrt(np.diag(covariance) * scatter)
+    return MassFit(
+        float(stretch),
+        float(shift),
+        int(lines.size),
+        _kappa(times, stretch, shift),
+        float(stretch_error),
+        float(shift_error),
+        stretch_lines=float(stretch),
+    )
+
+
+def _kappa(times: np.ndarray, stretch: float, shift: float) -> float:
     with np.errstate(all="ignore"):
         peak_masses = ((times - shift) / stretch) ** 2
     peak_masses = peak_masses[times > shift]
-    kappa = float(np.mean(peak_masses - np.round(peak_masses))) if peak_masses.size else math.nan
-    return MassFit(float(stretch), float(shift), int(lines.size), kappa, float(stretch_error), float(shift_error))
+    return float(np.mean(peak_masses - np.round(peak_masses))) if peak_masses.size else math.nan
 
 
-def _best_hypothesis(times: np.ndarray, roots: np.ndarray, weights: np.ndarray, stretch_range: tuple[float, float],
-                     shift_range: tuple[float, float], tolerance: float) -> tuple[float, float] | None:
+def _with_prior(
+    times: np.ndarray,
+    roots: np.ndarray,
+    weights: np.ndarray,
+    free: MassFit,
+    prior: tuple[float, float],
+    prior_sigmas: float,
+    shift_range: tuple[float, float],
+    tolerance: float,
+    dt: float,
+) -> MassFit:
+    """Lines searched near the campaign stretch; the posterior, or the campaign stretch on a conflict."""
+    centre, spread = prior
+    half = max(prior_sigmas * spread, 0.01 * centre)
+    near = _solve(times, roots, weights, (centre - half, centre + half), shift_range, tolerance)
+    agrees = near.determined and abs(near.stretch - centre) <= prior_sigmas * math.hypot(near.stretch_stderr, spread)
+    if agrees and near.matched >= free.matched:
+        lines, found = _pair(times, near.shift + near.stretch * roots, tolerance)
+        residual = times[found] - (near.shift + near.stretch * roots[lines])
+        sigma_t = max(math.sqrt(float(np.sum(residual**2)) / max(lines.size - 2, 1)), 0.25 * dt)  # per line
+        design = np.vstack([np.column_stack([np.ones(lines.size), roots[lines]]) / sigma_t, [[0.0, 1.0 / spread]]])
+        target = np.concatenate([times[found] / sigma_t, [centre / spread]])
+        (shift, stretch), *_ = np.linalg.lstsq(design, target, rcond=None)
+        shift_error, stretch_error = np.sqrt(np.diag(np.linalg.inv(design.T @ design)))
+        return MassFit(
+            float(stretch),
+            float(shift),
+            int(lines.size),
+            _kappa(times, stretch, shift),
+            float(stretch_error),
+            float(shift_error),
+            stretch_lines=near.stretch,
+        )
+    if not (free.determined or near.determined):
+        return free  # too few lines for any scale: undetermined, not a conflict
+    # the lines disagree with the instrument: campaign stretch, shift from the lines it explains
+    own = free.stretch if free.determined else near.stretch
+    hypotheses = times[:, None] - centre * roots[None, :]
+    hypotheses = hypotheses[(hypotheses >= shift_range[0]) & (hypotheses <= shift_range[1])]
+    if hypotheses.size == 0:
+        return MassFit(math.nan, math.nan, 0, math.nan, conflict=True, stretch_lines=own)
+    distance = np.min(np.abs(hypotheses[:, None, None] + centre * roots[None, :, None] - times[None, None, :]), axis=2)
+    score = np.where(distance <= tolerance, np.exp(-0.5 * (distance / (_SHARPNESS * tolerance)) ** 2), 0.0).sum(1)
+    shift = float(hypotheses[int(np.argmax(score))])
+    for _ in range(3):
+        lines, found = _pair(times, shift + centre * roots, tolerance)
+        if lines.size < MIN_LINES:
+            return MassFit(math.nan, math.nan, int(lines.size), math.nan, conflict=True, stretch_lines=own)
+        offsets = times[found] - centre * roots[lines]
+        shift = float(np.mean(offsets))
+    scatter = float(np.var(offsets, ddof=1)) if lines.size > 1 else 0.0
+    shift_error = math.sqrt(scatter / lines.size + (float(np.mean(roots[lines])) * spread) ** 2)
+    return MassFit(
+        centre,
+        shift,
+        int(lines.size),
+        _kappa(times, centre, shift),
+        spread,
+        shift_error,
+        conflict=True,
+        stretch_lines=own,
+    )
+
+
+def _best_hypothesis(
+    times: np.ndarray,
+    roots: np.ndarray,
+    weights: np.ndarray,
+    stretch_range: tuple[float, float],
+    shift_range: tuple[float, float],
+    tolerance: float,
+) -> tuple[float, float] | None:
     """The (stretch, shift) proposed by a pair of peaks read as a pair of lines that explains the most lines."""
     if times.size < 2:
         return None
@@ -163,8 +282,12 @@ def _best_hypothesis(times: np.ndarray, roots: np.ndarray, weights: np.ndarray, 
     with np.errstate(all="ignore"):
         stretch = (times[j][:, None] - times[i][:, None]) / (roots[b] - roots[a])[None, :]  # (peak pair, line pair)
         shift = times[i][:, None] - stretch * roots[a][None, :]
-    keep = ((stretch >= stretch_range[0]) & (stretch <= stretch_range[1])
-            & (shift >= shift_range[0]) & (shift <= shift_range[1]))
+    keep = (
+        (stretch >= stretch_range[0])
+        & (stretch <= stretch_range[1])
+        & (shift >= shift_range[0])
+        & (shift <= shift_range[1])
+    )
     if not keep.any():
         return None
     stretch, shift = stretch[keep], shift[keep]
@@ -195,7 +318,13 @@ def _centroids(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     return peaks + np.clip(offset, -0.5, 0.5)
 
 
-def mass(ds: xr.Dataset, *, channel: str | None = None, schema: str | PathLike | Schema | None = None) -> xr.Dataset:
+def mass(
+    ds: xr.Dataset,
+    *,
+    channel: str | None = None,
+    schema: str | PathLike | Schema | None = None,
+    prior: tuple[float, float] | PathLike | bool | None = None,
+) -> xr.Dataset:
     """Calibrate every event's TOF spectrum and add a mass coordinate.
 
     Parameters
@@ -206,6 +335,10 @@ def mass(ds: xr.Dataset, *, channel: str | None = None, schema: str | PathLike |
         TOF channel (default: the schema's ``mass.channel``).
     schema : str, path or Schema, optional
         Schema whose ``mass`` section to use instead of the one the data carry.
+    prior : (float, float), path or bool, optional
+        Campaign stretch and spread (µs/√u), or the YAML file ``idex calibrate --tof`` wrote (its
+        ``statistics``); default (``None`` or ``True``) the schema's ``stretch_prior_us_per_sqrt_u``;
+        ``False`` calibrates every event on its own lines only.
 
     Returns
     -------
@@ -213,8 +346,10 @@ def mass(ds: xr.Dataset, *, channel: str | None = None, schema: str | PathLike |
         ``ds`` plus ``mass_stretch`` (µs/√u), ``mass_shift`` (µs from the record start), their
         ``_stderr``, ``mass_lines_matched``, ``mass_kappa`` and the coordinate ``mass`` (u) on
         ``(event, <sample dim>)``: ``((t - shift) / stretch)²``, 0 before ``shift``. Undetermined
-        calibrations are NaN (the mass axis too) and set ``QualityFlag.MASS_UNDETERMINED``; calling
-        ``mass()`` again replaces all of these.
+        calibrations are NaN (the mass axis too) and set ``QualityFlag.MASS_UNDETERMINED``. With a prior,
+        ``mass_stretch_lines`` holds each event's own-lines stretch and events whose lines disagree with the
+        prior carry the campaign stretch and ``QualityFlag.MASS_PRIOR_CONFLICT``. Calling ``mass()`` again
+        replaces all of these.
     """
     schema = schema_of(ds, schema)
     config = schema.mass
@@ -223,43 +358,119 @@ def mass(ds: xr.Dataset, *, channel: str | None = None, schema: str | PathLike |
     channel = channel or config.channel
     spec = schema.channels[channel]
     _, masses, weights = reference_lines(config.lines)
+    campaign = _campaign_prior(config, prior)
     clock = ds[spec.time].values
     dt = float(np.median(np.diff(clock)))
     signal = ds[channel].where(ds[channel] != spec.fill_value).values
     trigger = ds[spec.trigger_time].values
     fits = []
-    for row, trig in zip(signal, trigger):
+    for row, trig in zip(signal, trigger, strict=True):
         if not np.isfinite(trig):
             fits.append(_UNDETERMINED)
             continue
         stop = max(2, int((trig + config.baseline_before_trigger_us) / dt))
-        fits.append(calibrate_spectrum(
-            row, dt, stretch_range=config.stretch_us_per_sqrt_u,
-            shift_range=(trig + config.shift_from_trigger_us[0], trig + config.shift_from_trigger_us[1]),
-            masses=masses, weights=weights, baseline=slice(0, stop), tolerance_us=config.match_tolerance_us))
+        fits.append(
+            calibrate_spectrum(
+                row,
+                dt,
+                stretch_range=config.stretch_us_per_sqrt_u,
+                shift_range=(trig + config.shift_from_trigger_us[0], trig + config.shift_from_trigger_us[1]),
+                masses=masses,
+                weights=weights,
+                baseline=slice(0, stop),
+                tolerance_us=config.match_tolerance_us,
+                prior=campaign,
+                prior_sigmas=config.prior_sigmas,
+            )
+        )
     stretch = np.array([f.stretch for f in fits])
     shift = np.array([f.shift for f in fits])
     with np.errstate(all="ignore"):
-        axis = np.where(clock[None, :] > shift[:, None], ((clock[None, :] - shift[:, None]) / stretch[:, None]) ** 2,
-                        0.0)
+        axis = np.where(
+            clock[None, :] > shift[:, None], ((clock[None, :] - shift[:, None]) / stretch[:, None]) ** 2, 0.0
+        )
     axis[~np.isfinite(stretch)] = np.nan  # undetermined: no mass axis
-    provenance = (f"idex one-to-one line pairing against defs/{config.lines} (at least {MIN_LINES} lines), "
-                  f"schema {schema.name}")
-    undetermined = np.where(np.isfinite(stretch), np.uint16(0), np.uint16(QualityFlag.MASS_UNDETERMINED))
-    flags = (ds["quality_flags"].values & np.uint16(~QualityFlag.MASS_UNDETERMINED & 0xFFFF)) | undetermined
+    provenance = (
+        f"idex one-to-one line pairing against defs/{config.lines} (at least {MIN_LINES} lines), schema {schema.name}"
+    )
+    if campaign is not None:
+        provenance += (
+            f", campaign stretch prior {campaign[0]} +- {campaign[1]} us/sqrt(u) "
+            f"(conflict beyond {config.prior_sigmas} sigma)"
+        )
+    mass_flags = QualityFlag.MASS_UNDETERMINED | QualityFlag.MASS_PRIOR_CONFLICT
+    own = np.where(np.isfinite(stretch), 0, int(QualityFlag.MASS_UNDETERMINED))
+    own |= np.array([int(QualityFlag.MASS_PRIOR_CONFLICT) if f.conflict else 0 for f in fits], dtype=np.int64)
+    flags = (ds["quality_flags"].values & np.uint16(~mass_flags & 0xFFFF)) | own.astype(np.uint16)
     return ds.assign(
-        mass_stretch=("event", stretch, {"long_name": "TOF stretch: flight time per sqrt(mass)", "units": "us/sqrt(u)",
-                                         "calibration": provenance}),
-        mass_stretch_stderr=("event", np.array([f.stretch_stderr for f in fits]),
-                             {"long_name": "Standard error of the TOF stretch", "units": "us/sqrt(u)"}),
-        mass_shift=("event", shift, {"long_name": "TOF shift: time of zero mass from the record start", "units": "us",
-                                     "calibration": provenance}),
-        mass_shift_stderr=("event", np.array([f.shift_stderr for f in fits]),
-                           {"long_name": "Standard error of the TOF shift", "units": "us"}),
-        mass_lines_matched=("event", np.array([f.matched for f in fits], dtype=np.int16),
-                            {"long_name": "Reference lines paired one to one with detected peaks"}),
-        mass_kappa=("event", np.array([f.kappa for f in fits]),
-                    {"long_name": "Mean signed distance of peak masses from the nearest integer", "units": "u"}),
+        mass_stretch=(
+            "event",
+            stretch,
+            {"long_name": "TOF stretch: flight time per sqrt(mass)", "units": "us/sqrt(u)", "calibration": provenance},
+        ),
+        mass_stretch_stderr=(
+            "event",
+            np.array([f.stretch_stderr for f in fits]),
+            {"long_name": "Standard error of the TOF stretch", "units": "us/sqrt(u)"},
+        ),
+        mass_shift=(
+            "event",
+            shift,
+            {
+                "long_name": "TOF shift: time of zero mass from the record start",
+                "units": "us",
+                "calibration": provenance,
+            },
+        ),
+        mass_shift_stderr=(
+            "event",
+            np.array([f.shift_stderr for f in fits]),
+            {"long_name": "Standard error of the TOF shift", "units": "us"},
+        ),
+        mass_lines_matched=(
+            "event",
+            np.array([f.matched for f in fits], dtype=np.int16),
+            {"long_name": "Reference lines paired one to one with detected peaks"},
+        ),
+        mass_stretch_lines=(
+            "event",
+            np.array([f.stretch_lines for f in fits]),
+            {"long_name": "TOF stretch from the event's own lines alone", "units": "us/sqrt(u)"},
+        ),
+        mass_kappa=(
+            "event",
+            np.array([f.kappa for f in fits]),
+            {"long_name": "Mean signed distance of peak masses from the nearest integer", "units": "u"},
+        ),
         quality_flags=(ds["quality_flags"].dims, flags.astype(np.uint16), ds["quality_flags"].attrs),
-    ).assign_coords(mass=(("event", spec.dim), axis, {"long_name": f"Mass scale of {channel}", "units": "u",
-                                                       "calibration": provenance}))
+    ).assign_coords(
+        mass=(
+            ("event", spec.dim),
+            axis,
+            {"long_name": f"Mass scale of {channel}", "units": "u", "calibration": provenance},
+        )
+    )
+
+
+def _campaign_prior(
+    config: MassSpec, prior: tuple[float, float] | PathLike | bool | None
+) -> tuple[float, float] | None:
+    """The campaign stretch and spread to use, from the argument or the schema."""
+    if prior is False:
+        return None
+    if prior is None or prior is True:
+        return config.stretch_prior
+    if isinstance(prior, tuple):
+        centre, spread = (float(v) for v in prior)
+    else:
+        doc = yaml.safe_load(Path(prior).read_text(encoding="utf-8"))
+        try:
+            stats = doc["statistics"]["stretch_us_per_sqrt_u"]
+            centre, spread = float(stats["median"]), float(stats["robust_sigma"])
+        except (KeyError, TypeError) as error:
+            raise ValueError(
+                f"{prior}: no statistics.stretch_us_per_sqrt_u median/robust_sigma (write it with idex calibrate --tof)"
+            ) from error
+    if not (centre > 0 and spread > 0):
+        raise ValueError(f"stretch prior {centre} +- {spread}: both must be positive")
+    return centre, spread

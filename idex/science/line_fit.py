@@ -1,0 +1,151 @@
+"""Linear fits of line templates to one TOF spectrum, with errors that respect correlated noise.
+
+Every line has the EMG shape of the schema's ``composition`` section, placed so that its maximum falls
+at the line's flight time ``shift + stretch * sqrt(m)`` (the feature the mass calibration locates).
+A column of the design matrix is one line, or one species (its lines weighted by their isotopic
+abundances); its coefficient is an area (signal × µs). The fit is weighted least squares on the
+samples near the lines; the coefficients' covariance is the sandwich ``A C Aᵀ`` with the noise
+covariance ``C`` built from the pre-trigger autocorrelation (IDEX's TOF noise rings: neighbouring
+samples are far from independent), and each coefficient's error is inflated by the reduced chi-square
+of the samples it explains (weighted by its template) when that exceeds one: a line shape that does not
+fit, or the tail of a big neighbour that does not, is not evidence. The line shape varies from line to
+line (the schema's ``line_shape_spread`` of the width and the tail): that variation, propagated through
+the estimator, is a systematic part of the covariance. A piecewise-linear baseline is fitted with the lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from idex.fit.models import MODELS
+
+__all__ = ["LineFit", "autocorrelation", "fit_columns", "templates"]
+
+MAX_LAG = 64
+"""Longest lag of the noise autocorrelation used in the errors (samples)."""
+
+BASELINE_KNOT_SAMPLES = 64
+"""Spacing of the knots of the piecewise-linear baseline fitted with the lines (samples): slow droops and
+undershoots after big lines, ten times wider than a line, so a line cannot hide in it."""
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """Coefficients (areas), their covariance and the model of one fit."""
+
+    area: np.ndarray
+    covariance: np.ndarray
+    model: np.ndarray
+    noise: np.ndarray
+    """Errors against which a detection is judged: noise and the neighbours' shape changes, not the column's
+    own shape (which scales its area, not whether it is there)."""
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """Standard errors of the areas."""
+        return np.sqrt(np.clip(np.diag(self.covariance), 0, None))
+
+
+def autocorrelation(quiet: np.ndarray, max_lag: int = MAX_LAG) -> np.ndarray:
+    """Normalised autocorrelation of a noise record at lags ``0..max_lag`` (1 at lag 0)."""
+    x = np.asarray(quiet, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    x = x - x.mean()
+    power = float(np.sum(x * x))
+    if x.size <= max_lag or power == 0:
+        return np.eye(1, max_lag + 1)[0]
+    return np.array([np.sum(x[: x.size - k] * x[k:]) / power for k in range(max_lag + 1)])
+
+
+@lru_cache(maxsize=256)
+def _peak_offset(sigma: float, tau: float) -> float:
+    """Time from the EMG's Gaussian centre to its maximum."""
+    t = np.linspace(-3 * sigma, 3 * sigma + 3 * tau, 2001)[None, :]
+    shape = MODELS["emg"].function(t, np.array([[0.0, sigma, 1 / tau, 1.0]]))[0]
+    return float(t[0, int(np.argmax(shape))])
+
+
+def templates(
+    clock: np.ndarray, times: np.ndarray, masses: np.ndarray, sigma: float, tau: tuple[float, float]
+) -> np.ndarray:
+    """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line."""
+    decay = tau[0] + tau[1] * masses
+    offsets = np.array([_peak_offset(float(sigma), float(d)) for d in decay])
+    params = np.column_stack([times - offsets, np.full(times.size, sigma), 1 / decay, np.ones(times.size)])
+    return MODELS["emg"].function(np.repeat(clock[None, :], times.size, axis=0), params)
+
+
+def fit_columns(
+    y: np.ndarray,
+    sigma: np.ndarray,
+    design: np.ndarray,
+    correlation: np.ndarray,
+    changes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> LineFit:
+    """Weighted least squares of ``y`` on the rows of ``design`` (columns × samples), sandwich covariance.
+
+    Parameters
+    ----------
+    y, sigma : numpy.ndarray
+        Samples and their noise standard deviations; NaN samples are left out.
+    design : numpy.ndarray
+        ``(columns, samples)`` templates.
+    correlation : numpy.ndarray
+        Noise autocorrelation at lags ``0..L`` (:func:`autocorrelation`).
+    changes : (numpy.ndarray, numpy.ndarray), optional
+        ``(kinds, n, samples)`` one-standard-deviation changes of the lines' templates per unit area (e.g.
+        their width, their tail), independent from line to line, and the column owning each line (``n``).
+        Their effect on every area, the owner's and its neighbours' (a big line's tail under a small one),
+        is added to the covariance.
+    """
+    n_columns = design.shape[0]
+    near = np.abs(design).max(axis=0) > 1e-6 * np.abs(design).max() if design.size else np.zeros(y.size, bool)
+    used = np.isfinite(y) & np.isfinite(sigma) & near
+    if n_columns == 0 or used.sum() <= n_columns:
+        nothing = np.full(n_columns, np.nan)
+        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing)
+    span = slice(int(np.argmax(used)), int(used.size - np.argmax(used[::-1])))
+    x = np.vstack([design[:, span], _baseline_basis(span.stop - span.start)])
+    w = np.where(used[span], 1 / np.where(used[span], sigma[span], 1.0) ** 2, 0.0)
+    data = np.where(used[span], y[span], 0.0)
+    normal = (x * w) @ x.T
+    try:
+        inverse = np.linalg.inv(normal)
+    except np.linalg.LinAlgError:
+        inverse = np.linalg.pinv(normal)
+    estimator = inverse @ (x * w)  # (columns, samples): area = estimator @ y
+    area = estimator @ data
+    scaled = estimator[:n_columns] * np.where(used[span], sigma[span], 0.0)[None, :]
+    kernel = np.concatenate([correlation[:0:-1], correlation])  # symmetric, lags -L..L
+    covariance = fftconvolve(scaled, kernel[None, :], mode="same", axes=1) @ scaled.T
+    covariance = 0.5 * (covariance + covariance.T)
+    model = np.zeros_like(y, dtype=np.float64)
+    model[span] = area @ x
+    residual = np.where(used[span], (data - model[span]) ** 2 * w, 0.0)
+    x, area = x[:n_columns], area[:n_columns]
+    weight = np.abs(x) * used[span][None, :]  # each column's samples, weighted by how much it explains them
+    redchi = (weight * residual[None, :]).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-300)
+    inflate = np.sqrt(np.maximum(redchi, 1.0))
+    covariance = covariance * inflate[:, None] * inflate[None, :]  # the noise part, where the fit is poor
+    statistical = np.diagonal(covariance).copy()
+    leakage = np.zeros(n_columns)  # variance each area gets from the other columns' shape changes
+    if changes is not None:
+        deltas, owner = changes
+        own = owner[None, :] == np.arange(n_columns)[:, None]
+        for delta in deltas:
+            effect = (estimator[:n_columns] @ delta[:, span].T) * area[owner][None, :]  # (column, change)
+            covariance = covariance + effect @ effect.T
+            leakage += np.where(own, 0.0, effect**2).sum(axis=1)
+    return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
+
+
+def _baseline_basis(size: int) -> np.ndarray:
+    """Hat functions on knots every :data:`BASELINE_KNOT_SAMPLES` samples: a piecewise-linear baseline."""
+    knots = np.linspace(0, size - 1, max(2, int(np.ceil((size - 1) / BASELINE_KNOT_SAMPLES)) + 1))
+    spacing = knots[1] - knots[0] if knots.size > 1 else 1.0
+    position = np.arange(size)[None, :]
+    return np.clip(1 - np.abs(position - knots[:, None]) / spacing, 0, None)

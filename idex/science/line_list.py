@@ -1,0 +1,140 @@
+"""The composition's reference data: the line list of ions and the relative sensitivity factors (RSF).
+
+Both are data files in ``defs/`` (``composition_lines.csv``, ``rsf_defaults.yaml``) named by the schema's
+``composition`` section; a user passes their own file or mapping instead. Lines closer on the time axis
+than the instrument resolves are told apart only by the isotope patterns of their species;
+:func:`ambiguities` names, for each fitted line, the lines it cannot be told from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from idex._typing import PathLike
+from idex.resources import data_dir
+
+__all__ = ["LineList", "Sensitivities", "ambiguities", "load_lines", "load_rsf"]
+
+KINDS = ("atom", "molecule", "interference")
+
+
+@dataclass(frozen=True)
+class LineList:
+    """Ion lines: species, label (``Mg-24``), mass (u), isotopic abundance within the species, kind."""
+
+    species: tuple[str, ...]
+    labels: tuple[str, ...]
+    masses: np.ndarray
+    abundances: np.ndarray
+    kinds: tuple[str, ...]
+    source: str
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Indices of the lines that are fitted (atoms and molecules, not interference-only lines)."""
+        return np.array([i for i, kind in enumerate(self.kinds) if kind != "interference"], dtype=int)
+
+    @property
+    def fitted_species(self) -> tuple[str, ...]:
+        """Species with fitted lines, in file order."""
+        return tuple(dict.fromkeys(self.species[i] for i in self.fitted))
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Species that are atoms (they get an element abundance), in file order."""
+        return tuple(dict.fromkeys(s for s, k in zip(self.species, self.kinds, strict=True) if k == "atom"))
+
+
+@dataclass(frozen=True)
+class Sensitivities:
+    """Relative sensitivity factors per element, with where they came from and what they are."""
+
+    rsf: Mapping[str, float]
+    status: str
+    source: str
+
+
+@lru_cache(maxsize=8)
+def _read_lines(path: str) -> LineList:
+    rows = [
+        line.split(",")
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith(("#", "species,"))
+    ]
+    for number, row in enumerate(rows, 1):
+        if len(row) != 5 or row[4].strip() not in KINDS:
+            raise ValueError(
+                f"{path}: line list row {number} {','.join(row)!r} is not species,label,mass,"
+                f"abundance,kind with kind one of {', '.join(KINDS)}"
+            )
+    return LineList(
+        tuple(r[0] for r in rows),
+        tuple(r[1] for r in rows),
+        np.array([float(r[2]) for r in rows]),
+        np.array([float(r[3]) for r in rows]),
+        tuple(r[4].strip() for r in rows),
+        Path(path).name,
+    )
+
+
+def load_lines(lines: PathLike) -> LineList:
+    """A line list from a CSV file: a bare name is looked up in ``defs/``."""
+    path = Path(lines)
+    if not path.is_file() and (data_dir("defs") / path).is_file():
+        path = data_dir("defs") / path
+    if not path.is_file():
+        raise FileNotFoundError(f"line list {lines}: no such file (nor in {data_dir('defs')})")
+    return _read_lines(str(path))
+
+
+def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> Sensitivities:
+    """Relative sensitivity factors from a YAML file (a bare name is looked up in ``defs/``) or a mapping.
+
+    Every element of ``elements`` needs a positive RSF; a missing one is an error naming it.
+    """
+    if isinstance(rsf, Mapping):
+        table, status, source = dict(rsf), "user", "mapping given to composition()"
+    else:
+        path = Path(rsf)
+        if not path.is_file() and (data_dir("defs") / path).is_file():
+            path = data_dir("defs") / path
+        if not path.is_file():
+            raise FileNotFoundError(f"RSF table {rsf}: no such file (nor in {data_dir('defs')})")
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(doc.get("rsf"), Mapping):
+            raise ValueError(f"{path}: no 'rsf' mapping of element to relative sensitivity factor")
+        table, status, source = (
+            dict(doc["rsf"]),
+            str(doc.get("status", "unknown")),
+            f"{path.name}: " + " ".join(str(doc.get("source", "no source given")).split()),
+        )
+    missing = [e for e in elements if e not in table]
+    if missing:
+        raise KeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
+    values = {e: float(table[e]) for e in elements}
+    bad = [e for e, v in values.items() if not (math.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"RSF of {', '.join(bad)} must be positive ({source})")
+    return Sensitivities(values, status, source)
+
+
+def ambiguities(lines: LineList, stretch: float, dt: float, resolution_samples: float) -> dict[str, tuple[str, ...]]:
+    """For each fitted line, the other lines (fitted or interference) it cannot be told from on the time axis.
+
+    Two lines are unresolved when ``stretch * |sqrt(m1) - sqrt(m2)|`` is below ``resolution_samples`` samples.
+    """
+    times = stretch * np.sqrt(lines.masses)
+    close = np.abs(times[:, None] - times[None, :]) < resolution_samples * dt
+    return {
+        lines.labels[i]: tuple(
+            lines.labels[j] for j in np.flatnonzero(close[i]) if j != i and lines.species[j] != lines.species[i]
+        )
+        for i in lines.fitted
+    }

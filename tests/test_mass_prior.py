@@ -1,0 +1,88 @@
+"""The campaign stretch prior: one event's lines cannot move the instrument's mass scale without being flagged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import idex
+from idex.science.mass import calibrate_spectrum, reference_lines
+from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
+from tests.test_mass import DT, TRIGGER, synthetic_spectrum
+
+CAMPAIGN = (1.4374, 0.0026)  # the schema's prior (idex calibrate --tof on the 2023-12-14 capture)
+
+
+def calibrate(signal: np.ndarray, prior: tuple[float, float] | None):
+    config = idex.load_schema("science_2023_12").mass
+    _, masses, weights = reference_lines(config.lines)
+    return calibrate_spectrum(signal, DT, stretch_range=config.stretch_us_per_sqrt_u,
+                              shift_range=(TRIGGER + config.shift_from_trigger_us[0],
+                                           TRIGGER + config.shift_from_trigger_us[1]),
+                              masses=masses, weights=weights, baseline=slice(0, int((TRIGGER - 0.5) / DT)),
+                              tolerance_us=config.match_tolerance_us, prior=prior)
+
+
+def test_real_capture_every_stretch_is_the_campaign_value_or_flagged(events_2023_12):
+    """Acceptance: on 2023-12-14 no event reports its own confident stretch far from the campaign value (events 1
+    and 6 gave 1.264 and 1.513 with no flag before the prior)."""
+    calibrated = events_2023_12.idex.mass()
+    stretch = calibrated["mass_stretch"].values
+    conflict = calibrated.idex.flagged(idex.QualityFlag.MASS_PRIOR_CONFLICT).values
+    determined = np.isfinite(stretch)
+    assert determined.sum() >= 8
+    far = determined & (np.abs(stretch / CAMPAIGN[0] - 1) > 0.003)
+    assert not (far & ~conflict).any(), stretch
+    assert not np.any(np.isclose(stretch, 1.264, atol=0.01) | np.isclose(stretch, 1.513, atol=0.01))
+    # a conflict never keeps the event's own number: campaign stretch and spread, or undetermined
+    for i in np.flatnonzero(conflict):
+        assert np.isnan(stretch[i]) or (stretch[i] == CAMPAIGN[0]
+                                        and calibrated["mass_stretch_stderr"].values[i] == CAMPAIGN[1])
+    # the prior does not create conflicts where lines agree, and says where it came from
+    assert conflict.sum() <= 2
+    assert "campaign stretch prior 1.4374" in calibrated["mass_stretch"].attrs["calibration"]
+    own = events_2023_12.idex.mass(prior=False)
+    assert not own.idex.flagged(idex.QualityFlag.MASS_PRIOR_CONFLICT).any()
+    assert np.nanmax(np.abs(own["mass_stretch"].values / CAMPAIGN[0] - 1)) > 0.03  # today's confident outliers
+
+
+def test_lines_of_another_stretch_are_flagged_and_take_the_campaign_stretch():
+    """A spectrum built with a 5 % different stretch (as event 6 claimed): flagged, campaign stretch, its spread."""
+    rng = np.random.default_rng(11)
+    present = np.array([1.00782503, 12.0, 22.98976928, 38.96370649, 55.93493633, 23.9850417])
+    fit = calibrate(synthetic_spectrum(rng, 1.51, TRIGGER - 1.4, present, np.array([])), CAMPAIGN)
+    assert fit.conflict
+    assert fit.stretch_lines == pytest.approx(1.51, rel=1e-3)
+    if fit.determined:
+        assert fit.stretch == CAMPAIGN[0] and fit.stretch_stderr == CAMPAIGN[1]
+
+
+def test_agreeing_lines_give_the_posterior_between_lines_and_prior():
+    """Truth within two spreads of the prior: a posterior tighter than the prior, not flagged."""
+    rng = np.random.default_rng(5)
+    _, masses, _ = reference_lines()
+    errors, pulls = [], []
+    for _ in range(60):
+        stretch = CAMPAIGN[0] + rng.uniform(-2, 2) * CAMPAIGN[1]  # inside the prior
+        shift = TRIGGER + rng.uniform(-1.5, -1.3)
+        present = np.sort(rng.choice(masses, size=rng.integers(4, 8), replace=False))
+        fit = calibrate(synthetic_spectrum(rng, stretch, shift, present, np.array([])), CAMPAIGN)
+        assert fit.determined and not fit.conflict
+        assert fit.stretch_stderr < CAMPAIGN[1]
+        errors.append(fit.stretch / stretch - 1)
+        pulls.append((fit.stretch - stretch) / fit.stretch_stderr)
+    assert np.percentile(np.abs(errors), 95) < 0.002
+    assert 0.3 < np.std(pulls) < 2.0
+
+
+def test_prior_from_a_tof_calibration_file(events_2023_12, tmp_path):
+    """The YAML ``idex calibrate --tof`` writes is a prior; a file without its statistics is a clear error."""
+    path = write_tof_calibration(calibrate_tof(events_2023_12.idex.mass(prior=False)), tmp_path / "tof.yaml")
+    calibrated = events_2023_12.idex.mass(prior=path)
+    doc = yaml.safe_load(path.read_text())
+    assert str(doc["statistics"]["stretch_us_per_sqrt_u"]["median"]) in calibrated["mass_stretch"].attrs["calibration"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mass: {}\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        events_2023_12.idex.mass(prior=bad)
