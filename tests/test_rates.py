@@ -258,3 +258,35 @@ def test_healpix_pixels_contain_their_events() -> None:
     vectors = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
     nearest = np.degrees(np.arccos(np.clip(vectors @ centres.T, -1, 1))).min(axis=1)
     assert nearest.max() < 58.6 / nside  # within the largest pixel's radius of a counted pixel's centre
+
+
+OFFICIAL_L2B = DATA / "imap_idex_l2b_sci-10days_20250609_v001.0001.cdf"  # written by the pipeline (oracle script)
+
+
+def test_idex_l2b_has_the_official_layout(tmp_path: Path) -> None:
+    import cdflib
+
+    out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
+    official, ours = cdflib.CDF(str(OFFICIAL_L2B)), cdflib.CDF(str(write_rates(out, tmp_path / "l2b.cdf")))
+    keys = ("DEPEND_0", "DEPEND_1", "DEPEND_2", "LABL_PTR_1", "LABL_PTR_2", "VAR_TYPE")
+    for name in official.cdf_info().zVariables:
+        theirs, mine = official.varinq(name), ours.varinq(name)
+        assert (mine.Data_Type_Description, mine.Rec_Vary, mine.Dim_Sizes) == (
+            theirs.Data_Type_Description,
+            theirs.Rec_Vary,
+            theirs.Dim_Sizes,
+        ), name
+        their_attrs, my_attrs = official.varattsget(name), ours.varattsget(name)
+        assert {k: my_attrs.get(k) for k in keys} == {k: their_attrs.get(k) for k in keys}, name
+        if their_attrs.get("VAR_TYPE") != "metadata":
+            assert my_attrs.get("UNITS") == their_attrs.get("UNITS"), name
+    assert official.globalattsget()["Logical_source"] == ours.globalattsget()["Logical_source"]
+
+
+def test_official_l2b_reads_back_with_its_withheld_arrays_as_nan(oracle: dict) -> None:
+    import idex
+
+    l2b = idex.open(OFFICIAL_L2B)
+    assert l2b["counts"].values.tolist() == oracle["first_on"]["counts"]
+    assert l2b["counts"].dims == ("epoch", "spin_phase") and l2b["charge_labels"].dims == ("impact_charge",)
+    assert np.isnan(l2b["counts_by_charge"].values).all() and l2b["counts_by_charge"].attrs["fill_values"] == 40

@@ -30,6 +30,21 @@ def _tt2000(times: np.ndarray) -> np.ndarray:
     return np.array([cdflib.cdfepoch.parse(str(t)) for t in times.astype("datetime64[ns]")], dtype=np.int64)
 
 
+def _write_official(l2b: xr.Dataset) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["IMAP_DATA_DIR"] = tmp
+        from imap_processing.cdf.utils import write_cdf
+
+        l2b.attrs["Data_version"] = "001.0001"
+        path = write_cdf(l2b)
+        shutil.copy(path, TESTS / "data" / path.name)
+        print(f"official L2B: {path.name} ({path.stat().st_size} bytes)")
+
+
 def main() -> None:
     spiceypy.furnsh(str(TESTS / "data" / "spice" / "test.tls"))
     values = synthetic_l2.events()
@@ -57,6 +72,8 @@ def main() -> None:
             "internal_counts_by_mass_map_total": int(by_mass_map.sum()),
             "epoch_delta_plus": int(l2b["epoch_delta_plus"].values[0]),
         }
+        if scenario == "first_on":  # the official L2B file itself, for the profile and reader tests
+            _write_official(l2b)
     (TESTS / "data" / "rates_official.json").write_text(json.dumps(out, indent=1) + "\n")
     print({k: v["counts"] for k, v in out["scenarios"].items()})
 
