@@ -260,15 +260,20 @@ def test_healpix_pixels_contain_their_events() -> None:
     assert nearest.max() < 58.6 / nside  # within the largest pixel's radius of a counted pixel's centre
 
 
-OFFICIAL_L2B = DATA / "imap_idex_l2b_sci-10days_20250609_v001.0001.cdf"  # written by the pipeline (oracle script)
+OFFICIAL = {  # written by the pipeline (tests/oracles/rates_official.py, scenario first_on)
+    "l2b": DATA / "imap_idex_l2b_sci-10days_20250609_v001.0001.cdf",
+    "l2c": DATA / "imap_idex_l2c_rectangular-map-10days_20250609_v001.0001.cdf",
+}
 
 
-def test_idex_l2b_has_the_official_layout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["l2b", "l2c"])
+def test_idex_products_have_the_official_layout(tmp_path: Path, profile: str) -> None:
     import cdflib
 
     out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
-    official, ours = cdflib.CDF(str(OFFICIAL_L2B)), cdflib.CDF(str(write_rates(out, tmp_path / "l2b.cdf")))
-    keys = ("DEPEND_0", "DEPEND_1", "DEPEND_2", "LABL_PTR_1", "LABL_PTR_2", "VAR_TYPE")
+    official = cdflib.CDF(str(OFFICIAL[profile]))
+    ours = cdflib.CDF(str(write_rates(out, tmp_path / f"{profile}.cdf", profile=profile)))
+    keys = ("DEPEND_0", "DEPEND_1", "DEPEND_2", "DEPEND_3", "LABL_PTR_1", "LABL_PTR_2", "LABL_PTR_3", "VAR_TYPE")
     for name in official.cdf_info().zVariables:
         theirs, mine = official.varinq(name), ours.varinq(name)
         assert (mine.Data_Type_Description, mine.Rec_Vary, mine.Dim_Sizes) == (
@@ -280,13 +285,21 @@ def test_idex_l2b_has_the_official_layout(tmp_path: Path) -> None:
         assert {k: my_attrs.get(k) for k in keys} == {k: their_attrs.get(k) for k in keys}, name
         if their_attrs.get("VAR_TYPE") != "metadata":
             assert my_attrs.get("UNITS") == their_attrs.get("UNITS"), name
-    assert official.globalattsget()["Logical_source"] == ours.globalattsget()["Logical_source"]
+    their_globals, my_globals = official.globalattsget(), ours.globalattsget()
+    for key in ("Logical_source", "Data_level", "sky_tiling_type", "Spacing_degrees", "Spice_reference_frame"):
+        assert my_globals.get(key) == their_globals.get(key), key
 
 
 def test_official_l2b_reads_back_with_its_withheld_arrays_as_nan(oracle: dict) -> None:
     import idex
 
-    l2b = idex.open(OFFICIAL_L2B)
+    l2b = idex.open(OFFICIAL["l2b"])
     assert l2b["counts"].values.tolist() == oracle["first_on"]["counts"]
     assert l2b["counts"].dims == ("epoch", "spin_phase") and l2b["charge_labels"].dims == ("impact_charge",)
     assert np.isnan(l2b["counts_by_charge"].values).all() and l2b["counts_by_charge"].attrs["fill_values"] == 40
+    l2c = idex.open(OFFICIAL["l2c"])
+    cells = [
+        [i, j, int(l2c["counts_map"].values[0, i, j])]
+        for i, j in zip(*np.nonzero(l2c["counts_map"].values[0]), strict=True)
+    ]
+    assert cells == oracle["first_on"]["counts_map_nonzero"]

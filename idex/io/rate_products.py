@@ -262,7 +262,7 @@ def _istp(
             attrs[f"DEPEND_{axis}"] = dim
             if dim in labels:
                 attrs[f"LABL_PTR_{axis}"] = labels[dim]
-    elif not record and dims[0] in labels:  # a bin coordinate
+    elif not record and dims[0] in facts["labelled_coordinates"]:  # a bin coordinate with its labels
         attrs["LABL_PTR_1"] = labels[dims[0]]
     elif not record and dims[0] != name:
         attrs["DEPEND_1"] = dims[0]
