@@ -192,6 +192,15 @@ def test_quadrant_exposure_follows_the_spin_table() -> None:
     assert 600.0 - got.sum() == pytest.approx(3 * 15.0, abs=0.05)  # three spins invalid or thrusting
 
 
+def test_rates_netcdf_round_trip(tmp_path: Path) -> None:
+    import idex
+
+    out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
+    back = idex.open(write_rates(out, tmp_path / "rates.nc"))
+    xr.testing.assert_identical(back.drop_attrs(), out.drop_attrs())
+    assert back.attrs["idex_product"] == "rates"
+
+
 @pytest.mark.parametrize("profile", ["l2b", "l2c"])
 def test_l2_cdf_round_trip(tmp_path: Path, profile: str) -> None:
     out = _quiet(rates, _events(), _messages("first_on", with_previous=False))

@@ -146,6 +146,7 @@ def rates(
     if times.size == 0:
         out.attrs["rates_missing_reason"] = reason
     out.attrs.update(
+        idex_product="rates",
         source_messages=str(message_ds.attrs.get("source", "Dataset")),
         duplicates_dropped_upstream=int(events.attrs.get("duplicates_dropped", 0)),
         windows=windows if isinstance(windows, str) else "explicit edges",
