@@ -109,6 +109,8 @@ def test_rate_is_counts_over_acquisition_seconds_as_in_the_pipeline(oracle: dict
     assert out["unknown_state_seconds"].item() == pytest.approx(0.5 * DAY_S)
     assert out["rate_calculation_quality_flags"].item() == pipeline["rate_calculation_quality_flags"][0] == 1
     np.testing.assert_allclose(out["rate"].values, out["counts"].values / expected_on, rtol=1e-15)
+    # no spin table: each quadrant gets a quarter of the time, so the per-quadrant-time rate is 4x the official one
+    np.testing.assert_allclose(out["rate_per_quadrant_time"].values, 4 * out["rate"].values, rtol=1e-14)
 
 
 def test_state_before_the_first_message_is_taken_from_the_last_earlier_message(oracle: dict) -> None:

@@ -203,6 +203,9 @@ def tally(
         epoch_delta_plus=("epoch", (ends - starts).astype(np.int64)),
         epoch_delta_minus=("epoch", np.zeros(n, dtype=np.int64)),
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quadrant_rate = np.where(exposure.quadrant_seconds > 0, counts["counts"] / exposure.quadrant_seconds, np.nan)
+    out["rate_per_quadrant_time"] = (("epoch", "spin_phase"), quadrant_rate)
     out.update(_live_time(events, epoch, exposure, totals["counts_total"]))
     out.update(
         _healpix(
