@@ -90,7 +90,8 @@ def render_rate_map(
         ax.set_xlim(0, 360)
     ax.set_ylabel("ECLIPJ2000 latitude [deg]")
     ax.grid(alpha=0.4)
-    readable_labels(ax)
+    if projection == "mollweide":  # its longitude labels sit on the map
+        readable_labels(ax)
     fig.colorbar(mesh, ax=ax, orientation="horizontal", pad=0.1, fraction=0.05, label=label)
     ax.set_title(f"IDEX dust {quantity} map — {summary(rates)}", pad=14, fontsize=10)
     save_figure(fig, path, dpi=100, bbox_inches="tight")
