@@ -28,11 +28,12 @@ def _pyplot() -> Any:
 
 
 def readable_labels(ax: Any) -> None:
-    """White tick labels with a dark outline: legible on the darkest and the lightest colours of a map."""
+    """White longitude labels with a dark outline: legible on the darkest and the lightest colours of a Mollweide
+    map, where they sit (the latitude labels are outside the map and stay as they are)."""
     import matplotlib.patheffects as effects
 
     outline = [effects.withStroke(linewidth=2.5, foreground="black")]
-    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
+    for label in ax.get_xticklabels():
         label.set_color("white")
         label.set_path_effects(outline)
 
