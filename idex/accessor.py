@@ -157,7 +157,8 @@ class IdexDatasetAccessor:
 
         return to_csv(self._ds, path, **options)  # type: ignore[arg-type]
 
-    def pointing(self, kernels: PathLike | list[PathLike], spin_tables: PathLike | list[PathLike] | None = None,
+    def pointing(self, kernels: PathLike | list[PathLike] | None = None,
+                 spin_tables: PathLike | list[PathLike] | None = None,
                  **options: object) -> xr.Dataset:
         """The mission's L1B pointing variables per event; see :func:`idex.science.pointing.pointing`."""
         from idex.science.pointing import pointing

@@ -114,6 +114,8 @@ def _open_netcdf(path: Path) -> xr.Dataset:
     with xr.open_datatree(path) as tree:
         node = tree["events"] if "events" in tree.children else tree
         ds = node.to_dataset().load()
+    if "event" not in ds.dims and ds.attrs.get("idex_product") == "rates":  # rates and maps (io.rate_products)
+        return ds
     if "event" not in ds.dims:
         raise ProductError(f"{path}: a netCDF/HDF5 file without an 'event' dimension: not an idex event file")
     return with_trigger_clocks(ds)

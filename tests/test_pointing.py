@@ -137,3 +137,15 @@ def test_official_l1b_carries_the_same_variables() -> None:
     for name, entry in facts()["variables"].items():
         assert ds[name].dims == ("event",) and ds[name].attrs["units"] == entry["units"], name
     assert np.isnan(ds["longitude"].values).all()  # made without SPICE: fill values read as NaN
+
+
+def test_kernels_and_spin_tables_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    ds = xr.Dataset(coords={"epoch": ("event", np.array(["2025-06-15T00:05"], dtype="datetime64[ns]"))})
+    monkeypatch.delenv("IDEX_SPICE_KERNELS", raising=False)
+    with pytest.raises(ValueError, match="IDEX_SPICE_KERNELS"):
+        pointing(ds)
+    monkeypatch.setenv("IDEX_SPICE_KERNELS", os.pathsep.join(map(str, KERNELS)))
+    monkeypatch.setenv("IDEX_SPIN_TABLES", os.pathsep.join(map(str, TABLES)))
+    assert ds.idex.pointing()["pointing_flags"].item() == 0

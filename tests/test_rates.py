@@ -109,6 +109,8 @@ def test_rate_is_counts_over_acquisition_seconds_as_in_the_pipeline(oracle: dict
     assert out["unknown_state_seconds"].item() == pytest.approx(0.5 * DAY_S)
     assert out["rate_calculation_quality_flags"].item() == pipeline["rate_calculation_quality_flags"][0] == 1
     np.testing.assert_allclose(out["rate"].values, out["counts"].values / expected_on, rtol=1e-15)
+    # no spin table: each quadrant gets a quarter of the time, so the per-quadrant-time rate is 4x the official one
+    np.testing.assert_allclose(out["rate_per_quadrant_time"].values, 4 * out["rate"].values, rtol=1e-14)
 
 
 def test_state_before_the_first_message_is_taken_from_the_last_earlier_message(oracle: dict) -> None:
@@ -192,6 +194,15 @@ def test_quadrant_exposure_follows_the_spin_table() -> None:
     assert 600.0 - got.sum() == pytest.approx(3 * 15.0, abs=0.05)  # three spins invalid or thrusting
 
 
+def test_rates_netcdf_round_trip(tmp_path: Path) -> None:
+    import idex
+
+    out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
+    back = idex.open(write_rates(out, tmp_path / "rates.nc"))
+    xr.testing.assert_identical(back.drop_attrs(), out.drop_attrs())
+    assert back.attrs["idex_product"] == "rates"
+
+
 @pytest.mark.parametrize("profile", ["l2b", "l2c"])
 def test_l2_cdf_round_trip(tmp_path: Path, profile: str) -> None:
     out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
@@ -258,3 +269,48 @@ def test_healpix_pixels_contain_their_events() -> None:
     vectors = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
     nearest = np.degrees(np.arccos(np.clip(vectors @ centres.T, -1, 1))).min(axis=1)
     assert nearest.max() < 58.6 / nside  # within the largest pixel's radius of a counted pixel's centre
+
+
+OFFICIAL = {  # written by the pipeline (tests/oracles/rates_official.py, scenario first_on)
+    "l2b": DATA / "imap_idex_l2b_sci-10days_20250609_v001.0001.cdf",
+    "l2c": DATA / "imap_idex_l2c_rectangular-map-10days_20250609_v001.0001.cdf",
+}
+
+
+@pytest.mark.parametrize("profile", ["l2b", "l2c"])
+def test_idex_products_have_the_official_layout(tmp_path: Path, profile: str) -> None:
+    import cdflib
+
+    out = _quiet(rates, _events(), _messages("first_on", with_previous=False))
+    official = cdflib.CDF(str(OFFICIAL[profile]))
+    ours = cdflib.CDF(str(write_rates(out, tmp_path / f"{profile}.cdf", profile=profile)))
+    keys = ("DEPEND_0", "DEPEND_1", "DEPEND_2", "DEPEND_3", "LABL_PTR_1", "LABL_PTR_2", "LABL_PTR_3", "VAR_TYPE")
+    for name in official.cdf_info().zVariables:
+        theirs, mine = official.varinq(name), ours.varinq(name)
+        assert (mine.Data_Type_Description, mine.Rec_Vary, mine.Dim_Sizes) == (
+            theirs.Data_Type_Description,
+            theirs.Rec_Vary,
+            theirs.Dim_Sizes,
+        ), name
+        their_attrs, my_attrs = official.varattsget(name), ours.varattsget(name)
+        assert {k: my_attrs.get(k) for k in keys} == {k: their_attrs.get(k) for k in keys}, name
+        if their_attrs.get("VAR_TYPE") != "metadata":
+            assert my_attrs.get("UNITS") == their_attrs.get("UNITS"), name
+    their_globals, my_globals = official.globalattsget(), ours.globalattsget()
+    for key in ("Logical_source", "Data_level", "sky_tiling_type", "Spacing_degrees", "Spice_reference_frame"):
+        assert my_globals.get(key) == their_globals.get(key), key
+
+
+def test_official_l2b_reads_back_with_its_withheld_arrays_as_nan(oracle: dict) -> None:
+    import idex
+
+    l2b = idex.open(OFFICIAL["l2b"])
+    assert l2b["counts"].values.tolist() == oracle["first_on"]["counts"]
+    assert l2b["counts"].dims == ("epoch", "spin_phase") and l2b["charge_labels"].dims == ("impact_charge",)
+    assert np.isnan(l2b["counts_by_charge"].values).all() and l2b["counts_by_charge"].attrs["fill_values"] == 40
+    l2c = idex.open(OFFICIAL["l2c"])
+    cells = [
+        [i, j, int(l2c["counts_map"].values[0, i, j])]
+        for i, j in zip(*np.nonzero(l2c["counts_map"].values[0]), strict=True)
+    ]
+    assert cells == oracle["first_on"]["counts_map_nonzero"]

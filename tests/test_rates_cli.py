@@ -155,3 +155,17 @@ def test_many_daily_files_give_the_same_rates_as_one_dataset(tmp_path: Path) -> 
     assert many.sizes["epoch"] == one.sizes["epoch"] == 1
     for name in ("counts", "counts_map", "counts_by_charge", "on_seconds", "rate"):
         np.testing.assert_array_equal(many[name].values, one[name].values)
+
+
+def test_batch_adds_pointing_with_kernels(tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "Data"
+    data.mkdir()
+    shutil.copy(DATA / "imap_idex_l0_raw_20231214_v001.pkts", data)
+    kernels = [str(p) for p in sorted(SPICE.iterdir()) if p.suffix in (".tls", ".tsc", ".tf", ".bsp", ".bc")]
+    args = ["batch", str(data), "-o", str(tmp_path / "out"), "-j", "1", *sum((["-k", k] for k in kernels), [])]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(tmp_path / "out" / "imap_idex_l0_raw_20231214_v001.pkts.nc")
+    assert "longitude" in ds and (ds["pointing_flags"].values != 0).all()  # 2023: outside the 2025 test kernels

@@ -47,6 +47,8 @@ class BatchOptions:
     formats: tuple[str, ...] = ("nc",)
     fit: bool = False
     quicklook: bool = False
+    kernels: tuple[str, ...] = ()  # SPICE kernels: add the pointing variables (idex.science.pointing)
+    spin_tables: tuple[str, ...] = ()
 
 
 @dataclass
@@ -90,6 +92,13 @@ def process_capture(source: str, output_stem: str, options: BatchOptions) -> lis
     if tree["packets"].sizes["packet"] == 0:
         raise PacketDecodeError(f"{source}: no CCSDS packet found: not a telemetry capture")
     ds = tree["events"].to_dataset()
+    if options.kernels:
+        from idex.exceptions import IdexWarning
+        from idex.science.pointing import pointing
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IdexWarning)  # what the kernels miss is in pointing_flags
+            ds = pointing(ds, list(options.kernels), list(options.spin_tables) or None)
     if options.fit:
         ds = ds.idex.fit(merge=True, curves=options.quicklook)
     outputs = [str(to_file(ds, stem.parent / f"{stem.name}.{fmt}", overwrite=True)) for fmt in options.formats]

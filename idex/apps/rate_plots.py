@@ -28,11 +28,12 @@ def _pyplot() -> Any:
 
 
 def readable_labels(ax: Any) -> None:
-    """White tick labels with a dark outline: legible on the darkest and the lightest colours of a map."""
+    """White longitude labels with a dark outline: legible on the darkest and the lightest colours of a Mollweide
+    map, where they sit (the latitude labels are outside the map and stay as they are)."""
     import matplotlib.patheffects as effects
 
     outline = [effects.withStroke(linewidth=2.5, foreground="black")]
-    for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
+    for label in ax.get_xticklabels():
         label.set_color("white")
         label.set_path_effects(outline)
 
@@ -90,7 +91,8 @@ def render_rate_map(
         ax.set_xlim(0, 360)
     ax.set_ylabel("ECLIPJ2000 latitude [deg]")
     ax.grid(alpha=0.4)
-    readable_labels(ax)
+    if projection == "mollweide":  # its longitude labels sit on the map
+        readable_labels(ax)
     fig.colorbar(mesh, ax=ax, orientation="horizontal", pad=0.1, fraction=0.05, label=label)
     ax.set_title(f"IDEX dust {quantity} map — {summary(rates)}", pad=14, fontsize=10)
     save_figure(fig, path, dpi=100, bbox_inches="tight")

@@ -146,6 +146,7 @@ def rates(
     if times.size == 0:
         out.attrs["rates_missing_reason"] = reason
     out.attrs.update(
+        idex_product="rates",
         source_messages=str(message_ds.attrs.get("source", "Dataset")),
         duplicates_dropped_upstream=int(events.attrs.get("duplicates_dropped", 0)),
         windows=windows if isinstance(windows, str) else "explicit edges",
@@ -187,12 +188,17 @@ def write_rates(ds: xr.Dataset, path: PathLike, *, profile: str = "l2b", overwri
     return path
 
 
+_CDF_TYPES = {"float64": 45, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 11, "uint16": 12, "uint32": 14}
+"""CDF data types of NumPy dtypes (CDF_DOUBLE, CDF_INT8/4/2/1, CDF_UINT1/2/4); times are CDF_TIME_TT2000 (33),
+text CDF_CHAR (51)."""
+
+
 def _write_cdf(ds: xr.Dataset, path: Path, globals_: dict[str, str]) -> None:
     from cdflib.cdfwrite import CDF
 
+    from idex.science.exposure import spec
     from idex.science.pointing import utc_to_tt2000
 
-    types = {"f": 45, "i": 8, "u": 11}  # CDF_DOUBLE, CDF_INT8, CDF_UINT1 (CDF_CHAR 51, CDF_TIME_TT2000 33)
     cdf = CDF(str(path), cdf_spec={"Majority": "row_major"}, delete=True)
     attrs = {
         "Project": "STP>Solar-Terrestrial Physics",
@@ -209,6 +215,7 @@ def _write_cdf(ds: xr.Dataset, path: Path, globals_: dict[str, str]) -> None:
         **{k: str(v) for k, v in ds.attrs.items()},
     }
     cdf.write_globalattrs({k: {0: v} for k, v in attrs.items()})
+    facts = spec()
     variables = {str(c): ds[c] for c in ds.coords} | {str(v): ds[v] for v in ds.data_vars}
     for name, variable in variables.items():
         values = variable.values
@@ -216,17 +223,12 @@ def _write_cdf(ds: xr.Dataset, path: Path, globals_: dict[str, str]) -> None:
         if values.dtype.kind == "M":
             data, kind = utc_to_tt2000(values.astype("datetime64[ns]")), 33
         elif values.dtype.kind in "UO":
-            data = values.astype(str)
-            kind = 51
+            data, kind = values.astype(str), 51
         else:
-            data = values.astype(
-                np.float64
-                if values.dtype.kind == "f"
-                else np.uint8
-                if values.dtype.kind == "u" and values.itemsize == 1
-                else np.int64
-            )
-            kind = types["u"] if data.dtype == np.uint8 else types[data.dtype.kind]
+            data = values.astype(np.float64 if values.dtype.kind == "f" else values.dtype)
+            if str(data.dtype) not in _CDF_TYPES:
+                raise ProductError(f"{path}: {name} has dtype {data.dtype}, which has no CDF type here")
+            kind = _CDF_TYPES[str(data.dtype)]
         dims = [str(d) for d in (variable.dims[1:] if record else variable.dims)]
         spec_ = {
             "Variable": name,
@@ -235,34 +237,48 @@ def _write_cdf(ds: xr.Dataset, path: Path, globals_: dict[str, str]) -> None:
             "Rec_Vary": record,
             "Dim_Sizes": [variable.sizes[d] for d in dims],
         }
-        var_attrs = _istp(name, variable, record and name not in variable.dims, dims, data)
-        cdf.write_var(spec_, var_attrs=var_attrs, var_data=data)
+        cdf.write_var(spec_, var_attrs=_istp(name, variable, record, dims, data, facts), var_data=data)
     cdf.close()
 
 
-def _istp(name: str, variable: xr.DataArray, record: bool, dims: list[str], data: np.ndarray) -> dict[str, Any]:
+def _istp(
+    name: str, variable: xr.DataArray, record: bool, dims: list[str], data: np.ndarray, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """ISTP attributes as the official L2B/L2C files have them (data, support_data, label metadata)."""
     long_name = str(variable.attrs.get("long_name", name))
-    attrs: dict[str, Any] = {
-        "CATDESC": long_name,
-        "FIELDNAM": long_name[:30],
-        "LABLAXIS": name[:30],
-        "UNITS": str(variable.attrs.get("units", " ")) or " ",
-        "VAR_TYPE": "data" if record and data.dtype.kind != "U" else "support_data",
-    }
-    if record:
+    labels = facts["labels"]
+    attrs: dict[str, Any] = {"CATDESC": long_name, "FIELDNAM": long_name[:30], "LABLAXIS": name[:30]}
+    if name in labels.values():  # a label variable: metadata pointing at its dimension
+        return {**attrs, "VAR_TYPE": "metadata", "DEPEND_1": dims[0], "FORMAT": f"A{data.dtype.itemsize // 4}"}
+    time = data.dtype == np.int64 and variable.dtype.kind == "M"
+    support = not record or time or name in facts["support_data"]
+    attrs.update(
+        VAR_TYPE="support_data" if support else "data",
+        UNITS="ns" if time else str(variable.attrs.get("units", " ")) or " ",
+    )
+    if record and name not in variable.dims:
         attrs["DEPEND_0"] = variable.dims[0]
         attrs["DISPLAY_TYPE"] = "time_series" if not dims else "spectrogram"
-    from idex.science.exposure import spec
-
-    labels = spec()["labels"]
-    for axis, dim in enumerate(dims, start=1):
-        attrs[f"DEPEND_{axis}"] = dim
-        if record and dim in labels:
-            attrs[f"LABL_PTR_{axis}"] = labels[dim]
+        for axis, dim in enumerate(dims, start=1):
+            attrs[f"DEPEND_{axis}"] = dim
+            if dim in labels:
+                attrs[f"LABL_PTR_{axis}"] = labels[dim]
+    elif not record and dims[0] in facts["labelled_coordinates"]:  # a bin coordinate with its labels
+        attrs["LABL_PTR_1"] = labels[dims[0]]
+    elif not record and dims[0] != name:
+        attrs["DEPEND_1"] = dims[0]
     if data.dtype.kind == "f":
         attrs.update(FILLVAL=np.float64(-1e31), FORMAT="E12.4")
-    elif data.dtype.kind in "iu" and name != "epoch" and variable.dtype.kind != "M":
-        attrs.update(FILLVAL=np.int64(-9223372036854775808) if data.dtype == np.int64 else np.uint8(255), FORMAT="I12")
+    elif data.dtype.kind in "iu":
+        attrs.update(
+            FILLVAL=np.int64(-9223372036854775808)
+            if time
+            else np.iinfo(data.dtype).min
+            if data.dtype.kind == "i"
+            else np.iinfo(data.dtype).max,
+            FORMAT="I20",
+        )
+        attrs["FILLVAL"] = np.array(attrs["FILLVAL"], dtype=data.dtype)[()]
     for key in ("method", "healpix_nside", "healpix_order", "frame"):
         if key in variable.attrs:
             attrs[key] = str(variable.attrs[key])
@@ -281,21 +297,21 @@ def read_rates(path: PathLike) -> xr.Dataset:
     out: dict[str, Any] = {}
     for name in names:
         attrs = cdf.varattsget(name)
-        values = cdf.varget(name)
-        if cdf.varinq(name).Data_Type == 33:
+        info = cdf.varinq(name)
+        values = np.asarray(cdf.varget(name))
+        note = {}
+        if info.Data_Type == 33:
             values = np.array(cdflib.cdfepoch.to_datetime(values), dtype="datetime64[ns]")
-        elif np.asarray(values).dtype.kind == "f" and "FILLVAL" in attrs:
-            values = np.where(values == attrs["FILLVAL"], np.nan, values)
-        dims = (
-            [name]
-            if "DEPEND_0" not in attrs and np.ndim(values) == 1
-            else [attrs.get(f"DEPEND_{i}", f"{name}_dim_{i}") for i in range(np.ndim(values))]
-        )
-        out[name] = (
-            dims,
-            np.asarray(values),
-            {"long_name": attrs.get("CATDESC", name), "units": str(attrs.get("UNITS", "")).strip()},
-        )
+        elif values.dtype.kind in "fiu" and "FILLVAL" in attrs and np.any(values == attrs["FILLVAL"]):
+            # fill values (e.g. the pipeline's withheld by-charge / by-mass arrays) become NaN, and say so
+            note = {"fill_values": int(np.count_nonzero(values == attrs["FILLVAL"]))}
+            values = np.where(values == attrs["FILLVAL"], np.nan, values.astype(np.float64))
+        if info.Rec_Vary:
+            dims = [attrs.get(f"DEPEND_{i}", name if i == 0 else f"{name}_dim_{i}") for i in range(values.ndim)]
+        else:
+            dims = [attrs.get(f"DEPEND_{i + 1}", name if i == 0 else f"{name}_dim_{i}") for i in range(values.ndim)]
+        units = str(attrs.get("UNITS", "") or "").strip()
+        out[name] = (dims, values, {"long_name": attrs.get("CATDESC", name), "units": units, **note})
     ds = xr.Dataset(out)
     ds.attrs.update({k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in cdf.globalattsget().items()})
     return ds.set_coords([n for n in ds.data_vars if n in ds.dims])

@@ -29,7 +29,6 @@ from idex.science.pointing import facts, utc_to_tt2000
 __all__ = ["Exposure", "dead_seconds", "exposure", "spec", "transitions", "window_edges"]
 
 
-
 @lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
     """The L2B/L2C facts of ``defs/l2_products.yaml``."""
@@ -104,7 +103,8 @@ def utc_to_met(times: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Exposure:
     """Acquisition time per window: ``on_seconds`` (n), ``quadrant_seconds`` (n, 4), ``unknown_seconds`` (n),
-    ``state_known`` (n), the on intervals (``starts``, ``ends``) and how quadrant time was found."""
+    ``state_known`` (n), the acquisition intervals cut at the window edges (``interval_starts``, ``interval_ends``),
+    how the quadrant time was found, and until when each window's state is unknown (``unknown_until``)."""
 
     window_start: np.ndarray
     window_end: np.ndarray

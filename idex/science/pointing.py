@@ -110,7 +110,7 @@ def _per_event(function: Any, ets: np.ndarray, width: int) -> tuple[np.ndarray, 
 
 def pointing(
     ds: xr.Dataset,
-    kernels: PathLike | Sequence[PathLike],
+    kernels: PathLike | Sequence[PathLike] | None = None,
     spin_tables: Sequence[PathLike] | PathLike | None = None,
     *,
     use_corrected_spin_start: bool = True,
@@ -121,11 +121,13 @@ def pointing(
     ----------
     ds : xarray.Dataset
         Events with an ``epoch`` coordinate (UTC ``datetime64``) along ``event``.
-    kernels : path or sequence of paths
+    kernels : path or sequence of paths, optional
         SPICE kernels or a meta-kernel (LSK, IMAP SCLK, FK, attitude CK, IMAP SPK); furnished for this call and
-        unloaded after it.
+        unloaded after it. Default: the paths in the environment variable ``IDEX_SPICE_KERNELS``
+        (separated by ``os.pathsep``), e.g. set once in the user's shell profile.
     spin_tables : path or sequence of paths, optional
-        SDC spin-table CSV files; without them ``spin_phase`` is NaN with ``OUTSIDE_SPIN_TABLE``.
+        SDC spin-table CSV files (default: ``IDEX_SPIN_TABLES``, like ``IDEX_SPICE_KERNELS``); without any,
+        ``spin_phase`` is NaN with ``OUTSIDE_SPIN_TABLE``.
     use_corrected_spin_start : bool
         Use the corrected spin start times (the mission's default).
 
@@ -136,6 +138,12 @@ def pointing(
     """
     spiceypy = _spiceypy()
     spec = facts()
+    if kernels is None or (not isinstance(kernels, (str, os.PathLike)) and len(kernels) == 0):
+        kernels = [p for p in os.environ.get("IDEX_SPICE_KERNELS", "").split(os.pathsep) if p]
+        if not kernels:
+            raise ValueError("no SPICE kernels: pass kernels=... or set IDEX_SPICE_KERNELS")
+    if spin_tables is None:
+        spin_tables = [p for p in os.environ.get("IDEX_SPIN_TABLES", "").split(os.pathsep) if p] or None
     paths = _kernel_paths(kernels)
     tables = None
     if spin_tables is not None:

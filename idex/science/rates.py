@@ -203,6 +203,9 @@ def tally(
         epoch_delta_plus=("epoch", (ends - starts).astype(np.int64)),
         epoch_delta_minus=("epoch", np.zeros(n, dtype=np.int64)),
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quadrant_rate = np.where(exposure.quadrant_seconds > 0, counts["counts"] / exposure.quadrant_seconds, np.nan)
+    out["rate_per_quadrant_time"] = (("epoch", "spin_phase"), quadrant_rate)
     out.update(_live_time(events, epoch, exposure, totals["counts_total"]))
     out.update(
         _healpix(
@@ -267,11 +270,11 @@ def _coords(
         "rectangular_lat_pixel_label": ("rectangular_lat_pixel", lat_mid.astype(str)),
     }
     return labels | {
-        "spin_phase": ("spin_phase", phase_mid, {"units": "Degrees", "bin_edges": lower + 90.0 * np.arange(5)}),
+        "spin_phase": ("spin_phase", phase_mid, {"units": "deg", "bin_edges": lower + 90.0 * np.arange(5)}),
         "impact_charge": ("impact_charge", charge_mid, {"units": "pC", "bin_edges": charge_edges}),
         "mass": ("mass", mass_mid, {"units": "kg", "bin_edges": mass_edges}),
-        "rectangular_lon_pixel": ("rectangular_lon_pixel", lon_mid, {"units": "Degrees"}),
-        "rectangular_lat_pixel": ("rectangular_lat_pixel", lat_mid, {"units": "Degrees"}),
+        "rectangular_lon_pixel": ("rectangular_lon_pixel", lon_mid, {"units": "degrees"}),
+        "rectangular_lat_pixel": ("rectangular_lat_pixel", lat_mid, {"units": "degrees"}),
     }
 
 

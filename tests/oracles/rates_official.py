@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import cdflib
@@ -28,6 +29,20 @@ from imap_processing.idex.idex_l2b import compute_counts_by_charge_and_mass, ide
 
 def _tt2000(times: np.ndarray) -> np.ndarray:
     return np.array([cdflib.cdfepoch.parse(str(t)) for t in times.astype("datetime64[ns]")], dtype=np.int64)
+
+
+def _write_official(product: xr.Dataset) -> None:
+    import shutil
+
+    import imap_data_access
+    from imap_processing.cdf.utils import write_cdf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        imap_data_access.config["DATA_DIR"] = Path(tmp)
+        product.attrs["Data_version"] = "001.0001"
+        path = write_cdf(product)
+        shutil.copy(path, TESTS / "data" / path.name)
+        print(f"official: {path.name} ({path.stat().st_size} bytes)")
 
 
 def main() -> None:
@@ -57,6 +72,9 @@ def main() -> None:
             "internal_counts_by_mass_map_total": int(by_mass_map.sum()),
             "epoch_delta_plus": int(l2b["epoch_delta_plus"].values[0]),
         }
+        if scenario == "first_on":  # the official L2B and L2C files themselves, for the profile and reader tests
+            _write_official(l2b)
+            _write_official(l2c)
     (TESTS / "data" / "rates_official.json").write_text(json.dumps(out, indent=1) + "\n")
     print({k: v["counts"] for k, v in out["scenarios"].items()})
 

@@ -25,9 +25,14 @@ __all__ = ["batch", "calibrate", "capture", "scope", "view"]
 @click.option("-j", "--jobs", type=int, help="Parallel local processes (default: CPU count).")
 @click.option("--scheduler", help="Run on a dask.distributed scheduler at this address instead.")
 @click.option("--force", is_flag=True, help="Reprocess files already done and unchanged.")
+@click.option("--kernels", "-k", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SPICE kernel or meta-kernel: add the L1B pointing variables (repeat; --force after changing).")
+@click.option("--spin-table", "spin_tables", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="SDC spin-table CSV for spin_phase, with --kernels (repeat).")
 @user_errors
 def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook: bool, jobs: int | None,
-          scheduler: str | None, force: bool) -> None:
+          scheduler: str | None, force: bool, kernels: tuple[Path, ...] = (),
+          spin_tables: tuple[Path, ...] = ()) -> None:
     """Decode (and fit, export, plot) every capture under ROOT; rerun to pick up only new or changed files.
 
     \b
@@ -37,7 +42,8 @@ def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook:
     """
     from idex.apps.batch import BatchOptions, find_captures, run_batch
 
-    options = BatchOptions(tuple(f.strip() for f in formats.split(",")), fit, with_quicklook)
+    options = BatchOptions(tuple(f.strip() for f in formats.split(",")), fit, with_quicklook,
+                           tuple(str(k) for k in kernels), tuple(str(t) for t in spin_tables))
     total = len(find_captures(root))
     with click.progressbar(length=total, label="captures", file=sys.stderr) as bar:
         results = run_batch(root, output_dir, options, jobs=jobs, scheduler=scheduler, force=force,

@@ -22,7 +22,7 @@ def with_pointing(events, path: Path, kernels: tuple[Path, ...], spin_tables: tu
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IdexWarning)
-        out = add_pointing(events, list(kernels), list(spin_tables) or None)
+        out = add_pointing(events, list(kernels) or None, list(spin_tables) or None)
     for warning in caught:
         click.echo(f"warning: {path.name}: {warning.message}", err=True)
     return out
@@ -34,9 +34,8 @@ def with_pointing(events, path: Path, kernels: tuple[Path, ...], spin_tables: tu
     "--kernels",
     "-k",
     multiple=True,
-    required=True,
     type=_FILE,
-    help="SPICE kernel or meta-kernel (repeat: LSK, SCLK, FK, CK, SPK).",
+    help="SPICE kernel or meta-kernel (repeat: LSK, SCLK, FK, CK, SPK; default: $IDEX_SPICE_KERNELS).",
 )
 @click.option("--spin-table", "spin_tables", multiple=True, type=_FILE, help="SDC spin-table CSV (repeat).")
 @click.option(
