@@ -141,7 +141,8 @@ class EventBrowser(QWidget):
         self.events.blockSignals(True)
         self.events.clear()
         dust = ds["dust_hit_flag"].values if "dust_hit_flag" in ds else np.zeros(ds.sizes["event"], np.uint8)
-        for number, epoch, flags, hit in zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust):
+        rows = zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust, strict=True)
+        for number, epoch, flags, hit in rows:
             text = f"{int(number):5d}  {np.datetime_as_string(epoch, unit='s')}" + ("  dust" if hit == 1 else "")
             self.events.addItem(text + (f"  flags {int(flags)}" if flags else ""))
         self.events.blockSignals(False)
@@ -282,7 +283,7 @@ class EventBrowser(QWidget):
         overlay = self.overlay.isChecked()
         axes = [self.figure.add_subplot(111)] * len(channels) if overlay else \
             self.figure.subplots(len(channels), 1, sharex=False, squeeze=False)[:, 0]
-        for ax, channel in zip(axes, channels):
+        for ax, channel in zip(axes, channels, strict=True):
             t, y = self._data(channel)
             units = self.opened.events[channel].attrs.get("calibration_units",
                                                           self.opened.events[channel].attrs.get("units", ""))
