@@ -194,3 +194,19 @@ def test_fit_command_writes_the_l2a_profile(tmp_path):
     assert idex.open(out).attrs["official_logical_source"] == "imap_idex_l2a_sci-10days"
     wrong = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc"), "--profile", "l2a"])
     assert wrong.exit_code != 0 and "not a .cdf" in wrong.output
+
+
+def test_table_carries_the_l2a_columns(events_2023_12, tmp_path):
+    """`idex table` over L2A files (the mission's and idex's): one row per event with every per-event L2A value,
+    and idex's fit status and significance where the file has them."""
+    from idex.apps.table import combine
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        ours = events_2023_12.to_cdf(tmp_path / "ours.cdf", profile="l2a")
+    frame = combine([ours])
+    for channel in CHANNELS:
+        for output in ("impact_charge", "velocity_estimate", "dust_mass_estimate", "chi_squared", "fit_status",
+                       "fit_significance", "fit_rise_time"):
+            assert f"{channel}_{output}" in frame, (channel, output)
+    assert len(frame) == 14 and "target_low_impact_charge" in combine([L2A])
