@@ -79,6 +79,8 @@ def test_l2a_profile_round_trip(events_2023_12, tmp_path):
         ):
             np.testing.assert_array_equal(back[f"{channel}_{output}"].values, values[f"{channel}_{output}"].values)
     np.testing.assert_array_equal(back["dust_hit_flag"].values, events_2023_12["dust_hit_flag"].values)
+    for name in ("tof_impact_charge", "tof_impact_charge_stderr", "tof_impact_charge_status"):  # beside the targets'
+        np.testing.assert_array_equal(back[name].values, values[name].values)
 
 
 def test_not_an_l2a_file_is_named(tmp_path):
@@ -206,7 +208,14 @@ def test_table_carries_the_l2a_columns(events_2023_12, tmp_path):
         ours = events_2023_12.to_cdf(tmp_path / "ours.cdf", profile="l2a")
     frame = combine([ours])
     for channel in CHANNELS:
-        for output in ("impact_charge", "velocity_estimate", "dust_mass_estimate", "chi_squared", "fit_status",
-                       "fit_significance", "fit_rise_time"):
+        for output in (
+            "impact_charge",
+            "velocity_estimate",
+            "dust_mass_estimate",
+            "chi_squared",
+            "fit_status",
+            "fit_significance",
+            "fit_rise_time",
+        ):
             assert f"{channel}_{output}" in frame, (channel, output)
     assert len(frame) == 14 and "target_low_impact_charge" in combine([L2A])

@@ -44,14 +44,14 @@ def l2a_name(ds: xr.Dataset, version: int = 1) -> str:
 
 
 def _extras() -> dict[str, dict[str, Any]]:
-    """The profile's idex variables, one per channel, with their names and labels filled in."""
+    """The profile's idex variables: per channel (names and labels filled in), then per event."""
     out = {}
     for channel in L2A_CHANNELS:
         label = channel.replace("_", " ").title()
         for pattern, entry in profile()["idex_variables"].items():
             attrs = {k: v.format(label=label) if isinstance(v, str) else v for k, v in entry["attrs"].items()}
             out[pattern.format(channel=channel)] = {"cdf_type": entry["cdf_type"], "attrs": attrs}
-    return out
+    return {**out, **profile()["idex_event_variables"]}
 
 
 def l2a_product(ds: xr.Dataset) -> xr.Dataset:

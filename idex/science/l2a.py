@@ -24,6 +24,8 @@ import xarray as xr
 from idex.fit.events import fit
 from idex.fit.models import MODELS
 from idex.resources import data_dir, read_yaml
+from idex.science.tof_charge import settings as tof_settings
+from idex.science.tof_charge import tof_charge
 from idex.science.velocity import Calibration, estimate
 
 __all__ = ["L2A_CHANNELS", "PARAMETER_LABELS", "l2a_values"]
@@ -51,7 +53,8 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     xarray.Dataset
         ``ds`` with ``<ch>_fit_parameters`` (dimension ``fit_parameter``), ``<ch>_impact_charge`` (replaced:
         converged and unsaturated only), ``<ch>_velocity_estimate``, ``<ch>_dust_mass_estimate``,
-        ``<ch>_chi_squared``, ``<ch>_reduced_chi_squared`` and ``<ch>_fit_results``.
+        ``<ch>_chi_squared``, ``<ch>_reduced_chi_squared`` and ``<ch>_fit_results``; and, when the model has the
+        TOF gains and their saturation flags, the TOF impact charge (:func:`idex.science.tof_charge.tof_charge`).
 
     Examples
     --------
@@ -105,6 +108,8 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         out[f"{c}_fit_results"] = xr.DataArray(
             curve, dims=ds[c].dims, attrs={"long_name": f"{c} fitted impact model on the sample axis", "units": units}
         )
+    if all(f"{c}_saturation_flag" in ds for c in tof_settings()["channels"]):  # the TOF charge beside the targets'
+        out.update(tof_charge(ds).data_vars)
     return ds.assign(out).assign_coords(fit_parameter=("fit_parameter", list(PARAMETER_LABELS)))
 
 
