@@ -27,8 +27,8 @@ from idex.science.l2a import L2A_CHANNELS, PARAMETER_LABELS, l2a_values
 __all__ = ["is_l2a", "l2a_name", "l2a_product", "profile", "read_l2a"]
 
 _DTYPES = {"CDF_INT8": np.int64, "CDF_INT1": np.int8, "CDF_UINT1": np.uint8, "CDF_DOUBLE": np.float64}
-_AXES = {"target_fit_parameter_index": "fit_parameter", "time_low_sample_rate_index": None}
-_EXTRAS = ("fit_status", "fit_significance")
+_AXES = {"target_fit_parameter_index": "fit_parameter", "time_low_sample_rate_index": "sample_low"}
+"""The event model's dimension for each L2A axis (the low-rate sample axis of every schema is ``sample_low``)."""
 
 
 @lru_cache(maxsize=1)
@@ -139,7 +139,7 @@ def _read(path: PathLike) -> xr.Dataset:
         if values.dtype.kind == "f":
             values = np.where(values == attrs.get("FILLVAL", np.nan), np.nan, values)
         depend = str(attrs.get("DEPEND_1", ""))
-        dims = ["event"] + ([_AXES.get(depend) or "sample_low"] if values.ndim > 1 else [])
+        dims = ["event"] + ([_AXES[depend]] if values.ndim > 1 else [])
         data[name] = (
             dims,
             values,

@@ -35,7 +35,6 @@ L2A_CHANNELS: tuple[str, ...] = tuple(_PROFILE["channels"])
 """The channels the L2A product fits, in its order."""
 PARAMETER_LABELS: tuple[str, ...] = tuple(_PROFILE["fit_parameter_labels"])
 """The L2A labels of the impact model's parameters, in the model's order."""
-_VELOCITY = {"target_low": "target_low", "target_high": "target_high", "ion_grid": "ion_grid"}
 
 
 def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -83,9 +82,9 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         stacked = xr.concat([ds[name] for name in parameters], dim="fit_parameter").transpose("event", "fit_parameter")
         units = ds[c].attrs.get("calibration_units", "")
         earned = usable[f"{c}_fit_success"]
-        velocity = speeds[f"{_VELOCITY[c]}_velocity"].where(science)
-        mass = speeds[f"{_VELOCITY[c]}_mass"].where(science)
-        provenance = {"calibration": speeds[f"{_VELOCITY[c]}_velocity"].attrs["calibration"]}
+        velocity = speeds[f"{c}_velocity"].where(science)  # target_low_velocity, ..., ion_grid_velocity
+        mass = speeds[f"{c}_mass"].where(science)
+        provenance = {"calibration": speeds[f"{c}_velocity"].attrs["calibration"]}
         out[f"{c}_fit_parameters"] = stacked.assign_attrs(
             long_name=f"{c} impact fit: {', '.join(PARAMETER_LABELS)}", units=f"us, {units}, {units}, us, us"
         )
