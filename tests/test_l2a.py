@@ -219,3 +219,29 @@ def test_table_carries_the_l2a_columns(events_2023_12, tmp_path):
         ):
             assert f"{channel}_{output}" in frame, (channel, output)
     assert len(frame) == 14 and "target_low_impact_charge" in combine([L2A])
+
+
+@pytest.mark.filterwarnings("ignore::idex.exceptions.CalibrationWarning")
+def test_ion_grid_velocity_only_inside_the_calibrated_ratio_range():
+    """Wall impacts give ion-grid / target ratios the law was never calibrated for: NaN with a status saying so,
+    never an extrapolated speed (the mission's issue 3462)."""
+    import xarray as xr
+
+    from idex.science.velocity import estimate
+
+    ion = np.array([0.5, 0.5, 0.001, 2.0])  # ratios 0.05 (inside), no target fit, 1e-4 and 0.2 with a failed ion fit
+    target = np.array([10.0, np.nan, 10.0, 10.0])
+    fits = xr.Dataset(
+        {
+            "ion_grid_impact_charge": ("event", ion),
+            "ion_grid_fit_success": ("event", np.array([True, True, True, False])),
+            "target_high_impact_charge": ("event", target),
+            "target_high_fit_success": ("event", np.isfinite(target)),
+        },
+        coords={"event": np.arange(4)},
+    )
+    out = estimate(fits)
+    assert out["ion_grid_velocity_status"].values.tolist() == [0, 1, 2, 1]
+    velocity = out["ion_grid_velocity"].values
+    assert np.isfinite(velocity[0]) and np.isnan(velocity[1:]).all()
+    assert out["ion_grid_velocity_status"].attrs["ratio_range"] == [0.01, 1.0]
