@@ -315,7 +315,7 @@ class EventBrowser(QWidget):
         evidence = self.evidence[(self.event, channel)]
         text = f"{'kept fit' if status is None else 'fit: ' + _status_name(status)}, significance {evidence:.1f}"
         if status == FitStatus.NO_SIGNAL:
-            text += f" < {threshold(self.specs[channel].false_alarm_probability, samples):.1f}: not fitted"
+            text += f" < {threshold(self.specs[channel].false_alarm_probability, samples):.1f}: no fit numbers"
         return text
 
 
