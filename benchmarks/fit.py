@@ -122,7 +122,7 @@ def main() -> None:
     converged = sum(int((out[:, 2 * K + 2] == FitStatus.CONVERGED).sum()) for out in outputs.values())
     model = lmfit.Model(impact, independent_vars=["t"])
     m = args.reference_events
-    reference_fits, reference_seconds, ours_as_good, lmfit_as_good = 0, 0.0, 0, 0
+    reference_fits, reference_seconds, ours_as_good, lmfit_as_good, judged = 0, 0.0, 0, 0, 0
     for channel in CHANNELS:
         spec = schema.fits[channel]
         t, y = inputs[channel][0][:m], inputs[channel][1][:m]
@@ -133,7 +133,10 @@ def main() -> None:
             best = lmfit_best(model, t[i], y[i], spec, first[:, i])
             reference_seconds += time.perf_counter() - t0
             reference_fits += 1
+            if outputs[channel][i, 2 * K + 2] == FitStatus.NO_SIGNAL:
+                continue  # idex withholds the numbers of a record without evidence of a pulse: nothing to compare
             ours = outputs[channel][i, 2 * K]
+            judged += 1
             ours_as_good += ours <= best * 1.01
             lmfit_as_good += best <= ours * 1.01
     ours_rate = tried / ours_seconds
@@ -146,8 +149,8 @@ def main() -> None:
     if cores > 1:
         print(f"idex engine on {cores} threads: {tried / seconds[cores]:.0f} fits/s = "
               f"{seconds[1] / seconds[cores]:.2f}x its one-thread rate")
-    print(f"same optimum (within 1 %): idex reaches lmfit's in {ours_as_good}/{reference_fits}, "
-          f"lmfit reaches idex's in {lmfit_as_good}/{reference_fits}")
+    print(f"same optimum (within 1 %, the {judged} records with evidence of a pulse): idex reaches lmfit's in "
+          f"{ours_as_good}/{judged}, lmfit reaches idex's in {lmfit_as_good}/{judged}")
     compare_peak_fits(ds, args.reference_peaks)
 
 
