@@ -76,7 +76,7 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     for c in channels:  # the velocity and mass estimates see only unsaturated channels
         usable[f"{c}_fit_success"] = ds[f"{c}_fit_success"] & unsaturated[c]
     speeds = estimate(usable, calibration=calibration)
-    out = {}
+    out: dict[str, xr.DataArray] = {}
     for c in channels:
         parameters = [f"{c}_fit_{name}" for name in MODELS["impact"].parameters]
         stacked = xr.concat([ds[name] for name in parameters], dim="fit_parameter").transpose("event", "fit_parameter")
@@ -108,7 +108,7 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             curve, dims=ds[c].dims, attrs={"long_name": f"{c} fitted impact model on the sample axis", "units": units}
         )
     if all(f"{c}_saturation_flag" in ds for c in tof_settings()["channels"]):  # the TOF charge beside the targets'
-        out.update(tof_charge(ds).data_vars)
+        out.update({str(name): value for name, value in tof_charge(ds).data_vars.items()})
     return ds.assign(out).assign_coords(fit_parameter=("fit_parameter", list(PARAMETER_LABELS)))
 
 

@@ -221,6 +221,7 @@ class EventBrowser(QWidget):
 
     def _fit_every_channel(self) -> None:
         """The automatic fit of every fitted channel of this event, so each panel can say what its fit is worth."""
+        assert self.opened is not None
         for channel, spec in self.specs.items():
             if channel in self.opened.events and (self.event, channel) not in self.evidence:
                 t, y = self._data(channel)
