@@ -99,8 +99,10 @@ def require_waveforms(ds: xr.Dataset, path: PathLike) -> xr.Dataset:
     """``ds``, unless it was read from an L2A product (per-event values, no waveforms): then a
     :class:`~idex.exceptions.ProductError` naming ``path`` and what can read it instead."""
     if str(ds.attrs.get("official_logical_source", "")).startswith("imap_idex_l2a"):
-        raise ProductError(f"{Path(path).name}: an L2A product holds per-event values, not waveforms; fitting, "
-                           "plotting and the SNR need a capture or an L1a/L1b/idex event file (idex table reads it)")
+        raise ProductError(
+            f"{Path(path).name}: an L2A product holds per-event values, not waveforms; fitting, "
+            "plotting and the SNR need a capture or an L1a/L1b/idex event file (idex table reads it)"
+        )
     return ds
 
 
