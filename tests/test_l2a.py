@@ -79,6 +79,8 @@ def test_l2a_profile_round_trip(events_2023_12, tmp_path):
         ):
             np.testing.assert_array_equal(back[f"{channel}_{output}"].values, values[f"{channel}_{output}"].values)
     np.testing.assert_array_equal(back["dust_hit_flag"].values, events_2023_12["dust_hit_flag"].values)
+    for name in ("tof_impact_charge", "tof_impact_charge_stderr", "tof_impact_charge_status"):  # beside the targets'
+        np.testing.assert_array_equal(back[name].values, values[name].values)
 
 
 def test_not_an_l2a_file_is_named(tmp_path):
@@ -194,3 +196,52 @@ def test_fit_command_writes_the_l2a_profile(tmp_path):
     assert idex.open(out).attrs["official_logical_source"] == "imap_idex_l2a_sci-10days"
     wrong = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc"), "--profile", "l2a"])
     assert wrong.exit_code != 0 and "not a .cdf" in wrong.output
+
+
+def test_table_carries_the_l2a_columns(events_2023_12, tmp_path):
+    """`idex table` over L2A files (the mission's and idex's): one row per event with every per-event L2A value,
+    and idex's fit status and significance where the file has them."""
+    from idex.apps.table import combine
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        ours = events_2023_12.to_cdf(tmp_path / "ours.cdf", profile="l2a")
+    frame = combine([ours])
+    for channel in CHANNELS:
+        for output in (
+            "impact_charge",
+            "velocity_estimate",
+            "dust_mass_estimate",
+            "chi_squared",
+            "fit_status",
+            "fit_significance",
+            "fit_rise_time",
+        ):
+            assert f"{channel}_{output}" in frame, (channel, output)
+    assert len(frame) == 14 and "target_low_impact_charge" in combine([L2A])
+
+
+@pytest.mark.filterwarnings("ignore::idex.exceptions.CalibrationWarning")
+def test_ion_grid_velocity_only_inside_the_calibrated_ratio_range():
+    """Wall impacts give ion-grid / target ratios the law was never calibrated for: NaN with a status saying so,
+    never an extrapolated speed (the mission's issue 3462)."""
+    import xarray as xr
+
+    from idex.science.velocity import estimate
+
+    ion = np.array([0.5, 0.5, 0.001, 2.0])  # ratios 0.05 (inside), no target fit, 1e-4 and 0.2 with a failed ion fit
+    target = np.array([10.0, np.nan, 10.0, 10.0])
+    fits = xr.Dataset(
+        {
+            "ion_grid_impact_charge": ("event", ion),
+            "ion_grid_fit_success": ("event", np.array([True, True, True, False])),
+            "target_high_impact_charge": ("event", target),
+            "target_high_fit_success": ("event", np.isfinite(target)),
+        },
+        coords={"event": np.arange(4)},
+    )
+    out = estimate(fits)
+    assert out["ion_grid_velocity_status"].values.tolist() == [0, 1, 2, 1]
+    velocity = out["ion_grid_velocity"].values
+    assert np.isfinite(velocity[0]) and np.isnan(velocity[1:]).all()
+    assert out["ion_grid_velocity_status"].attrs["ratio_range"] == [0.01, 1.0]

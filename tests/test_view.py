@@ -123,3 +123,17 @@ def test_explorer_opens_on_varying_quantities_with_units(qtbot, tmp_path):
     assert explorer.y.currentText() == "ion_grid_impact_charge"
     axes = explorer.figure.axes[0]
     assert axes.get_xlabel() == "target_low_impact_charge [pC]"
+
+
+def test_no_stray_checkbox_and_every_fitted_channel_says_what_its_fit_is_worth(window):
+    """Opening a second file once left the first file's channel boxes drawn over the TOF-low axis label; every
+    fitted channel's panel names its fit status and significance (and the threshold when not fitted)."""
+    from PySide6.QtWidgets import QCheckBox
+
+    browser = window.browser
+    window.file_choice.setCurrentIndex(1)
+    window.file_choice.setCurrentIndex(0)
+    current = [*browser.channel_boxes.values(), browser.overlay]
+    assert [box.text() for box in browser.findChildren(QCheckBox) if not box.isHidden() and box not in current] == []
+    texts = [text.get_text() for ax in browser.figure.axes for text in ax.texts]
+    assert len(texts) == 3 and all("significance" in text for text in texts)

@@ -182,7 +182,7 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
     """Capture overview: event times (dust hits marked), impact charges (if fitted), housekeeping over time, and
     the classification counts in the title."""
     plt = _pyplot()
-    charges = [name for name in ds.data_vars if name.endswith("_impact_charge")]
+    charges = [str(name) for name in ds.data_vars if str(name).endswith("_impact_charge")]
     panels = 3 if charges else 2  # without fits, no empty charge panel
     fig, axes = plt.subplots(panels, 1, figsize=(11, 3 * panels), sharex=True, constrained_layout=True)
     epoch = ds["epoch"].values

@@ -130,8 +130,9 @@ def fit(
     xarray.Dataset
         On the same ``event`` axis, per channel and parameter: ``<channel>_fit_<parameter>`` and
         ``..._stderr``; ``<channel>_fit_chisqr``, ``_redchi``, ``_success``, ``_status``,
-        ``_message``, ``_iterations``; for the impact model ``<channel>_impact_charge`` (``|peak − baseline|``,
-        pC) and ``<channel>_peak_time`` (µs from the trigger).
+        ``_message``, ``_iterations``, ``_significance`` (the evidence for a pulse, :mod:`idex.fit.detection`:
+        ``no_signal`` below the schema's false-alarm threshold); for the impact model
+        ``<channel>_impact_charge`` (``|peak − baseline|``, pC) and ``<channel>_peak_time`` (µs from the trigger).
 
     Examples
     --------

@@ -6,8 +6,8 @@ place only when complete.
 
 Layer 7, above :mod:`idex.science`: owns the writers (:mod:`~idex.io.cdf`, :mod:`~idex.io.netcdf`,
 :mod:`~idex.io.csv`), the readers of our own and the official products (:mod:`~idex.io.official`,
-:mod:`~idex.io.products`) and the LeCroy ``.trc`` reader (:mod:`~idex.io.trc`). It may import every layer
-below it.
+:mod:`~idex.io.products`), the mission's L2A product both ways (:mod:`~idex.io.l2a`) and the LeCroy ``.trc``
+reader (:mod:`~idex.io.trc`). It may import every layer below it.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from idex.fit.models import MODELS
 from idex.resources import data_dir, read_yaml
 from idex.science.l2a import L2A_CHANNELS, PARAMETER_LABELS, l2a_values
 
-__all__ = ["is_l2a", "l2a_name", "l2a_product", "profile", "read_l2a"]
+__all__ = ["is_l2a", "l2a_name", "l2a_product", "profile", "read_l2a", "require_waveforms"]
 
 _DTYPES = {"CDF_INT8": np.int64, "CDF_INT1": np.int8, "CDF_UINT1": np.uint8, "CDF_DOUBLE": np.float64}
-_AXES = {"target_fit_parameter_index": "fit_parameter", "time_low_sample_rate_index": None}
-_EXTRAS = ("fit_status", "fit_significance")
+_AXES = {"target_fit_parameter_index": "fit_parameter", "time_low_sample_rate_index": "sample_low"}
+"""The event model's dimension for each L2A axis (the low-rate sample axis of every schema is ``sample_low``)."""
 
 
 @lru_cache(maxsize=1)
@@ -44,14 +44,14 @@ def l2a_name(ds: xr.Dataset, version: int = 1) -> str:
 
 
 def _extras() -> dict[str, dict[str, Any]]:
-    """The profile's idex variables, one per channel, with their names and labels filled in."""
+    """The profile's idex variables: per channel (names and labels filled in), then per event."""
     out = {}
     for channel in L2A_CHANNELS:
         label = channel.replace("_", " ").title()
         for pattern, entry in profile()["idex_variables"].items():
             attrs = {k: v.format(label=label) if isinstance(v, str) else v for k, v in entry["attrs"].items()}
             out[pattern.format(channel=channel)] = {"cdf_type": entry["cdf_type"], "attrs": attrs}
-    return out
+    return {**out, **profile()["idex_event_variables"]}
 
 
 def l2a_product(ds: xr.Dataset) -> xr.Dataset:
@@ -93,6 +93,17 @@ def l2a_product(ds: xr.Dataset) -> xr.Dataset:
 def is_l2a(names: set[str]) -> bool:
     """True when a CDF's variable names are those of an L2A science product."""
     return all(f"{c}_fit_parameters" in names and f"{c}_impact_charge" in names for c in L2A_CHANNELS)
+
+
+def require_waveforms(ds: xr.Dataset, path: PathLike) -> xr.Dataset:
+    """``ds``, unless it was read from an L2A product (per-event values, no waveforms): then a
+    :class:`~idex.exceptions.ProductError` naming ``path`` and what can read it instead."""
+    if str(ds.attrs.get("official_logical_source", "")).startswith("imap_idex_l2a"):
+        raise ProductError(
+            f"{Path(path).name}: an L2A product holds per-event values, not waveforms; fitting, "
+            "plotting and the SNR need a capture or an L1a/L1b/idex event file (idex table reads it)"
+        )
+    return ds
 
 
 def read_l2a(path: PathLike) -> xr.Dataset:
@@ -139,7 +150,7 @@ def _read(path: PathLike) -> xr.Dataset:
         if values.dtype.kind == "f":
             values = np.where(values == attrs.get("FILLVAL", np.nan), np.nan, values)
         depend = str(attrs.get("DEPEND_1", ""))
-        dims = ["event"] + ([_AXES.get(depend) or "sample_low"] if values.ndim > 1 else [])
+        dims = ["event"] + ([_AXES[depend]] if values.ndim > 1 else [])
         data[name] = (
             dims,
             values,

@@ -37,7 +37,7 @@ class QualityFlag(enum.IntFlag):
     FIT_UNDETERMINED = 512
     """A waveform fit did not pin down its parameters (error ≥ value, or the onset outside the record)."""
     NO_SIGNAL = 1024
-    """A fitted channel shows no pulse above its noise level; it was not fitted."""
+    """A fitted channel shows no evidence of a pulse above its noise (status ``no_signal``): no fit numbers."""
     MASS_UNDETERMINED = 2048
     """The TOF to mass calibration paired fewer than three reference lines: no mass axis."""
     SCHEMA_MISMATCH = 4096
@@ -72,7 +72,8 @@ class FitStatus(enum.IntEnum):
     """A scale parameter's standard error is at least its magnitude, the covariance is singular, or a
     location parameter (onset, centre) lies outside the fitted record."""
     NO_SIGNAL = 5
-    """No signal above the channel's noise: the fit was not tried."""
+    """The record's evidence for a pulse is below the false-alarm threshold (:mod:`idex.fit.detection`): the fit's
+    numbers are withheld (NaN), its significance is kept."""
 
     @classmethod
     def flag_attributes(cls) -> dict[str, object]:
@@ -86,6 +87,6 @@ STATUS_MESSAGES = (
     "not finite: the model or data gave NaN/inf, or too few valid samples",
     "at a bound: the best chi-square lies on a parameter limit",
     "undetermined: a parameter is not constrained by the data, or the onset lies outside the record",
-    "no signal above the noise: not fitted",
+    "no signal: the evidence for a pulse is below the false-alarm threshold",
 )
 """Message of each :class:`~idex.model.quality.FitStatus` code."""

@@ -24,6 +24,8 @@ import xarray as xr
 from idex.fit.events import fit
 from idex.fit.models import MODELS
 from idex.resources import data_dir, read_yaml
+from idex.science.tof_charge import settings as tof_settings
+from idex.science.tof_charge import tof_charge
 from idex.science.velocity import Calibration, estimate
 
 __all__ = ["L2A_CHANNELS", "PARAMETER_LABELS", "l2a_values"]
@@ -33,7 +35,6 @@ L2A_CHANNELS: tuple[str, ...] = tuple(_PROFILE["channels"])
 """The channels the L2A product fits, in its order."""
 PARAMETER_LABELS: tuple[str, ...] = tuple(_PROFILE["fit_parameter_labels"])
 """The L2A labels of the impact model's parameters, in the model's order."""
-_VELOCITY = {"target_low": "target_low", "target_high": "target_high", "ion_grid": "ion_grid"}
 
 
 def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -51,7 +52,8 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     xarray.Dataset
         ``ds`` with ``<ch>_fit_parameters`` (dimension ``fit_parameter``), ``<ch>_impact_charge`` (replaced:
         converged and unsaturated only), ``<ch>_velocity_estimate``, ``<ch>_dust_mass_estimate``,
-        ``<ch>_chi_squared``, ``<ch>_reduced_chi_squared`` and ``<ch>_fit_results``.
+        ``<ch>_chi_squared``, ``<ch>_reduced_chi_squared`` and ``<ch>_fit_results``; and, when the model has the
+        TOF gains and their saturation flags, the TOF impact charge (:func:`idex.science.tof_charge.tof_charge`).
 
     Examples
     --------
@@ -74,15 +76,15 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     for c in channels:  # the velocity and mass estimates see only unsaturated channels
         usable[f"{c}_fit_success"] = ds[f"{c}_fit_success"] & unsaturated[c]
     speeds = estimate(usable, calibration=calibration)
-    out = {}
+    out: dict[str, xr.DataArray] = {}
     for c in channels:
         parameters = [f"{c}_fit_{name}" for name in MODELS["impact"].parameters]
         stacked = xr.concat([ds[name] for name in parameters], dim="fit_parameter").transpose("event", "fit_parameter")
         units = ds[c].attrs.get("calibration_units", "")
         earned = usable[f"{c}_fit_success"]
-        velocity = speeds[f"{_VELOCITY[c]}_velocity"].where(science)
-        mass = speeds[f"{_VELOCITY[c]}_mass"].where(science)
-        provenance = {"calibration": speeds[f"{_VELOCITY[c]}_velocity"].attrs["calibration"]}
+        velocity = speeds[f"{c}_velocity"].where(science)  # target_low_velocity, ..., ion_grid_velocity
+        mass = speeds[f"{c}_mass"].where(science)
+        provenance = {"calibration": speeds[f"{c}_velocity"].attrs["calibration"]}
         out[f"{c}_fit_parameters"] = stacked.assign_attrs(
             long_name=f"{c} impact fit: {', '.join(PARAMETER_LABELS)}", units=f"us, {units}, {units}, us, us"
         )
@@ -105,6 +107,8 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         out[f"{c}_fit_results"] = xr.DataArray(
             curve, dims=ds[c].dims, attrs={"long_name": f"{c} fitted impact model on the sample axis", "units": units}
         )
+    if all(f"{c}_saturation_flag" in ds for c in tof_settings()["channels"]):  # the TOF charge beside the targets'
+        out.update({str(name): value for name, value in tof_charge(ds).data_vars.items()})
     return ds.assign(out).assign_coords(fit_parameter=("fit_parameter", list(PARAMETER_LABELS)))
 
 

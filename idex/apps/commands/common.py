@@ -67,9 +67,11 @@ def open_events(path: Path):
 
     if path.is_file() and kind_of(path) == "telemetry":
         return decode_tree(path)["events"].to_dataset()
+    from idex.io.l2a import require_waveforms
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PacketWarning)
-        return open_any(path)
+        return require_waveforms(open_any(path), path)
 
 
 def selected(ds, all_events: bool):

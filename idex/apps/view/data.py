@@ -46,7 +46,9 @@ def load(path: str | Path) -> Opened:
 
             tree = open_raw(path)
         else:
-            tree = xr.DataTree.from_dict({"events": open_any(path)})
+            from idex.io.l2a import require_waveforms
+
+            tree = xr.DataTree.from_dict({"events": require_waveforms(open_any(path), path)})
     sidecar = overrides_path(path)
     overrides = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
     return Opened(path, tree, tree["events"].to_dataset(), overrides)

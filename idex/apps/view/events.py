@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from idex.apps.view.data import Opened, save_overrides
+from idex.fit.detection import threshold
 from idex.fit.events import fit_arrays
 from idex.fit.models import MODELS
 from idex.model.dataset import waveform_channels
@@ -57,6 +58,7 @@ class EventBrowser(QWidget):
         self.opened: Opened | None = None
         self.fits: dict[tuple[int, str], np.ndarray] = {}  # (event, channel) -> parameters shown
         self.statuses: dict[tuple[int, str], int] = {}  # (event, channel) -> FitStatus of an automatic fit or refit
+        self.evidence: dict[tuple[int, str], float] = {}  # (event, channel) -> significance of that fit
         self.events = QListWidget()
         self.events.currentRowChanged.connect(self._row_changed)
         self.events.setMinimumWidth(230)
@@ -117,11 +119,13 @@ class EventBrowser(QWidget):
         self.specs = fit_specs_for(ds)
         self.fits = {}
         self.statuses = {}
+        self.evidence = {}
         for key, entry in opened.overrides.items():
             number, channel = key.split(":")
             self.fits[(int(number), channel)] = np.array(entry["params"])
         for box in self.channel_boxes.values():
             self.channel_bar.removeWidget(box)
+            box.hide()  # at once: a removed box is never drawn over the plots while it waits to be deleted
             box.deleteLater()
         self.channel_boxes = {}
         for name in waveform_channels(ds):
@@ -137,7 +141,8 @@ class EventBrowser(QWidget):
         self.events.blockSignals(True)
         self.events.clear()
         dust = ds["dust_hit_flag"].values if "dust_hit_flag" in ds else np.zeros(ds.sizes["event"], np.uint8)
-        for number, epoch, flags, hit in zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust):
+        rows = zip(ds["event"].values, ds["epoch"].values, ds["quality_flags"].values, dust, strict=True)
+        for number, epoch, flags, hit in rows:
             text = f"{int(number):5d}  {np.datetime_as_string(epoch, unit='s')}" + ("  dust" if hit == 1 else "")
             self.events.addItem(text + (f"  flags {int(flags)}" if flags else ""))
         self.events.blockSignals(False)
@@ -164,6 +169,7 @@ class EventBrowser(QWidget):
             return
         self._fill_header()
         self._show_parameters(self.fit_channel.currentText())
+        self._fit_every_channel()
         self.redraw()
         self.event_changed.emit(self.event)
 
@@ -202,10 +208,24 @@ class EventBrowser(QWidget):
                 if j in (0, 4):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.parameters.setItem(i, j, item)
-        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])})")
+        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])}, "
+                          f"significance {automatic[-1]:.1f})")
+        self._remember(channel, automatic, k)
+
+    def _remember(self, channel: str, automatic: np.ndarray, k: int) -> None:
+        """Keep the automatic fit of ``channel`` for this event (unless one was kept or refitted)."""
         if (self.event, channel) not in self.fits:
             self.fits[(self.event, channel)] = automatic[:k]
             self.statuses[(self.event, channel)] = int(automatic[2 * k + 2])
+        self.evidence.setdefault((self.event, channel), float(automatic[-1]))
+
+    def _fit_every_channel(self) -> None:
+        """The automatic fit of every fitted channel of this event, so each panel can say what its fit is worth."""
+        assert self.opened is not None
+        for channel, spec in self.specs.items():
+            if channel in self.opened.events and (self.event, channel) not in self.evidence:
+                t, y = self._data(channel)
+                self._remember(channel, fit_arrays(t[None], y[None], spec)[0], len(spec.parameters))
 
     # fitting ----------------------------------------------------------------------------------------
     def _edited_spec(self, channel: str) -> tuple[FitSpec, np.ndarray]:
@@ -226,6 +246,7 @@ class EventBrowser(QWidget):
         k = len(spec.parameters)
         self.fits[(self.event, channel)] = out[:k]
         self.statuses[(self.event, channel)] = int(out[2 * k + 2])
+        self.evidence[(self.event, channel)] = float(out[-1])
         for i in range(k):
             self.parameters.item(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
         self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit: {_status_name(out[2 * k + 2])})")
@@ -263,7 +284,7 @@ class EventBrowser(QWidget):
         overlay = self.overlay.isChecked()
         axes = [self.figure.add_subplot(111)] * len(channels) if overlay else \
             self.figure.subplots(len(channels), 1, sharex=False, squeeze=False)[:, 0]
-        for ax, channel in zip(axes, channels):
+        for ax, channel in zip(axes, channels, strict=True):
             t, y = self._data(channel)
             units = self.opened.events[channel].attrs.get("calibration_units",
                                                           self.opened.events[channel].attrs.get("units", ""))
@@ -278,12 +299,25 @@ class EventBrowser(QWidget):
                     ax.plot(t, curve, color="tab:red", lw=1.0, label="fit" if status is not None else "kept fit")
                 else:
                     ax.plot(t, curve, color="tab:gray", lw=1.0, ls="--", label=f"fit: {_status_name(status)}")
+            if channel in self.specs and not overlay and (self.event, channel) in self.evidence:
+                ax.text(0.01, 0.95, self._verdict(channel, t.size), ha="left", va="top", fontsize=7,
+                        color="tab:gray", transform=ax.transAxes)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel("normalised" if overlay else f"{channel} [{units}]")
         axes[-1].set_xlabel("time from trigger [µs]")
         axes[0].legend(fontsize=7, loc="upper right")
         self.figure.suptitle(f"{self.opened.path.name} · event {self.event}")
         self.canvas.draw_idle()
+
+
+    def _verdict(self, channel: str, samples: int) -> str:
+        """What the channel's fit is worth: its status and significance (and, with no signal, the threshold)."""
+        status = self.statuses.get((self.event, channel))
+        evidence = self.evidence[(self.event, channel)]
+        text = f"{'kept fit' if status is None else 'fit: ' + _status_name(status)}, significance {evidence:.1f}"
+        if status == FitStatus.NO_SIGNAL:
+            text += f" < {threshold(self.specs[channel].false_alarm_probability, samples):.1f}: no fit numbers"
+        return text
 
 
 def _status_name(code: float) -> str:
