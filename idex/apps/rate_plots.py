@@ -45,7 +45,8 @@ def summary(rates: xr.Dataset) -> str:
     end = np.datetime_as_string(end_ns, unit="D")
     hits = int(rates["counts_total"].sum()) if "counts_total" in rates else int(rates["counts_map"].sum())
     hours = float(rates["on_seconds"].sum()) / 3600.0 if "on_seconds" in rates else float("nan")
-    return f"{start} – {end} ({rates.sizes['epoch']} windows): {hits} dust hits, {hours:.1f} h of acquisition"
+    windows = rates.sizes["epoch"]
+    return f"{start} – {end} ({windows} window{'s' * (windows != 1)}): {hits} dust hits, {hours:.1f} h of acquisition"
 
 
 def render_rate_map(
