@@ -71,7 +71,7 @@ def test_maps_command_draws_rates_from_real_pointing_and_messages(tmp_path: Path
     args = ["maps", str(events), "-m", str(messages), "-o", str(tmp_path / "map.png"), "--projection", "rectangular"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "2025-06-09 – 2025-06-19 (1 windows)" in result.output and (tmp_path / "map.png").stat().st_size > 10_000
+    assert "2025-06-09 – 2025-06-19 (1 window)" in result.output and (tmp_path / "map.png").stat().st_size > 10_000
 
 
 def test_rates_command_reports_messages_without_acquisition(tmp_path: Path) -> None:
