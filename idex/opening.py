@@ -114,7 +114,9 @@ def _open_netcdf(path: Path) -> xr.Dataset:
         ds = node.to_dataset().load()
     if "event" not in ds.dims:
         raise ProductError(f"{path}: a netCDF/HDF5 file without an 'event' dimension: not an idex event file")
-    return with_trigger_clocks(ds)
+    from idex.io.netcdf import with_text_dtypes
+
+    return with_trigger_clocks(with_text_dtypes(ds))
 
 
 def _open_cdf(path: Path) -> xr.Dataset:

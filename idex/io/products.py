@@ -74,7 +74,7 @@ def open_cdf(path: PathLike) -> xr.Dataset:
         raise ProductError(f"{path}: not a readable CDF ({type(error).__name__}: {error})") from error
     if "TOF_High" in names:
         return read_official(path)
-    if "tof_high" in names or "idex_schema" in attributes:
+    if "tof_high" in names or "idex_schema" in attributes or "idex_scope_setup" in attributes:
         return read_cdf(path)
     source = str(attributes.get("Logical_source", [""])[0])
     raise ProductError(

@@ -38,6 +38,12 @@ def write_report(result: LabCalibration, folder: PathLike, *, pdf: bool = False)
     for column, (title, units, fit) in enumerate(columns):
         _curve_panel(axes[0, column], axes[1, column], fit, result.campaigns, f"{title} ({units})")
     _ion_grid_panel(axes[0, 2], axes[1, 2], result)
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes.flat:  # label the decades only: the minor labels of short log ranges overlap
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_minor_formatter(NullFormatter())
     figure.suptitle(f"IDEX lab calibration: {result.shots} shots, {len(result.campaigns)} campaign(s)")
     figure_path = save_figure(figure, folder / f"calibration.{'pdf' if pdf else 'png'}")
     plt.close(figure)

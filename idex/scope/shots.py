@@ -110,7 +110,8 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
             "time": time, "trigger_time": f"trigger_time_{name}"})
     data["quality_flags"] = ("event", quality, {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     data["shot"] = ("event", np.array(keys), {"long_name": "Shot number (file number[.segment])"})
-    coords.update(event=("event", np.arange(1, n + 1)), epoch=("event", epoch, {"long_name": "Scope trigger time"}))
+    coords.update(event=("event", np.arange(1, n + 1), {"long_name": "Shot row"}),
+                  epoch=("event", epoch, {"long_name": "Scope trigger time"}))
     return xr.Dataset(data, coords=coords, attrs={"idex_scope_setup": setup.name, "title": "IDEX accelerator shots"})
 
 
