@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from idex._typing import PathLike
 from idex.apps.table import without_duplicates
 from idex.atomic import save_figure
 from idex.model.dataset import waveform_channels
+from idex.science.calibration_report import readable_log_ticks
 
 __all__ = ["PLOTS", "snr_plots", "snr_table"]
 
@@ -51,15 +51,6 @@ def tof_channels(ds: xr.Dataset) -> list[str]:
     return present or [str(n) for n in waveform_channels(ds) if str(n).startswith("tof")]
 
 
-def _readable_log_ticks(ax: Any) -> None:
-    """Label only the decades of log axes: the minor labels matplotlib adds on short ranges overlap."""
-    from matplotlib.ticker import NullFormatter
-
-    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-        if scale == "log":
-            axis.set_minor_formatter(NullFormatter())
-
-
 def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     """Write ``snr_vs_time.png``, ``snr_vs_charge.png`` and ``snr_histograms.png`` into ``folder``."""
     import matplotlib
@@ -77,7 +68,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     ax.set(xlabel="UTC", ylabel="SNR", title=f"TOF SNR of {len(table)} events")
     if channels:
         ax.legend()
-        _readable_log_ticks(ax)
+        readable_log_ticks(ax)
     written.append(save_figure(fig, folder / PLOTS[0], dpi=90))
     plt.close(fig)
     charges = [c for c in table.columns if c.endswith("_impact_charge")]
@@ -86,7 +77,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     for ax, column in zip(axes[0], charges if channels else [], strict=False):
         ax.loglog(np.abs(table[column]), table[f"{channels[0]}_snr"], "o", ms=4)
         ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel=f"{channels[0]} SNR")
-        _readable_log_ticks(ax)
+        readable_log_ticks(ax)
     if not charges:
         axes[0, 0].text(0.5, 0.5, "no impact charges (run with fits)", ha="center", transform=axes[0, 0].transAxes)
     written.append(save_figure(fig, folder / PLOTS[1], dpi=90))
@@ -99,7 +90,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         ax.hist(values, bins=bins, color="tab:blue", edgecolor="black")
         if values.size > 1:
             ax.set_xscale("log")
-            _readable_log_ticks(ax)
+            readable_log_ticks(ax)
         ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
                if values.size else channel)
     written.append(save_figure(fig, folder / PLOTS[2], dpi=90))
