@@ -114,9 +114,7 @@ def _open_netcdf(path: Path) -> xr.Dataset:
         ds = node.to_dataset().load()
     if "event" not in ds.dims:
         raise ProductError(f"{path}: a netCDF/HDF5 file without an 'event' dimension: not an idex event file")
-    from idex.io.netcdf import with_text_dtypes
-
-    return with_trigger_clocks(with_text_dtypes(ds))
+    return with_trigger_clocks(ds)
 
 
 def _open_cdf(path: Path) -> xr.Dataset:

@@ -13,10 +13,7 @@ from idex.exceptions import ExportError
 from idex.io.cdf import DEFAULT_COMPRESSION
 from idex.model.dataset import stored_form
 
-__all__ = ["TEXT_DTYPE", "to_hdf5", "to_netcdf", "with_text_dtypes"]
-
-TEXT_DTYPE = "idex_dtype"
-"""Attribute recording the fixed-width text dtype of a variable (netCDF and CDF keep only the characters)."""
+__all__ = ["to_hdf5", "to_netcdf"]
 
 _STORABLE_KINDS = "biufMUSO"
 
@@ -60,10 +57,6 @@ def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
     """
     ds = stored_form(ds)
     check_netcdf(ds)
-    text = {name: v.dtype.str for name, v in ds.variables.items() if v.dtype.kind == "U"}
-    ds = ds.copy()
-    for name, dtype in text.items():  # netCDF strings have no width: idex.open gives the declared one back
-        ds[name].attrs = {**ds[name].attrs, TEXT_DTYPE: dtype}
     encoding = {name: {"zlib": True, "complevel": compression, "shuffle": True}
                 for name, v in ds.data_vars.items() if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0}
     with atomic_path(path, overwrite=overwrite) as temporary:
@@ -75,14 +68,3 @@ def to_hdf5(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
             compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``ds`` as an HDF5 file (netCDF-4 layout, readable by h5py and by ``xarray.open_dataset``)."""
     return to_netcdf(ds, path, overwrite=overwrite, compression=compression)
-
-
-def with_text_dtypes(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` read back from netCDF with its text variables in their recorded widths (attribute removed)."""
-    for name, variable in list(ds.variables.items()):
-        dtype = str(variable.attrs.get(TEXT_DTYPE, ""))
-        if dtype[1:2] == "U":
-            attrs = {k: v for k, v in variable.attrs.items() if k != TEXT_DTYPE}
-            ds[name] = variable.astype(dtype)
-            ds[name].attrs = attrs
-    return ds
