@@ -38,6 +38,9 @@ def main() -> None:
         shutil.copytree(ROOT / "idex", work / "idex", ignore=shutil.ignore_patterns("__pycache__"))
         for data in ("schemas", "defs"):
             shutil.copytree(ROOT / data, work / data)
+        (work / "tests" / "data").mkdir(parents=True)  # where a source checkout keeps the sample captures
+        for capture in (ROOT / "tests" / "data").glob("*.pkts"):
+            shutil.copy(capture, work / "tests" / "data")
         env = {**os.environ, "PYTHONPATH": str(work)}
         env.pop("NUMBA_CACHE_DIR", None)
         if options.warmup:

@@ -86,3 +86,13 @@ def test_decode_hints_at_verbose_when_problems_are_hidden(tmp_path):
     result = run("decode", str(damaged), "-o", str(tmp_path / "cut.nc"))
     assert result.exit_code == 0, result.output
     assert "problems; idex -v decode ... lists them" in result.output
+
+
+def test_a_tof_calibration_given_as_velocity_calibration_is_named(tmp_path):
+    from idex.exceptions import ProductError
+    from idex.science.velocity import load_calibration
+
+    wrong = tmp_path / "tof_calibration.yaml"
+    wrong.write_text("mass: {stretch_us_per_sqrt_u: [1.4, 1.5]}\n", encoding="utf-8")
+    with pytest.raises(ProductError, match="not a velocity calibration .a TOF calibration"):
+        load_calibration(wrong)
