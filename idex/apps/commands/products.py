@@ -88,10 +88,11 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
     paths = expand_inputs(files)
     refuse_existing([output_dir / name for name in ("snr.csv", *PLOTS)], overwrite)
     datasets, total = [], 0
-    for path in paths:
-        ds = open_events(path)
-        total += ds.sizes["event"]
-        datasets.append((str(path), selected(ds, all_events)))
+    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+        for path in bar:
+            ds = open_events(path)
+            total += ds.sizes["event"]
+            datasets.append((str(path), selected(ds, all_events)))
     chosen = sum(ds.sizes["event"] for _, ds in datasets)
     table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,8 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
 
     paths = expand_inputs(files)
     refuse_existing([output], overwrite)
-    frame = combine(paths, keep_duplicates=keep_duplicates)
+    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+        frame = combine(bar, keep_duplicates=keep_duplicates)
     duplicates = frame.attrs.get("duplicates_dropped", 0)
     not_dust = 0
     if dust_only:
