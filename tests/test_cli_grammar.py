@@ -96,3 +96,14 @@ def test_a_tof_calibration_given_as_velocity_calibration_is_named(tmp_path):
     wrong.write_text("mass: {stretch_us_per_sqrt_u: [1.4, 1.5]}\n", encoding="utf-8")
     with pytest.raises(ProductError, match="not a velocity calibration .a TOF calibration"):
         load_calibration(wrong)
+
+
+@pytest.mark.parametrize("command", ["decode", "fit"])
+def test_decode_and_fit_refuse_before_any_work(tmp_path, command, monkeypatch):
+    import idex.decode.raw
+
+    target = tmp_path / "out.nc"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(idex.decode.raw, "decode_bytes", lambda *a, **k: pytest.fail("decoded before refusing"))
+    result = run(command, str(CAPTURE_2023_12), "-o", str(target))
+    assert result.exit_code == 1 and "pass --overwrite" in result.output and target.read_bytes() == b"previous"

@@ -67,7 +67,8 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
             key = shot if trace.volts.shape[0] == 1 else f"{shot}.{segment}"
             shots[key][channel.name] = (trace, segment)
     if not shots:
-        raise FileNotFoundError(f"no .trc file matching {setup.file_pattern.pattern!r} in {source}")
+        raise FileNotFoundError(f"no .trc file named like C1Trace00001.trc (the setup's pattern "
+                                f"{setup.file_pattern.pattern}) in {source}")
     keys = sorted(shots, key=lambda k: tuple(int(p) for p in k.split(".")))
     n = len(keys)
     quality = np.zeros(n, np.uint16)

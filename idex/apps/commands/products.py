@@ -40,6 +40,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     from idex.model.dataset import stored_form
 
     output = output or capture.with_suffix(".nc")
+    refuse_existing([output], overwrite)  # before decoding
     tree = decode_tree(capture, schema=schema, strict=strict)
     events = tree["events"].to_dataset()
     if all_groups:
@@ -58,7 +59,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     verbose = click.get_current_context().find_root().params.get("verbose", False)
     hint = "; idex -v decode ... lists them" if (flagged or problems) and not verbose else ""
     click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems{hint}) "
-               f"with schema {tree.attrs['idex_schema']} -> {output}")
+               f"with schema {events.attrs.get('idex_schemas', tree.attrs['idex_schema'])} -> {output}")
 
 
 @click.command()
@@ -191,6 +192,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
     """
     from idex.io import to_file
 
+    refuse_existing([output], overwrite)  # before fitting
     ds = open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
     fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
