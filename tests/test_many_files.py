@@ -130,3 +130,21 @@ def test_seeded_fuzzing_of_two_versions_in_one_capture_loses_no_untouched_event(
                 lost += not same
                 checked += 1
     assert checked > 1000 and lost == 0
+
+
+def test_the_overlap_warning_names_the_schema_open_raw_picks(tmp_path, monkeypatch):
+    import re
+
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+    from idex.schema.loading import SCHEMA_PATH_ENV
+
+    monkeypatch.setenv(SCHEMA_PATH_ENV, str(tmp_path))
+    assert CliRunner().invoke(main, ["schema", "new", "science_2025_lab", "--from", "science_2023_12"]).exit_code == 0
+    validated = CliRunner().invoke(main, ["schema", "validate", str(tmp_path / "science_2025_lab.yaml")])
+    named = re.search(r"captures in the overlap go to (\w+)", validated.output)
+    assert named is not None, validated.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PacketWarning)
+        assert idex.open_raw(CAPTURE_2023_12).attrs["idex_schema"] == named.group(1)
