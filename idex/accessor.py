@@ -49,9 +49,16 @@ class IdexDatasetAccessor:
         return calibrated(self._ds, channels)
 
     def fit(self, channels: list[str] | None = None, **options: object) -> xr.Dataset:
-        """Fit the waveforms of every event; see :func:`idex.fit.events.fit`."""
+        """Fit the waveforms of every event; see :func:`idex.fit.events.fit` (accelerator shots read with a scope
+        setup: :func:`idex.scope.fits.fit_shots`, the setup's fits after its background removal, and the QD)."""
         from idex.fit.events import fit
 
+        if "idex_scope_setup" in self._ds.attrs and "idex_schema" not in self._ds.attrs:
+            from idex.scope.fits import fit_shots
+
+            shots = self._ds.drop_vars([n for n in self._ds.data_vars if "_fit_" in str(n)]).compute()  # small
+            fitted = fit_shots(shots)
+            return fitted if options.get("merge") else fitted.drop_vars(list(self._ds.data_vars))
         return fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
     def mass(self, channel: str | None = None, schema: PathLike | None = None,

@@ -86,3 +86,47 @@ def test_decode_hints_at_verbose_when_problems_are_hidden(tmp_path):
     result = run("decode", str(damaged), "-o", str(tmp_path / "cut.nc"))
     assert result.exit_code == 0, result.output
     assert "problems; idex -v decode ... lists them" in result.output
+
+
+def test_a_tof_calibration_given_as_velocity_calibration_is_named(tmp_path):
+    from idex.exceptions import ProductError
+    from idex.science.velocity import load_calibration
+
+    wrong = tmp_path / "tof_calibration.yaml"
+    wrong.write_text("mass: {stretch_us_per_sqrt_u: [1.4, 1.5]}\n", encoding="utf-8")
+    with pytest.raises(ProductError, match="not a velocity calibration .a TOF calibration"):
+        load_calibration(wrong)
+
+
+@pytest.mark.parametrize("command", ["decode", "fit"])
+def test_decode_and_fit_refuse_before_any_work(tmp_path, command, monkeypatch):
+    import idex.decode.raw
+
+    target = tmp_path / "out.nc"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(idex.decode.raw, "decode_bytes", lambda *a, **k: pytest.fail("decoded before refusing"))
+    result = run(command, str(CAPTURE_2023_12), "-o", str(target))
+    assert result.exit_code == 1 and "pass --overwrite" in result.output and target.read_bytes() == b"previous"
+
+
+def test_view_refuses_a_table_before_starting_qt(tmp_path):
+    table = tmp_path / "events.csv"
+    table.write_text("event,epoch\n1,2023-12-14\n", encoding="utf-8")
+    result = run("view", str(table))
+    assert result.exit_code == 2 and "not event files" in result.output and "Traceback" not in result.output
+
+
+def test_view_without_qt_is_one_line(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_qt(name, *args, **kwargs):
+        if name.startswith("PySide6"):
+            raise ImportError("No module named 'PySide6'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(__import__("sys").modules, "idex.apps.view.app", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_qt)
+    result = run("view", str(CAPTURE_2023_12))
+    assert result.exit_code == 1 and "pip install 'idex[gui]'" in result.output

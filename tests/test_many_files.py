@@ -105,8 +105,11 @@ def test_seeded_fuzzing_of_two_versions_in_one_capture_loses_no_untouched_event(
     packets = pt.split(data)
     starts = np.cumsum([0] + [len(p) for p in packets[:-1]])
     boundary = len(parts[0])
-    science = [(int(s), int(s) + len(p), int(s) >= boundary, pt.event_number(p))
-               for s, p in zip(starts, packets, strict=True) if pt.apid(p) == pt.SCIENCE_APID]
+    science = [
+        (int(s), int(s) + len(p), int(s) >= boundary, pt.event_number(p))
+        for s, p in zip(starts, packets, strict=True)
+        if pt.apid(p) == pt.SCIENCE_APID
+    ]
     lost = checked = 0
     for _ in range(120):
         damaged, touched = _damage(rng, data, packets)
@@ -126,7 +129,27 @@ def test_seeded_fuzzing_of_two_versions_in_one_capture_loses_no_untouched_event(
                 match = np.flatnonzero(got["epoch"].values == reference["epoch"].values[row])
                 same = match.size == 1 and all(
                     np.array_equal(got[n].values[match[0]], reference[n].values[row], equal_nan=True)
-                    for n in reference.data_vars if n != "quality_flags")
+                    for n in reference.data_vars
+                    if n != "quality_flags"
+                )
                 lost += not same
                 checked += 1
     assert checked > 1000 and lost == 0
+
+
+def test_the_overlap_warning_names_the_schema_open_raw_picks(tmp_path, monkeypatch):
+    import re
+
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+    from idex.schema.loading import SCHEMA_PATH_ENV
+
+    monkeypatch.setenv(SCHEMA_PATH_ENV, str(tmp_path))
+    assert CliRunner().invoke(main, ["schema", "new", "science_2025_lab", "--from", "science_2023_12"]).exit_code == 0
+    validated = CliRunner().invoke(main, ["schema", "validate", str(tmp_path / "science_2025_lab.yaml")])
+    named = re.search(r"captures in the overlap go to (\w+)", validated.output)
+    assert named is not None, validated.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PacketWarning)
+        assert idex.open_raw(CAPTURE_2023_12).attrs["idex_schema"] == named.group(1)

@@ -14,7 +14,7 @@ from trc_writer import synthetic_header, write_trc
 
 import idex
 from idex.apps.cli import main
-from idex.exceptions import PacketWarning
+from idex.exceptions import PacketWarning, ProductError
 from idex.fit.models import MODELS
 from idex.io.trc import TrcError, read_trc
 from idex.scope import fit_shots, join_accelerator, load_setup, open_trc
@@ -201,8 +201,13 @@ def test_missing_database_is_reported_not_fatal(campaign, tmp_path, monkeypatch)
     shots = fit_shots(open_trc(campaign))
     with pytest.warns(PacketWarning, match="no accelerator database"):
         assert np.isnan(join_accelerator(shots)["accelerator_velocity"]).all()
-    with pytest.warns(PacketWarning, match="accelerator database unavailable"):
-        join_accelerator(shots, f"sqlite:///{tmp_path}/missing_dir/none.db")
+    with pytest.raises(ProductError, match="no such file"):
+        join_accelerator(shots, f"sqlite:///{tmp_path}/none.db")
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(ProductError, match="has no table 'dust_event'"):
+        join_accelerator(shots, f"sqlite:///{empty}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]  # nothing created
 
 
 @pytest.mark.skipif(not os.environ.get("IDEX_TEST_POSTGRES_URL"), reason="no PostgreSQL server (.ci/run starts one)")

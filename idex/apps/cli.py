@@ -43,6 +43,36 @@ def main(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
+    _first_use_notice(click.get_current_context().invoked_subcommand)
+
+
+_COMPILING = frozenset({"decode", "fit", "quicklook", "batch", "table", "snr", "maps", "calibrate", "scope", "view"})
+
+
+def _first_use_notice(command: str | None) -> None:
+    """Say why the first run is slow: idex's kernels are being compiled (once; ``idex warmup`` does it ahead)."""
+    from idex.apps.warmup import kernels_cached
+
+    if command in _COMPILING and not kernels_cached():
+        click.echo("first use: compiling idex's kernels once (up to a minute; later runs reuse them; "
+                   "`idex warmup` does it ahead, e.g. after installing)", err=True)
+
+
+@click.command()
+def warmup() -> None:
+    """Compile idex's kernels now (once per installation), so that the first real command starts at once.
+
+    \b
+    Examples:
+      idex warmup
+    """
+    from idex.apps.warmup import STEPS, kernels_cached, warm_up
+
+    cached = kernels_cached()
+    with click.progressbar(length=len(STEPS), label="compiling kernels" if not cached else "checking kernels",
+                           file=sys.stderr) as bar:
+        warm_up(lambda _: bar.update(1))
+    click.echo("kernels ready" + (" (they were already compiled)" if cached else ""))
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -62,6 +92,7 @@ for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calib
     main.add_command(_command)
 for _command in (pointing, rates):
     main.add_command(_command)
+main.add_command(warmup)
 
 
 if __name__ == "__main__":  # pragma: no cover

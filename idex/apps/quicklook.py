@@ -99,7 +99,9 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             ax.grid(alpha=0.3)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
-    details = [f"event {event}", f"{epoch} UTC", f"trigger: {_trigger_origin(row['trigger_id'])}"]
+    details = [f"event {event}", f"{epoch} UTC"]
+    if "trigger_id" in row:  # telemetry; accelerator shots have the scope's trigger only
+        details.append(f"trigger: {_trigger_origin(row['trigger_id'])}")
     if "dust_hit_flag" in row:
         details.append(_classification(row))
     for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),
@@ -196,8 +198,8 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
     if charges:
         axes[1].legend(fontsize=8)
         axes[1].set_ylabel("impact charge [pC]")
-    schema = schema_of(ds)
-    high_voltage = [item.name for item in schema.housekeeping
+    housekeeping = schema_of(ds).housekeeping if "idex_schema" in ds.attrs else ()  # accelerator shots: none
+    high_voltage = [item.name for item in housekeeping
                     if item.word.startswith("hvps") and item.attrs.get("units") == "V" and item.name in ds]
     for name in high_voltage:
         axes[-1].plot(epoch, ds[name].values, ".-", lw=0.8, label=name.replace("_", " "))

@@ -12,6 +12,8 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.apps.table import without_duplicates
 from idex.atomic import save_figure
+from idex.model.dataset import waveform_channels
+from idex.science.calibration_report import readable_log_ticks
 
 __all__ = ["PLOTS", "snr_plots", "snr_table"]
 
@@ -30,7 +32,7 @@ def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
     frames = []
     for source, ds in datasets:
         row = {"source_file": source, "event": ds["event"].values, "epoch": ds["epoch"].values}
-        for channel in TOF_CHANNELS:
+        for channel in tof_channels(ds):
             row[f"{channel}_snr"] = ds.idex.snr(channel).values
         if fit:
             fits = ds.idex.fit()
@@ -43,6 +45,12 @@ def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
     return without_duplicates(pd.concat(frames, ignore_index=True), keep=keep_duplicates)
 
 
+def tof_channels(ds: xr.Dataset) -> list[str]:
+    """The TOF channels of ``ds``: telemetry's three gains, or an accelerator setup's ``tof*`` channels."""
+    present = [c for c in TOF_CHANNELS if c in ds]
+    return present or [str(n) for n in waveform_channels(ds) if str(n).startswith("tof")]
+
+
 def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     """Write ``snr_vs_time.png``, ``snr_vs_charge.png`` and ``snr_histograms.png`` into ``folder``."""
     import matplotlib
@@ -53,31 +61,36 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    channels = [str(c)[: -len("_snr")] for c in table.columns if str(c).endswith("_snr")]
     fig, ax = plt.subplots(figsize=(10, 5), constrained_layout=True)
-    for channel in TOF_CHANNELS:
+    for channel in channels:
         ax.semilogy(pd.to_datetime(table["epoch"]), table[f"{channel}_snr"], "o", ms=4, label=channel)
     ax.set(xlabel="UTC", ylabel="SNR", title=f"TOF SNR of {len(table)} events")
-    ax.legend()
+    if channels:
+        ax.legend()
+        readable_log_ticks(ax)
     written.append(save_figure(fig, folder / PLOTS[0], dpi=90))
     plt.close(fig)
     charges = [c for c in table.columns if c.endswith("_impact_charge")]
     fig, axes = plt.subplots(1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True,
                              squeeze=False)
-    for ax, column in zip(axes[0], charges):
-        ax.loglog(np.abs(table[column]), table["tof_high_snr"], "o", ms=4)
-        ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel="TOF High SNR")
+    for ax, column in zip(axes[0], charges if channels else [], strict=False):
+        ax.loglog(np.abs(table[column]), table[f"{channels[0]}_snr"], "o", ms=4)
+        ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel=f"{channels[0]} SNR")
+        readable_log_ticks(ax)
     if not charges:
         axes[0, 0].text(0.5, 0.5, "no impact charges (run with fits)", ha="center", transform=axes[0, 0].transAxes)
     written.append(save_figure(fig, folder / PLOTS[1], dpi=90))
     plt.close(fig)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
-    for ax, channel in zip(axes, TOF_CHANNELS):
+    fig, axes = plt.subplots(1, max(1, len(channels)), figsize=(14, 4), constrained_layout=True, squeeze=False)
+    for ax, channel in zip(axes[0], channels, strict=False):
         values = table[f"{channel}_snr"].to_numpy(dtype=float)
         values = values[np.isfinite(values) & (values > 0)]
         bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 20) if values.size > 1 else 10
         ax.hist(values, bins=bins, color="tab:blue", edgecolor="black")
         if values.size > 1:
             ax.set_xscale("log")
+            readable_log_ticks(ax)
         ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
                if values.size else channel)
     written.append(save_figure(fig, folder / PLOTS[2], dpi=90))

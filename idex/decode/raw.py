@@ -188,7 +188,8 @@ def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, can
             report(f"{seen} fit no schema (expected {expected}); header fields may be mis-decoded")
         allowed = candidates
     when = _first_science_time(buffer, starts, apids, allowed)
-    dated = sorted(allowed, key=lambda s: s.valid_from, reverse=True)
+    # newest first; among schemas valid from the same date the later-listed one, as the overlap warning says
+    dated = sorted(allowed, key=lambda s: s.valid_from)[::-1]
     covering = [s for s in dated if when is not None and s.covers(when)]
     chosen = covering[0] if covering else dated[0]
     stamp = np.datetime_as_string(when, unit="s") if when is not None else "no science packet"

@@ -45,7 +45,7 @@ def schema_per_packet(
     field = chosen.subheader_field("event_time")
     seconds = extract(buffer, starts, field)
     when = met_to_utc(seconds, np.zeros_like(seconds), epoch=chosen.met_epoch, fine_tick_s=chosen.fine_tick_s)
-    options = [chosen, *sorted((s for s in allowed if s is not chosen), key=lambda s: s.valid_from, reverse=True)]
+    options = [chosen, *sorted((s for s in allowed if s is not chosen), key=lambda s: s.valid_from)[::-1]]
     unique, inverse = np.unique(when, return_inverse=True)
     by_time = np.array(
         [

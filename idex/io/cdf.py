@@ -5,14 +5,16 @@ dimension becomes ``epoch`` (CDF_TIME_TT2000), the event number a ``support_data
 booleans ``uint8`` (marked ``idex_dtype``), coordinates data variables (marked ``idex_coordinate``);
 every variable gets its ISTP attributes (VAR_TYPE, CATDESC, FIELDNAM, FORMAT, UNITS, VALIDMIN/MAX,
 FILLVAL, DISPLAY_TYPE, LABLAXIS, DEPEND_n) derived from the schema's names, units and bit widths, and
-the global attributes come from the schema's ``cdf`` section. :func:`read_cdf` undoes all of it, so
-what idex writes, idex reads: the same variables, dtypes, dimensions and attributes.
+the global attributes come from the schema's ``cdf`` section (accelerator shots: ``defs/scope_cdf.yaml``).
+:func:`read_cdf` undoes all of it, so what idex writes, idex reads: the same variables, dtypes (text
+widths marked ``idex_dtype``), dimensions (marked ``idex_dim`` on the time axes) and attributes.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ from idex.exceptions import ExportError
 from idex.io.official import official_dataset
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
-from idex.model.dataset import stored_form, with_trigger_clocks
+from idex.model.dataset import stored_form, waveform_channels, with_trigger_clocks
+from idex.resources import data_dir, read_yaml
 
 __all__ = ["cdf_dataset", "default_cdf_name", "read_cdf", "to_cdf"]
 
@@ -58,7 +61,7 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
     ExportError
         Naming the variable, if one has a type CDF cannot hold or lacks a description.
     """
-    schema = schema_of(ds)
+    global_attributes = _global_attributes(ds)
     ds = ds.drop_indexes([name for name in ds.xindexes if name not in ds.dims])  # epoch, when event numbers repeat
     for name, variable in ds.variables.items():
         if variable.dtype.kind not in "biufMU":
@@ -76,11 +79,21 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
             out[name].attrs = {**ds[name].attrs, "idex_dtype": "bool"}
         elif out[name].dtype.kind == "U":  # CDF text is as long as the longest value: keep the declared width
             out[name].attrs = {**out[name].attrs, "idex_dtype": out[name].dtype.str}
-    time_of_dim = {channel.dim: channel.time for channel in schema.channels.values()}
+    time_of_dim = {ds[name].dims[-1]: ds[name].attrs["time"] for name in waveform_channels(ds)}
     for name, variable in out.variables.items():
         variable.attrs = _istp_attrs(name, variable, time_of_dim)
-    out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str)}, **schema.cdf_global_attributes}
+    for dim, time in time_of_dim.items():  # remembered, so that read_cdf names the sample dimensions again
+        out[time].attrs["idex_dim"] = dim
+    out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str)}, **global_attributes}
     return out
+
+
+def _global_attributes(ds: xr.Dataset) -> Mapping[str, Any]:
+    """The ISTP global attributes: the packet schema's ``cdf`` section, or for accelerator shots (read with a
+    scope setup, no packet schema) ``defs/scope_cdf.yaml``."""
+    if "idex_schema" not in ds.attrs and "idex_scope_setup" in ds.attrs:
+        return dict(read_yaml(data_dir("defs") / "scope_cdf.yaml")["global_attributes"])
+    return schema_of(ds).cdf_global_attributes
 
 
 def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -> dict[str, Any]:
@@ -194,7 +207,8 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
 
 _ISTP_KEYS = frozenset({"CATDESC", "FIELDNAM", "LABLAXIS", "UNITS", "VAR_TYPE", "FILLVAL", "FORMAT", "VALIDMIN",
                         "VALIDMAX", "DEPEND_0", "DEPEND_1", "DEPEND_2", "DISPLAY_TYPE", "TIME_BASE", "TIME_SCALE",
-                        "standard_name", "idex_coordinate", "idex_dtype", "units", "long_name", "TIME_ATTRS"})
+                        "standard_name", "idex_coordinate", "idex_dtype", "idex_dim", "units", "long_name",
+                        "TIME_ATTRS"})
 
 
 def read_cdf(path: PathLike) -> xr.Dataset:
@@ -219,9 +233,11 @@ def read_cdf(path: PathLike) -> xr.Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cdflib's notes on ISTP details of the file being read
         raw = cdf_to_xarray(str(path), to_datetime=True, fillval_to_nan=False)
-    schema = load_schema(registered_name(_plain(raw.attrs["idex_schema"]), "idex_schema"))
     own_standard_names = _standard_names(path)
-    sample_dims = {channel.time: channel.dim for channel in schema.channels.values()}
+    sample_dims = {name: str(_plain(v.attrs["idex_dim"])) for name, v in raw.variables.items() if "idex_dim" in v.attrs}
+    if not sample_dims:  # written before the sample dimensions were recorded: the schema names them
+        schema = load_schema(registered_name(_plain(raw.attrs["idex_schema"]), "idex_schema"))
+        sample_dims = {channel.time: channel.dim for channel in schema.channels.values()}
     ds = raw.rename_dims({d: sample_dims[d] for d in raw.dims if d in sample_dims})
     ds = ds.swap_dims(epoch="event").set_coords("epoch") if "epoch" in ds.dims else ds
     for name, variable in list(ds.variables.items()):

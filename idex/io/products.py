@@ -77,7 +77,7 @@ def open_cdf(path: PathLike) -> xr.Dataset:
         return read_l2a(path)
     if "TOF_High" in names:
         return read_official(path)
-    if "tof_high" in names or "idex_schema" in attributes:
+    if "tof_high" in names or "idex_schema" in attributes or "idex_scope_setup" in attributes:
         return read_cdf(path)
     source = str(attributes.get("Logical_source", [""])[0])
     if source.startswith(("imap_idex_l2b", "imap_idex_l2c")):  # rates and maps (L2B/L2C profiles)

@@ -23,7 +23,7 @@ import xarray as xr
 from idex.exceptions import ProductError
 from idex.model.calibration import schema_of
 
-__all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "with_schema_coordinate"]
+__all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
 SCHEMA_COORDINATE = "packet_schema"
 """Name of the per-event coordinate holding the name of the schema each event was decoded with."""
@@ -53,11 +53,16 @@ def fill_value(dtype: np.dtype) -> object:
     return ""
 
 
+def version_name(ds: xr.Dataset) -> str:
+    """The packet schema of an event model, or the scope setup of accelerator shots."""
+    return str(ds.attrs.get("idex_schema") or ds.attrs.get("idex_scope_setup", "?"))
+
+
 def with_schema_coordinate(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` with the per-event ``packet_schema`` coordinate (its ``idex_schema``), if it lacks one."""
+    """``ds`` with the per-event ``packet_schema`` coordinate (:func:`version_name`), if it lacks one."""
     if SCHEMA_COORDINATE in ds.variables:
         return ds
-    name = str(ds.attrs.get("idex_schema", ""))
+    name = version_name(ds)
     values = np.full(ds.sizes.get(EVENT, 0), name, dtype=f"<U{max(len(name), 1)}")
     return ds.assign_coords(
         {SCHEMA_COORDINATE: (EVENT, values, {"long_name": "Packet schema (version) the event was decoded with"})}
@@ -83,8 +88,11 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     """
     if not datasets:
         raise ProductError("no event model to combine")
-    schemas = [schema_of(ds) for ds in datasets]
-    newest = max(range(len(schemas)), key=lambda i: schemas[i].valid_from)
+    telemetry = ["idex_schema" in ds.attrs for ds in datasets]
+    if any(telemetry) and not all(telemetry):
+        raise ProductError("telemetry events and accelerator shots (read with a scope setup) cannot share one model")
+    schemas = [schema_of(ds) for ds in datasets] if all(telemetry) else []
+    newest = max(range(len(schemas)), key=lambda i: schemas[i].valid_from) if schemas else 0
     for schema in schemas:
         if schema.channels != schemas[newest].channels or schema.fits != schemas[newest].fits:
             raise ProductError(
@@ -94,7 +102,7 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     prepared = [with_schema_coordinate(ds) for ds in datasets]
     per_event = _per_event_variables(prepared)
     filled = [_with_missing(ds, per_event) for ds in prepared]
-    names = list(dict.fromkeys(s.name for s in schemas))
+    names = list(dict.fromkeys(version_name(ds) for ds in datasets))
     combined = (
         xr.concat(
             filled,
@@ -110,7 +118,7 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     )
     combined.attrs = {**datasets[newest].attrs, "idex_schemas": " ".join(names)}
     for name, (_, attrs) in per_event.items():
-        lacking = [str(ds.attrs.get("idex_schema", "?")) for ds in prepared if name not in ds.variables]
+        lacking = [version_name(ds) for ds in prepared if name not in ds.variables]
         if lacking:
             kept = {k: v for k, v in attrs.items() if k != _COORDINATE}
             kept["comment"] = f"events of {', '.join(dict.fromkeys(lacking))} lack this field: fill value"

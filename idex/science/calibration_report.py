@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from idex._typing import PathLike
 from idex.science.lab_calibration import CURVE_PARAMETERS, CurveFit, LabCalibration
 
-__all__ = ["write_report"]
+__all__ = ["readable_log_ticks", "write_report"]
 
 
 def write_report(result: LabCalibration, folder: PathLike, *, pdf: bool = False) -> list[Path]:
@@ -38,6 +39,8 @@ def write_report(result: LabCalibration, folder: PathLike, *, pdf: bool = False)
     for column, (title, units, fit) in enumerate(columns):
         _curve_panel(axes[0, column], axes[1, column], fit, result.campaigns, f"{title} ({units})")
     _ion_grid_panel(axes[0, 2], axes[1, 2], result)
+    for ax in axes.flat:
+        readable_log_ticks(ax)
     figure.suptitle(f"IDEX lab calibration: {result.shots} shots, {len(result.campaigns)} campaign(s)")
     figure_path = save_figure(figure, folder / f"calibration.{'pdf' if pdf else 'png'}")
     plt.close(figure)
@@ -45,6 +48,20 @@ def write_report(result: LabCalibration, folder: PathLike, *, pdf: bool = False)
     with atomic_path(table_path, overwrite=True) as temporary:
         temporary.write_text(_markdown(result), encoding="utf-8")
     return [figure_path, table_path]
+
+
+def readable_log_ticks(ax: Any) -> None:
+    """Log axes labelled at the decades and at 2 and 5 times them only: on short ranges matplotlib labels every
+    minor tick, and the labels overlap."""
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _: int) -> str:
+        mantissa = value / 10 ** np.floor(np.log10(value)) if value > 0 else 0.0
+        return f"{value:g}" if np.isclose(mantissa, 2) or np.isclose(mantissa, 5) else ""
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_minor_formatter(FuncFormatter(label))
 
 
 def _curve_panel(top, bottom, fit: CurveFit, campaigns: tuple[str, ...], label: str) -> None:

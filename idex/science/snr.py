@@ -9,8 +9,6 @@ import numpy as np
 import xarray as xr
 from dask.base import is_dask_collection
 
-from idex.model.calibration import schema_of
-
 __all__ = ["snr", "snr_values"]
 
 
@@ -65,18 +63,11 @@ def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float
     xarray.DataArray
         ``<channel>_snr`` on the ``event`` axis.
     """
-    schema = schema_of(ds)
-    dim = schema.channels[channel].dim
-    signal = ds[channel].where(ds[channel] != schema.channels[channel].fill_value)
-    values = xr.apply_ufunc(
-        snr_values,
-        signal,
-        ds.idex.time(channel),
-        kwargs={"window": window},
-        input_core_dims=[[dim], [dim]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
-    )
+    dim = ds[channel].dims[-1]
+    fill = ds[channel].attrs.get("fill_value_used")  # telemetry's missing samples; accelerator shots have NaN
+    signal = ds[channel].where(ds[channel] != fill) if fill is not None else ds[channel]
+    values = xr.apply_ufunc(snr_values, signal, ds.idex.time(channel), kwargs={"window": window},
+                            input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
     if not is_dask_collection(values.data) and values.size and not np.isfinite(values.values).any():
         warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)
     values.attrs = {"long_name": f"{channel} signal-to-noise ratio", "units": "1", "baseline_window_us": list(window)}

@@ -32,7 +32,7 @@ import xarray as xr
 from scipy.optimize import brentq
 
 from idex._typing import PathLike
-from idex.exceptions import CalibrationWarning
+from idex.exceptions import CalibrationWarning, ProductError
 from idex.resources import data_dir, read_yaml
 
 __all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
@@ -195,6 +195,12 @@ def _load(path: str) -> Calibration:
             float(entry.get("residual_rms_dex", 0.0)),
         )
 
+    missing = [key for key in ("rise_time", "yield", "ion_grid", "search_log10_velocity")
+               if not isinstance(doc, dict) or key not in doc]
+    if missing:
+        kind = " (a TOF calibration, for a schema's mass section)" if isinstance(doc, dict) and "mass" in doc else ""
+        raise ProductError(f"{path} is not a velocity calibration{kind}: it lacks {', '.join(missing)} "
+                                   "(write one with `idex calibrate` on accelerator shots)")
     grid = doc["ion_grid"]
     return Calibration(
         curve(doc["rise_time"]),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import PacketWarning
+from idex.exceptions import PacketWarning, ProductError
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
 __all__ = ["join_accelerator"]
@@ -23,7 +25,14 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     For each shot, the last accelerator event at or before the scope trigger whose velocity matches
     the QD velocity within the setup's tolerance. Table and column names come from the setup, the
     connection URL from ``url`` or the environment variable the setup names (any SQLAlchemy URL).
-    Unmatched shots get NaN and are reported; a missing database is reported, not fatal.
+    Unmatched shots get NaN and are reported; no database URL at all is reported, not fatal, but a URL
+    given that leads nowhere (a SQLite file that does not exist, a server that does not answer, a database
+    without the setup's table) is an error naming it, and nothing is created.
+
+    Raises
+    ------
+    ProductError
+        If the database named by the URL cannot be read.
 
     Returns
     -------
@@ -52,15 +61,7 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
                  .where(table.c[columns["time"]] >= start.astype("datetime64[us]").item(),
                         table.c[columns["time"]] <= ds["epoch"].values.max().astype("datetime64[us]").item())
                  .order_by(table.c[columns["time"]]))
-        try:
-            engine = sa.create_engine(url)
-            with engine.connect() as connection:
-                rows = connection.execute(query).fetchall()
-            engine.dispose()
-        except sa.exc.SQLAlchemyError as error:
-            warnings.warn(f"accelerator database unavailable ({type(error).__name__}: {str(error).splitlines()[0]})",
-                          PacketWarning, stacklevel=2)
-            rows = []
+        rows = _rows(sa, url, config["table"], query)
         times = np.array([np.datetime64(r[0], "ns") for r in rows], dtype="datetime64[ns]")
         speeds = np.array([r[1] for r in rows], dtype=float)
         qd_speed = ds["particle_velocity"].values if "particle_velocity" in ds else np.full(n, np.nan)
@@ -84,3 +85,24 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     return ds.assign(extra)
 
 
+
+
+def _rows(sa: Any, url: str, table: str, query: Any) -> list[Any]:
+    """The rows of ``query``; a database that is not there or lacks ``table`` is a :class:`ProductError`."""
+    engine = sa.create_engine(url)
+    shown = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    try:
+        if engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:") \
+                and not Path(database).is_file():  # connecting would create an empty database file
+            raise ProductError(f"accelerator database {shown}: no such file {database}")
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(table):
+                raise ProductError(f"accelerator database {shown} has no table {table!r} (the scope setup's "
+                                   "database.table)")
+            return list(connection.execute(query).fetchall())
+    except sa.exc.SQLAlchemyError as error:
+        raise ProductError(f"accelerator database {shown} unavailable ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0]})") from error
+    finally:
+        engine.dispose()

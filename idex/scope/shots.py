@@ -67,7 +67,8 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
             key = shot if trace.volts.shape[0] == 1 else f"{shot}.{segment}"
             shots[key][channel.name] = (trace, segment)
     if not shots:
-        raise FileNotFoundError(f"no .trc file matching {setup.file_pattern.pattern!r} in {source}")
+        raise FileNotFoundError(f"no .trc file named like C1Trace00001.trc (the setup's pattern "
+                                f"{setup.file_pattern.pattern}) in {source}")
     keys = sorted(shots, key=lambda k: tuple(int(p) for p in k.split(".")))
     n = len(keys)
     quality = np.zeros(n, np.uint16)
@@ -110,7 +111,8 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
             "time": time, "trigger_time": f"trigger_time_{name}"})
     data["quality_flags"] = ("event", quality, {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     data["shot"] = ("event", np.array(keys), {"long_name": "Shot number (file number[.segment])"})
-    coords.update(event=("event", np.arange(1, n + 1)), epoch=("event", epoch, {"long_name": "Scope trigger time"}))
+    coords.update(event=("event", np.arange(1, n + 1), {"long_name": "Shot row"}),
+                  epoch=("event", epoch, {"long_name": "Scope trigger time"}))
     return xr.Dataset(data, coords=coords, attrs={"idex_scope_setup": setup.name, "title": "IDEX accelerator shots"})
 
 

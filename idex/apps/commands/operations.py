@@ -222,8 +222,15 @@ def view(paths: tuple[Path, ...]) -> None:
       idex view tests/data/imap_idex_l0_raw_20231214_v001.pkts
       idex view products/*.nc campaigns/run1/
     """
+    from idex.opening import kind_of
+
+    unreadable = [f"{p} ({kind_of(p)})" for p in paths if p.is_file() and kind_of(p) in ("csv", "text")]
+    if unreadable:  # checked before Qt starts: the viewer shows event files, not tables
+        raise click.BadParameter(f"not event files: {', '.join(unreadable)}; open the .nc, .h5, .cdf, capture or "
+                                 ".trc instead", param_hint="PATHS")
     try:
         from idex.apps.view import main as view_main
+        from idex.apps.view.app import run  # noqa: F401 - imports Qt (PySide6): fails here, not inside the viewer
     except ImportError as error:
         raise click.ClickException(f"the viewer needs Qt: pip install 'idex[gui]' ({error})") from None
     sys.exit(view_main([str(p) for p in paths]))

@@ -45,6 +45,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     from idex.model.dataset import stored_form
 
     output = output or capture.with_suffix(".nc")
+    refuse_existing([output], overwrite)  # before decoding
     tree = decode_tree(capture, schema=schema, strict=strict)
     events = tree["events"].to_dataset()
     if kernels:
@@ -67,7 +68,7 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     verbose = click.get_current_context().find_root().params.get("verbose", False)
     hint = "; idex -v decode ... lists them" if (flagged or problems) and not verbose else ""
     click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems{hint}) "
-               f"with schema {tree.attrs['idex_schema']} -> {output}")
+               f"with schema {events.attrs.get('idex_schemas', tree.attrs['idex_schema'])} -> {output}")
 
 
 @click.command()
@@ -97,10 +98,11 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
     paths = expand_inputs(files)
     refuse_existing([output_dir / name for name in ("snr.csv", *PLOTS)], overwrite)
     datasets, total = [], 0
-    for path in paths:
-        ds = open_events(path)
-        total += ds.sizes["event"]
-        datasets.append((str(path), selected(ds, all_events)))
+    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+        for path in bar:
+            ds = open_events(path)
+            total += ds.sizes["event"]
+            datasets.append((str(path), selected(ds, all_events)))
     chosen = sum(ds.sizes["event"] for _, ds in datasets)
     table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +218,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
     """
     from idex.io import to_file
 
+    refuse_existing([output], overwrite)  # before fitting
     if profile is not None and output.suffix.lower() != ".cdf":
         raise click.BadParameter(f"a profile is a CDF layout; {output.name} is not a .cdf", param_hint="--profile")
     ds = open_events(source)
@@ -283,7 +286,8 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
 
     paths = expand_inputs(files)
     refuse_existing([output], overwrite)
-    frame = combine(paths, keep_duplicates=keep_duplicates)
+    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+        frame = combine(bar, keep_duplicates=keep_duplicates)
     duplicates = frame.attrs.get("duplicates_dropped", 0)
     not_dust = 0
     if dust_only:

@@ -1,0 +1,68 @@
+"""First use: idex's compiled kernels (numba, cached on disk) are built once, with a word to the user.
+
+A fresh installation has no compiled kernels: the first decode spends tens of seconds compiling them and
+the first fit as long again. :func:`kernels_cached` tells whether numba's on-disk cache holds them;
+:func:`warm_up` compiles every kernel the commands use by decoding and fitting the bundled sample
+capture once (``idex warmup``, or automatically by the first command, which says so first).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["STEPS", "kernels_cached", "warm_up"]
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+_KERNEL_PACKAGES = ("decode", "model", "fit")
+"""Sub-packages whose modules hold ``numba.njit(cache=True)`` kernels."""
+
+STEPS = ("decode", "classify", "fit", "peaks")
+"""What :func:`warm_up` runs, in order (each compiles the kernels it reaches)."""
+
+
+def _cache_dirs() -> list[Path]:
+    """Where numba keeps the kernels: ``$NUMBA_CACHE_DIR`` (mirroring the package path) or ``__pycache__``."""
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if root:
+        return [Path(root) / _PACKAGE.relative_to(_PACKAGE.anchor) / name for name in _KERNEL_PACKAGES]
+    return [_PACKAGE / name / "__pycache__" for name in _KERNEL_PACKAGES]
+
+
+def kernels_cached() -> bool:
+    """True when every kernel package has compiled kernels in numba's cache (no compilation ahead).
+
+    Examples
+    --------
+    >>> isinstance(kernels_cached(), bool)
+    True
+    """
+    return all(folder.is_dir() and any(folder.glob("*.nbi")) for folder in _cache_dirs())
+
+
+def warm_up(progress: Callable[[str], None] | None = None) -> None:
+    """Compile (or load from the cache) every kernel the commands use, on the bundled sample capture.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        Called with each step's name (:data:`STEPS`) after it is done.
+    """
+    import warnings
+
+    from idex.decode.raw import open_raw
+    from idex.exceptions import IdexWarning
+    from idex.testing import sample_capture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdexWarning)
+        events = open_raw(sample_capture(), group="events")  # framing, unpacking, classification
+        done = progress or (lambda _: None)
+        done(STEPS[0])
+        done(STEPS[1])
+        events = events.isel(event=slice(0, 2))
+        events.idex.fit()
+        done(STEPS[2])
+        events.idex.fit_peaks("tof_high")
+        done(STEPS[3])

@@ -1,0 +1,25 @@
+"""First use: the first command says why it is slow (kernels compiling once), and `idex warmup` compiles them ahead."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from conftest import CAPTURE_2023_12
+
+from idex.apps.cli import main
+from idex.apps.warmup import kernels_cached
+
+
+def test_a_cold_cache_is_detected_and_announced(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty"))
+    assert not kernels_cached()
+    result = CliRunner().invoke(main, ["decode", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc")])
+    assert result.exit_code == 0, result.output
+    assert "first use: compiling idex's kernels once" in result.output and "idex warmup" in result.output
+
+
+def test_a_warm_cache_says_nothing(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["warmup"]).exit_code == 0  # compiles, or loads what is compiled
+    assert kernels_cached()
+    result = runner.invoke(main, ["decode", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc")])
+    assert result.exit_code == 0 and "first use" not in result.output
