@@ -15,7 +15,7 @@ import click
 
 from idex._version import __version__
 from idex.apps.commands.operations import batch, calibrate, capture, scope, view
-from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table
+from idex.apps.commands.products import composition, decode, fit, maps, quicklook, snr, table
 from idex.apps.commands.schema import schema
 
 __all__ = ["main"]
@@ -59,6 +59,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calibrate, scope, view, schema):
     main.add_command(_command)
+main.add_command(composition)
 
 
 if __name__ == "__main__":  # pragma: no cover

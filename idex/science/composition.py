@@ -37,6 +37,11 @@ RATIOS = {"mg_si": (("Mg",), ("Si",)), "fe_si": (("Fe",), ("Si",)), "mg_number":
 
 STATUS = ("analysed", "no_mass_scale", "no_spectrum")
 
+RECENTRE_SAMPLES = 8
+"""Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
+RECENTRE_SIGMA = 20.0
+"""Height, in noise standard deviations, of a line whose maximum measures the local offset."""
+
 
 def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
     """Fitted lines joined into groups closer than ``resolution`` (µs) on the time axis."""
@@ -48,6 +53,44 @@ def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.nd
         else:
             groups.append([int(index)])
     return [np.array(g) for g in groups]
+
+
+def _offsets(
+    y: np.ndarray, sigma: np.ndarray, clock: np.ndarray, times: np.ndarray, lines: LineList, dt: float
+) -> np.ndarray:
+    """Correction of every line's time: the mass scale ``shift + stretch * sqrt(m)`` is not exact at every mass
+    (at 1 u it can be several samples off). Atom lines standing :data:`RECENTRE_SIGMA` above the noise with a
+    maximum on the highest gain within :data:`RECENTRE_SAMPLES` of their predicted time measure the offset; a
+    polynomial in ``sqrt(m)`` through them (degree up to 2 with at least one point to spare, outliers dropped,
+    constant beyond the measured masses) corrects all lines."""
+    roots, measured = [], []
+    for index in np.flatnonzero(np.array(lines.kinds) == "atom"):
+        centre = int(round((times[index] - clock[0]) / dt))
+        low, high = centre - RECENTRE_SAMPLES, centre + RECENTRE_SAMPLES + 1
+        if low < 1 or high >= y.size - 1:
+            continue
+        peak = low + int(np.nanargmax(y[low:high]))
+        quiet = sigma[peak] <= 1.01 * np.nanmin(sigma)  # a maximum from a lower gain is too noisy to place
+        if peak in (low, high - 1) or not quiet or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
+            continue
+        left, mid, right = y[peak - 1], y[peak], y[peak + 1]
+        curvature = left - 2 * mid + right
+        fraction = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+        roots.append(np.sqrt(lines.masses[index]))
+        measured.append(clock[0] + (peak + np.clip(fraction, -0.5, 0.5)) * dt - times[index])
+    if not roots:
+        return np.zeros(times.size)
+    x, offset = np.array(roots), np.array(measured)
+    keep = np.ones(x.size, bool)
+    for _ in range(3):
+        degree = min(2, int(keep.sum()) - 2)  # a curve only where points are left over to check it
+        coefficients = np.polyfit(x[keep], offset[keep], degree) if degree > 0 else [float(np.median(offset[keep]))]
+        residual = offset - np.polyval(coefficients, x)
+        keep = np.abs(residual) <= max(3 * 1.4826 * np.median(np.abs(residual[keep])), 0.5 * dt)
+        if keep.sum() < 1:
+            break
+    # never extrapolated: beyond the measured lines, the offset of the nearest one
+    return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
 
 
 def _event(
@@ -63,6 +106,7 @@ def _event(
 ) -> tuple[np.ndarray, ...]:
     """Line areas and errors, species areas and covariance of one spectrum."""
     times = shift + stretch * np.sqrt(lines.masses)
+    times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
     spread = 1 + config.line_shape_spread
     sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
