@@ -57,21 +57,26 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
 
 
 def spectrum_figure(result: xr.Dataset, event: int):
-    """The combined TOF spectrum of one event on its mass axis, detected lines labelled (ambiguous ones marked)."""
+    """The combined TOF spectrum of one event on its mass axis (symmetric-log scale), detected lines labelled once
+    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``)."""
     plt = _pyplot()
     row = result.isel(event=event)
     figure, axis = plt.subplots(figsize=(11, 4.5))
     mass, signal = row["mass"].values, row["tof_combined"].values
-    keep = np.isfinite(mass) & (mass > 0.5) & (mass < 80)
-    axis.plot(mass[keep], signal[keep], lw=0.7, color="k")
     detected = row["line_detected"].values
-    top = np.nanmax(signal[keep]) if keep.any() else 1.0
+    masses = row["species_mass"].values
+    upper = max(30.0, float(np.max(masses[detected], initial=0.0)) + 8)
+    keep = np.isfinite(mass) & (mass > 0.5) & (mass < upper)
+    axis.plot(mass[keep], signal[keep], lw=0.7, color="k")
+    noise = float(np.nanmin(row["tof_combined_noise"].values))
+    axis.set_yscale("symlog", linthresh=max(5 * noise, 1e-12))
+    placed: list[float] = []
     for label, m, ambiguous in zip(
-        row["species"].values[detected],
-        row["species_mass"].values[detected],
-        row["species_ambiguous_with"].values[detected],
-        strict=True,
+        row["species"].values[detected], masses[detected], row["species_ambiguous_with"].values[detected], strict=True
     ):
+        if any(abs(m - other) < 0.05 for other in placed):
+            continue  # one label per place: the line list puts the atom first
+        placed.append(float(m))
         height = np.nanmax(signal[keep & (np.abs(mass - m) < 0.3)], initial=0.0)
         axis.annotate(
             label + ("*" if ambiguous else ""),
@@ -84,13 +89,15 @@ def spectrum_figure(result: xr.Dataset, event: int):
             fontsize=7,
             color="tab:red" if ambiguous else "tab:blue",
         )
-    axis.set_ylim(top=1.25 * top)
+    top = np.nanmax(signal[keep]) if keep.any() else 1.0
+    axis.set_ylim(top=8 * top)
+    axis.set_xlim(0, upper)
     axis.set_xlabel("mass (u)")
     axis.set_ylabel(f"TOF, gains joined ({row['tof_combined'].attrs.get('units', '')})")
     flags = int(row["quality_flags"].values)
     axis.set_title(
-        f"event {int(row['event'].values)}: {int(detected.sum())} lines detected "
-        f"(* cannot be told from another ion), stretch {float(row['mass_stretch'].values):.4f}"
+        f"event {int(row['event'].values)}: {len(placed)} lines detected (* cannot be told from another "
+        f"ion), stretch {float(row['mass_stretch'].values):.4f} us/sqrt(u)"
         + (f", quality flags {flags}" if flags else ""),
         fontsize=9,
     )

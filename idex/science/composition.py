@@ -60,7 +60,7 @@ def _offsets(
 ) -> np.ndarray:
     """Correction of every line's time: the mass scale ``shift + stretch * sqrt(m)`` is not exact at every mass
     (at 1 u it can be several samples off). Atom lines standing :data:`RECENTRE_SIGMA` above the noise with a
-    maximum on the highest gain within :data:`RECENTRE_SAMPLES` of their predicted time measure the offset; a
+    maximum within :data:`RECENTRE_SAMPLES` of their predicted time (on whichever gain holds it) measure the offset; a
     polynomial in ``sqrt(m)`` through them (degree up to 2 with at least one point to spare, outliers dropped,
     constant beyond the measured masses) corrects all lines."""
     roots, measured = [], []
@@ -70,8 +70,7 @@ def _offsets(
         if low < 1 or high >= y.size - 1:
             continue
         peak = low + int(np.nanargmax(y[low:high]))
-        quiet = sigma[peak] <= 1.01 * np.nanmin(sigma)  # a maximum from a lower gain is too noisy to place
-        if peak in (low, high - 1) or not quiet or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
+        if peak in (low, high - 1) or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
             continue
         left, mid, right = y[peak - 1], y[peak], y[peak + 1]
         curvature = left - 2 * mid + right
