@@ -11,7 +11,7 @@ from idex.science.mass import calibrate_spectrum, reference_lines
 from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
 from tests.test_mass import DT, TRIGGER, synthetic_spectrum
 
-CAMPAIGN = (1.4374, 0.0026)  # the schema's prior (idex calibrate --tof on the 2023-12-14 capture)
+CAMPAIGN = (1.43736, 0.00067)  # the schema's prior: idex calibrate --tof on the 2023-12-14 capture
 
 
 def calibrate(signal: np.ndarray, prior: tuple[float, float] | None):
@@ -41,7 +41,7 @@ def test_real_capture_every_stretch_is_the_campaign_value_or_flagged(events_2023
                                         and calibrated["mass_stretch_stderr"].values[i] == CAMPAIGN[1])
     # the prior does not create conflicts where lines agree, and says where it came from
     assert conflict.sum() <= 2
-    assert "campaign stretch prior 1.4374" in calibrated["mass_stretch"].attrs["calibration"]
+    assert "campaign stretch prior 1.43736" in calibrated["mass_stretch"].attrs["calibration"]
     own = events_2023_12.idex.mass(prior=False)
     assert not own.idex.flagged(idex.QualityFlag.MASS_PRIOR_CONFLICT).any()
     assert np.nanmax(np.abs(own["mass_stretch"].values / CAMPAIGN[0] - 1)) > 0.03  # today's confident outliers
@@ -59,20 +59,25 @@ def test_lines_of_another_stretch_are_flagged_and_take_the_campaign_stretch():
 
 
 def test_agreeing_lines_give_the_posterior_between_lines_and_prior():
-    """Truth within two spreads of the prior: a posterior tighter than the prior, not flagged."""
+    """Truth within two spreads of the prior: a posterior tighter than the prior, rarely a (false) conflict, and
+    every reported stretch close to the truth."""
     rng = np.random.default_rng(5)
     _, masses, _ = reference_lines()
-    errors, pulls = [], []
+    errors, pulls, conflicts = [], [], 0
     for _ in range(60):
         stretch = CAMPAIGN[0] + rng.uniform(-2, 2) * CAMPAIGN[1]  # inside the prior
         shift = TRIGGER + rng.uniform(-1.5, -1.3)
         present = np.sort(rng.choice(masses, size=rng.integers(4, 8), replace=False))
         fit = calibrate(synthetic_spectrum(rng, stretch, shift, present, np.array([])), CAMPAIGN)
-        assert fit.determined and not fit.conflict
-        assert fit.stretch_stderr < CAMPAIGN[1]
+        assert fit.determined
         errors.append(fit.stretch / stretch - 1)
+        if fit.conflict:
+            conflicts += 1
+            continue
+        assert fit.stretch_stderr < CAMPAIGN[1]
         pulls.append((fit.stretch - stretch) / fit.stretch_stderr)
-    assert np.percentile(np.abs(errors), 95) < 0.002
+    assert conflicts <= 6
+    assert np.max(np.abs(errors)) < 0.002 and np.percentile(np.abs(errors), 95) < 0.001
     assert 0.3 < np.std(pulls) < 2.0
 
 

@@ -53,7 +53,8 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     Parameters
     ----------
     events : xarray.Dataset or iterable of them
-        Event models; those without ``mass_stretch`` are calibrated first (``ds.idex.mass()``).
+        Event models; those without ``mass_stretch``, or calibrated with a campaign prior, are calibrated on
+        their own lines first (``ds.idex.mass(prior=False)``).
     outlier_sigma : float
         Events farther than this many robust standard deviations from the median stretch or shift are
         left out (counted).
@@ -65,8 +66,8 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     parts = [events] if isinstance(events, xr.Dataset) else list(events)
     stretch, shift, sources = [], [], []
     for ds in parts:
-        if "mass_stretch" not in ds:
-            ds = ds.idex.mass()
+        if "mass_stretch" not in ds or "prior" in ds["mass_stretch"].attrs.get("calibration", ""):
+            ds = ds.idex.mass(prior=False)  # each event on its own lines: the campaign value must not assume itself
         channel = schema_of(ds).mass.channel
         stretch.append(ds["mass_stretch"].values)
         shift.append(ds["mass_shift"].values - ds[ds[channel].attrs["trigger_time"]].values)
