@@ -8,6 +8,7 @@ import yaml
 
 import idex
 from idex.science.mass import calibrate_spectrum, reference_lines
+from idex.science.mass_polynomial import polynomial_mass
 from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
 from tests.test_mass import DT, TRIGGER, synthetic_spectrum
 
@@ -91,3 +92,23 @@ def test_prior_from_a_tof_calibration_file(events_2023_12, tmp_path):
     bad.write_text("mass: {}\n")
     with pytest.raises(ValueError, match="bad.yaml"):
         events_2023_12.idex.mass(prior=bad)
+
+
+def test_lab_polynomial_is_inverted_on_its_rising_branch(events_2023_12):
+    """t = a0 + a1 sqrt(m) + a2 m round-trips; the linear case equals the stretch/shift axis; a time before a0 or
+    past the turning point of the polynomial has no mass."""
+    masses = np.array([1.0, 12.0, 23.985, 55.935, 196.97])
+    terms = [-1.43, 1.44, -0.004]
+    times = terms[0] + terms[1] * np.sqrt(masses) + terms[2] * masses
+    np.testing.assert_allclose(polynomial_mass(times, terms), masses, rtol=1e-10)
+    turning = (terms[1] / (-2 * terms[2])) ** 2  # sqrt(m) where dt/dsqrt(m) = 0
+    assert np.isnan(polynomial_mass(np.array([terms[0] - 0.1, 1e3]), terms)).all()
+    assert np.isnan(polynomial_mass(np.array([terms[0] + terms[1] * np.sqrt(turning) * 1.01]), terms, 2e4)).all()
+    with pytest.raises(ValueError, match="positive a1"):
+        polynomial_mass(times, [0.0, -1.0])
+    ds = events_2023_12.isel(event=[2, 3]).idex.mass(prior=False)
+    shift = ds["mass_shift"].values - ds["trigger_time_high"].values
+    linear = events_2023_12.isel(event=[2]).idex.mass(prior=False, polynomial=[shift[0], ds["mass_stretch"].values[0]])
+    late = linear["time_high"].values > ds["mass_shift"].values[0] + 1.0
+    np.testing.assert_allclose(linear["mass_polynomial"].values[0, late], linear["mass"].values[0, late], rtol=1e-9)
+    assert "lab calibration" in linear["mass_polynomial"].attrs["calibration"]

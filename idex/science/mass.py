@@ -24,6 +24,7 @@ signed distance of the detected peaks' masses from the nearest integer, the offi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from idex.model.quality import QualityFlag
 from idex.resources import data_dir
 from idex.schema import MassSpec, Schema
 from idex.science.line_pairing import MIN_LINES, SHARPNESS, UNDETERMINED, MassFit, kappa, pair, peak_times, solve
+from idex.science.mass_polynomial import polynomial_mass
 
 __all__ = ["MIN_LINES", "MassFit", "calibrate_spectrum", "mass", "reference_lines"]
 
@@ -182,6 +184,7 @@ def mass(
     channel: str | None = None,
     schema: str | PathLike | Schema | None = None,
     prior: tuple[float, float] | PathLike | bool | None = None,
+    polynomial: Sequence[float] | None = None,
 ) -> xr.Dataset:
     """Calibrate every event's TOF spectrum and add a mass coordinate.
 
@@ -197,6 +200,9 @@ def mass(
         Campaign stretch and spread (µs/√u), or the YAML file ``idex calibrate --tof`` wrote (its
         ``statistics``); default (``None`` or ``True``) the schema's ``stretch_prior_us_per_sqrt_u``;
         ``False`` calibrates every event on its own lines only.
+    polynomial : sequence of float, optional
+        A lab calibration's terms ``a0, a1, a2, ...`` of ``t - trigger = a0 + a1 sqrt(m) + a2 m + ...`` (µs):
+        adds the coordinate ``mass_polynomial`` from them (:func:`idex.science.mass_polynomial.polynomial_mass`).
 
     Returns
     -------
@@ -260,7 +266,7 @@ def mass(
     own = np.where(np.isfinite(stretch), 0, int(QualityFlag.MASS_UNDETERMINED))
     own |= np.array([int(QualityFlag.MASS_PRIOR_CONFLICT) if f.conflict else 0 for f in fits], dtype=np.int64)
     flags = (ds["quality_flags"].values & np.uint16(~mass_flags & 0xFFFF)) | own.astype(np.uint16)
-    return ds.assign(
+    result = ds.assign(
         mass_stretch=(
             "event",
             stretch,
@@ -308,6 +314,16 @@ def mass(
             {"long_name": f"Mass scale of {channel}", "units": "u", "calibration": provenance},
         )
     )
+    if polynomial is not None:
+        lab = polynomial_mass(clock[None, :] - trigger[:, None], polynomial)
+        terms = ", ".join(f"{a:.6g}" for a in polynomial)
+        attrs = {
+            "long_name": f"Mass scale of {channel} from a lab polynomial in sqrt(mass)",
+            "units": "u",
+            "calibration": f"t - trigger = polynomial in sqrt(m) with terms [{terms}] us (lab calibration)",
+        }
+        result = result.assign_coords(mass_polynomial=(("event", spec.dim), lab, attrs))
+    return result
 
 
 def _campaign_prior(
