@@ -49,9 +49,9 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
         for name in ("abundance", "abundance_stderr", "upper_limit", "significance"):
             table[f"{element}_{name}"] = one[name].values
         table[f"{element}_detected"] = one["detected"].values
-    for name in result.data_vars:
-        if str(name).startswith("ratio_"):
-            table[str(name)] = result[name].values
+    for variable in result.data_vars:
+        if str(variable).startswith("ratio_"):
+            table[str(variable)] = result[variable].values
     table["rsf_status"] = result["abundance"].attrs.get("rsf_status", "")
     return table
 
