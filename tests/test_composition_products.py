@@ -60,7 +60,7 @@ def test_figures_draw_what_they_say(events_2023_12):
     figure = spectrum_figure(result, 0)
     labels = [t.get_text() for t in figure.axes[0].texts]
     assert "Mg-24*" in labels and len(labels) == len(set(labels))
-    figure = ternary_figure([result])
+    figure = ternary_figure([("capture", result)])
     assert "CI chondrite" in [t.get_text() for t in figure.axes[0].texts]
     figure = noise_figure(events_2023_12.isel(event=[0, 1]).idex.noise(["tof_high", "tof_mid"]))
     assert len(figure.axes) == 6

@@ -111,9 +111,9 @@ def _corners(fractions: np.ndarray) -> np.ndarray:
     return np.stack([fractions[..., 2] + 0.5 * fractions[..., 1], np.sqrt(3) / 2 * fractions[..., 1]], axis=-1)
 
 
-def ternary_figure(results: list[xr.Dataset]):
-    """Mg-Si-Fe atomic proportions (after RSFs) of every event where all three are detected, with the reference
-    minerals and CI chondrite."""
+def ternary_figure(results: list[tuple[str, xr.Dataset]]):
+    """Mg-Si-Fe atomic proportions (after RSFs) of every event where all three are detected, one colour per
+    ``(name, result)``, with the reference minerals and CI chondrite."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.5, 6))
     axis.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="k", lw=0.8)
@@ -125,7 +125,7 @@ def ternary_figure(results: list[xr.Dataset]):
         axis.plot(x, y, "s", color="tab:gray")
         axis.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=8, color="tab:gray")
     shown = skipped = 0
-    for result in results:
+    for name, result in results:
         elements = list(result["element"].values)
         index = [elements.index(e) for e in TERNARY]
         values = result["abundance"].values[:, index]
@@ -133,10 +133,14 @@ def ternary_figure(results: list[xr.Dataset]):
         skipped += int((~complete).sum())
         if complete.any():
             points = _corners(values[complete])
-            axis.plot(points[:, 0], points[:, 1], "o", color="tab:blue", alpha=0.7, ms=5)
+            axis.plot(points[:, 0], points[:, 1], "o", alpha=0.7, ms=5, label=f"{name} ({int(complete.sum())})")
             shown += int(complete.sum())
-    rsf = results[0]["abundance"].attrs.get("rsf_status", "") if results else ""
-    axis.set_title(f"{shown} events with Mg, Si and Fe detected ({skipped} without), RSF status {rsf}", fontsize=9)
+    rsf = sorted({str(result["abundance"].attrs.get("rsf_status", "")) for _, result in results})
+    axis.set_title(
+        f"{shown} events with Mg, Si and Fe detected ({skipped} without), RSF status {', '.join(rsf)}", fontsize=9
+    )
+    if shown:
+        axis.legend(fontsize=8, loc="upper right")
     axis.set_aspect("equal")
     axis.axis("off")
     figure.tight_layout()
@@ -193,7 +197,7 @@ def write_composition_plots(
             figure = spectrum_figure(result, int(event))
             written.append(save_figure(figure, folder / f"{stem}_event{int(result['event'].values[event])}.png"))
             plt.close(figure)
-    figure = ternary_figure([result for _, result in results])
+    figure = ternary_figure(results)
     written.append(save_figure(figure, folder / "ternary_mg_si_fe.png"))
     plt.close(figure)
     for (stem, _), diagnostics in zip(results, noise or [], strict=False):
