@@ -64,3 +64,18 @@ def test_figures_draw_what_they_say(events_2023_12):
     assert "CI chondrite" in [t.get_text() for t in figure.axes[0].texts]
     figure = noise_figure(events_2023_12.isel(event=[0, 1]).idex.noise(["tof_high", "tof_mid"]))
     assert len(figure.axes) == 6
+
+
+def test_composition_survives_netcdf_and_cdf(events_2023_12, tmp_path):
+    """The results live in the event model: every writer keeps them, with their provenance."""
+    import idex
+
+    result = events_2023_12.isel(event=[0, 2, 3]).idex.composition()
+    for suffix in ("nc", "cdf"):
+        path = tmp_path / f"composition.{suffix}"
+        result.idex.to_netcdf(str(path)) if suffix == "nc" else result.to_cdf(str(path))
+        back = idex.open(path)
+        np.testing.assert_array_equal(back["abundance"].values, result["abundance"].values)
+        np.testing.assert_array_equal(back["line_detected"].values.astype(bool), result["line_detected"].values)
+        assert list(back["species"].values) == list(result["species"].values)
+        assert back["abundance"].attrs["rsf_status"] == "test-parameters"

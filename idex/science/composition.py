@@ -287,7 +287,11 @@ def _assemble(
                 **attrs,
             },
         ),
-        "line_area_stderr": (("event", "species"), line_error[:, fitted], {"units": area_units}),
+        "line_area_stderr": (
+            ("event", "species"),
+            line_error[:, fitted],
+            {"long_name": "Standard error of the line area", "units": area_units},
+        ),
         "line_significance": (
             ("event", "species"),
             line_significance,
@@ -303,7 +307,11 @@ def _assemble(
             signal,
             {"long_name": "Area of all the element's lines (isotope pattern fitted)", "units": area_units, **attrs},
         ),
-        "signal_stderr": (("event", "element"), error, {"units": area_units}),
+        "signal_stderr": (
+            ("event", "element"),
+            error,
+            {"long_name": "Standard error of the signal", "units": area_units},
+        ),
         "significance": (("event", "element"), significance, {"long_name": "Signal over its standard error"}),
         "detected": (
             ("event", "element"),
@@ -339,15 +347,15 @@ def _assemble(
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
     coords = {
-        "species": list(lines.labels[i] for i in fitted),
-        "species_mass": ("species", lines.masses[fitted], {"units": "u"}),
-        "species_element": ("species", [lines.species[i] for i in fitted]),
+        "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
+        "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),
+        "species_element": ("species", [lines.species[i] for i in fitted], {"long_name": "Species of the line"}),
         "species_ambiguous_with": (
             "species",
             [" ".join(ambiguous[lines.labels[i]]) for i in fitted],
             {"long_name": "Lines closer than the resolution (one shared area)"},
         ),
-        "element": list(elements),
+        "element": ("element", list(elements), {"long_name": "Element"}),
         "element_rsf": ("element", rsf, {"long_name": "Relative sensitivity factor used", **attrs}),
     }
     return ds.assign_coords(coords).assign(data)
