@@ -58,10 +58,13 @@ def reference(ds: xr.Dataset, n_spectra: int) -> float:
             window = np.abs(clock - centre) <= HALF_WINDOW_US
             if window.sum() < 10 or not np.isfinite(y[window]).all():
                 continue
-            params = model.make_params(center=centre - 0.008, sigma=config.line_sigma_us,
-                                       decay_rate=1 / (config.line_tau_us[0] + config.line_tau_us[1] * m),
-                                       area=max(float(np.sum(y[window]) * (clock[1] - clock[0])), 1e-9),
-                                       baseline=float(np.median(y[window])))
+            params = model.make_params(
+                center=centre - 0.008,
+                sigma=config.line_sigma_us,
+                decay_rate=1 / (config.line_tau_us[0] + config.line_tau_us[1] * m),
+                area=max(float(np.sum(y[window]) * (clock[1] - clock[0])), 1e-9),
+                baseline=float(np.median(y[window])),
+            )
             params["sigma"].min, params["decay_rate"].min = 1e-4, 1.0
             model.fit(y[window], params, t=clock[window])
             fits += 1
@@ -83,8 +86,10 @@ def main() -> None:
     result = ds.idex.composition()
     ours = (time.perf_counter() - start) / ds.sizes["event"]
     analysed = int((result["composition_status"].values == 0).sum())
-    print(f"idex composition: {ds.sizes['event']} spectra ({analysed} analysed, {result.sizes['species']} lines and "
-          f"{result.sizes['element']} elements each): {1 / ours:.1f} spectra/s")
+    print(
+        f"idex composition: {ds.sizes['event']} spectra ({analysed} analysed, {result.sizes['species']} lines and "
+        f"{result.sizes['element']} elements each): {1 / ours:.1f} spectra/s"
+    )
     theirs = reference(ds, min(args.reference_spectra, ds.sizes["event"]))
     print(f"per-peak lmfit loop: {1 / theirs:.2f} spectra/s")
     print(f"ratio idex / lmfit: {theirs / ours:.1f}x (idex also gives species fits, covariances and upper limits)")

@@ -18,11 +18,17 @@ CAMPAIGN = (1.43736, 0.00067)  # the schema's prior: idex calibrate --tof on the
 def calibrate(signal: np.ndarray, prior: tuple[float, float] | None):
     config = idex.load_schema("science_2023_12").mass
     _, masses, weights = reference_lines(config.lines)
-    return calibrate_spectrum(signal, DT, stretch_range=config.stretch_us_per_sqrt_u,
-                              shift_range=(TRIGGER + config.shift_from_trigger_us[0],
-                                           TRIGGER + config.shift_from_trigger_us[1]),
-                              masses=masses, weights=weights, baseline=slice(0, int((TRIGGER - 0.5) / DT)),
-                              tolerance_us=config.match_tolerance_us, prior=prior)
+    return calibrate_spectrum(
+        signal,
+        DT,
+        stretch_range=config.stretch_us_per_sqrt_u,
+        shift_range=(TRIGGER + config.shift_from_trigger_us[0], TRIGGER + config.shift_from_trigger_us[1]),
+        masses=masses,
+        weights=weights,
+        baseline=slice(0, int((TRIGGER - 0.5) / DT)),
+        tolerance_us=config.match_tolerance_us,
+        prior=prior,
+    )
 
 
 def test_real_capture_every_stretch_is_the_campaign_value_or_flagged(events_2023_12):
@@ -38,8 +44,9 @@ def test_real_capture_every_stretch_is_the_campaign_value_or_flagged(events_2023
     assert not np.any(np.isclose(stretch, 1.264, atol=0.01) | np.isclose(stretch, 1.513, atol=0.01))
     # a conflict never keeps the event's own number: campaign stretch and spread, or undetermined
     for i in np.flatnonzero(conflict):
-        assert np.isnan(stretch[i]) or (stretch[i] == CAMPAIGN[0]
-                                        and calibrated["mass_stretch_stderr"].values[i] == CAMPAIGN[1])
+        assert np.isnan(stretch[i]) or (
+            stretch[i] == CAMPAIGN[0] and calibrated["mass_stretch_stderr"].values[i] == CAMPAIGN[1]
+        )
     # the prior does not create conflicts where lines agree, and says where it came from
     assert conflict.sum() <= 2
     assert "campaign stretch prior 1.43736" in calibrated["mass_stretch"].attrs["calibration"]
