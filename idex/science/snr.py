@@ -68,15 +68,8 @@ def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float
     schema = schema_of(ds)
     dim = schema.channels[channel].dim
     signal = ds[channel].where(ds[channel] != schema.channels[channel].fill_value)
-    values = xr.apply_ufunc(
-        snr_values,
-        signal,
-        ds.idex.time(channel),
-        kwargs={"window": window},
-        input_core_dims=[[dim], [dim]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
-    )
+    values = xr.apply_ufunc(snr_values, signal, ds.idex.time(channel), kwargs={"window": window},
+                            input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
     if not is_dask_collection(values.data) and values.size and not np.isfinite(values.values).any():
         warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)
     values.attrs = {"long_name": f"{channel} signal-to-noise ratio", "units": "1", "baseline_window_us": list(window)}
