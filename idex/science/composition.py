@@ -137,7 +137,7 @@ def _event(
     species = list(lines.fitted_species)
     members = {s: np.array([i for i in lines.fitted if lines.species[i] == s]) for s in species}
     kept = list(species)
-    for _ in range(2):  # molecules only where they stand out: a free one could trade signal with an atom
+    while True:  # molecules only where they stand out: a free one could trade signal with an atom
         design = np.array(
             [(lines.abundances[members[s]][None, :, None] * shapes[:, members[s]]).sum(axis=1) for s in kept]
         ).transpose(1, 0, 2)
