@@ -62,11 +62,12 @@ class IdexDatasetAccessor:
         return fit(self._ds, channels, **options)  # type: ignore[arg-type]
 
     def mass(self, channel: str | None = None, schema: PathLike | None = None,
-             prior: tuple[float, float] | PathLike | bool | None = None) -> xr.Dataset:
+             prior: tuple[float, float] | PathLike | bool | None = None,
+             polynomial: list[float] | None = None) -> xr.Dataset:
         """Add the TOF to mass calibration and a ``mass`` coordinate; see :func:`idex.science.mass.mass`."""
         from idex.science.mass import mass
 
-        return mass(self._ds, channel=channel, schema=schema, prior=prior)
+        return mass(self._ds, channel=channel, schema=schema, prior=prior, polynomial=polynomial)
 
     def fit_peaks(self, channel: str = "tof_high", **options: object) -> xr.Dataset:
         """Find and fit the TOF peaks of every event with the EMG; see :func:`idex.fit.peaks.fit_peaks`."""

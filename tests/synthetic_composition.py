@@ -25,8 +25,21 @@ STRETCH, SHIFT_FROM_TRIGGER = 1.4374, -1.436
 MAJORS = ("Mg", "Si", "Fe")
 MINORS = ("H", "C", "O", "Na", "Al", "K", "Ca")
 ABSENT = ("Cr", "Mn", "Ni")
-RSF = {"H": 0.3, "C": 0.2, "O": 0.1, "Na": 3.0, "Mg": 1.0, "Al": 0.8, "Si": 0.5, "K": 4.0, "Ca": 1.5, "Cr": 1.0,
-       "Mn": 1.0, "Fe": 0.7, "Ni": 0.6}
+RSF = {
+    "H": 0.3,
+    "C": 0.2,
+    "O": 0.1,
+    "Na": 3.0,
+    "Mg": 1.0,
+    "Al": 0.8,
+    "Si": 0.5,
+    "K": 4.0,
+    "Ca": 1.5,
+    "Cr": 1.0,
+    "Mn": 1.0,
+    "Fe": 0.7,
+    "Ni": 0.6,
+}
 
 
 @dataclass(frozen=True)
@@ -43,8 +56,11 @@ class Grains:
 
 
 def _line_list() -> list[tuple[str, float, float]]:
-    rows = [line.split(",") for line in (data_dir("defs") / "composition_lines.csv").read_text().splitlines()
-            if line and not line.startswith(("#", "species,"))]
+    rows = [
+        line.split(",")
+        for line in (data_dir("defs") / "composition_lines.csv").read_text().splitlines()
+        if line and not line.startswith(("#", "species,"))
+    ]
     return [(r[0], float(r[2]), float(r[3])) for r in rows if r[4] == "atom"]
 
 
@@ -69,8 +85,13 @@ def make_grains(real: xr.Dataset, n: int, seed: int = 0, scale: tuple[float, flo
     picks = np.arange(n) % real.sizes["event"]
     ds = real.isel(event=picks).assign_coords(event=np.arange(n, dtype=real["event"].dtype))
     trigger = ds["trigger_time_high"].values
-    quiet = {g: [row[: int((t - 0.5) * 260)].astype(float) for row, t in
-                 zip(real[g].values, real["trigger_time_high"].values, strict=True)] for g in GAINS}
+    quiet = {
+        g: [
+            row[: int((t - 0.5) * 260)].astype(float)
+            for row, t in zip(real[g].values, real["trigger_time_high"].values, strict=True)
+        ]
+        for g in GAINS
+    }
     atoms = {e: np.zeros(n) for e in elements}
     stretch = STRETCH + rng.normal(0, 0.0015, n)
     shift = trigger + SHIFT_FROM_TRIGGER + rng.uniform(-0.02, 0.02, n)
@@ -95,8 +116,9 @@ def make_grains(real: xr.Dataset, n: int, seed: int = 0, scale: tuple[float, flo
             params = np.array([[peak_time - offset, sigma, 1 / tau, area]])
             signal += MODELS["emg"].function(clock[None, :], params)[0]
         dn_per_ma = 1 / HIGH_DN_MA
-        for g, gain, base in zip(GAINS, (1.0, 1 / TRUE_RATIOS[0], 1 / (TRUE_RATIOS[0] * TRUE_RATIOS[1])), BASELINES,
-                                 strict=True):
+        for g, gain, base in zip(
+            GAINS, (1.0, 1 / TRUE_RATIOS[0], 1 / (TRUE_RATIOS[0] * TRUE_RATIOS[1])), BASELINES, strict=True
+        ):
             raw = base + signal * dn_per_ma * gain + _noise(rng, quiet[g], clock.size)
             waves[g][i] = np.clip(np.round(raw), 0, 1023)
         saturated[i] = waves["tof_high"][i].max() >= 1023

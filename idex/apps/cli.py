@@ -15,7 +15,7 @@ import click
 
 from idex._version import __version__
 from idex.apps.commands.operations import batch, calibrate, capture, scope, view
-from idex.apps.commands.products import decode, fit, maps, quicklook, snr, table
+from idex.apps.commands.products import composition, decode, fit, maps, quicklook, snr, table
 from idex.apps.commands.rates import pointing, rates
 from idex.apps.commands.schema import schema
 
@@ -93,6 +93,7 @@ for _command in (decode, fit, quicklook, batch, capture, table, snr, maps, calib
 for _command in (pointing, rates):
     main.add_command(_command)
 main.add_command(warmup)
+main.add_command(composition)
 
 
 if __name__ == "__main__":  # pragma: no cover

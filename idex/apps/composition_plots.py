@@ -49,29 +49,34 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
         for name in ("abundance", "abundance_stderr", "upper_limit", "significance"):
             table[f"{element}_{name}"] = one[name].values
         table[f"{element}_detected"] = one["detected"].values
-    for name in result.data_vars:
-        if str(name).startswith("ratio_"):
-            table[str(name)] = result[name].values
+    for variable in result.data_vars:
+        if str(variable).startswith("ratio_"):
+            table[str(variable)] = result[variable].values
     table["rsf_status"] = result["abundance"].attrs.get("rsf_status", "")
     return table
 
 
 def spectrum_figure(result: xr.Dataset, event: int):
-    """The combined TOF spectrum of one event on its mass axis, detected lines labelled (ambiguous ones marked)."""
+    """The combined TOF spectrum of one event on its mass axis (symmetric-log scale), detected lines labelled once
+    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``)."""
     plt = _pyplot()
     row = result.isel(event=event)
     figure, axis = plt.subplots(figsize=(11, 4.5))
     mass, signal = row["mass"].values, row["tof_combined"].values
-    keep = np.isfinite(mass) & (mass > 0.5) & (mass < 80)
-    axis.plot(mass[keep], signal[keep], lw=0.7, color="k")
     detected = row["line_detected"].values
-    top = np.nanmax(signal[keep]) if keep.any() else 1.0
+    masses = row["species_mass"].values
+    upper = max(30.0, float(np.max(masses[detected], initial=0.0)) + 8)
+    keep = np.isfinite(mass) & (mass > 0.5) & (mass < upper)
+    axis.plot(mass[keep], signal[keep], lw=0.7, color="k")
+    noise = float(np.nanmin(row["tof_combined_noise"].values))
+    axis.set_yscale("symlog", linthresh=max(5 * noise, 1e-12))
+    placed: list[float] = []
     for label, m, ambiguous in zip(
-        row["species"].values[detected],
-        row["species_mass"].values[detected],
-        row["species_ambiguous_with"].values[detected],
-        strict=True,
+        row["species"].values[detected], masses[detected], row["species_ambiguous_with"].values[detected], strict=True
     ):
+        if any(abs(m - other) < 0.05 for other in placed):
+            continue  # one label per place: the line list puts the atom first
+        placed.append(float(m))
         height = np.nanmax(signal[keep & (np.abs(mass - m) < 0.3)], initial=0.0)
         axis.annotate(
             label + ("*" if ambiguous else ""),
@@ -84,13 +89,15 @@ def spectrum_figure(result: xr.Dataset, event: int):
             fontsize=7,
             color="tab:red" if ambiguous else "tab:blue",
         )
-    axis.set_ylim(top=1.25 * top)
+    top = np.nanmax(signal[keep]) if keep.any() else 1.0
+    axis.set_ylim(top=8 * top)
+    axis.set_xlim(0, upper)
     axis.set_xlabel("mass (u)")
     axis.set_ylabel(f"TOF, gains joined ({row['tof_combined'].attrs.get('units', '')})")
     flags = int(row["quality_flags"].values)
     axis.set_title(
-        f"event {int(row['event'].values)}: {int(detected.sum())} lines detected "
-        f"(* cannot be told from another ion), stretch {float(row['mass_stretch'].values):.4f}"
+        f"event {int(row['event'].values)}: {len(placed)} lines detected (* cannot be told from another "
+        f"ion), stretch {float(row['mass_stretch'].values):.4f} us/sqrt(u)"
         + (f", quality flags {flags}" if flags else ""),
         fontsize=9,
     )
@@ -104,9 +111,9 @@ def _corners(fractions: np.ndarray) -> np.ndarray:
     return np.stack([fractions[..., 2] + 0.5 * fractions[..., 1], np.sqrt(3) / 2 * fractions[..., 1]], axis=-1)
 
 
-def ternary_figure(results: list[xr.Dataset]):
-    """Mg-Si-Fe atomic proportions (after RSFs) of every event where all three are detected, with the reference
-    minerals and CI chondrite."""
+def ternary_figure(results: list[tuple[str, xr.Dataset]]):
+    """Mg-Si-Fe atomic proportions (after RSFs) of every event where all three are detected, one colour per
+    ``(name, result)``, with the reference minerals and CI chondrite."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.5, 6))
     axis.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="k", lw=0.8)
@@ -118,7 +125,7 @@ def ternary_figure(results: list[xr.Dataset]):
         axis.plot(x, y, "s", color="tab:gray")
         axis.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=8, color="tab:gray")
     shown = skipped = 0
-    for result in results:
+    for name, result in results:
         elements = list(result["element"].values)
         index = [elements.index(e) for e in TERNARY]
         values = result["abundance"].values[:, index]
@@ -126,10 +133,14 @@ def ternary_figure(results: list[xr.Dataset]):
         skipped += int((~complete).sum())
         if complete.any():
             points = _corners(values[complete])
-            axis.plot(points[:, 0], points[:, 1], "o", color="tab:blue", alpha=0.7, ms=5)
+            axis.plot(points[:, 0], points[:, 1], "o", alpha=0.7, ms=5, label=f"{name} ({int(complete.sum())})")
             shown += int(complete.sum())
-    rsf = results[0]["abundance"].attrs.get("rsf_status", "") if results else ""
-    axis.set_title(f"{shown} events with Mg, Si and Fe detected ({skipped} without), RSF status {rsf}", fontsize=9)
+    rsf = sorted({str(result["abundance"].attrs.get("rsf_status", "")) for _, result in results})
+    axis.set_title(
+        f"{shown} events with Mg, Si and Fe detected ({skipped} without), RSF status {', '.join(rsf)}", fontsize=9
+    )
+    if shown:
+        axis.legend(fontsize=8, loc="upper right")
     axis.set_aspect("equal")
     axis.axis("off")
     figure.tight_layout()
@@ -186,7 +197,7 @@ def write_composition_plots(
             figure = spectrum_figure(result, int(event))
             written.append(save_figure(figure, folder / f"{stem}_event{int(result['event'].values[event])}.png"))
             plt.close(figure)
-    figure = ternary_figure([result for _, result in results])
+    figure = ternary_figure(results)
     written.append(save_figure(figure, folder / "ternary_mg_si_fe.png"))
     plt.close(figure)
     for (stem, _), diagnostics in zip(results, noise or [], strict=False):

@@ -184,7 +184,8 @@ def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
     sample_dim = specs[0].dim
     gain = [None] + ratios
     ratio_attrs = {"long_name": "DN of the next higher gain per DN of this gain, same signal"}
-    return ds.assign_coords(gain=list(config.gains)).assign(
+    gains = ("gain", list(config.gains), {"long_name": "TOF gain channel, highest first"})
+    return ds.assign_coords(gain=gains).assign(
         {
             "tof_combined": (
                 ("event", sample_dim),

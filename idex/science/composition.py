@@ -37,6 +37,11 @@ RATIOS = {"mg_si": (("Mg",), ("Si",)), "fe_si": (("Fe",), ("Si",)), "mg_number":
 
 STATUS = ("analysed", "no_mass_scale", "no_spectrum")
 
+RECENTRE_SAMPLES = 8
+"""Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
+RECENTRE_SIGMA = 20.0
+"""Height, in noise standard deviations, of a line whose maximum measures the local offset."""
+
 
 def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
     """Fitted lines joined into groups closer than ``resolution`` (µs) on the time axis."""
@@ -48,6 +53,43 @@ def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.nd
         else:
             groups.append([int(index)])
     return [np.array(g) for g in groups]
+
+
+def _offsets(
+    y: np.ndarray, sigma: np.ndarray, clock: np.ndarray, times: np.ndarray, lines: LineList, dt: float
+) -> np.ndarray:
+    """Correction of every line's time: the mass scale ``shift + stretch * sqrt(m)`` is not exact at every mass
+    (at 1 u it can be several samples off). Atom lines standing :data:`RECENTRE_SIGMA` above the noise with a
+    maximum within :data:`RECENTRE_SAMPLES` of their predicted time (on whichever gain holds it) measure the offset; a
+    polynomial in ``sqrt(m)`` through them (degree up to 2 with at least one point to spare, outliers dropped,
+    constant beyond the measured masses) corrects all lines."""
+    roots, measured = [], []
+    for index in np.flatnonzero(np.array(lines.kinds) == "atom"):
+        centre = int(round((times[index] - clock[0]) / dt))
+        low, high = centre - RECENTRE_SAMPLES, centre + RECENTRE_SAMPLES + 1
+        if low < 1 or high >= y.size - 1:
+            continue
+        peak = low + int(np.nanargmax(y[low:high]))
+        if peak in (low, high - 1) or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
+            continue
+        left, mid, right = y[peak - 1], y[peak], y[peak + 1]
+        curvature = left - 2 * mid + right
+        fraction = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+        roots.append(np.sqrt(lines.masses[index]))
+        measured.append(clock[0] + (peak + np.clip(fraction, -0.5, 0.5)) * dt - times[index])
+    if not roots:
+        return np.zeros(times.size)
+    x, offset = np.array(roots), np.array(measured)
+    keep = np.ones(x.size, bool)
+    for _ in range(3):
+        degree = min(2, int(keep.sum()) - 2)  # a curve only where points are left over to check it
+        coefficients = np.polyfit(x[keep], offset[keep], degree) if degree > 0 else [float(np.median(offset[keep]))]
+        residual = offset - np.polyval(coefficients, x)
+        keep = np.abs(residual) <= max(3 * 1.4826 * np.median(np.abs(residual[keep])), 0.5 * dt)
+        if keep.sum() < 1:
+            break
+    # never extrapolated: beyond the measured lines, the offset of the nearest one
+    return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
 
 
 def _event(
@@ -63,6 +105,7 @@ def _event(
 ) -> tuple[np.ndarray, ...]:
     """Line areas and errors, species areas and covariance of one spectrum."""
     times = shift + stretch * np.sqrt(lines.masses)
+    times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
     spread = 1 + config.line_shape_spread
     sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
@@ -94,7 +137,7 @@ def _event(
     species = list(lines.fitted_species)
     members = {s: np.array([i for i in lines.fitted if lines.species[i] == s]) for s in species}
     kept = list(species)
-    for _ in range(2):  # molecules only where they stand out: a free one could trade signal with an atom
+    while True:  # molecules only where they stand out: a free one could trade signal with an atom
         design = np.array(
             [(lines.abundances[members[s]][None, :, None] * shapes[:, members[s]]).sum(axis=1) for s in kept]
         ).transpose(1, 0, 2)
@@ -244,7 +287,11 @@ def _assemble(
                 **attrs,
             },
         ),
-        "line_area_stderr": (("event", "species"), line_error[:, fitted], {"units": area_units}),
+        "line_area_stderr": (
+            ("event", "species"),
+            line_error[:, fitted],
+            {"long_name": "Standard error of the line area", "units": area_units},
+        ),
         "line_significance": (
             ("event", "species"),
             line_significance,
@@ -260,7 +307,11 @@ def _assemble(
             signal,
             {"long_name": "Area of all the element's lines (isotope pattern fitted)", "units": area_units, **attrs},
         ),
-        "signal_stderr": (("event", "element"), error, {"units": area_units}),
+        "signal_stderr": (
+            ("event", "element"),
+            error,
+            {"long_name": "Standard error of the signal", "units": area_units},
+        ),
         "significance": (("event", "element"), significance, {"long_name": "Signal over its standard error"}),
         "detected": (
             ("event", "element"),
@@ -296,15 +347,15 @@ def _assemble(
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
     coords = {
-        "species": list(lines.labels[i] for i in fitted),
-        "species_mass": ("species", lines.masses[fitted], {"units": "u"}),
-        "species_element": ("species", [lines.species[i] for i in fitted]),
+        "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
+        "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),
+        "species_element": ("species", [lines.species[i] for i in fitted], {"long_name": "Species of the line"}),
         "species_ambiguous_with": (
             "species",
             [" ".join(ambiguous[lines.labels[i]]) for i in fitted],
             {"long_name": "Lines closer than the resolution (one shared area)"},
         ),
-        "element": list(elements),
+        "element": ("element", list(elements), {"long_name": "Element"}),
         "element_rsf": ("element", rsf, {"long_name": "Relative sensitivity factor used", **attrs}),
     }
     return ds.assign_coords(coords).assign(data)

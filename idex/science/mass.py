@@ -24,23 +24,23 @@ signed distance of the detected peaks' masses from the nearest integer, the offi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 import yaml
-from scipy.optimize import linear_sum_assignment
-from scipy.signal import find_peaks
 
 from idex._typing import PathLike
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
 from idex.resources import data_dir
 from idex.schema import MassSpec, Schema
+from idex.science.line_pairing import MIN_LINES, SHARPNESS, UNDETERMINED, MassFit, kappa, pair, peak_times, solve
+from idex.science.mass_polynomial import polynomial_mass
 
-__all__ = ["MassFit", "calibrate_spectrum", "mass", "reference_lines"]
+__all__ = ["MIN_LINES", "MassFit", "calibrate_spectrum", "mass", "reference_lines"]
 
 
 @lru_cache(maxsize=4)
@@ -52,40 +52,6 @@ def reference_lines(name: str = "isotope_masses.csv") -> tuple[tuple[str, ...], 
         if line and not line.startswith(("#", "name,"))
     ]
     return tuple(r[0] for r in rows), np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows])
-
-
-@dataclass(frozen=True)
-class MassFit:
-    """Calibration of one spectrum (NaN stretch and shift when undetermined)."""
-
-    stretch: float
-    shift: float
-    matched: int
-    kappa: float
-    stretch_stderr: float = math.nan
-    shift_stderr: float = math.nan
-    conflict: bool = False
-    """The event's own lines disagree with the campaign prior: ``stretch`` is the prior's."""
-    stretch_lines: float = math.nan
-    """The stretch the event's lines give on their own (a diagnostic)."""
-
-    @property
-    def determined(self) -> bool:
-        """True when at least ``MIN_LINES`` lines agree on the calibration."""
-        return bool(np.isfinite(self.stretch))
-
-
-MIN_LINES = 3
-"""Fewest paired lines for a determined calibration (two points always fit a line)."""
-
-_UNDETERMINED = MassFit(math.nan, math.nan, 0, math.nan)
-_SHARPNESS = 0.2
-"""Width of a line's score, as a fraction of the pairing tolerance: a true calibration places every line
-within a sample or two of its peak, a coincidental one only somewhere inside the tolerance."""
-
-
-def _smooth(x: np.ndarray, width: int = 5) -> np.ndarray:
-    return np.convolve(x, np.ones(width) / width, mode="same")
 
 
 def calibrate_spectrum(
@@ -140,66 +106,12 @@ def calibrate_spectrum(
     >>> round(fit.stretch, 4), round(fit.shift, 4), fit.matched
     (1.44, 0.8, 4)
     """
-    times = _peak_times(signal, dt, baseline)
+    times = peak_times(signal, dt, baseline)
     roots = np.sqrt(masses)
-    free = _solve(times, roots, weights, stretch_range, shift_range, tolerance_us)
+    free = solve(times, roots, weights, stretch_range, shift_range, tolerance_us)
     if prior is None:
         return free
     return _with_prior(times, roots, weights, free, prior, prior_sigmas, shift_range, tolerance_us, dt)
-
-
-def _peak_times(signal: np.ndarray, dt: float, baseline: slice) -> np.ndarray:
-    """Sub-sample times (µs from the record start) of the peaks standing out of the noise."""
-    x = np.asarray(signal, dtype=np.float64)
-    x = np.where(np.isfinite(x), x, np.nan)
-    quiet = x[baseline]
-    level = np.nanmedian(quiet) if np.isfinite(quiet).any() else np.nanmedian(x)
-    noise = 1.4826 * np.nanmedian(np.abs(quiet - level)) if np.isfinite(quiet).any() else np.nan
-    clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None))
-    if not np.any(clean > 0):
-        return np.empty(0)
-    prominence = max(4.5 * noise, 0.015 * np.nanmax(clean)) if np.isfinite(noise) else 0.015 * np.nanmax(clean)
-    peaks, _ = find_peaks(clean, prominence=prominence, distance=max(3, int(round(0.05 / dt))))
-    return _centroids(clean, peaks) * dt
-
-
-def _solve(
-    times: np.ndarray,
-    roots: np.ndarray,
-    weights: np.ndarray,
-    stretch_range: tuple[float, float],
-    shift_range: tuple[float, float],
-    tolerance: float,
-) -> MassFit:
-    """The best line hypothesis inside the ranges, refined by least squares on one-to-one pairs."""
-    best = _best_hypothesis(times, roots, weights, stretch_range, shift_range, tolerance)
-    if best is None:
-        return _UNDETERMINED
-    stretch, shift = best
-    for _ in range(3):
-        lines, found = _pair(times, shift + stretch * roots, tolerance)
-        if lines.size < MIN_LINES:
-            return MassFit(math.nan, math.nan, int(lines.size), math.nan)
-        (stretch, shift), covariance = np.polyfit(roots[lines], times[found], 1, cov="unscaled")
-        residual = times[found] - (shift + stretch * roots[lines])
-    scatter = float(np.sum(residual**2) / max(lines.size - 2, 1))
-    stretch_error, shift_error = np.sqrt(np.diag(covariance) * scatter)
-    return MassFit(
-        float(stretch),
-        float(shift),
-        int(lines.size),
-        _kappa(times, stretch, shift),
-        float(stretch_error),
-        float(shift_error),
-        stretch_lines=float(stretch),
-    )
-
-
-def _kappa(times: np.ndarray, stretch: float, shift: float) -> float:
-    with np.errstate(all="ignore"):
-        peak_masses = ((times - shift) / stretch) ** 2
-    peak_masses = peak_masses[times > shift]
-    return float(np.mean(peak_masses - np.round(peak_masses))) if peak_masses.size else math.nan
 
 
 def _with_prior(
@@ -216,10 +128,10 @@ def _with_prior(
     """Lines searched near the campaign stretch; the posterior, or the campaign stretch on a conflict."""
     centre, spread = prior
     half = max(prior_sigmas * spread, 0.01 * centre)
-    near = _solve(times, roots, weights, (centre - half, centre + half), shift_range, tolerance)
+    near = solve(times, roots, weights, (centre - half, centre + half), shift_range, tolerance)
     agrees = near.determined and abs(near.stretch - centre) <= prior_sigmas * math.hypot(near.stretch_stderr, spread)
     if agrees and near.matched >= free.matched:
-        lines, found = _pair(times, near.shift + near.stretch * roots, tolerance)
+        lines, found = pair(times, near.shift + near.stretch * roots, tolerance)
         residual = times[found] - (near.shift + near.stretch * roots[lines])
         sigma_t = max(math.sqrt(float(np.sum(residual**2)) / max(lines.size - 2, 1)), 0.25 * dt)  # per line
         design = np.vstack([np.column_stack([np.ones(lines.size), roots[lines]]) / sigma_t, [[0.0, 1.0 / spread]]])
@@ -230,7 +142,7 @@ def _with_prior(
             float(stretch),
             float(shift),
             int(lines.size),
-            _kappa(times, stretch, shift),
+            kappa(times, stretch, shift),
             float(stretch_error),
             float(shift_error),
             stretch_lines=near.stretch,
@@ -244,10 +156,10 @@ def _with_prior(
     if hypotheses.size == 0:
         return MassFit(math.nan, math.nan, 0, math.nan, conflict=True, stretch_lines=own)
     distance = np.min(np.abs(hypotheses[:, None, None] + centre * roots[None, :, None] - times[None, None, :]), axis=2)
-    score = np.where(distance <= tolerance, np.exp(-0.5 * (distance / (_SHARPNESS * tolerance)) ** 2), 0.0).sum(1)
+    score = np.where(distance <= tolerance, np.exp(-0.5 * (distance / (SHARPNESS * tolerance)) ** 2), 0.0).sum(1)
     shift = float(hypotheses[int(np.argmax(score))])
     for _ in range(3):
-        lines, found = _pair(times, shift + centre * roots, tolerance)
+        lines, found = pair(times, shift + centre * roots, tolerance)
         if lines.size < MIN_LINES:
             return MassFit(math.nan, math.nan, int(lines.size), math.nan, conflict=True, stretch_lines=own)
         offsets = times[found] - centre * roots[lines]
@@ -258,64 +170,12 @@ def _with_prior(
         centre,
         shift,
         int(lines.size),
-        _kappa(times, centre, shift),
+        kappa(times, centre, shift),
         spread,
         shift_error,
         conflict=True,
         stretch_lines=own,
     )
-
-
-def _best_hypothesis(
-    times: np.ndarray,
-    roots: np.ndarray,
-    weights: np.ndarray,
-    stretch_range: tuple[float, float],
-    shift_range: tuple[float, float],
-    tolerance: float,
-) -> tuple[float, float] | None:
-    """The (stretch, shift) proposed by a pair of peaks read as a pair of lines that explains the most lines."""
-    if times.size < 2:
-        return None
-    i, j = np.triu_indices(times.size, 1)
-    a, b = np.triu_indices(roots.size, 1)
-    with np.errstate(all="ignore"):
-        stretch = (times[j][:, None] - times[i][:, None]) / (roots[b] - roots[a])[None, :]  # (peak pair, line pair)
-        shift = times[i][:, None] - stretch * roots[a][None, :]
-    keep = (
-        (stretch >= stretch_range[0])
-        & (stretch <= stretch_range[1])
-        & (shift >= shift_range[0])
-        & (shift <= shift_range[1])
-    )
-    if not keep.any():
-        return None
-    stretch, shift = stretch[keep], shift[keep]
-    predicted = shift[:, None] + stretch[:, None] * roots[None, :]  # (hypothesis, line)
-    distance = np.min(np.abs(predicted[:, :, None] - times[None, None, :]), axis=2)
-    closeness = np.where(distance <= tolerance, np.exp(-0.5 * (distance / (_SHARPNESS * tolerance)) ** 2), 0.0)
-    score = closeness.sum(axis=1) + 1e-3 * (closeness * weights[None, :]).sum(axis=1)  # weights break ties only
-    best = int(np.argmax(score))
-    return float(stretch[best]), float(shift[best])
-
-
-def _pair(times: np.ndarray, predicted: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one pairs (line, peak) within ``tolerance`` minimising the total distance."""
-    distance = np.abs(predicted[:, None] - times[None, :])
-    cost = np.where(distance <= tolerance, distance, tolerance * 1e3)
-    lines, found = linear_sum_assignment(cost)
-    close = distance[lines, found] <= tolerance
-    return lines[close], found[close]
-
-
-def _centroids(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """Sub-sample peak positions by a parabola through each maximum and its neighbours."""
-    peaks = peaks[(peaks > 0) & (peaks < x.size - 1)]
-    left, mid, right = x[peaks - 1], x[peaks], x[peaks + 1]
-    curvature = left - 2 * mid + right
-    with np.errstate(all="ignore"):
-        offset = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    return peaks + np.clip(offset, -0.5, 0.5)
 
 
 def mass(
@@ -324,6 +184,7 @@ def mass(
     channel: str | None = None,
     schema: str | PathLike | Schema | None = None,
     prior: tuple[float, float] | PathLike | bool | None = None,
+    polynomial: Sequence[float] | None = None,
 ) -> xr.Dataset:
     """Calibrate every event's TOF spectrum and add a mass coordinate.
 
@@ -339,6 +200,9 @@ def mass(
         Campaign stretch and spread (µs/√u), or the YAML file ``idex calibrate --tof`` wrote (its
         ``statistics``); default (``None`` or ``True``) the schema's ``stretch_prior_us_per_sqrt_u``;
         ``False`` calibrates every event on its own lines only.
+    polynomial : sequence of float, optional
+        A lab calibration's terms ``a0, a1, a2, ...`` of ``t - trigger = a0 + a1 sqrt(m) + a2 m + ...`` (µs):
+        adds the coordinate ``mass_polynomial`` from them (:func:`idex.science.mass_polynomial.polynomial_mass`).
 
     Returns
     -------
@@ -366,7 +230,7 @@ def mass(
     fits = []
     for row, trig in zip(signal, trigger, strict=True):
         if not np.isfinite(trig):
-            fits.append(_UNDETERMINED)
+            fits.append(UNDETERMINED)
             continue
         stop = max(2, int((trig + config.baseline_before_trigger_us) / dt))
         fits.append(
@@ -402,7 +266,7 @@ def mass(
     own = np.where(np.isfinite(stretch), 0, int(QualityFlag.MASS_UNDETERMINED))
     own |= np.array([int(QualityFlag.MASS_PRIOR_CONFLICT) if f.conflict else 0 for f in fits], dtype=np.int64)
     flags = (ds["quality_flags"].values & np.uint16(~mass_flags & 0xFFFF)) | own.astype(np.uint16)
-    return ds.assign(
+    result = ds.assign(
         mass_stretch=(
             "event",
             stretch,
@@ -450,6 +314,16 @@ def mass(
             {"long_name": f"Mass scale of {channel}", "units": "u", "calibration": provenance},
         )
     )
+    if polynomial is not None:
+        lab = polynomial_mass(clock[None, :] - trigger[:, None], polynomial)
+        terms = ", ".join(f"{a:.6g}" for a in polynomial)
+        attrs = {
+            "long_name": f"Mass scale of {channel} from a lab polynomial in sqrt(mass)",
+            "units": "u",
+            "calibration": f"t - trigger = polynomial in sqrt(m) with terms [{terms}] us (lab calibration)",
+        }
+        result = result.assign_coords(mass_polynomial=(("event", spec.dim), lab, attrs))
+    return result
 
 
 def _campaign_prior(

@@ -21,6 +21,7 @@ from idex.model.calibration import schema_of
 __all__ = ["MAX_LAG", "noise"]
 
 MAX_LAG = 64
+"""Longest lag of the autocorrelation (samples)."""
 SEGMENT = 256
 """Samples per Welch segment of the power spectrum."""
 

@@ -67,12 +67,9 @@ class BrokenPowerLaw:
         """``log10 F`` at ``velocity`` (km/s)."""
         v = np.asarray(velocity, dtype=np.float64)
         with np.errstate(all="ignore"):
-            return (
-                self.log_a
-                + self.a1 * np.log10(v)
-                + (self.a2 - self.a1) / self.k * np.log10(1 + (v / self.vb) ** self.k)
-                + (self.a3 - self.a2) / self.k * np.log10(1 + (v / self.vc) ** self.k)
-            )
+            return (self.log_a + self.a1 * np.log10(v)
+                    + (self.a2 - self.a1) / self.k * np.log10(1 + (v / self.vb) ** self.k)
+                    + (self.a3 - self.a2) / self.k * np.log10(1 + (v / self.vc) ** self.k))
 
     def __call__(self, velocity: np.ndarray | float) -> np.ndarray:
         """``F`` at ``velocity`` (km/s).
@@ -93,10 +90,11 @@ class BrokenPowerLaw:
                 continue
             goal = np.log10(target)
             try:
-                root = brentq(lambda x, goal=goal: float(self.log10(10.0**x)) - goal, *bracket, xtol=1e-14, rtol=1e-15)
+                root = brentq(lambda x, goal=goal: float(self.log10(10.0 ** x)) - goal, *bracket, xtol=1e-14,
+                              rtol=1e-15)
             except ValueError:  # no sign change: the value is outside the curve's range in the bracket
                 continue
-            out[index] = 10.0**root
+            out[index] = 10.0 ** root
         return out.reshape(np.shape(value))
 
 
@@ -189,11 +187,8 @@ def _load(path: str) -> Calibration:
 
     def band(entry: dict, abscissa: str) -> Band:
         spread = entry.get("log10_sigma") or {}
-        return Band(
-            tuple(float(v) for v in spread.get(abscissa, ())),
-            tuple(float(d) for d in spread.get("dex", ())),
-            float(entry.get("residual_rms_dex", 0.0)),
-        )
+        return Band(tuple(float(v) for v in spread.get(abscissa, ())), tuple(float(d) for d in spread.get("dex", ())),
+                    float(entry.get("residual_rms_dex", 0.0)))
 
     missing = [key for key in ("rise_time", "yield", "ion_grid", "search_log10_velocity")
                if not isinstance(doc, dict) or key not in doc]
@@ -202,22 +197,12 @@ def _load(path: str) -> Calibration:
         raise ProductError(f"{path} is not a velocity calibration{kind}: it lacks {', '.join(missing)} "
                                    "(write one with `idex calibrate` on accelerator shots)")
     grid = doc["ion_grid"]
-    return Calibration(
-        curve(doc["rise_time"]),
-        curve(doc["yield"]),
-        float(grid["scale"]),
-        float(grid["exponent"]),
-        float(grid["offset"]),
-        tuple(grid["ratio_range"]),
-        tuple(doc["search_log10_velocity"]),
-        str(doc.get("status", "unknown")),
-        str(doc.get("source", "unknown")),
-        path,
-        tuple(float(v) for v in doc.get("valid_velocity_kms", (0.0, np.inf))),
-        band(doc["rise_time"], "velocity_kms"),
-        band(doc["yield"], "velocity_kms"),
-        band(grid, "ratio"),
-    )
+    return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
+                       float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]),
+                       str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path,
+                       tuple(float(v) for v in doc.get("valid_velocity_kms", (0.0, np.inf))),
+                       band(doc["rise_time"], "velocity_kms"), band(doc["yield"], "velocity_kms"),
+                       band(grid, "ratio"))
 
 
 def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -247,11 +232,8 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     """
     calibration = calibration or load_calibration()
     if calibration.status != "flight":
-        warnings.warn(
-            f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
-            CalibrationWarning,
-            stacklevel=3,
-        )
+        warnings.warn(f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
+                      CalibrationWarning, stacklevel=3)
     provenance = {"calibration": calibration.provenance}
     out: dict[str, tuple[str, np.ndarray, dict[str, object]]] = {}
     with warnings.catch_warnings():
@@ -268,41 +250,19 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             mass = calibration.mass(charge, velocity)
             velocity_error, mass_error = _errors(fits, target, calibration, velocity, mass)
             status = np.select([~np.isfinite(rise), ~np.isfinite(found), ~inside], [1, 3, 2], 0).astype(np.uint8)
-            out[f"{target}_velocity"] = (
-                "event",
-                velocity,
-                {"long_name": f"Impact velocity from the {target} rise time", "units": "km/s", **provenance},
-            )
-            out[f"{target}_velocity_stderr"] = (
-                "event",
-                velocity_error,
-                {
-                    "long_name": f"Standard error of {target}_velocity (fit and calibration)",
-                    "units": "km/s",
-                    **provenance,
-                },
-            )
-            out[f"{target}_velocity_status"] = (
-                "event",
-                status,
-                {
-                    "long_name": f"Why {target}_velocity is missing",
-                    "flag_values": [0, 1, 2, 3],
-                    "flag_meanings": "ok no_successful_fit outside_calibrated_range no_root_in_search_range",
-                    "valid_velocity_kms": [float(low), float(high)],
-                    **provenance,
-                },
-            )
-            out[f"{target}_mass"] = (
-                "event",
-                mass,
-                {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg", **provenance},
-            )
-            out[f"{target}_mass_stderr"] = (
-                "event",
-                mass_error,
-                {"long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance},
-            )
+            out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
+                                                             "rise time", "units": "km/s", **provenance})
+            out[f"{target}_velocity_stderr"] = ("event", velocity_error, {
+                "long_name": f"Standard error of {target}_velocity (fit and calibration)", "units": "km/s",
+                **provenance})
+            out[f"{target}_velocity_status"] = ("event", status, {
+                "long_name": f"Why {target}_velocity is missing", "flag_values": [0, 1, 2, 3],
+                "flag_meanings": "ok no_successful_fit outside_calibrated_range no_root_in_search_range",
+                "valid_velocity_kms": [float(low), float(high)], **provenance})
+            out[f"{target}_mass"] = ("event", mass, {"long_name": f"Dust mass from the {target} charge and velocity",
+                                                     "units": "kg", **provenance})
+            out[f"{target}_mass_stderr"] = ("event", mass_error, {
+                "long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance})
         if "ion_grid_impact_charge" in fits:
             target = _best_target_charge(fits)
             ion = _earned(fits, "ion_grid", "impact_charge")
@@ -331,50 +291,34 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     return xr.Dataset(out, coords={"event": fits["event"]})
 
 
-def _errors(
-    fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray, mass: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _errors(fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray,
+            mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of velocity and mass from the rise time: the fit's relative errors of rise time and
     amplitude and the curves' uncertainty (mean-curve spread and one event's scatter), propagated to first
     order in log10."""
-    sigma_log_v = np.hypot(_relative_error(fits, target, "rise_time"), calibration.rise_time_band(velocity)) / np.abs(
-        _log_slope(calibration.rise_time, velocity)
-    )
-    return velocity * np.log(10) * sigma_log_v, _mass_error(
-        calibration, mass, velocity, sigma_log_v, _relative_error(fits, target, "amplitude")
-    )
+    sigma_log_v = np.hypot(_relative_error(fits, target, "rise_time"), calibration.rise_time_band(velocity)) \
+        / np.abs(_log_slope(calibration.rise_time, velocity))
+    return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v,
+                                                            _relative_error(fits, target, "amplitude"))
 
 
-def _ion_grid_errors(
-    fits: xr.Dataset,
-    calibration: Calibration,
-    ratio: np.ndarray,
-    velocity: np.ndarray,
-    mass: np.ndarray,
-    target: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def _ion_grid_errors(fits: xr.Dataset, calibration: Calibration, ratio: np.ndarray, velocity: np.ndarray,
+                     mass: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of the ion-grid velocity and mass: both charges' fit errors and the law's uncertainty."""
     band = calibration.ion_grid_band  # its scatter is the shots' scatter in log10 R about the law
     target_error = np.where(np.isfinite(target), _best_target_relative_error(fits), np.nan)
-    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error**2 + band.scatter**2)
+    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error ** 2
+                              + band.scatter ** 2)
     power = ion_grid_law(ratio, calibration.ion_grid_scale, calibration.ion_grid_exponent, 0.0)
     slope = calibration.ion_grid_exponent * power / velocity  # d log v / d log R
     sigma_log_v = np.hypot(band.mean_curve(ratio), slope * sigma_log_ratio)
     return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v, target_error)
 
 
-def _mass_error(
-    calibration: Calibration,
-    mass: np.ndarray,
-    velocity: np.ndarray,
-    sigma_log_v: np.ndarray,
-    sigma_log_charge: np.ndarray,
-) -> np.ndarray:
-    sigma_log_m = np.sqrt(
-        sigma_log_charge**2
-        + calibration.yield_band(velocity) ** 2
-        + (_log_slope(calibration.charge_yield, velocity) * sigma_log_v) ** 2
-    )
+def _mass_error(calibration: Calibration, mass: np.ndarray, velocity: np.ndarray, sigma_log_v: np.ndarray,
+                sigma_log_charge: np.ndarray) -> np.ndarray:
+    sigma_log_m = np.sqrt(sigma_log_charge ** 2 + calibration.yield_band(velocity) ** 2
+                          + (_log_slope(calibration.charge_yield, velocity) * sigma_log_v) ** 2)
     return mass * np.log(10) * sigma_log_m
 
 
@@ -389,9 +333,8 @@ def _relative_error(fits: xr.Dataset, channel: str, parameter: str) -> np.ndarra
     """A fitted parameter's standard error over its value, in log10 (dex); 0 where no error is given."""
     if f"{channel}_fit_{parameter}_stderr" not in fits:
         return np.zeros(fits.sizes["event"])
-    return np.abs(
-        fits[f"{channel}_fit_{parameter}_stderr"].values / fits[f"{channel}_fit_{parameter}"].values
-    ) / np.log(10)
+    return np.abs(fits[f"{channel}_fit_{parameter}_stderr"].values / fits[f"{channel}_fit_{parameter}"].values) \
+        / np.log(10)
 
 
 def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
@@ -400,11 +343,8 @@ def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
     if len(names) < 2:
         return _relative_error(fits, names[0], "amplitude") if names else np.zeros(fits.sizes["event"])
     high = _earned(fits, "target_high", "impact_charge")
-    return np.where(
-        np.isfinite(high),
-        _relative_error(fits, "target_high", "amplitude"),
-        _relative_error(fits, "target_low", "amplitude"),
-    )
+    return np.where(np.isfinite(high), _relative_error(fits, "target_high", "amplitude"),
+                    _relative_error(fits, "target_low", "amplitude"))
 
 
 def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
@@ -414,11 +354,8 @@ def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
 
 def _best_target_charge(fits: xr.Dataset) -> np.ndarray:
     """Target High charge where its fit succeeded, else Target Low's (the official preference)."""
-    charges = [
-        _earned(fits, name, "impact_charge")
-        for name in ("target_high", "target_low")
-        if f"{name}_impact_charge" in fits
-    ]
+    charges = [_earned(fits, name, "impact_charge") for name in ("target_high", "target_low")
+               if f"{name}_impact_charge" in fits]
     if not charges:
         return np.full(fits.sizes["event"], np.nan)
     return charges[0] if len(charges) == 1 else np.where(np.isfinite(charges[0]), charges[0], charges[1])

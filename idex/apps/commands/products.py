@@ -1,4 +1,4 @@
-"""Commands that turn captures and products into products: decode, fit, quicklook, table, snr, maps."""
+"""Commands that turn captures and products into products: decode, fit, quicklook, table, snr, maps, composition."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_in
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
 
-__all__ = ["decode", "fit", "maps", "quicklook", "snr", "table"]
+__all__ = ["composition", "decode", "fit", "maps", "quicklook", "snr", "table"]
 
 
 @click.command()
@@ -301,3 +301,44 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
                + _left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps"))
 
 
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("composition.csv"),
+              show_default=True, help="CSV table, one row per event.")
+@click.option("--rsf", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Relative sensitivity factors (YAML, as defs/rsf_defaults.yaml; default: the schema's).")
+@click.option("--lines", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Line list (CSV, as defs/composition_lines.csv; default: the schema's).")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write annotated spectra, the Mg-Si-Fe ternary and noise figures to this folder.")
+@click.option("--all-events", is_flag=True, help="Every event, not only the dust hits.")
+@user_errors
+def composition(files: tuple[Path, ...], output: Path, rsf: Path | None, lines: Path | None, plots: Path | None,
+                all_events: bool) -> None:
+    """Composition of every dust event: identified lines, element abundances (after RSFs) with errors, upper limits.
+
+    \b
+    Examples:
+      idex composition capture.pkts -o table.csv
+      idex composition products/*.nc --rsf lab_rsf.yaml --plots composition_plots/
+    """
+    import pandas as pd
+
+    from idex.apps.composition_plots import composition_table, write_composition_plots
+    from idex.atomic import save_table
+
+    results, noises = [], []
+    for path in files:
+        ds = selected(open_events(path), all_events)
+        results.append((path.stem, ds.idex.composition(rsf=rsf, lines=lines)))
+        if plots is not None:
+            noises.append(ds.idex.noise())
+    table = pd.concat([composition_table(result, stem) for stem, result in results], ignore_index=True)
+    save_table(table, output)
+    analysed = int((table["composition_status"] == 0).sum())
+    message = f"{len(table)} events ({analysed} analysed) from {len(files)} files -> {output}"
+    if plots is not None:
+        message += f" and {len(write_composition_plots(results, plots, noise=noises))} plots in {plots}"
+    click.echo(message)
