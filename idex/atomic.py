@@ -30,6 +30,9 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
         does not exist.
     """
     target = Path(path)
+    if target.is_symlink() and not target.exists() and not overwrite:
+        raise ExportError(f"{target} is a symbolic link to a missing file; pass overwrite=True (--overwrite on the "
+                          "command line) to replace the link")
     if target.exists() and not overwrite:
         raise ExportError(f"{target} exists; pass overwrite=True (--overwrite on the command line) to replace it")
     if not target.parent.is_dir():
@@ -42,6 +45,8 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
+    except OSError as error:  # disk full, read-only, quota: say so, naming the file
+        raise ExportError(f"cannot write {target}: {error.strerror or error}") from error
     finally:
         temporary.unlink(missing_ok=True)
         _IN_PROGRESS.discard(temporary)

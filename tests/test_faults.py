@@ -8,6 +8,7 @@ or eat the machine run in a subprocess under ``timeout`` and ``RLIMIT_AS``, so t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -363,3 +365,123 @@ def test_fault_damaged_manifest_is_set_aside_with_a_message_naming_it(tmp_path, 
     assert [r.status for r in results] == ["done"]
     assert any(".idex-batch.json is damaged" in r.getMessage() for r in caplog.records)
     assert (out / ".idex-batch.json.damaged").read_text(encoding="utf-8") == content
+
+
+# --- 9 (and issue 27, item 6). capture: files end at event boundaries, bounded state, disk faults -------
+
+CAPTURE = Path(__file__).parent / "data" / "imap_idex_l0_raw_20231214_v001.pkts"
+
+
+def _record(writer, data: bytes, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    at = 0
+    while at < len(data):
+        step = int(rng.integers(1, 9000))
+        writer.write(data[at : at + step])
+        at += step
+    writer.close()
+
+
+@pytest.mark.parametrize("limit", [pytest.param(60_000, id="rotate-60-kB"), pytest.param(200_000, id="rotate-200-kB")])
+def test_fault_capture_rotation_never_cuts_an_event_and_keeps_the_limit(tmp_path, limit):
+    from idex.apps.capture import CaptureWriter
+    from idex.apps.capture_events import EventParts
+
+    schema = idex.load_schema("science_2023_12")
+    data = CAPTURE.read_bytes()
+    writer = CaptureWriter(tmp_path, rotate_bytes=limit, known_apids=schema.known_apids, events=EventParts(schema))
+    _record(writer, data)
+    assert len(writer.files) > 2 and b"".join(p.read_bytes() for p in writer.files) == data
+    events = 0
+    for path in writer.files:
+        assert path.stat().st_size <= limit, path.name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a packet-level warning would show as a quality flag anyway
+            ds = idex.decode_bytes(path.read_bytes(), schema=schema)["events"].to_dataset()
+        assert (ds["quality_flags"] == 0).all(), f"{path.name} holds part of an event"
+        events += ds.sizes["event"]
+    assert events == 14
+
+
+def test_fault_live_decoding_of_events_that_never_complete_is_bounded():
+    from idex.apps.capture import LiveEvents
+
+    live = LiveEvents(lambda ds: None, schema="science_2023_12", max_pending=100, max_pending_bytes=1 << 20)
+    schema = live.schema
+    data = CAPTURE.read_bytes()
+    framing = frame(np.frombuffer(data, np.uint8), schema.known_apids, schema.crc_apids)
+    first = next(int(a) for a in framing.starts if ((data[a] & 7) << 8 | data[a + 1]) == schema.science_apid)
+    header = bytearray(data[first : first + schema.payload_offset + 16])
+    header[4:6] = (len(header) - 7).to_bytes(2, "big")  # a minimal science packet
+    spec = schema.subheader_field("event_number")
+    packets = []
+    for number in range(20_000):  # 20 000 one-packet events, none ever complete
+        packet = bytearray(header)
+        bits = int.from_bytes(packet, "big")
+        shift = len(packet) * 8 - spec.offset - spec.bits
+        bits = (bits & ~(((1 << spec.bits) - 1) << shift)) | ((number % (1 << spec.bits)) << shift)
+        packets.append(bits.to_bytes(len(packet), "big"))
+    live.feed(packets)
+    assert len(live._events) <= 100 and live._bytes <= 1 << 20
+    assert live.dropped >= 20_000 - 100 - 1
+
+
+def test_fault_capture_on_a_full_disk_says_so_and_closes_its_files(tmp_path):
+    import errno
+    import socket as sockets
+
+    from idex.apps.capture import CaptureWriter, capture
+    from idex.exceptions import ExportError
+
+    class FullDisk(CaptureWriter):
+        def _write(self, data: bytes) -> None:
+            if self.files[-1].stat().st_size + len(data) > 100_000:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            super()._write(data)
+
+    server = sockets.create_server(("127.0.0.1", 0))
+    data = CAPTURE.read_bytes()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # the client hangs up when its disk is full
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(data)
+                time.sleep(2)
+
+    threading.Thread(target=serve, daemon=True).start()
+    writer = FullDisk(tmp_path / "out")
+    stop = threading.Event()
+    safety = threading.Timer(30, stop.set)  # a safety net: the disk-full error must come long before
+    safety.start()
+    try:
+        with pytest.raises(ExportError, match="the disk is full") as caught:
+            capture("127.0.0.1", server.getsockname()[1], writer, stop)
+    finally:
+        safety.cancel()
+        server.close()
+    assert "No space left on device" in str(caught.value) and "capture stopped" in str(caught.value)
+    assert all(path.stat().st_size > 0 for path in writer.files)  # closed, and no empty file left
+    assert writer._handle is None
+
+
+def test_fault_capture_into_a_folder_it_cannot_create_is_a_one_line_error():
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    result = CliRunner().invoke(main, ["capture", "--port", "1", "-o", "/proc/idex-cannot-be-here"])
+    assert result.exit_code == 1 and "cannot create the capture folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fault_dangling_symlink_output_is_not_replaced_without_overwrite(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    link = tmp_path / "events.nc"
+    link.symlink_to(tmp_path / "missing" / "target.nc")
+    result = CliRunner().invoke(main, ["decode", str(CAPTURE), "-o", str(link)])
+    assert result.exit_code == 1 and "symbolic link to a missing file" in result.output
+    assert link.is_symlink()
