@@ -485,3 +485,41 @@ def test_fault_dangling_symlink_output_is_not_replaced_without_overwrite(tmp_pat
     result = CliRunner().invoke(main, ["decode", str(CAPTURE), "-o", str(link)])
     assert result.exit_code == 1 and "symbolic link to a missing file" in result.output
     assert link.is_symlink()
+
+
+# --- 2 (viewer). Ctrl+C and SIGTERM close the viewer -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, id="viewer-ctrl-c"), pytest.param(signal.SIGTERM, id="viewer-sigterm")]
+)
+def test_fault_viewer_ends_on_a_signal(signum):
+    pytest.importorskip("PySide6")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idex.apps.cli", "-v", "view", str(CAPTURE)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"},
+    )
+    shown = threading.Event()
+
+    def read() -> None:  # keep draining stderr (a full pipe would block the viewer)
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "viewer window shown" in line:
+                shown.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert shown.wait(60), "the viewer never showed its window"
+        start = time.monotonic()
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == 128 + signum
+        assert time.monotonic() - start < 5  # the loop stops within about a second; Qt's teardown follows
+    finally:
+        process.kill()
+        process.wait()
+        reader.join(10)
+        assert process.stderr is not None
+        process.stderr.close()
