@@ -496,7 +496,7 @@ def test_fault_dangling_symlink_output_is_not_replaced_without_overwrite(tmp_pat
 def test_fault_viewer_ends_on_a_signal(signum):
     pytest.importorskip("PySide6")
     process = subprocess.Popen(
-        [sys.executable, "-m", "idex.apps.cli", "-v", "view", str(CAPTURE)],
+        [sys.executable, "-m", "idex.apps.cli", "-v", "view"],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"},
