@@ -31,8 +31,10 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     """
     target = Path(path)
     if target.is_symlink() and not target.exists() and not overwrite:
-        raise ExportError(f"{target} is a symbolic link to a missing file; pass overwrite=True (--overwrite on the "
-                          "command line) to replace the link")
+        raise ExportError(
+            f"{target} is a symbolic link to a missing file; pass overwrite=True (--overwrite on the "
+            "command line) to replace the link"
+        )
     if target.exists() and not overwrite:
         raise ExportError(f"{target} exists; pass overwrite=True (--overwrite on the command line) to replace it")
     if not target.parent.is_dir():
