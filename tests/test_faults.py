@@ -571,3 +571,27 @@ def test_fault_waveform_less_events_cost_at_most_20_times_the_input(tmp_path):
         [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
     )
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # peak of what decoding allocates
+
+
+@pytest.mark.parametrize(
+    "suffix", [pytest.param("nc", id="netcdf-file-size-limit"), pytest.param("cdf", id="cdf-file-size-limit")]
+)
+def test_fault_output_that_cannot_be_written_is_a_one_line_error_leaving_nothing(tmp_path, suffix):
+    def limit() -> None:  # a file-size limit fails writes as a full disk does (EFBIG instead of ENOSPC)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    out = tmp_path / f"events.{suffix}"
+    result = subprocess.run(
+        [sys.executable, "-m", "idex.apps.cli", "decode", str(CAPTURE), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        "cannot write" in result.stderr and out.name in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    )
+    assert list(tmp_path.iterdir()) == []
