@@ -43,7 +43,7 @@ def seconds(function, *args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=20.0, help="size of the hostile input")
-    parser.add_argument("--reference-packet", type=int, default=606, help="packet length for the ratio run")
+    parser.add_argument("--reference-packet", type=int, default=3006, help="packet length for the ratio run")
     args = parser.parse_args()
     frame(np.frombuffer(resync_run(4096, 606)[0], np.uint8), KNOWN, WITH_CRC)  # compile / load the cache
     for packet_bytes in (65538, 65542):
@@ -57,7 +57,7 @@ def main() -> None:
     real = np.frombuffer(idex.testing.sample_capture("2023_12").read_bytes() * 100, np.uint8)
     spent = seconds(frame, real, schema.known_apids, schema.crc_apids)
     print(f"idex, real 2023-12-14 capture x100, {real.size / 1e6:.1f} MB: {real.size / 1e6 / spent:.0f} MB/s")
-    small = resync_run(12 * args.reference_packet, args.reference_packet)[0]
+    small = resync_run(14 * args.reference_packet - 12, args.reference_packet)[0]  # valid packet late in a false one
     ours = seconds(frame, np.frombuffer(small, np.uint8), KNOWN, WITH_CRC)
     start = time.perf_counter()
     reference_frame(small, set(KNOWN), set(WITH_CRC))

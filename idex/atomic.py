@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,11 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
         does not exist.
     """
     target = Path(path)
+    if target.is_symlink() and not target.exists() and not overwrite:
+        raise ExportError(
+            f"{target} is a symbolic link to a missing file; pass overwrite=True (--overwrite on the "
+            "command line) to replace the link"
+        )
     if target.exists() and not overwrite:
         raise ExportError(f"{target} exists; pass overwrite=True (--overwrite on the command line) to replace it")
     if not target.parent.is_dir():
@@ -42,9 +49,24 @@ def atomic_path(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
+    except OSError as error:  # disk full, read-only, quota: say so, naming the file
+        raise ExportError(f"cannot write {target}: {error.strerror or error}{_why(target)}") from error
+    except RuntimeError as error:  # the netCDF/HDF5 library reports a failed write as "NetCDF: HDF error"
+        if "NetCDF" not in str(error) and "HDF" not in str(error):
+            raise
+        raise ExportError(f"cannot write {target}: {error}{_why(target)}") from error
     finally:
         temporary.unlink(missing_ok=True)
         _IN_PROGRESS.discard(temporary)
+
+
+def _why(target: Path) -> str:
+    """What probably made a write fail, when it can be seen: a full disk or a file-size limit."""
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(target.parent).free < 1 << 20:
+            return " (the disk is full)"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return f" (the file size limit of {limit} bytes is reached)" if limit != resource.RLIM_INFINITY else ""
 
 
 _IN_PROGRESS: set[Path] = set()

@@ -69,7 +69,7 @@ def test_a_resync_run_of_64_kib_packets_frames_in_well_under_a_second():
 
 @pytest.mark.parametrize("packet_bytes", [606, 1200, 1206])
 def test_frames_a_resync_run_exactly_as_the_plain_rule(packet_bytes):
-    data = resync_run(12 * packet_bytes, packet_bytes)[0]
+    data = resync_run(14 * packet_bytes - 12, packet_bytes)[0]  # the valid packet late inside a false one
     got = frame(np.frombuffer(data, np.uint8), KNOWN, WITH_CRC)
     packets, gaps = reference_frame(data, KNOWN, WITH_CRC)
     assert list(zip(got.starts.tolist(), got.ends.tolist(), got.crc.tolist(), strict=True)) == packets

@@ -126,11 +126,23 @@ def _zero_feed_columns(table: np.ndarray) -> np.ndarray:  # pragma: no cover - c
     return columns
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _checkpoints(buf: np.ndarray, points: np.ndarray, first: int, stop: int, table: np.ndarray) -> None:
     """Fill ``points[first + 1:stop]`` from ``points[first]``: the register from 0 after every 8th byte."""
-    for j in range(first + 1, stop):
-        points[j] = _crc16(buf, 8 * (j - 1), 8 * j, table, np.int64(points[j - 1]))
+    crc = np.int64(points[first])
+    for j in range(first + 1, stop):  # one slicing-by-8 step per checkpoint, the register kept in a local
+        i = 8 * (j - 1)
+        crc = (
+            table[7, (crc >> 8) ^ buf[i]]
+            ^ table[6, (crc & 0xFF) ^ buf[i + 1]]
+            ^ table[5, buf[i + 2]]
+            ^ table[4, buf[i + 3]]
+            ^ table[3, buf[i + 4]]
+            ^ table[2, buf[i + 5]]
+            ^ table[1, buf[i + 6]]
+            ^ table[0, buf[i + 7]]
+        )
+        points[j] = crc
 
 
 @numba.njit(cache=True, nogil=True)

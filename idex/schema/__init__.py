@@ -39,10 +39,10 @@ from idex.schema.loading import (
     indistinguishable_overlaps,
     load_schema,
     loadable_schemas,
+    registered_name,
     schema_dirs,
     schema_from_text,
     validate_schema,
-    registered_name,
 )
 from idex.schema.validation import fit_specs
 

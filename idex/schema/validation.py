@@ -36,9 +36,8 @@ PRIMARY_HEADER_BITS = 48
 _RESERVED_NAMES = frozenset({"event", "epoch", "quality_flags"})
 
 
-def fit_specs(
-    entries: Mapping[str, dict], channels: set[str], error: Callable[[str, tuple, str], None]
-) -> dict[str, FitSpec]:
+def fit_specs(entries: Mapping[str, dict], channels: set[str],
+              error: Callable[[str, tuple, str], None]) -> dict[str, FitSpec]:
     """Build the fit declarations of a ``fits`` section (packet schema or scope setup), reporting problems.
 
     Parameters
@@ -62,31 +61,20 @@ def fit_specs(
             error("unknown-name", (name, "model"), f"unknown model {entry['model']!r}; choose one of {sorted(MODELS)}")
             continue
         if list(entry["parameters"]) != list(model.parameters):
-            error(
-                "parameters",
-                (name, "parameters"),
-                f"model {model.name!r} needs parameters {list(model.parameters)} in this order",
-            )
+            error("parameters", (name, "parameters"),
+                  f"model {model.name!r} needs parameters {list(model.parameters)} in this order")
         parameters = []
         for key, spec in entry["parameters"].items():
             if spec["initial"] not in RULES:
-                error(
-                    "unknown-name",
-                    (name, "parameters", key, "initial"),
-                    f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}",
-                )
+                error("unknown-name", (name, "parameters", key, "initial"),
+                      f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}")
             low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
             if low >= high:
                 error("bounds", (name, "parameters", key), f"min {low} is not below max {high}")
             parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
         window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
-        out[name] = FitSpec(
-            name,
-            model.name,
-            (float(window[0]), float(window[1])),
-            tuple(parameters),
-            float(entry.get("false_alarm_probability", 1e-3)),
-        )
+        out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters),
+                            float(entry.get("false_alarm_probability", 1e-3)))
     return out
 
 
@@ -139,12 +127,9 @@ class SchemaBuilder:
                 attrs[key] = entry[key]
         for key, value in attrs.items():
             if not _storable(value):
-                self.error(
-                    "attr-type",
-                    where + ("attrs", key),
-                    f"attribute value {value!r} cannot be stored in CDF/netCDF "
-                    "(use a string, a number or a non-empty list of numbers)",
-                )
+                self.error("attr-type", where + ("attrs", key),
+                           f"attribute value {value!r} cannot be stored in CDF/netCDF "
+                           "(use a string, a number or a non-empty list of numbers)")
         return attrs
 
     def enumeration(self, entry: Mapping[str, Any], where: tuple, attrs: dict[str, Any]) -> dict[int, str]:
@@ -171,22 +156,12 @@ class SchemaBuilder:
             attrs = self.attrs(entry, here)
             attrs.setdefault("mnemonic", entry["mnemonic"])
             enum = self.enumeration(entry, here, attrs)
-            out.append(
-                Field(
-                    entry["mnemonic"],
-                    name,
-                    entry["bits"],
-                    offset,
-                    entry.get("per_event", True),
-                    MappingProxyType(enum),
-                    MappingProxyType(attrs),
-                )
-            )
+            out.append(Field(entry["mnemonic"], name, entry["bits"], offset, entry.get("per_event", True),
+                             MappingProxyType(enum), MappingProxyType(attrs)))
             offset += entry["bits"]
         if (offset - start_bit) % 8:
-            self.error(
-                "bit-alignment", where, f"fields add up to {offset - start_bit} bits, not a whole number of bytes"
-            )
+            self.error("bit-alignment", where,
+                       f"fields add up to {offset - start_bit} bits, not a whole number of bytes")
         return tuple(out)
 
     def datetime(self, text: str | None, where: tuple) -> np.datetime64 | None:
@@ -201,21 +176,14 @@ class SchemaBuilder:
     def build(self) -> Schema:
         doc = self.doc
         if self.path.suffix in (".yaml", ".yml") and doc["name"] != self.path.stem:
-            self.error(
-                "name",
-                ("name",),
-                f"{doc['name']!r} differs from the file name {self.path.name!r}: a schema "
-                "is found by its file name, so the two must agree",
-            )
+            self.error("name", ("name",), f"{doc['name']!r} differs from the file name {self.path.name!r}: a schema "
+                                          "is found by its file name, so the two must agree")
         constants = {k: float(v) for k, v in doc["constants"].items()}
         for key in constants:
             self.claim(key, ("constants", key))
         framing = doc["framing"]
-        secondary = self.fields(
-            [{"mnemonic": f["name"].upper(), **f} for f in framing["secondary_header"]],
-            ("framing", "secondary_header"),
-            PRIMARY_HEADER_BITS,
-        )
+        secondary = self.fields([{"mnemonic": f["name"].upper(), **f} for f in framing["secondary_header"]],
+                                ("framing", "secondary_header"), PRIMARY_HEADER_BITS)
         sci = doc["science"]
         sub_start = secondary[-1].offset + secondary[-1].bits if secondary else PRIMARY_HEADER_BITS
         subheader = self.fields(sci["subheader"], ("science", "subheader"), sub_start)
@@ -229,22 +197,17 @@ class SchemaBuilder:
         sec_names = {f.name for f in secondary}
         for key in ("packet_coarse", "packet_fine"):
             if time[key] not in sec_names:
-                self.error(
-                    "unknown-name",
-                    ("time", key),
-                    f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})",
-                )
+                self.error("unknown-name", ("time", key),
+                           f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
         known = {name: Bound.of(value) for name, value in constants.items()}
         known.update({f.name: Bound(False, min(f.bits, MAX_INTEGER_BITS)) for f in (*subheader, *header) if f.name})
-        event_coarse, event_fine = (
-            self.expression(time[key], ("time", key), dict(known)) for key in ("event_coarse", "event_fine")
-        )
+        event_coarse, event_fine = (self.expression(time[key], ("time", key), dict(known))
+                                    for key in ("event_coarse", "event_fine"))
         derived = self.derived(doc.get("derived", []), dict(known))
         fields_by_name = {f.name: f for f in header if f.name}
         housekeeping = self.housekeeping(doc.get("housekeeping", []), fields_by_name)
-        channels = self.channels(
-            doc["channels"], constants, {d.name for d in derived}, sci["event_header"]["type_code"]
-        )
+        channels = self.channels(doc["channels"], constants, {d.name for d in derived},
+                                 sci["event_header"]["type_code"])
         valid_from = self.datetime(doc["valid_from"], ("valid_from",))
         met_epoch = self.datetime(time["met_epoch"], ("time", "met_epoch"))
         xtce = data_dir("defs") / doc["xtce"] if doc.get("xtce") else None
@@ -280,19 +243,15 @@ class SchemaBuilder:
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
             composition=self.composition(doc.get("composition"), channels),
-            classification=self.classification(
-                doc.get("classification"), channels, {f.name for f in header if f.name} | {d.name for d in derived}
-            ),
+            classification=self.classification(doc.get("classification"), channels,
+                                               {f.name for f in header if f.name} | {d.name for d in derived}),
             messages=self.messages(doc.get("messages"), secondary),
             cdf_global_attributes=MappingProxyType(dict(doc.get("cdf", {}).get("global_attributes", {}))),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
 
     def expression(self, text: str, where: tuple, known: dict[str, Bound]) -> Expression:
-        """Parse an expression, check that it only reads names defined so far and bound its cost.
-
-        Records what its value can be in ``known[name]`` when ``where`` names a derived entry.
-        """
+        """Parse an expression, check that it only reads names defined so far and bound its cost."""
         try:
             expression = Expression(text)
         except ExpressionError as exc:
@@ -300,11 +259,8 @@ class SchemaBuilder:
             return Expression("0")
         unknown = sorted(expression.names - known.keys())
         if unknown:
-            self.error(
-                "unknown-name",
-                where,
-                f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)",
-            )
+            self.error("unknown-name", where,
+                       f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)")
             return expression
         try:
             self.bounds[where] = expression.bound(known)
@@ -336,21 +292,13 @@ class SchemaBuilder:
             if word is None:
                 self.error("unknown-name", here + ("word",), f"{entry['word']!r} is not an event-header field")
             elif entry["lsb"] + entry["bits"] > word.bits:
-                self.error(
-                    "bit-range",
-                    here,
-                    f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
-                    f"exceed the {word.bits}-bit word {entry['word']!r}",
-                )
+                self.error("bit-range", here, f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
+                           f"exceed the {word.bits}-bit word {entry['word']!r}")
             bits = set(range(entry["lsb"], entry["lsb"] + entry["bits"]))
             for other, (other_name, other_bits) in used.get(entry["word"], {}).items():
                 if bits & other_bits:
-                    self.error(
-                        "bit-range",
-                        here,
-                        f"bits {min(bits & other_bits)}..{max(bits & other_bits)} of "
-                        f"{entry['word']!r} are also read by housekeeping[{other}] ({other_name})",
-                    )
+                    self.error("bit-range", here, f"bits {min(bits & other_bits)}..{max(bits & other_bits)} of "
+                               f"{entry['word']!r} are also read by housekeeping[{other}] ({other_name})")
             used.setdefault(entry["word"], {})[index] = (entry["name"], bits)
             attrs = self.attrs(entry, here)
             enum = self.enumeration(entry, here, attrs)
@@ -364,11 +312,8 @@ class SchemaBuilder:
                 enumeration=MappingProxyType(enum) if enum else None,
                 lookup=(tuple(lookup["raw"]), tuple(lookup["value"])) if lookup else None,
             )
-            out.append(
-                Housekeeping(
-                    entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion, MappingProxyType(attrs)
-                )
-            )
+            out.append(Housekeeping(entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion,
+                                    MappingProxyType(attrs)))
         return tuple(out)
 
     def messages(self, entry: dict | None, secondary: tuple[Field, ...]) -> MessageSpec | None:
@@ -385,25 +330,18 @@ class SchemaBuilder:
             self.error("not-found", ("messages", "dictionaries"), f"{entry['dictionaries']!r} is not in defs/")
         return MessageSpec(entry["apid"], fields, entry["coarse"], entry["fine"], entry["id"], dictionaries)
 
-    def classification(
-        self, entry: dict | None, channels: Mapping[str, Channel], values: set[str]
-    ) -> ClassificationSpec | None:
+    def classification(self, entry: dict | None, channels: Mapping[str, Channel],
+                       values: set[str]) -> ClassificationSpec | None:
         if entry is None:
             return None
         here = ("classification",)
-        for key, name in (
-            ("trigger_id", entry["trigger_id"]),
-            ("pulser", entry["pulser"]["threshold_field"]),
-            *(("trigger_modes", mode) for mode in entry["trigger_modes"].values()),
-        ):
+        for key, name in (("trigger_id", entry["trigger_id"]), ("pulser", entry["pulser"]["threshold_field"]),
+                          *(("trigger_modes", mode) for mode in entry["trigger_modes"].values())):
             if name not in values:
                 self.error("unknown-name", here + (key,), f"{name!r} is not a header field or derived value")
         dust = entry["dust"]
-        for key, names in (
-            ("trigger_bits", entry["trigger_bits"]),
-            ("trigger_modes", entry["trigger_modes"]),
-            ("dust", dust["channels"]),
-        ):
+        for key, names in (("trigger_bits", entry["trigger_bits"]), ("trigger_modes", entry["trigger_modes"]),
+                           ("dust", dust["channels"])):
             for name in names:
                 if name not in channels:
                     self.error("unknown-name", here + (key,), f"{name!r} is not a channel")
@@ -411,29 +349,14 @@ class SchemaBuilder:
         if len(dust["reference_baseline_dn"]) != gains or len(dust["reference_sigma_dn"]) != gains:
             self.error("dimension", here + ("dust",), f"one reference baseline and sigma per channel ({gains})")
         return ClassificationSpec(
-            entry["trigger_id"],
-            MappingProxyType(dict(entry["trigger_bits"])),
-            tuple(entry["software_bits"]),
-            MappingProxyType(dict(entry["trigger_modes"])),
-            entry["pulser"]["channel"],
-            entry["pulser"]["mode"],
-            entry["pulser"]["threshold_field"],
-            entry["pulser"]["threshold"],
-            float(entry["saturation_fraction"]),
-            DustSpec(
-                tuple(dust["channels"]),
-                *(
-                    float(dust[k])
-                    for k in ("baseline_us", "height_sigma", "prominence_sigma", "distance_us", "min_width_us")
-                ),
-                int(dust["min_peaks"]),
-                float(dust["single_peak_width_us"]),
-                float(dust["match_us"]),
-                tuple(float(v) for v in dust["reference_baseline_dn"]),
-                tuple(float(v) for v in dust["reference_sigma_dn"]),
-                float(dust["truncation_dn"]),
-            ),
-        )
+            entry["trigger_id"], MappingProxyType(dict(entry["trigger_bits"])), tuple(entry["software_bits"]),
+            MappingProxyType(dict(entry["trigger_modes"])), entry["pulser"]["channel"], entry["pulser"]["mode"],
+            entry["pulser"]["threshold_field"], entry["pulser"]["threshold"], float(entry["saturation_fraction"]),
+            DustSpec(tuple(dust["channels"]), *(float(dust[k]) for k in ("baseline_us", "height_sigma",
+                     "prominence_sigma", "distance_us", "min_width_us")), int(dust["min_peaks"]),
+                     float(dust["single_peak_width_us"]), float(dust["match_us"]),
+                     tuple(float(v) for v in dust["reference_baseline_dn"]),
+                     tuple(float(v) for v in dust["reference_sigma_dn"]), float(dust["truncation_dn"])))
 
     def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
         if entry is None:
@@ -475,13 +398,11 @@ class SchemaBuilder:
                                float(entry["detection_sigma"]), float(entry["resolution_samples"]))
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
-        return fit_specs(
-            entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where, message)
-        )
+        return fit_specs(entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where,
+                                                                                           message))
 
-    def channels(
-        self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str], header_code: int
-    ) -> dict[str, Channel]:
+    def channels(self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str],
+                 header_code: int) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
         codes: dict[int, str] = {header_code: "the event header"}
         dims: dict[str, tuple[int, float, str]] = {}
@@ -489,61 +410,33 @@ class SchemaBuilder:
             here = ("channels", name)
             self.claim(name, here)
             if entry["type_code"] in codes:
-                self.error(
-                    "duplicate-code",
-                    here + ("type_code",),
-                    f"type code {entry['type_code']} is already used by {codes[entry['type_code']]}",
-                )
+                self.error("duplicate-code", here + ("type_code",),
+                           f"type code {entry['type_code']} is already used by {codes[entry['type_code']]}")
             codes[entry["type_code"]] = f"channel {name!r}"
             if entry["sample_bits"] * entry["samples_per_word"] > entry["word_bits"]:
-                self.error(
-                    "bit-range",
-                    here,
-                    f"{entry['samples_per_word']} samples of {entry['sample_bits']} bits "
-                    f"do not fit a {entry['word_bits']}-bit word",
-                )
+                self.error("bit-range", here, f"{entry['samples_per_word']} samples of {entry['sample_bits']} bits "
+                           f"do not fit a {entry['word_bits']}-bit word")
             rate = entry["sample_rate_mhz"]
             if isinstance(rate, str):
                 if rate not in constants:
                     self.error("unknown-name", here + ("sample_rate_mhz",), f"{rate!r} is not a constant")
                 rate = constants.get(rate, math.nan)
             if entry["trigger_time"] not in derived:
-                self.error(
-                    "unknown-name", here + ("trigger_time",), f"{entry['trigger_time']!r} is not a derived entry"
-                )
+                self.error("unknown-name", here + ("trigger_time",),
+                           f"{entry['trigger_time']!r} is not a derived entry")
             axis = (entry["n_samples"], float(rate), entry["time"])
             if dims.setdefault(entry["dim"], axis) != axis:
-                self.error(
-                    "dimension",
-                    here,
-                    f"dimension {entry['dim']!r} is shared with channels of a different "
-                    "length, rate or time coordinate",
-                )
-            out[name] = Channel(
-                name,
-                entry["type_code"],
-                entry["sample_bits"],
-                entry["samples_per_word"],
-                entry["word_bits"],
-                entry["n_samples"],
-                entry.get("drop_trailing", 0),
-                float(rate),
-                entry["dim"],
-                entry["time"],
-                entry["trigger_time"],
-                entry.get("fill_value", 65535),
-                entry.get("compressed_samples"),
-                entry.get("calibration", {}).get("factor"),
-                entry.get("calibration", {}).get("units"),
-                MappingProxyType(self.attrs(entry, here)),
-            )
+                self.error("dimension", here, f"dimension {entry['dim']!r} is shared with channels of a different "
+                           "length, rate or time coordinate")
+            out[name] = Channel(name, entry["type_code"], entry["sample_bits"], entry["samples_per_word"],
+                                entry["word_bits"], entry["n_samples"], entry.get("drop_trailing", 0), float(rate),
+                                entry["dim"], entry["time"], entry["trigger_time"], entry.get("fill_value", 65535),
+                                entry.get("compressed_samples"), entry.get("calibration", {}).get("factor"),
+                                entry.get("calibration", {}).get("units"), MappingProxyType(self.attrs(entry, here)))
             if entry.get("compressed_samples", entry["n_samples"]) < entry["n_samples"]:
-                self.error(
-                    "bit-range",
-                    here + ("compressed_samples",),
-                    f"a compressed record of {entry['compressed_samples']} samples cannot fill "
-                    f"n_samples = {entry['n_samples']}",
-                )
+                self.error("bit-range", here + ("compressed_samples",),
+                           f"a compressed record of {entry['compressed_samples']} samples cannot fill "
+                           f"n_samples = {entry['n_samples']}")
         for dim, (_, _, time) in dims.items():
             self.claim(time, ("channels", f"<time coordinate of {dim}>"))
         return out

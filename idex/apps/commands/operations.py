@@ -66,6 +66,7 @@ def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook:
 @click.option("--rotate-mb", type=float, help="Start a new file after this many MB.")
 @click.option("--rotate-minutes", type=float, help="Start a new file after this many minutes.")
 @click.option("--live", is_flag=True, help="Decode as it goes: one line per completed event.")
+@user_errors
 def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rotate_minutes: float | None,
             live: bool) -> None:
     """Record raw telemetry from a TCP socket until Ctrl+C or SIGTERM, reconnecting when dropped.
@@ -78,6 +79,7 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
 
     from idex.apps.capture import CaptureWriter, LiveEvents
     from idex.apps.capture import capture as run_capture
+    from idex.apps.capture_events import EventParts
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -86,7 +88,8 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
 
     known = frozenset().union(*(loaded.known_apids for loaded in loadable_schemas()))
     writer = CaptureWriter(output_dir, rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
-                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None, known_apids=known)
+                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None, known_apids=known,
+                           events=EventParts(max(loadable_schemas(), key=lambda s: s.valid_from)))
     on_packets = LiveEvents(_print_event).feed if live else None
     click.echo(f"capturing from {host}:{port} into {output_dir} (Ctrl+C to stop)", err=True)
     received = run_capture(host, port, writer, stop, on_packets=on_packets)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -22,6 +25,8 @@ from idex.apps.view.events import EventBrowser
 from idex.apps.view.explorer import Explorer
 
 __all__ = ["MainWindow", "run"]
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -89,10 +94,26 @@ class MainWindow(QMainWindow):
 
 
 def run(paths: list[str]) -> int:
-    """Start the application."""
+    """Start the application; Ctrl+C or SIGTERM closes it (exit status 128 + the signal number)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    received: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+        QTimer.singleShot(0, app.quit)  # also when the loop has not started yet: it quits once it does
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    # Qt's event loop never hands control back to Python, whose signal handlers run only between its own
+    # instructions: a timer gives it that chance five times a second.
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
     window = MainWindow()
     for path in paths:
         window.open(path)
     window.show()
-    return app.exec()
+    log.info("viewer window shown")
+    status = app.exec()
+    heartbeat.stop()
+    return 128 + received[0] if received else status
