@@ -143,6 +143,9 @@ def test_third_packet_version_needs_no_python_change(tmp_path, monkeypatch):
 
 
 def test_schema_override_wins_over_date(events_2023_12):
-    forced = idex.open_raw(CAPTURE_2023_12, schema="science_2023_07", group="events")
+    """The forced schema is used, and every event outside its dates says so (flag and warning)."""
+    with pytest.warns(idex.exceptions.PacketWarning, match="outside the validity of the given schema science_2023_07"):
+        forced = idex.open_raw(CAPTURE_2023_12, schema="science_2023_07", group="events")
     assert forced.attrs["idex_schema"] == "science_2023_07"
     np.testing.assert_array_equal(forced["tof_high"].values, events_2023_12["tof_high"].values)
+    assert (forced["quality_flags"].values & idex.QualityFlag.SCHEMA_MISMATCH).all()

@@ -15,7 +15,6 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import atomic_path, save_figure
-from idex.fit.detection import threshold
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import waveform_channels
 from idex.model.quality import FitStatus, QualityFlag
@@ -141,10 +140,9 @@ def _not_fitted(ds: xr.Dataset, name: str, event: int) -> str:
     status = FitStatus(int(ds[f"{name}_fit_status"].sel(event=event)))
     text = f"fit: {status.name.lower().replace('_', ' ')}"
     evidence = _evidence(ds, name, event)
-    if status == FitStatus.NO_SIGNAL and evidence:
-        spec = schema_of(ds).fits.get(name)
-        if spec is not None:
-            evidence += f" < {threshold(spec.false_alarm_probability, ds.sizes[ds[name].dims[-1]]):.1f}"
+    cut = ds[f"{name}_fit_significance"].attrs.get("detection_threshold") if evidence else None
+    if status == FitStatus.NO_SIGNAL and cut is not None:
+        evidence += f" < {float(cut):.1f}"
     return f"{text} ({evidence})" if evidence else text
 
 

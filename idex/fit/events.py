@@ -186,6 +186,10 @@ def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool
             output_core_dims=[[_COLUMN]],
         )
         outputs.update(_named_outputs(table, spec, units))
+        outputs[f"{name}_fit_significance"].attrs.update(  # the cut this record was judged by, for users and plots
+            false_alarm_probability=spec.false_alarm_probability,
+            detection_threshold=threshold(spec.false_alarm_probability, ds.sizes[dim]),
+        )
         if curves:
             parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
             curve = xr.apply_ufunc(

@@ -125,7 +125,7 @@ def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
     >>> import idex
     >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
     >>> combined = ds.idex.combined_tof()
-    >>> combined["tof_combined"].attrs["units"], list(combined["gain"].values)
+    >>> combined["tof_combined"].attrs["units"], combined["gain"].values.tolist()
     ('mA', ['tof_high', 'tof_mid', 'tof_low'])
     """
     schema = schema_of(ds, schema)

@@ -3,12 +3,14 @@
 Every command that takes many files accepts patterns quoted or not (``"products/**/*.nc"`` is searched
 recursively, top-level files included) and folders (every file under them). Every option that parses a
 value names itself and the expected form when the value does not fit. Every command that writes refuses
-to replace an existing output unless ``--overwrite`` is given, and says so before doing any work.
+to replace an existing output unless ``--overwrite`` is given, and says so before doing any work. Long work
+shows a progress bar when standard error is a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,30 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
     existing = [str(p) for p in paths if p.exists()]
     if existing:
         raise click.ClickException(f"{', '.join(existing)} exists; pass --overwrite to replace it")
+
+
+class _Quiet:
+    """A progress bar that draws nothing: the items, and ``update`` that does nothing."""
+
+    def __init__(self, items: Iterable[Any] | None) -> None:
+        self._items = items if items is not None else ()
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def update(self, steps: int) -> None:
+        """Nothing to draw."""
+
+
+def progress(items: Iterable[Any] | None = None, *, label: str, length: int | None = None) -> Any:
+    """A progress bar on standard error when it is a terminal; silent in pipes, logs and scripts (their
+    output stays the command's own lines)."""
+    if sys.stderr.isatty():
+        return click.progressbar(items, length=length, label=label, file=sys.stderr)
+    return _Quiet(items)

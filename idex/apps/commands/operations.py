@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from idex.apps.commands.common import open_events, user_errors
-from idex.apps.commands.grammar import OVERWRITE_HELP, refuse_existing
+from idex.apps.commands.grammar import OVERWRITE_HELP, progress, refuse_existing
 
 __all__ = ["batch", "calibrate", "capture", "scope", "view"]
 
@@ -45,7 +45,7 @@ def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook:
     options = BatchOptions(tuple(f.strip() for f in formats.split(",")), fit, with_quicklook,
                            tuple(str(k) for k in kernels), tuple(str(t) for t in spin_tables))
     total = len(find_captures(root))
-    with click.progressbar(length=total, label="captures", file=sys.stderr) as bar:
+    with progress(length=total, label="captures") as bar:
         results = run_batch(root, output_dir, options, jobs=jobs, scheduler=scheduler, force=force,
                             progress=lambda _: bar.update(1))
     failed = [r for r in results if r.status == "failed"]
@@ -198,7 +198,7 @@ def scope(root: Path, output_dir: Path, setup: str, db: str | None, with_quicklo
     campaigns = sorted({p.parent for p in root.rglob("*.trc")})
     failed = []
     done = skipped = 0
-    with click.progressbar(campaigns, label="campaigns", file=sys.stderr) as bar:
+    with progress(campaigns, label="campaigns") as bar:
         for folder in bar:
             target = output_dir / (folder.relative_to(root) if folder != root else Path(root.name))
             try:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
-from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, refuse_existing
+from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
 
@@ -98,7 +97,7 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
     paths = expand_inputs(files)
     refuse_existing([output_dir / name for name in ("snr.csv", *PLOTS)], overwrite)
     datasets, total = [], 0
-    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+    with progress(paths, label="reading") as bar:
         for path in bar:
             ds = open_events(path)
             total += ds.sizes["event"]
@@ -260,7 +259,7 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
     if unknown:
         raise click.BadParameter(f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
                                  f"{int(ds['event'].min())}..{int(ds['event'].max())})", param_hint="--events")
-    with click.progressbar(length=len(numbers), label="plotting", file=sys.stderr) as bar:
+    with progress(length=len(numbers), label="plotting") as bar:
         written = write_quicklooks(ds, output_dir, stem=source.stem, pdf=pdf, events=numbers, progress=bar)
     click.echo(f"{source.name}: {len(written)} files in {output_dir}")
 
@@ -286,7 +285,7 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
 
     paths = expand_inputs(files)
     refuse_existing([output], overwrite)
-    with click.progressbar(paths, label="reading", file=sys.stderr) as bar:
+    with progress(paths, label="reading") as bar:
         frame = combine(bar, keep_duplicates=keep_duplicates)
     duplicates = frame.attrs.get("duplicates_dropped", 0)
     not_dust = 0
