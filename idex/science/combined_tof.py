@@ -49,7 +49,7 @@ class GainRatio:
 
     @property
     def determined(self) -> bool:
-        """True when the measured ratio is known to :data:`MAX_RELATIVE_ERROR`."""
+        """True when the measured ratio is known to ``MAX_RELATIVE_ERROR`` (relative standard error)."""
         return bool(np.isfinite(self.measured) and self.stderr <= MAX_RELATIVE_ERROR * self.measured)
 
     @property
