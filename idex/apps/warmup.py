@@ -22,23 +22,24 @@ STEPS = ("decode", "classify", "fit", "peaks")
 """What :func:`warm_up` runs, in order (each compiles the kernels it reaches)."""
 
 
-def _cache_dirs() -> list[Path]:
+def _cache_dirs(packages: tuple[str, ...]) -> list[Path]:
     """Where numba keeps the kernels: ``$NUMBA_CACHE_DIR`` (mirroring the package path) or ``__pycache__``."""
     root = os.environ.get("NUMBA_CACHE_DIR")
     if root:
-        return [Path(root) / _PACKAGE.relative_to(_PACKAGE.anchor) / name for name in _KERNEL_PACKAGES]
-    return [_PACKAGE / name / "__pycache__" for name in _KERNEL_PACKAGES]
+        return [Path(root) / _PACKAGE.relative_to(_PACKAGE.anchor) / name for name in packages]
+    return [_PACKAGE / name / "__pycache__" for name in packages]
 
 
-def kernels_cached() -> bool:
-    """True when every kernel package has compiled kernels in numba's cache (no compilation ahead).
+def kernels_cached(packages: tuple[str, ...] = _KERNEL_PACKAGES) -> bool:
+    """True when every one of ``packages`` (default: all that hold kernels) has compiled kernels in numba's
+    cache (no compilation ahead).
 
     Examples
     --------
     >>> isinstance(kernels_cached(), bool)
     True
     """
-    return all(folder.is_dir() and any(folder.glob("*.nbi")) for folder in _cache_dirs())
+    return all(folder.is_dir() and any(folder.glob("*.nbi")) for folder in _cache_dirs(packages))
 
 
 def warm_up(progress: Callable[[str], None] | None = None) -> None:

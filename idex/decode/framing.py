@@ -86,21 +86,27 @@ def _crc_tables(slices: int = 8) -> np.ndarray:
 _CRC_TABLE = _crc_tables()
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _eight_bytes(crc: _Int, buf: np.ndarray, i: int, table: np.ndarray) -> _Int:  # pragma: no cover - compiled
+    """CRC-16/CCITT register after ``buf[i:i + 8]`` from ``crc`` (one slicing-by-8 step)."""
+    return (
+        table[7, (crc >> 8) ^ buf[i]]
+        ^ table[6, (crc & 0xFF) ^ buf[i + 1]]
+        ^ table[5, buf[i + 2]]
+        ^ table[4, buf[i + 3]]
+        ^ table[3, buf[i + 4]]
+        ^ table[2, buf[i + 5]]
+        ^ table[1, buf[i + 6]]
+        ^ table[0, buf[i + 7]]
+    )
+
+
 @numba.njit(cache=True, nogil=True)
 def _crc16(buf: np.ndarray, start: int, stop: int, table: np.ndarray, crc: _Int = 0xFFFF) -> _Int:
     """CRC-16/CCITT register after ``buf[start:stop]`` from ``crc``, eight bytes per step (slicing-by-8)."""
     i = start
     while i + 8 <= stop:
-        crc = (
-            table[7, (crc >> 8) ^ buf[i]]
-            ^ table[6, (crc & 0xFF) ^ buf[i + 1]]
-            ^ table[5, buf[i + 2]]
-            ^ table[4, buf[i + 3]]
-            ^ table[3, buf[i + 4]]
-            ^ table[2, buf[i + 5]]
-            ^ table[1, buf[i + 6]]
-            ^ table[0, buf[i + 7]]
-        )
+        crc = _eight_bytes(crc, buf, i, table)
         i += 8
     while i < stop:
         crc = ((crc << 8) & 0xFFFF) ^ table[0, ((crc >> 8) ^ buf[i]) & 0xFF]
@@ -131,17 +137,7 @@ def _checkpoints(buf: np.ndarray, points: np.ndarray, first: int, stop: int, tab
     """Fill ``points[first + 1:stop]`` from ``points[first]``: the register from 0 after every 8th byte."""
     crc = np.int64(points[first])
     for j in range(first + 1, stop):  # one slicing-by-8 step per checkpoint, the register kept in a local
-        i = 8 * (j - 1)
-        crc = (
-            table[7, (crc >> 8) ^ buf[i]]
-            ^ table[6, (crc & 0xFF) ^ buf[i + 1]]
-            ^ table[5, buf[i + 2]]
-            ^ table[4, buf[i + 3]]
-            ^ table[3, buf[i + 4]]
-            ^ table[2, buf[i + 5]]
-            ^ table[1, buf[i + 6]]
-            ^ table[0, buf[i + 7]]
-        )
+        crc = _eight_bytes(crc, buf, 8 * (j - 1), table)
         points[j] = crc
 
 
