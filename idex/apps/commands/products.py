@@ -176,11 +176,13 @@ def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: fl
         raise click.UsageError("give FILES or --synthetic N")
     missing = [str(p) for p, ds in zip(paths, events, strict=True) if "longitude" not in ds] if not synthetic else []
     if missing:
-        raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} (official L1b products have them)")
+        raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} "
+                                   "(add them with `idex pointing FILES -k KERNELS --spin-table CSV`)")
     lon = np.concatenate([ds["longitude"].values for ds in events])
     lat = np.concatenate([ds["latitude"].values for ds in events])
     if not np.isfinite(lon).any():
-        raise click.ClickException("every longitude/latitude is NaN (products made without SPICE have none)")
+        raise click.ClickException("every longitude/latitude is NaN (made without SPICE kernels; "
+                                   "see `idex pointing --help`)")
     skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
                              exposure=np.load(exposure) if exposure else None)
     if not np.isfinite(lon).all():
