@@ -26,6 +26,7 @@ import xarray as xr
 
 from idex.exceptions import CalibrationWarning
 from idex.model.calibration import schema_of
+from idex.model.statistics import robust_sigma
 from idex.schema import Schema
 
 __all__ = ["GainRatio", "combined_tof"]
@@ -72,7 +73,7 @@ def _levels(raw: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index = np.arange(raw.shape[1])[None, :]
     quiet = np.where(index < stop[:, None], raw, np.nan)
     median = np.nanmedian(quiet, axis=1)
-    noise = np.maximum(1.4826 * np.nanmedian(np.abs(quiet - median[:, None]), axis=1), 1 / math.sqrt(12))
+    noise = np.maximum(robust_sigma(quiet, axis=1), 1 / math.sqrt(12))
     level = np.nanmean(np.where(np.abs(quiet - median[:, None]) <= 5 * noise[:, None], quiet, np.nan), axis=1)
     return level, noise
 

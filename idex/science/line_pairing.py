@@ -11,6 +11,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 
+from idex.model.statistics import robust_sigma
+
 __all__ = ["MIN_LINES", "SHARPNESS", "UNDETERMINED", "MassFit", "kappa", "pair", "peak_times", "solve"]
 
 
@@ -54,7 +56,7 @@ def peak_times(signal: np.ndarray, dt: float, baseline: slice) -> np.ndarray:
     x = np.where(np.isfinite(x), x, np.nan)
     quiet = x[baseline]
     level = np.nanmedian(quiet) if np.isfinite(quiet).any() else np.nanmedian(x)
-    noise = 1.4826 * np.nanmedian(np.abs(quiet - level)) if np.isfinite(quiet).any() else np.nan
+    noise = robust_sigma(quiet) if np.isfinite(quiet).any() else np.nan
     clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None))
     if not np.any(clean > 0):
         return np.empty(0)

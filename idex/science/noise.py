@@ -17,6 +17,7 @@ from scipy.optimize import curve_fit
 from scipy.signal import welch
 
 from idex.model.calibration import schema_of
+from idex.model.statistics import robust_sigma
 
 __all__ = ["MAX_LAG", "noise"]
 
@@ -101,7 +102,7 @@ def noise(ds: xr.Dataset, channels: list[str] | None = None) -> xr.Dataset:
             median = np.median(quiet)
             counts, centres, (centre, width, redchi) = _histogram_fit(quiet)
             stats["mean"][event, c], stats["sigma"][event, c], stats["redchi"][event, c] = centre, width, redchi
-            stats["robust"][event, c] = 1.4826 * np.median(np.abs(quiet - median))
+            stats["robust"][event, c] = robust_sigma(quiet)
             stats["count"][event, c] = quiet.size
             offsets = np.round(centres - median).astype(int)
             keep = np.abs(offsets) <= bins[-1]
