@@ -21,6 +21,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.exceptions import IdexError, ProductError
 from idex.fit.models import MODELS
+from idex.io.preflight import check_structure
 from idex.resources import data_dir, read_yaml
 from idex.science.l2a import L2A_CHANNELS, PARAMETER_LABELS, l2a_values
 
@@ -124,6 +125,7 @@ def read_l2a(path: PathLike) -> xr.Dataset:
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
     try:
         return _read(path)
     except IdexError:

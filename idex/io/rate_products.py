@@ -22,6 +22,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.atomic import atomic_path
 from idex.exceptions import IdexWarning, ProductError
+from idex.io.preflight import check_structure
 from idex.io.products import unique_events
 
 __all__ = ["read_messages", "read_rates", "rates", "write_rates"]
@@ -39,9 +40,12 @@ def read_messages(source: PathLike | xr.Dataset | Sequence[PathLike | xr.Dataset
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such message file: {path}")
-    if path.read_bytes()[:4] in (bytes.fromhex("cdf30001"), bytes.fromhex("cdf26002")):
+    with path.open("rb") as stream:
+        magic = stream.read(4)
+    if magic in (bytes.fromhex("cdf30001"), bytes.fromhex("cdf26002")):
         import cdflib
 
+        check_structure(path)  # declared sizes against what the file stores, before anything is loaded
         cdf = cdflib.CDF(str(path))
         names = set(cdf.cdf_info().zVariables)
         wanted = [n for n in ("messages", "science_on") if n in names]
@@ -288,6 +292,7 @@ def _istp(
 def read_rates(path: PathLike) -> xr.Dataset:
     """Read an L2B/L2C CDF (official or written by idex) or an idex rates netCDF back into the rates Dataset."""
     path = Path(path)
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
     if path.suffix in (".nc", ".h5"):
         return xr.open_dataset(path).load()
     import cdflib
