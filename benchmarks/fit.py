@@ -29,6 +29,7 @@ from scipy.special import erfc  # noqa: E402
 
 import idex  # noqa: E402
 from idex.fit.events import fit_arrays  # noqa: E402
+from idex.fit.grid import grid_start  # noqa: E402
 from idex.fit.guesses import shape_of, starts  # noqa: E402
 from idex.fit.peaks import peak_windows  # noqa: E402
 from idex.model.quality import FitStatus  # noqa: E402
@@ -128,6 +129,8 @@ def main() -> None:
         t, y = inputs[channel][0][:m], inputs[channel][1][:m]
         baseline = (t >= spec.baseline_us[0]) & (t <= spec.baseline_us[1])
         first = starts(shape_of(t, y, baseline, positive=spec.positive), [p.initial for p in spec.parameters])
+        bounds = [np.array([getattr(p, side) for p in spec.parameters]) for side in ("min", "max")]
+        first = np.concatenate([first, grid_start(t, y, np.isfinite(y), *bounds)[None]])  # as fit_arrays adds it
         for i in range(min(m, n)):
             t0 = time.perf_counter()
             best = lmfit_best(model, t[i], y[i], spec, first[:, i])

@@ -18,7 +18,7 @@ from conftest import DATA
 import idex
 from idex.exceptions import CalibrationWarning, ProductError
 from idex.fit.events import fit_arrays
-from idex.fit.models import impact_peak
+from idex.fit.models import MODELS, impact_peak
 from idex.io.l2a import profile
 from idex.model.quality import FitStatus
 from idex.science.velocity import load_calibration
@@ -121,6 +121,17 @@ def test_same_fit_same_charge_velocity_and_mass(official):
     assert compared >= 4  # the ion-grid velocities and masses are finite for four events
 
 
+def _charge_stderr(t, parameters, redchi):
+    """Standard error of the impact charge |peak height| from the fit's covariance (reduced-χ²-scaled, as lmfit)."""
+    model = MODELS["impact"]
+    jac = model.jacobian(t[None], parameters[None])[0]
+    covariance = np.linalg.pinv(jac.T @ jac) * redchi
+    step = 1e-6 * np.maximum(np.abs(parameters), 1e-6)
+    shifted = parameters[None] + np.diag(step)
+    gradient = (impact_peak(shifted)[1] - impact_peak(parameters[None])[1]) / step
+    return float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
+
+
 @pytest.fixture(scope="module")
 def side_by_side(official):
     """idex's fit of every L1b waveform (every record, whatever its evidence) next to the mission's."""
@@ -134,6 +145,11 @@ def side_by_side(official):
         lower, upper = np.array([p.min for p in spec.parameters]), np.array([p.max for p in spec.parameters])
         for row in range(out.shape[0]):
             theirs = official[f"{channel}_fit_parameters"][row]
+            outside = [
+                f"{label} {value:.3g}"
+                for label, value, low, high in zip(profile()["fit_parameter_labels"], theirs, lower, upper, strict=True)
+                if not low <= value <= high
+            ]
             rows.append(
                 {
                     "channel": channel,
@@ -141,46 +157,102 @@ def side_by_side(official):
                     "status": FitStatus(int(out[row, 2 * K + 2])).name.lower(),
                     "idex_chi2": out[row, 2 * K],
                     "mission_chi2": official[f"{channel}_chi_squared"][row],
+                    "redchi": out[row, 2 * K + 1],
                     "idex_charge": abs(out[row, 2 * K + 5]),
+                    "charge_stderr": _charge_stderr(t[row], out[row, :K], out[row, 2 * K + 1]),
                     "mission_charge": abs(impact_peak(theirs[None])[1][0]),
-                    "mission_inside_bounds": bool(np.all((theirs >= lower) & (theirs <= upper))),
+                    "mission_outside": ", ".join(outside),
+                    "idex_parameters": out[row, :K],
+                    "mission_parameters": theirs,
+                    "t": t[row],
+                    "y": l1b.varget(name)[row].astype(np.float64),
                 }
             )
     return rows
 
 
 def test_where_the_fits_differ_idex_is_lower_or_says_why(side_by_side):
-    """Same optimum (χ² within 1e-7): the charges agree to the precision the optimum is determined. Elsewhere
-    idex's χ² is lower, or the mission's optimum lies outside idex's parameter bounds (a discharge time of
-    years: idex says at_bound), or idex does not call its fit a success. The table is printed."""
-    same, lower, outside, unclaimed, worse = [], [], [], [], []
+    """χ² compared in units of the noise variance (Δχ² / reduced χ²): below 0.01 both fits are the same optimum
+    (their parameters differ by less than 0.1 standard error), and their charges differ by less than 0.1 of the
+    charge's standard error. Elsewhere idex's χ² is lower, or the mission's optimum lies outside idex's parameter
+    bounds (a discharge time of a minute, a rise of milliseconds on a 126 µs record: idex says at_bound). Never is
+    idex's χ² higher inside the bounds. The table is printed."""
+    same, lower, outside, worse = [], [], [], []
     print(
-        f"\n{'channel':>12} {'row':>3} {'idex status':>14} {'idex chi2':>14} {'mission chi2':>14} {'rel':>9} "
-        f"{'idex Q':>11} {'mission Q':>11}"
+        f"\n{'channel':>12} {'row':>3} {'idex status':>14} {'idex chi2':>12} {'mission chi2':>12} {'dchi2/s2':>9} "
+        f"{'idex Q':>10} {'mission Q':>10} {'dQ/Q':>8} {'dQ/sQ':>8}  mission outside idex's bounds"
     )
     for r in side_by_side:
-        rel = (r["idex_chi2"] - r["mission_chi2"]) / r["mission_chi2"]
+        delta = (r["idex_chi2"] - r["mission_chi2"]) / r["redchi"]
+        difference = r["idex_charge"] - r["mission_charge"]
         print(
-            f"{r['channel']:>12} {r['row']:3d} {r['status']:>14} {r['idex_chi2']:14.8g} {r['mission_chi2']:14.8g} "
-            f"{rel:+9.1e} {r['idex_charge']:11.5g} {r['mission_charge']:11.5g}"
+            f"{r['channel']:>12} {r['row']:3d} {r['status']:>14} {r['idex_chi2']:12.7g} {r['mission_chi2']:12.7g} "
+            f"{delta:+9.1e} {r['idex_charge']:10.5g} {r['mission_charge']:10.5g} "
+            f"{difference / r['mission_charge']:+8.1e} {difference / r['charge_stderr']:+8.1e}  {r['mission_outside']}"
         )
-        if abs(rel) <= 1e-7:
-            same.append(abs(r["idex_charge"] - r["mission_charge"]) / r["mission_charge"])
-        elif rel < 0:
+        if abs(delta) < 0.01:
+            same.append(r)
+        elif delta < 0:
             lower.append(r)
-        elif not r["mission_inside_bounds"]:
+        elif r["mission_outside"]:
             outside.append(r)
-        elif r["status"] != "converged":
-            unclaimed.append(r)
         else:
             worse.append(r)
     print(
         f"same optimum {len(same)}, idex lower {len(lower)}, mission outside idex's bounds {len(outside)}, "
-        f"idex higher and not a success {len(unclaimed)}, idex converged higher {len(worse)}"
+        f"idex higher inside the bounds {len(worse)}"
     )
-    assert len(same) >= 9 and max(same) < 2e-4
-    assert len(lower) >= 15
-    assert len(worse) <= 1  # 2023-12-14 ion grid row 10: a second local optimum 3e-4 lower, documented
+    assert not worse
+    assert len(same) >= 10 and len(lower) >= 20 and len(outside) <= 5
+    for r in same:  # the charge is determined only to its standard error; both optima lie well inside it
+        assert abs(r["idex_charge"] - r["mission_charge"]) < 0.1 * r["charge_stderr"], r
+    converged = [r for r in same if r["status"] == "converged"]
+    assert len(converged) >= 9
+    assert max(abs(r["idex_charge"] / r["mission_charge"] - 1) for r in converged) < 2e-4
+
+
+def _exact_optimum(t, y, start):
+    """The optimum nearest ``start``, located by SciPy's MINPACK Levenberg–Marquardt at tolerances near machine
+    precision (an optimiser independent of idex's), with its χ²."""
+    from scipy.optimize import least_squares
+
+    def residual(p):
+        return MODELS["impact"].function(t[None], p[None])[0] - y
+
+    found = least_squares(residual, start, method="lm", x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15)
+    return found.x, float(np.sum(found.fun**2))
+
+
+def test_same_optimum_same_charge_velocity_and_mass(side_by_side):
+    """Where both fits converge to the same optimum, idex's impact charge, rise-time velocity and mass equal the
+    mission's to 1e-6 relative, once the mission's point is carried to that optimum's exact location (SciPy's
+    MINPACK from the mission's own parameters): the 1e-4 differences of the raw L2A values are the stopping
+    tolerance of the mission's curve_fit (1e-8 on χ² and parameters), inside 0.01 standard error of the charge.
+    Two ion-grid records (rows 0 and 4) have two distinct optima, 7e-8 and 6.5e-7 apart in χ² (3e-5 and 3e-4 of
+    the noise variance; printed, not the same optimum)."""
+    calibration = load_calibration()
+    compared = []
+    for r in side_by_side:
+        if r["status"] != "converged" or abs(r["idex_chi2"] - r["mission_chi2"]) > 0.01 * r["redchi"]:
+            continue
+        exact, chi2 = _exact_optimum(r["t"], r["y"], r["mission_parameters"])
+        charge = abs(impact_peak(exact[None])[1][0])
+        same = abs(chi2 - r["idex_chi2"]) / r["idex_chi2"] < 1e-9
+        print(
+            f"{r['channel']:>12} {r['row']:3d} raw L2A dQ/Q {r['idex_charge'] / r['mission_charge'] - 1:+.1e}, "
+            f"at the exact optimum {r['idex_charge'] / charge - 1:+.1e} (chi2 {r['idex_chi2'] / chi2 - 1:+.1e})"
+        )
+        if not same:
+            continue
+        ours = r["idex_parameters"]
+        np.testing.assert_allclose(r["idex_charge"], charge, rtol=1e-6)
+        if r["channel"] != "ion_grid":  # the ion-grid velocity comes from the target's charge, compared above
+            velocity = calibration.velocity_from_rise_time(np.array([ours[3], exact[3]]))
+            np.testing.assert_allclose(velocity[0], velocity[1], rtol=1e-6)
+            mass = calibration.mass(np.array([r["idex_charge"], charge]), velocity)
+            np.testing.assert_allclose(mass[0], mass[1], rtol=1e-6)
+        compared.append(r)
+    assert len(compared) >= 9
 
 
 @pytest.mark.filterwarnings("ignore::idex.exceptions.CalibrationWarning")

@@ -20,6 +20,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.fit.detection import significance, threshold
 from idex.fit.engine import levenberg_marquardt
+from idex.fit.grid import grid_start
 from idex.fit.guesses import shape_of, starts
 from idex.fit.models import MODELS, impact_peak
 from idex.model.calibration import calibrated, schema_of
@@ -66,6 +67,8 @@ def fit_arrays(
         )
     lower = np.array([p.min for p in spec.parameters])
     upper = np.array([p.max for p in spec.parameters])
+    if initial is None and spec.model == "impact":  # one more start, global: the best point of a coarse grid
+        p0 = np.concatenate([p0, grid_start(t, y, valid, lower, upper)[None]])
     with np.errstate(all="ignore"):
         result = levenberg_marquardt(
             model, np.where(valid, t, 0.0), y, p0, lower=lower, upper=upper, mask=valid, max_iterations=max_iterations

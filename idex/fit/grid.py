@@ -1,0 +1,135 @@
+"""A global start for the impact model: the best point of a coarse grid, with the linear parameters solved exactly.
+
+Local starts (:mod:`idex.fit.guesses`) read the pulse off the data; on a weak or unusual record (a slow
+ramp, a pulse whose rise is longer than its decay, an onset far from the trigger) every one of them may lie
+in the wrong basin of χ². Here, for every combination of onset, rise and discharge time on a coarse grid
+spanning the record, the model is linear in the baseline and the amplitude, so those two are solved by
+least squares (the amplitude clipped to its bounds) and the χ² of the combination follows exactly. The grid
+point of lowest χ² is one more start for the engine (:mod:`idex.fit.engine`), which explores it with the others.
+
+The grid is: :data:`ONSETS` onsets evenly over the fitted record, and :data:`TIMES` rise and discharge times
+each, logarithmically from the sample period to the record's length (the discharge to
+:data:`DISCHARGE_SPAN` record lengths: a step that hardly decays), all inside the parameters' bounds.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numba
+import numpy as np
+
+from idex.threads import blocks, run_blocks
+
+__all__ = ["DISCHARGE_SPAN", "ONSETS", "TIMES", "grid_start"]
+
+ONSETS = 24
+"""Onsets on the grid, evenly from the first to the last fitted sample."""
+TIMES = 8
+"""Rise times and discharge times on the grid (each)."""
+DISCHARGE_SPAN = 100.0
+"""Longest discharge time on the grid, in record lengths."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_rows(t, y, w, onsets, rises, discharges, amplitude_bounds, out):  # pragma: no cover - compiled
+    """Fill ``out[r]`` with the impact parameters of the lowest-χ² grid point of every row."""
+    n, m = y.shape
+    shape = np.empty(m)
+    for r in range(n):
+        sw = sy = syy = 0.0
+        for j in range(m):
+            sw += w[r, j]
+            sy += w[r, j] * y[r, j]
+            syy += w[r, j] * y[r, j] * y[r, j]
+        if sw < 3:
+            continue
+        best = np.inf
+        for onset in onsets[r]:
+            for rise in rises[r]:
+                for discharge in discharges[r]:
+                    ss = sss = sys = 0.0
+                    for j in range(m):
+                        s = t[r, j] - onset
+                        shape[j] = (1.0 - math.exp(-s / rise)) * math.exp(-s / discharge) if s > 0 else 0.0
+                        ss += w[r, j] * shape[j]
+                        sss += w[r, j] * shape[j] * shape[j]
+                        sys += w[r, j] * y[r, j] * shape[j]
+                    spread = sss - ss * ss / sw
+                    if not spread > 1e-12 * max(sss, 1e-300):
+                        continue
+                    a = min(max((sys - ss * sy / sw) / spread, amplitude_bounds[0]), amplitude_bounds[1])
+                    b = (sy - a * ss) / sw
+                    chi2 = syy - 2 * a * sys - 2 * b * sy + a * a * sss + 2 * a * b * ss + b * b * sw
+                    if chi2 < best:
+                        best = chi2
+                        out[r, 0], out[r, 1], out[r, 2], out[r, 3], out[r, 4] = onset, b, a, rise, discharge
+
+
+def grid_start(t: np.ndarray, y: np.ndarray, valid: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The lowest-χ² point of the impact-model grid of every row (NaN rows where too few samples are valid).
+
+    Parameters
+    ----------
+    t, y : numpy.ndarray
+        ``(n, m)`` times and data.
+    valid : numpy.ndarray
+        ``(n, m)`` samples that take part in the fit.
+    lower, upper : numpy.ndarray
+        ``(5,)`` bounds of the impact parameters (:data:`idex.fit.models.MODELS` order).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 5)`` start parameters.
+
+    Examples
+    --------
+    >>> from idex.fit.models import MODELS
+    >>> t = np.linspace(-60.0, 60.0, 400)[None, :]
+    >>> y = MODELS["impact"].function(t, np.array([[20.0, 3.0, 5.0, 2.0, 30.0]]))
+    >>> start = grid_start(t, y, np.ones(t.shape, bool), np.array([-np.inf, -np.inf, 0, 1e-3, 1e-3]),
+    ...                    np.array([np.inf, np.inf, np.inf, 1e3, 1e5]))
+    >>> np.round(start[0, [0, 2]], 1).tolist()  # onset and amplitude of the grid's best point
+    [20.0, 5.0]
+    """
+    t = np.ascontiguousarray(np.broadcast_to(t, y.shape), dtype=np.float64)
+    valid = np.asarray(valid, bool) & np.isfinite(y) & np.isfinite(t)
+    weight = np.ascontiguousarray(valid, dtype=np.float64)
+    data = np.ascontiguousarray(np.where(valid, y, 0.0), dtype=np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # a row without valid samples: NaN, skipped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        first = np.where(valid, t, np.inf).min(axis=1)
+        last = np.where(valid, t, -np.inf).max(axis=1)
+        span = last - first
+        step = np.nanmedian(np.where(valid[:, 1:], np.diff(t, axis=1), np.nan), axis=1)
+        onsets = np.ascontiguousarray(first[:, None] + span[:, None] * (np.arange(ONSETS) / ONSETS)[None, :])
+    rises = _log_grid(step, span, lower[3], upper[3])
+    discharges = _log_grid(step, DISCHARGE_SPAN * span, lower[4], upper[4])
+    out = np.full((y.shape[0], 5), np.nan)
+    bounds = np.array([lower[2], upper[2]], dtype=np.float64)
+
+    def rows(start: int, stop: int) -> None:
+        _best_rows(
+            t[start:stop],
+            data[start:stop],
+            weight[start:stop],
+            onsets[start:stop],
+            rises[start:stop],
+            discharges[start:stop],
+            bounds,
+            out[start:stop],
+        )
+
+    run_blocks(rows, blocks(y.shape[0], minimum=4))
+    return out
+
+
+def _log_grid(shortest: np.ndarray, longest: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """``(n, TIMES)`` times spaced logarithmically from ``shortest`` to ``longest``, inside ``[lower, upper]``."""
+    with np.errstate(all="ignore"):
+        low = np.clip(np.where(np.isfinite(shortest) & (shortest > 0), shortest, 1.0), lower, upper)
+        high = np.clip(np.where(np.isfinite(longest) & (longest > low), longest, 10 * low), lower, upper)
+        fraction = np.linspace(0.0, 1.0, TIMES)
+        return np.ascontiguousarray(np.exp(np.log(low)[:, None] + np.log(high / low)[:, None] * fraction[None, :]))
