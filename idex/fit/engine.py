@@ -14,7 +14,9 @@ How it finds the optimum, the way a careful analyst would with ``lmfit``:
   unbounded internal parameters (``sin`` for two bounds, ``sqrt(u² + 1)`` for one), so a step is never clipped
   and a parameter can leave a bound it touched on the way.
 - **Several starts per event** (``p0`` of shape ``(starts, events, parameters)``): every start is
-  iterated, the lowest χ² kept, and a **polish** run from it with fresh damping ends the fit.
+  iterated briefly, the lowest χ² kept and **polished** with fresh damping; a converged fit is then **refined**
+  at tolerances near machine precision (the gradient test ends it), which fixes the optimum to the precision
+  the data allow, not to the last step's χ² gain.
 - **An honest status** (:class:`~idex.model.quality.FitStatus`): a fit is ``converged`` only where it reached a
   stationary point with every parameter strictly inside its bounds and determined by the data: each scale
   parameter's standard error below its magnitude and each location parameter (onset, centre) inside

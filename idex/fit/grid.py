@@ -7,7 +7,7 @@ spanning the record, the model is linear in the baseline and the amplitude, so t
 least squares (the amplitude clipped to its bounds) and the χ² of the combination follows exactly. The grid
 point of lowest χ² is one more start for the engine (:mod:`idex.fit.engine`), which explores it with the others.
 
-The grid is: :data:`ONSETS` onsets evenly over the fitted record, and :data:`TIMES` rise and discharge times
+The grid is: :data:`ONSETS` onsets on evenly spaced samples of the record, and :data:`TIMES` rise and discharge times
 each, logarithmically from the sample period to the record's length (the discharge to
 :data:`DISCHARGE_SPAN` record lengths: a step that hardly decays), all inside the parameters' bounds.
 """
@@ -25,7 +25,7 @@ from idex.threads import blocks, run_blocks
 __all__ = ["DISCHARGE_SPAN", "ONSETS", "TIMES", "grid_start"]
 
 ONSETS = 24
-"""Onsets on the grid, evenly from the first to the last fitted sample."""
+"""Onsets on the grid, on evenly spaced samples from the record's first."""
 TIMES = 8
 """Rise times and discharge times on the grid (each)."""
 DISCHARGE_SPAN = 100.0
@@ -33,8 +33,13 @@ DISCHARGE_SPAN = 100.0
 
 
 @numba.njit(cache=True, nogil=True)
-def _best_rows(t, y, w, onsets, rises, discharges, amplitude_bounds, out):  # pragma: no cover - compiled
-    """Fill ``out[r]`` with the impact parameters of the lowest-χ² grid point of every row."""
+def _best_rows(origin, y, w, step, rises, discharges, amplitude_bounds, out):  # pragma: no cover - compiled
+    """Fill ``out[r]`` with the impact parameters of the lowest-χ² grid point of every row.
+
+    Onsets sit on samples, and the model is evaluated on the row's median sample step from ``origin`` (the first
+    sample's time; ``s = j × step``), so a
+    pulse shape is computed once per rise and discharge time and only shifted for each onset: a start, not a fit.
+    """
     n, m = y.shape
     shape = np.empty(m)
     for r in range(n):
@@ -43,19 +48,22 @@ def _best_rows(t, y, w, onsets, rises, discharges, amplitude_bounds, out):  # pr
             sw += w[r, j]
             sy += w[r, j] * y[r, j]
             syy += w[r, j] * y[r, j] * y[r, j]
-        if sw < 3:
+        if sw < 3 or not step[r] > 0:
             continue
         best = np.inf
-        for onset in onsets[r]:
-            for rise in rises[r]:
-                for discharge in discharges[r]:
+        for rise in rises[r]:
+            for discharge in discharges[r]:
+                for j in range(m):
+                    s = j * step[r]
+                    shape[j] = (1.0 - math.exp(-s / rise)) * math.exp(-s / discharge)
+                for i in range(ONSETS):
+                    first = (i * m) // ONSETS
                     ss = sss = sys = 0.0
-                    for j in range(m):
-                        s = t[r, j] - onset
-                        shape[j] = (1.0 - math.exp(-s / rise)) * math.exp(-s / discharge) if s > 0 else 0.0
-                        ss += w[r, j] * shape[j]
-                        sss += w[r, j] * shape[j] * shape[j]
-                        sys += w[r, j] * y[r, j] * shape[j]
+                    for j in range(m - first):
+                        weighted = w[r, first + j] * shape[j]
+                        ss += weighted
+                        sss += weighted * shape[j]
+                        sys += weighted * y[r, first + j]
                     spread = sss - ss * ss / sw
                     if not spread > 1e-12 * max(sss, 1e-300):
                         continue
@@ -64,7 +72,8 @@ def _best_rows(t, y, w, onsets, rises, discharges, amplitude_bounds, out):  # pr
                     chi2 = syy - 2 * a * sys - 2 * b * sy + a * a * sss + 2 * a * b * ss + b * b * sw
                     if chi2 < best:
                         best = chi2
-                        out[r, 0], out[r, 1], out[r, 2], out[r, 3], out[r, 4] = onset, b, a, rise, discharge
+                        out[r, 0], out[r, 1], out[r, 2] = origin[r] + first * step[r], b, a
+                        out[r, 3], out[r, 4] = rise, discharge
 
 
 def grid_start(t: np.ndarray, y: np.ndarray, valid: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -104,7 +113,7 @@ def grid_start(t: np.ndarray, y: np.ndarray, valid: np.ndarray, lower: np.ndarra
         last = np.where(valid, t, -np.inf).max(axis=1)
         span = last - first
         step = np.nanmedian(np.where(valid[:, 1:], np.diff(t, axis=1), np.nan), axis=1)
-        onsets = np.ascontiguousarray(first[:, None] + span[:, None] * (np.arange(ONSETS) / ONSETS)[None, :])
+        origin = np.ascontiguousarray(first - np.argmax(valid, axis=1) * step)  # the time of sample 0
     rises = _log_grid(step, span, lower[3], upper[3])
     discharges = _log_grid(step, DISCHARGE_SPAN * span, lower[4], upper[4])
     out = np.full((y.shape[0], 5), np.nan)
@@ -112,10 +121,10 @@ def grid_start(t: np.ndarray, y: np.ndarray, valid: np.ndarray, lower: np.ndarra
 
     def rows(start: int, stop: int) -> None:
         _best_rows(
-            t[start:stop],
+            origin[start:stop],
             data[start:stop],
             weight[start:stop],
-            onsets[start:stop],
+            step[start:stop],
             rises[start:stop],
             discharges[start:stop],
             bounds,
