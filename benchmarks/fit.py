@@ -2,8 +2,8 @@
 
 Input: the 14 real events of the 2023-12-14 capture repeated ``--copies`` times (so the mix of clean
 pulses and noise-only events is the real one). The compiled engine (idex.fit.engine) fits target low, target high and
-ion grid for every event in one call per channel, from its data-driven starts (idex.fit.guesses.starts), keeping
-the best and polishing it. The reference does what a careful analyst does with lmfit, at the same χ² quality:
+ion grid for every event in one call per channel, from its data-driven starts (idex.fit.guesses.starts) and the
+global grid start (idex.fit.grid), keeping the best and polishing it. The reference does what a careful analyst does with lmfit, at the same χ² quality:
 a plain NumPy model, the same bounds, the same starts, one lmfit fit per start and event, keeping the best;
 on every record (idex fits every record, then judges its evidence for a pulse; both fit the same). Prints
 fits/s for both, the ratio, and how often each reaches the other's optimum, on one core; then the engine on
