@@ -41,6 +41,10 @@ RECENTRE_SAMPLES = 8
 """Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
 RECENTRE_SIGMA = 20.0
 """Height, in noise standard deviations, of a line whose maximum measures the local offset."""
+POSITION_ITERATIONS = 3
+"""Fits that place the strong lines (:func:`_positions`)."""
+POSITION_STEP_SAMPLES = 1.0
+"""Largest move of a line's position in one of those fits (samples)."""
 
 
 def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
@@ -92,6 +96,66 @@ def _offsets(
     return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
 
 
+def _shapes(clock: np.ndarray, times: np.ndarray, masses: np.ndarray, config: CompositionSpec) -> np.ndarray:
+    """``(3, line, sample)`` templates of every line: nominal, wider, longer tail (by the shape spread)."""
+    spread = 1 + config.line_shape_spread
+    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
+    return np.array(
+        [
+            templates(clock, times, masses, s, t)
+            for s, t in (
+                (sigma_us, (tau_a, tau_b)),
+                (sigma_us * spread, (tau_a, tau_b)),
+                (sigma_us, (tau_a * spread, tau_b * spread)),
+            )
+        ]
+    )
+
+
+def _positions(
+    y: np.ndarray,
+    sigma: np.ndarray,
+    clock: np.ndarray,
+    times: np.ndarray,
+    lines: LineList,
+    groups: list[np.ndarray],
+    representative: list[int],
+    config: CompositionSpec,
+    correlation: np.ndarray,
+    dt: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each strong line placed where it is, and the slopes that keep its position free in the final fits.
+
+    The mass scale and its local offsets put a line within a sample or two of where it is, and a template
+    off by a sample explains a line with a dipole (a wrong area whose error does not know it). A group whose
+    line stands :data:`RECENTRE_SIGMA` above its error gets a column ``d template / dt``: its coefficient over
+    the area is the time correction (linearised, so it is applied and the fit repeated
+    :data:`POSITION_ITERATIONS` times, each step at most :data:`POSITION_STEP_SAMPLES`). The slope columns stay
+    in the fits that follow, so the areas' errors include the positions' uncertainty.
+    """
+    times = times.copy()
+    nominal = (config.line_sigma_us, (config.line_tau_us[0], config.line_tau_us[1]))
+    masses = lines.masses[representative]
+    step = 0.25 * dt
+
+    def slopes_of(strong: list[int]) -> np.ndarray:
+        placed = times[representative][strong]
+        later = templates(clock, placed + step, masses[strong], *nominal)
+        return (later - templates(clock, placed - step, masses[strong], *nominal)) / (2 * step)
+
+    strong: list[int] = []
+    for _ in range(POSITION_ITERATIONS):
+        design = templates(clock, times[representative], masses, *nominal)
+        fit = fit_columns(y, sigma, np.vstack([design, slopes_of(strong)]), correlation)
+        area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
+        with np.errstate(all="ignore"):
+            move = np.clip(-fit.area[len(groups) :] / area[strong], -1, 1) * POSITION_STEP_SAMPLES * dt
+            for column, shift in zip(strong, np.nan_to_num(move), strict=True):
+                times[groups[column]] += shift
+            strong = [k for k in range(len(groups)) if area[k] > RECENTRE_SIGMA * error[k]]
+    return times, slopes_of(strong)
+
+
 def _event(
     y: np.ndarray,
     sigma: np.ndarray,
@@ -107,29 +171,21 @@ def _event(
     times = shift + stretch * np.sqrt(lines.masses)
     times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
-    spread = 1 + config.line_shape_spread
-    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
-    shapes = np.array(
-        [
-            templates(clock, times, lines.masses, s, t)
-            for s, t in (
-                (sigma_us, (tau_a, tau_b)),
-                (sigma_us * spread, (tau_a, tau_b)),
-                (sigma_us, (tau_a * spread, tau_b * spread)),
-            )
-        ]
-    )  # nominal, wider, longer tail
+    shapes = _shapes(clock, times, lines.masses, config)
     shapes[:, ~inside] = 0.0
     groups = _groups(lines, times, config.resolution_samples * dt)
     # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
     representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
+    times, slopes = _positions(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
+    shapes = _shapes(clock, times, lines.masses, config)
+    shapes[:, ~inside] = 0.0
     # lines the instrument cannot separate share one template (the group's), so that two species at the same
     # place differ only by their isotope patterns, not by a sub-sample shift the fit could trade between them
     for group, index in zip(groups, representative, strict=True):
         shapes[:, group] = shapes[:, [index]]
     line_design = shapes[:, representative]
     line_changes = (line_design[1:] - line_design[:1], np.arange(len(groups)))
-    by_line = fit_columns(y, sigma, line_design[0], correlation, line_changes)
+    by_line = fit_columns(y, sigma, np.vstack([line_design[0], slopes]), correlation, line_changes)
     line_area, line_error, line_noise = np.full((3, lines.masses.size), np.nan)
     for column, group in enumerate(groups):
         line_area[group], line_error[group] = by_line.area[column], by_line.stderr[column]
@@ -144,11 +200,11 @@ def _event(
         owned = np.concatenate([members[s] for s in kept])
         owner = np.concatenate([np.full(members[s].size, k) for k, s in enumerate(kept)])
         deltas = (shapes[1:, owned] - shapes[:1, owned]) * lines.abundances[owned][None, :, None]
-        by_species = fit_columns(y, sigma, design[0], correlation, (deltas, owner))
+        by_species = fit_columns(y, sigma, np.vstack([design[0], slopes]), correlation, (deltas, owner))
         with np.errstate(all="ignore"):
             weak = [
                 s
-                for s, a, e in zip(kept, by_species.area, by_species.noise, strict=True)
+                for s, a, e in zip(kept, by_species.area[: len(kept)], by_species.noise[: len(kept)], strict=True)
                 if s not in lines.elements and not a / e >= config.detection_sigma
             ]
         if not weak:
@@ -157,8 +213,8 @@ def _event(
     area, noise = np.full((2, len(species)), np.nan)
     covariance = np.full((len(species), len(species)), np.nan)
     index = [species.index(s) for s in kept]
-    area[index], noise[index] = by_species.area, by_species.noise
-    covariance[np.ix_(index, index)] = by_species.covariance
+    area[index], noise[index] = by_species.area[: len(kept)], by_species.noise[: len(kept)]
+    covariance[np.ix_(index, index)] = by_species.covariance[: len(kept), : len(kept)]
     return line_area, line_error, line_noise, area, covariance, noise
 
 
