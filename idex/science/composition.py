@@ -11,9 +11,11 @@ gains (:mod:`idex.science.combined_tof`), two linear fits of line templates (:mo
 
 A species is detected when its area exceeds ``detection_sigma`` standard errors. Element abundances are
 ``area / RSF`` normalised over the detected elements, with errors propagated through the covariance of
-the fit (statistical only: the RSF table's own uncertainty is not included); undetected elements get an
-upper limit (area + ``upper_limit_sigma`` errors, same normalisation). Molecules are fitted (they take
-their share of the signal) but get no element abundance.
+the fit and the RSF table's standard errors (``rsf_stderr``, when it gives them: the same for every event, so
+they do not average down over events); undetected elements get an upper limit (area + ``upper_limit_sigma``
+errors, same normalisation). Molecules are fitted (they take their share of the signal) but get no element
+abundance. Each element's isotope pattern is tested and each grain matched to reference compositions
+(:mod:`idex.science.grain_summary`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from idex.model.calibration import schema_of
 from idex.schema import CompositionSpec, Schema
 from idex.science.abundances import abundances, ratio
 from idex.science.combined_tof import combined_tof
+from idex.science.grain_summary import grain_variables
 from idex.science.line_fit import autocorrelation, fit_columns, templates
 from idex.science.line_list import LineList, Sensitivities, ambiguities, load_lines, load_rsf
 from idex.science.mass import mass
@@ -221,7 +224,7 @@ def _event(
 def composition(
     ds: xr.Dataset,
     *,
-    rsf: PathLike | dict[str, float] | None = None,
+    rsf: PathLike | dict[str, float] | dict[str, tuple[float, float]] | None = None,
     lines: PathLike | None = None,
     schema: Schema | None = None,
     upper_limit_sigma: float = 3.0,
@@ -234,7 +237,8 @@ def composition(
         Event model; the mass scale (``ds.idex.mass()``) and the combined spectrum
         (``ds.idex.combined_tof()``) are computed first when absent.
     rsf : path or mapping, optional
-        Relative sensitivity factors (YAML file or ``{element: factor}``); default the schema's table.
+        Relative sensitivity factors (YAML file, with an optional ``rsf_stderr`` mapping, or ``{element:
+        factor}`` / ``{element: (factor, stderr)}``); default the schema's table. Their errors are propagated.
     lines : path, optional
         Line list CSV; default the schema's.
     schema : Schema, optional
@@ -249,7 +253,8 @@ def composition(
         ``line_significance``, ``line_detected``; on ``element`` ``signal`` (area of all its lines),
         ``signal_stderr``, ``significance``, ``detected``, ``abundance`` (atomic fraction of the detected
         elements, after RSFs), ``abundance_stderr`` and ``upper_limit``; the ratios of :data:`RATIOS`
-        with ``_stderr``; ``composition_status``. Coordinates give each line's mass and ambiguity and
+        with ``_stderr``; ``composition_status``; the isotope-pattern test and the nearest reference
+        (:func:`idex.science.grain_summary.grain_variables`). Coordinates give each line's mass and ambiguity and
         each element's RSF; ``provenance`` attributes name the RSF table (and its status), the line
         list and the mass calibration.
     """
@@ -319,6 +324,9 @@ def _assemble(
         line_significance = line_area[:, fitted] / line_noise[:, fitted]
     x = signal / rsf[None, :]
     x_cov = covariance / rsf[None, :, None] / rsf[None, None, :]
+    # the RSFs' own errors: each element's x scales with 1 / RSF, independently of the others
+    relative = np.array([sensitivities.stderr[e] for e in elements]) / rsf
+    x_cov = x_cov + np.einsum("ei,ij->eij", (x * relative[None, :]) ** 2, np.eye(len(elements)))
     result = abundances(x, x_cov, significance, config.detection_sigma, upper_limit_sigma)
     campaign = float(np.nanmedian(ds["mass_stretch"].values)) if np.isfinite(ds["mass_stretch"].values).any() else 1.0
     ambiguous = ambiguities(lines, campaign, dt, config.resolution_samples)
@@ -329,7 +337,8 @@ def _assemble(
         f"{config.line_sigma_us} us, decay {config.line_tau_us[0]} + {config.line_tau_us[1]} * mass us; "
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
         f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} propagated, local "
-        "reduced chi-square; significance against noise and the neighbours' shapes only; RSF errors not included"
+        "reduced chi-square, line positions fitted; significance against noise and the neighbours' shapes only; "
+        + ("RSF standard errors propagated" if any(sensitivities.stderr.values()) else "RSF table gives no errors")
     )
     attrs = {"provenance": provenance, "rsf_status": sensitivities.status}
     area_units = f"{ds['tof_combined'].attrs.get('units', '')} us"
@@ -402,6 +411,7 @@ def _assemble(
         label = f"{'+'.join(top)}/({'+'.join(bottom)})"
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
+    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs))
     coords = {
         "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
         "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),
