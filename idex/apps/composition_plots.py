@@ -135,10 +135,11 @@ def ternary_figure(results: list[tuple[str, xr.Dataset]]):
     axis.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="k", lw=0.8)
     for corner, (x, y) in zip(TERNARY, [(0, 0), (0.5, np.sqrt(3) / 2), (1, 0)], strict=True):
         axis.annotate(corner, (x, y), xytext=(0, 6 if corner == "Si" else -14), textcoords="offset points", ha="center")
-    for name, atoms in references()[0].items():
+    for number, (name, atoms) in enumerate(references()[0].items()):
         x, y = _corners(np.array([atoms[e] for e in TERNARY], dtype=float))
         axis.plot(x, y, "s", color="tab:gray")
-        axis.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=8, color="tab:gray")
+        offset = (4, 3) if number % 2 else (4, -10)  # alternate, so that close references stay readable
+        axis.annotate(name, (x, y), xytext=offset, textcoords="offset points", fontsize=8, color="tab:gray")
     shown = skipped = unnatural = 0
     for number, (name, result) in enumerate(results):
         colour = f"C{number % 10}"
