@@ -57,6 +57,7 @@ def test_major_ratios_within_their_errors(grains, recovered, name, element):
     value, error = recovered[f"ratio_{name}"].values, recovered[f"ratio_{name}_stderr"].values
     assert np.isfinite(value).mean() >= 0.95
     pull = ((value - truth) / error)[np.isfinite(value)]
+    print(f"synthetic {name}: pull width {np.std(pull):.2f}, median {np.median(pull):.2f}")
     assert np.mean(np.abs(pull) < 2) >= 0.90, pull
     assert 0.5 < np.std(pull) < 1.4 and abs(np.median(pull)) < 0.5
     saturated = ((value - truth) / error)[grains.saturated]

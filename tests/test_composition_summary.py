@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from idex.science.grain_summary import NO_MATCH, isotope_pattern, match_references, references
+from idex.science.line_fit import fit_columns, templates
 from tests.synthetic_composition import RSF
 
 
@@ -60,3 +61,20 @@ def test_rsf_errors_reach_the_ratios(events_2023_12, tmp_path):
     )
     with pytest.raises(KeyError, match="lab_rsf.yaml.*rsf_stderr.*Si"):
         subset.idex.composition(rsf=table)
+
+
+def test_gain_ratio_error_reaches_the_areas():
+    """Samples joined from a lower gain scale with its ratio: a 10 % ratio error on the half of a line taken from
+    that gain is a 5 % error of its area, on top of the noise."""
+    clock = np.arange(400) * 0.00385
+    line = templates(clock, np.array([0.7]), np.array([24.0]), 0.007, (0.0085, 0.0004))
+    y = 2.0 * line[0]
+    sigma = np.full(clock.size, 1e-3)
+    white = np.eye(1, 65)[0]
+    plain = fit_columns(y, sigma, line, white)
+    source = np.where(np.arange(clock.size) >= np.argmax(y), 1, 0)  # from the maximum on: the next gain
+    half = np.sum(line[0] * source) / np.sum(line[0])
+    scaled = fit_columns(y, sigma, line, white, data_changes=np.where(source >= 1, y, 0.0)[None] * 0.1)
+    expected = np.hypot(plain.stderr[0], 0.1 * 2.0 * half)
+    assert scaled.stderr[0] == pytest.approx(expected, rel=0.05)
+    assert scaled.noise[0] == pytest.approx(plain.noise[0])

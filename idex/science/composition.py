@@ -159,6 +159,12 @@ def _positions(
     return times, slopes_of(strong)
 
 
+def _gain_changes(y: np.ndarray, source: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """``(gain, sample)`` change of the joined spectrum for a one-standard-error change of each gain's ratio to
+    the next higher one: every sample taken from that gain or a lower one scales with it."""
+    return np.array([np.where(source >= g, y, 0.0) * relative[g] for g in range(1, relative.size)])
+
+
 def _event(
     y: np.ndarray,
     sigma: np.ndarray,
@@ -169,8 +175,10 @@ def _event(
     config: CompositionSpec,
     correlation: np.ndarray,
     dt: float,
+    gain_changes: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Line areas and errors, species areas and covariance of one spectrum."""
+    """Line areas and errors, species areas and covariance of one spectrum (``gain_changes``: the spectrum's
+    change for a one-standard-error change of each gain ratio, see :func:`_gain_changes`)."""
     times = shift + stretch * np.sqrt(lines.masses)
     times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
@@ -188,7 +196,7 @@ def _event(
         shapes[:, group] = shapes[:, [index]]
     line_design = shapes[:, representative]
     line_changes = (line_design[1:] - line_design[:1], np.arange(len(groups)))
-    by_line = fit_columns(y, sigma, np.vstack([line_design[0], slopes]), correlation, line_changes)
+    by_line = fit_columns(y, sigma, np.vstack([line_design[0], slopes]), correlation, line_changes, gain_changes)
     line_area, line_error, line_noise = np.full((3, lines.masses.size), np.nan)
     for column, group in enumerate(groups):
         line_area[group], line_error[group] = by_line.area[column], by_line.stderr[column]
@@ -203,7 +211,7 @@ def _event(
         owned = np.concatenate([members[s] for s in kept])
         owner = np.concatenate([np.full(members[s].size, k) for k, s in enumerate(kept)])
         deltas = (shapes[1:, owned] - shapes[:1, owned]) * lines.abundances[owned][None, :, None]
-        by_species = fit_columns(y, sigma, np.vstack([design[0], slopes]), correlation, (deltas, owner))
+        by_species = fit_columns(y, sigma, np.vstack([design[0], slopes]), correlation, (deltas, owner), gain_changes)
         with np.errstate(all="ignore"):
             weak = [
                 s
@@ -275,6 +283,9 @@ def composition(
     source = ds["tof_combined_source"].values
     noise = ds["tof_combined_noise"].values
     trigger = ds[spec.trigger_time].values
+    used, measured = ds["tof_gain_ratio_used"].values, ds["tof_gain_ratio"].values
+    # a ratio's error: the measurement's, and how far the ratio applied (nominal, if so) is from the measured one
+    gain_error = np.nan_to_num(np.hypot(ds["tof_gain_ratio_stderr"].values, used - measured) / used)
     n_events, n_lines, n_species = ds.sizes["event"], line_list.masses.size, len(line_list.fitted_species)
     line_area, line_error, line_noise = np.full((3, n_events, n_lines), np.nan)
     species_area, species_noise = np.full((2, n_events, n_species), np.nan)
@@ -291,7 +302,8 @@ def composition(
         sigma = np.where(source[event] >= 0, noise[event][np.clip(source[event], 0, None)], np.nan)
         stop = int(np.clip((trigger[event] + config.baseline_before_trigger_us) / dt, 2, clock.size))
         correlation = autocorrelation(spectra[event][:stop])
-        results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt)
+        changes = _gain_changes(spectra[event], source[event], gain_error)
+        results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt, changes)
         line_area[event], line_error[event], line_noise[event] = results[:3]
         species_area[event], species_cov[event], species_noise[event] = results[3:]
     lines_fit = (line_area, line_error, line_noise)
@@ -336,7 +348,8 @@ def _assemble(
         f"combined TOF: {ds['tof_combined'].attrs.get('calibration', '')}; EMG line shape sigma "
         f"{config.line_sigma_us} us, decay {config.line_tau_us[0]} + {config.line_tau_us[1]} * mass us; "
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
-        f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} propagated, local "
+        f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} and gain ratios "
+        "propagated, local "
         "reduced chi-square, line positions fitted; significance against noise and the neighbours' shapes only; "
         + ("RSF standard errors propagated" if any(sensitivities.stderr.values()) else "RSF table gives no errors")
     )
