@@ -59,7 +59,8 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
 
 def spectrum_figure(result: xr.Dataset, event: int):
     """The combined TOF spectrum of one event on its mass axis (symmetric-log scale), detected lines labelled once
-    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``)."""
+    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``);
+    the title names the elements whose isotope pattern is not natural and the references within errors."""
     plt = _pyplot()
     row = result.isel(event=event)
     figure, axis = plt.subplots(figsize=(11, 4.5))
@@ -96,10 +97,20 @@ def spectrum_figure(result: xr.Dataset, event: int):
     axis.set_xlabel("mass (u)")
     axis.set_ylabel(f"TOF, gains joined ({row['tof_combined'].attrs.get('units', '')})")
     flags = int(row["quality_flags"].values)
+    unnatural = [
+        str(e)
+        for e, ok, seen in zip(
+            row["element"].values, row["isotope_pattern_consistent"].values, row["detected"].values, strict=True
+        )
+        if seen and not ok
+    ]
+    match = str(row["reference_match"].values)
     axis.set_title(
         f"event {int(row['event'].values)}: {len(placed)} lines detected (* cannot be told from another "
         f"ion), stretch {float(row['mass_stretch'].values):.4f} us/sqrt(u)"
-        + (f", quality flags {flags}" if flags else ""),
+        + (f", quality flags {flags}" if flags else "")
+        + (f"\nisotope pattern not natural (other ions on its lines): {', '.join(unnatural)}" if unnatural else "")
+        + (f"\nnearest references within errors: {match}" if match else ""),
         fontsize=9,
     )
     figure.tight_layout()
