@@ -136,7 +136,7 @@ def _positions(
     :data:`POSITION_ITERATIONS` times, each step at most :data:`POSITION_STEP_SAMPLES`). The slope columns stay
     in the fits that follow, so the areas' errors include the positions' uncertainty.
     """
-    times = times.copy()
+    times, inside = times.copy(), (times > clock[0]) & (times < clock[-1])
     nominal = (config.line_sigma_us, (config.line_tau_us[0], config.line_tau_us[1]))
     masses = lines.masses[representative]
     step = 0.25 * dt
@@ -149,6 +149,7 @@ def _positions(
     strong: list[int] = []
     for _ in range(POSITION_ITERATIONS):
         design = templates(clock, times[representative], masses, *nominal)
+        design[~inside[representative]] = 0.0
         fit = fit_columns(y, sigma, np.vstack([design, slopes_of(strong)]), correlation)
         area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
         with np.errstate(all="ignore"):
@@ -182,8 +183,6 @@ def _event(
     times = shift + stretch * np.sqrt(lines.masses)
     times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
-    shapes = _shapes(clock, times, lines.masses, config)
-    shapes[:, ~inside] = 0.0
     groups = _groups(lines, times, config.resolution_samples * dt)
     # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
     representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
