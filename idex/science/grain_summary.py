@@ -59,7 +59,7 @@ def isotope_pattern(area: np.ndarray, stderr: np.ndarray, pattern: np.ndarray) -
     >>> chi2, p = isotope_pattern(np.array([[79.0, 10.0, 11.0], [79.0, 10.0, 30.0]]), np.ones((2, 3)),
     ...                           np.array([0.79, 0.10, 0.11]))
     >>> chi2.round(2).tolist(), bool(p[0] > 0.5), bool(p[1] < 1e-6)
-    ([0.0, 343.02], True, True)
+    ([0.0, 354.24], True, True)
     """
     good = np.isfinite(area) & np.isfinite(stderr) & (stderr > 0)
     with np.errstate(all="ignore"):
