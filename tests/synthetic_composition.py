@@ -2,9 +2,10 @@
 
 Each grain: element abundances × RSF × natural isotope pattern give line areas (mA µs); every line is an
 EMG whose width and tail are drawn around (not at) the analysis' nominal shape; the spectrum is placed at
-a stretch and shift near the instrument's; the three TOF gains see it with their own ratios (not the
-nominal ones), on their own baselines, with the real pre-trigger noise of the bundled 2023-12-14 capture
-(tiled segments of the recorded records), rounded to 10 bits and clipped at the ADC's limits.
+a stretch and shift near the instrument's, each line off that scale by a random fraction of a sample; the three
+TOF gains see it with their own ratios (not the nominal ones), on their own baselines, with the real pre-trigger
+noise of the bundled 2023-12-14 capture (tiled segments of the recorded records, so its ringing, the
+autocorrelation, is the real one), rounded to 10 bits and clipped at the ADC's limits.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ HIGH_DN_MA = 7.5e-05  # the schema's calibration factor of tof_high (mA per DN)
 TRUE_RATIOS = (42.0, 46.5)  # high/mid and mid/low DN per DN: the generator's truth, 7.5 % and 1.7 % off nominal
 BASELINES = (511.0, 513.0, 513.0)
 STRETCH, SHIFT_FROM_TRIGGER = 1.4374, -1.436
+LINE_JITTER_US = 0.003  # per-line offset from the mass scale, about 0.8 sample (1 sigma)
 MAJORS = ("Mg", "Si", "Fe")
 MINORS = ("H", "C", "O", "Na", "Al", "K", "Ca")
 ABSENT = ("Cr", "Mn", "Ni")
@@ -110,7 +112,8 @@ def make_grains(real: xr.Dataset, n: int, seed: int = 0, scale: tuple[float, flo
             if area == 0:
                 continue
             tau = (0.0085 + 0.0004 * m) * rng.uniform(0.85, 1.15)
-            peak_time = shift[i] + stretch[i] * np.sqrt(m)
+            # real lines sit up to a sample or two off the smooth mass scale (seen on the 2023-12-14 capture)
+            peak_time = shift[i] + stretch[i] * np.sqrt(m) + rng.normal(0, LINE_JITTER_US)
             grid = np.linspace(-0.05, 0.25, 3001)[None, :]
             offset = grid[0, np.argmax(MODELS["emg"].function(grid, np.array([[0.0, sigma, 1 / tau, 1.0]]))[0])]
             params = np.array([[peak_time - offset, sigma, 1 / tau, area]])

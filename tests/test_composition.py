@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from idex.science.abundances import abundances
+from idex.science.grain_summary import references
+from idex.science.line_fit import autocorrelation
 from tests.synthetic_composition import ABSENT, RSF, TRUE_RATIOS, make_grains
 
 N_GRAINS = 48
@@ -55,6 +57,7 @@ def test_major_ratios_within_their_errors(grains, recovered, name, element):
     value, error = recovered[f"ratio_{name}"].values, recovered[f"ratio_{name}_stderr"].values
     assert np.isfinite(value).mean() >= 0.95
     pull = ((value - truth) / error)[np.isfinite(value)]
+    print(f"synthetic {name}: pull width {np.std(pull):.2f}, median {np.median(pull):.2f}")
     assert np.mean(np.abs(pull) < 2) >= 0.90, pull
     assert 0.5 < np.std(pull) < 1.4 and abs(np.median(pull)) < 0.5
     saturated = ((value - truth) / error)[grains.saturated]
@@ -104,29 +107,81 @@ def test_bad_rsf_and_line_list_are_clear_errors(events_2023_12, tmp_path):
         subset.idex.composition(rsf="nope.yaml")
 
 
+def _weighted_ratio(area, error, top, bottom):
+    """Per-event line ratios top/bottom with their errors, the weighted mean, its error and the Birge ratio."""
+    ratio = area[:, top] / area[:, bottom]
+    sigma = np.abs(ratio) * np.hypot(error[:, top] / area[:, top], error[:, bottom] / area[:, bottom])
+    weight = 1 / sigma**2
+    mean = np.sum(weight * ratio) / weight.sum()
+    birge = np.sqrt(np.sum(weight * (ratio - mean) ** 2) / (ratio.size - 1))
+    return (ratio, sigma), mean, 1 / np.sqrt(weight.sum()), birge
+
+
+def test_isotope_ratio_errors_hold_with_real_noise(grains, recovered):
+    """Where the lines are pure isotopes (the synthetic grains, with the real correlated noise and lines off the
+    mass scale by up to a sample or two), the quoted line-area errors describe the scatter: 25/24 and 26/24
+    pulls against nature Gaussian, Birge ratios near 1, and no false alarm of the isotope-pattern test."""
+    species = list(recovered["species"].values)
+    area, error = recovered["line_area"].values, recovered["line_area_stderr"].values
+    for isotope in ("Mg-25", "Mg-26"):
+        ratio, mean, sigma, birge = _weighted_ratio(area, error, species.index(isotope), species.index("Mg-24"))
+        pull = (ratio[0] - NATURAL_MG[isotope]) / ratio[1]
+        print(f"synthetic {isotope}/Mg-24 {mean:.4f} +- {sigma:.4f} ({NATURAL_MG[isotope]:.4f}), Birge {birge:.2f}")
+        assert 0.5 < birge < 1.3 and abs(mean - NATURAL_MG[isotope]) < 3 * sigma
+        assert np.mean(np.abs(pull) < 2) >= 0.9
+    consistent = recovered["isotope_pattern_consistent"].values
+    assert consistent.mean() >= 0.98
+
+
+def test_synthetic_noise_is_the_real_noise(grains, events_2023_12):
+    """The generator's noise is the recorded one, ringing included: same width and autocorrelation."""
+    stop = int((float(np.median(events_2023_12["trigger_time_high"].values)) - 0.5) * 260)
+    real = [autocorrelation(row[:stop].astype(float)) for row in events_2023_12["tof_high"].values]
+    synthetic = [autocorrelation(row[:stop].astype(float)) for row in grains.ds["tof_high"].values]
+    np.testing.assert_allclose(np.median(synthetic, axis=0)[:6], np.median(real, axis=0)[:6], atol=0.03)
+    assert np.median(real, axis=0)[2] < -0.2  # neighbouring samples are far from independent
+
+
+def test_ratio_covariance_against_the_truth(grains, recovered):
+    """(Mg/Si, Fe/Si) with their errors and correlation: chi-square against the true composition follows two
+    degrees of freedom (95 % below 5.99)."""
+    truth = np.stack([grains.atoms["Mg"] / grains.atoms["Si"], grains.atoms["Fe"] / grains.atoms["Si"]], axis=1)
+    value = np.stack([recovered["ratio_mg_si"].values, recovered["ratio_fe_si"].values], axis=1)
+    error = np.stack([recovered["ratio_mg_si_stderr"].values, recovered["ratio_fe_si_stderr"].values], axis=1)
+    rho = recovered["ratio_mg_si_fe_si_correlation"].values
+    a, b = ((value - truth) / error).T
+    chi2 = (a**2 - 2 * rho * a * b + b**2) / (1 - rho**2)
+    print(f"chi-square against truth: median {np.nanmedian(chi2):.2f} (1.39 expected), {np.nanmean(chi2 < 5.99):.2f}")
+    assert np.nanmean(chi2 < 5.99) >= 0.9 and 0.4 < np.nanmedian(chi2) < 2.5
+    assert set(recovered["reference_match"].values) <= {"no match", "", *references()[0]}
+
+
 def test_real_capture_magnesium_isotopes_against_nature(events_2023_12):
-    """Physics as the oracle: where Mg-24 stands out, the 25/24 line ratio agrees with natural abundance (weighted
-    mean over events, its error scaled by the events' scatter). Mg-24/25/26 are flagged as ambiguous with C2+ and
-    hydrocarbon ions, which the line list carries."""
+    """Physics as the oracle, honestly: where Mg-24 stands out, 25/24 agrees with nature; 26/24 does not (0.094,
+    nature 0.139), and the events scatter about 3x their errors, which the synthetic grains with the same noise
+    do not (test above): the three lines carry other ions the instrument cannot separate from Mg (C2+, C2H+,
+    CN+/C2H2+, within 0.02 u), in proportions that change from grain to grain. The isotope-pattern test says so
+    per event, and Mg-24/25/26 name what they are ambiguous with."""
     result = events_2023_12.idex.composition()
     species = list(result["species"].values)
-    area, error = result["line_area"].values, result["line_area_stderr"].values
     i24 = species.index("Mg-24")
     strong = result["line_significance"].values[:, i24] > 10
     assert strong.sum() >= 5
+    area, error = result["line_area"].values[strong], result["line_area_stderr"].values[strong]
     means = {}
     for isotope in ("Mg-25", "Mg-26"):
-        i = species.index(isotope)
-        ratio = area[strong, i] / area[strong, i24]
-        sigma = np.abs(ratio) * np.hypot(error[strong, i] / area[strong, i], error[strong, i24] / area[strong, i24])
-        weight = 1 / sigma**2
-        mean = np.sum(weight * ratio) / weight.sum()
-        birge = max(1.0, np.sqrt(np.sum(weight * (ratio - mean) ** 2) / (ratio.size - 1)))
-        means[isotope] = (mean, birge / np.sqrt(weight.sum()))
-    mean, sigma = means["Mg-25"]
-    assert abs(mean - NATURAL_MG["Mg-25"]) < 2 * sigma, means
+        _, mean, sigma, birge = _weighted_ratio(area, error, species.index(isotope), i24)
+        print(f"2023-12-14 {isotope}/Mg-24 {mean:.4f} +- {sigma:.4f} ({NATURAL_MG[isotope]:.4f}), Birge {birge:.2f}")
+        means[isotope] = (mean, max(birge, 1.0) * sigma, birge)
+    mean, sigma, birge = means["Mg-25"]
+    assert abs(mean - NATURAL_MG["Mg-25"]) < 2 * sigma and birge > 1.5
+    mean, sigma, birge = means["Mg-26"]
+    assert NATURAL_MG["Mg-26"] - mean > 2 * sigma and birge > 1.5
+    magnesium = result.sel(element="Mg")
+    unnatural = ~magnesium["isotope_pattern_consistent"].values & magnesium["detected"].values
+    assert unnatural.sum() >= 2, magnesium["isotope_pattern_pvalue"].values
     ambiguous = dict(zip(species, result["species_ambiguous_with"].values, strict=True))
-    assert "C2-24" in ambiguous["Mg-24"] and "C2H-25" in ambiguous["Mg-25"] and "C2H2-26" in ambiguous["Mg-26"]
+    assert "C2-24" in ambiguous["Mg-24"] and "C2H-25" in ambiguous["Mg-25"] and "CN-26" in ambiguous["Mg-26"]
 
 
 def test_abundances_propagate_the_covariance():

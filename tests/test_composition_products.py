@@ -22,6 +22,8 @@ def test_composition_command_writes_a_table_and_plots(tmp_path):
         "ratio_mg_si",
         "ratio_mg_si_stderr",
         "rsf_status",
+        "reference_match",
+        "Mg_isotope_pattern_pvalue",
     } <= set(frame.columns)
     assert (frame["rsf_status"] == "test-parameters").all()
     analysed = frame["composition_status"] == 0

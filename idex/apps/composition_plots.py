@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 
 from idex._typing import PathLike
 from idex.atomic import save_figure
-from idex.resources import data_dir
+from idex.science.grain_summary import references
 
 __all__ = ["composition_table", "noise_figure", "spectrum_figure", "ternary_figure", "write_composition_plots"]
 
@@ -50,15 +49,18 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
             table[f"{element}_{name}"] = one[name].values
         table[f"{element}_detected"] = one["detected"].values
     for variable in result.data_vars:
-        if str(variable).startswith("ratio_"):
+        if str(variable).startswith(("ratio_", "reference_")):
             table[str(variable)] = result[variable].values
+    for element in ("Mg", "Si"):
+        table[f"{element}_isotope_pattern_pvalue"] = result["isotope_pattern_pvalue"].sel(element=element).values
     table["rsf_status"] = result["abundance"].attrs.get("rsf_status", "")
     return table
 
 
 def spectrum_figure(result: xr.Dataset, event: int):
     """The combined TOF spectrum of one event on its mass axis (symmetric-log scale), detected lines labelled once
-    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``)."""
+    per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``);
+    the title names the elements whose isotope pattern is not natural and the references within errors."""
     plt = _pyplot()
     row = result.isel(event=event)
     figure, axis = plt.subplots(figsize=(11, 4.5))
@@ -95,10 +97,20 @@ def spectrum_figure(result: xr.Dataset, event: int):
     axis.set_xlabel("mass (u)")
     axis.set_ylabel(f"TOF, gains joined ({row['tof_combined'].attrs.get('units', '')})")
     flags = int(row["quality_flags"].values)
+    unnatural = [
+        str(e)
+        for e, ok, seen in zip(
+            row["element"].values, row["isotope_pattern_consistent"].values, row["detected"].values, strict=True
+        )
+        if seen and not ok
+    ]
+    match = str(row["reference_match"].values)
     axis.set_title(
         f"event {int(row['event'].values)}: {len(placed)} lines detected (* cannot be told from another "
         f"ion), stretch {float(row['mass_stretch'].values):.4f} us/sqrt(u)"
-        + (f", quality flags {flags}" if flags else ""),
+        + (f", quality flags {flags}" if flags else "")
+        + (f"\nisotope pattern not natural (other ions on its lines): {', '.join(unnatural)}" if unnatural else "")
+        + (f"\nnearest references within errors: {match}" if match else ""),
         fontsize=9,
     )
     figure.tight_layout()
@@ -111,33 +123,60 @@ def _corners(fractions: np.ndarray) -> np.ndarray:
     return np.stack([fractions[..., 2] + 0.5 * fractions[..., 1], np.sqrt(3) / 2 * fractions[..., 1]], axis=-1)
 
 
+def _ternary_ellipse(ratios: np.ndarray, covariance: np.ndarray, steps: int = 60) -> np.ndarray:
+    """One-standard-error ellipse on the ternary of a grain's (Mg/Si, Fe/Si) with their 2x2 covariance."""
+
+    def place(r: np.ndarray) -> np.ndarray:
+        return _corners(np.array([r[0], 1.0, r[1]]))
+
+    step = 1e-6 * max(float(np.max(np.abs(ratios))), 1e-3)
+    jacobian = np.column_stack([(place(ratios + d) - place(ratios - d)) / (2 * step) for d in np.eye(2) * step])
+    values, vectors = np.linalg.eigh(jacobian @ covariance @ jacobian.T)
+    angle = np.linspace(0, 2 * np.pi, steps)
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    return place(ratios)[:, None] + vectors @ (np.sqrt(np.clip(values, 0, None))[:, None] * circle)
+
+
 def ternary_figure(results: list[tuple[str, xr.Dataset]]):
     """Mg-Si-Fe atomic proportions (after RSFs) of every event where all three are detected, one colour per
-    ``(name, result)``, with the reference minerals and CI chondrite."""
+    ``(name, result)``, each with its one-standard-error ellipse (the Mg/Si, Fe/Si covariance); hollow where an
+    isotope-pattern test says Mg's or Si's lines carry other ions; the reference compositions in grey."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.5, 6))
     axis.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="k", lw=0.8)
     for corner, (x, y) in zip(TERNARY, [(0, 0), (0.5, np.sqrt(3) / 2), (1, 0)], strict=True):
         axis.annotate(corner, (x, y), xytext=(0, 6 if corner == "Si" else -14), textcoords="offset points", ha="center")
-    references = yaml.safe_load((data_dir("defs") / "ternary_references.yaml").read_text(encoding="utf-8"))
-    for name, atoms in references["references"].items():
+    for number, (name, atoms) in enumerate(references()[0].items()):
         x, y = _corners(np.array([atoms[e] for e in TERNARY], dtype=float))
         axis.plot(x, y, "s", color="tab:gray")
-        axis.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=8, color="tab:gray")
-    shown = skipped = 0
-    for name, result in results:
+        offset = (4, 3) if number % 2 else (4, -10)  # alternate, so that close references stay readable
+        axis.annotate(name, (x, y), xytext=offset, textcoords="offset points", fontsize=8, color="tab:gray")
+    shown = skipped = unnatural = 0
+    for number, (name, result) in enumerate(results):
+        colour = f"C{number % 10}"
         elements = list(result["element"].values)
-        index = [elements.index(e) for e in TERNARY]
-        values = result["abundance"].values[:, index]
+        values = result["abundance"].values[:, [elements.index(e) for e in TERNARY]]
         complete = np.all(np.isfinite(values), axis=1)
         skipped += int((~complete).sum())
-        if complete.any():
-            points = _corners(values[complete])
-            axis.plot(points[:, 0], points[:, 1], "o", alpha=0.7, ms=5, label=f"{name} ({int(complete.sum())})")
-            shown += int(complete.sum())
+        natural: np.ndarray = np.all(result["isotope_pattern_consistent"].sel(element=["Mg", "Si"]).values, axis=1)
+        ratios = np.stack([result["ratio_mg_si"].values, result["ratio_fe_si"].values], axis=1)
+        errors = np.stack([result["ratio_mg_si_stderr"].values, result["ratio_fe_si_stderr"].values], axis=1)
+        rho = result["ratio_mg_si_fe_si_correlation"].values
+        for event in np.flatnonzero(complete):
+            covariance = np.outer(errors[event], errors[event]) * np.array([[1, rho[event]], [rho[event], 1]])
+            if np.all(np.isfinite(covariance)):
+                ellipse = _ternary_ellipse(ratios[event], covariance)
+                axis.fill(ellipse[0], ellipse[1], color=colour, alpha=0.15, lw=0)
+            x, y = _corners(values[event])
+            axis.plot(x, y, "o", ms=5, color=colour, mfc=colour if natural[event] else "none")
+        axis.plot([], [], "o", color=colour, label=f"{name} ({int(complete.sum())})")
+        shown += int(complete.sum())
+        unnatural += int((complete & ~natural).sum())
     rsf = sorted({str(result["abundance"].attrs.get("rsf_status", "")) for _, result in results})
     axis.set_title(
-        f"{shown} events with Mg, Si and Fe detected ({skipped} without), RSF status {', '.join(rsf)}", fontsize=9
+        f"{shown} events with Mg, Si, Fe detected ({skipped} without), RSF status {', '.join(rsf)}\n"
+        f"shaded: 1 standard error; hollow ({unnatural}): Mg or Si isotope pattern not natural",
+        fontsize=9,
     )
     if shown:
         axis.legend(fontsize=8, loc="upper right")

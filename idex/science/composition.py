@@ -11,9 +11,11 @@ gains (:mod:`idex.science.combined_tof`), two linear fits of line templates (:mo
 
 A species is detected when its area exceeds ``detection_sigma`` standard errors. Element abundances are
 ``area / RSF`` normalised over the detected elements, with errors propagated through the covariance of
-the fit (statistical only: the RSF table's own uncertainty is not included); undetected elements get an
-upper limit (area + ``upper_limit_sigma`` errors, same normalisation). Molecules are fitted (they take
-their share of the signal) but get no element abundance.
+the fit and the RSF table's standard errors (``rsf_stderr``, when it gives them: the same for every event, so
+they do not average down over events); undetected elements get an upper limit (area + ``upper_limit_sigma``
+errors, same normalisation). Molecules are fitted (they take their share of the signal) but get no element
+abundance. Each element's isotope pattern is tested and each grain matched to reference compositions
+(:mod:`idex.science.grain_summary`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from idex.model.calibration import schema_of
 from idex.schema import CompositionSpec, Schema
 from idex.science.abundances import abundances, ratio
 from idex.science.combined_tof import combined_tof
+from idex.science.grain_summary import grain_variables
 from idex.science.line_fit import autocorrelation, fit_columns, templates
 from idex.science.line_list import LineList, Sensitivities, ambiguities, load_lines, load_rsf
 from idex.science.mass import mass
@@ -41,6 +44,10 @@ RECENTRE_SAMPLES = 8
 """Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
 RECENTRE_SIGMA = 20.0
 """Height, in noise standard deviations, of a line whose maximum measures the local offset."""
+POSITION_ITERATIONS = 3
+"""Fits that place the strong lines (:func:`_positions`)."""
+POSITION_STEP_SAMPLES = 1.0
+"""Largest move of a line's position in one of those fits (samples)."""
 
 
 def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
@@ -92,6 +99,73 @@ def _offsets(
     return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
 
 
+def _shapes(clock: np.ndarray, times: np.ndarray, masses: np.ndarray, config: CompositionSpec) -> np.ndarray:
+    """``(3, line, sample)`` templates of every line: nominal, wider, longer tail (by the shape spread)."""
+    spread = 1 + config.line_shape_spread
+    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
+    return np.array(
+        [
+            templates(clock, times, masses, s, t)
+            for s, t in (
+                (sigma_us, (tau_a, tau_b)),
+                (sigma_us * spread, (tau_a, tau_b)),
+                (sigma_us, (tau_a * spread, tau_b * spread)),
+            )
+        ]
+    )
+
+
+def _positions(
+    y: np.ndarray,
+    sigma: np.ndarray,
+    clock: np.ndarray,
+    times: np.ndarray,
+    lines: LineList,
+    groups: list[np.ndarray],
+    representative: list[int],
+    config: CompositionSpec,
+    correlation: np.ndarray,
+    dt: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each strong line placed where it is, and the slopes that keep its position free in the final fits.
+
+    The mass scale and its local offsets put a line within a sample or two of where it is, and a template
+    off by a sample explains a line with a dipole (a wrong area whose error does not know it). A group whose
+    line stands :data:`RECENTRE_SIGMA` above its error gets a column ``d template / dt``: its coefficient over
+    the area is the time correction (linearised, so it is applied and the fit repeated
+    :data:`POSITION_ITERATIONS` times, each step at most :data:`POSITION_STEP_SAMPLES`). The slope columns stay
+    in the fits that follow, so the areas' errors include the positions' uncertainty.
+    """
+    times, inside = times.copy(), (times > clock[0]) & (times < clock[-1])
+    nominal = (config.line_sigma_us, (config.line_tau_us[0], config.line_tau_us[1]))
+    masses = lines.masses[representative]
+    step = 0.25 * dt
+
+    def slopes_of(strong: list[int]) -> np.ndarray:
+        placed = times[representative][strong]
+        later = templates(clock, placed + step, masses[strong], *nominal)
+        return (later - templates(clock, placed - step, masses[strong], *nominal)) / (2 * step)
+
+    strong: list[int] = []
+    for _ in range(POSITION_ITERATIONS):
+        design = templates(clock, times[representative], masses, *nominal)
+        design[~inside[representative]] = 0.0
+        fit = fit_columns(y, sigma, np.vstack([design, slopes_of(strong)]), correlation)
+        area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
+        with np.errstate(all="ignore"):
+            move = np.clip(-fit.area[len(groups) :] / area[strong], -1, 1) * POSITION_STEP_SAMPLES * dt
+            for column, shift in zip(strong, np.nan_to_num(move), strict=True):
+                times[groups[column]] += shift
+            strong = [k for k in range(len(groups)) if area[k] > RECENTRE_SIGMA * error[k]]
+    return times, slopes_of(strong)
+
+
+def _gain_changes(y: np.ndarray, source: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """``(gain, sample)`` change of the joined spectrum for a one-standard-error change of each gain's ratio to
+    the next higher one: every sample taken from that gain or a lower one scales with it."""
+    return np.array([np.where(source >= g, y, 0.0) * relative[g] for g in range(1, relative.size)])
+
+
 def _event(
     y: np.ndarray,
     sigma: np.ndarray,
@@ -102,34 +176,26 @@ def _event(
     config: CompositionSpec,
     correlation: np.ndarray,
     dt: float,
+    gain_changes: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Line areas and errors, species areas and covariance of one spectrum."""
+    """Line areas and errors, species areas and covariance of one spectrum (``gain_changes``: the spectrum's
+    change for a one-standard-error change of each gain ratio, see :func:`_gain_changes`)."""
     times = shift + stretch * np.sqrt(lines.masses)
     times = times + _offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
-    spread = 1 + config.line_shape_spread
-    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
-    shapes = np.array(
-        [
-            templates(clock, times, lines.masses, s, t)
-            for s, t in (
-                (sigma_us, (tau_a, tau_b)),
-                (sigma_us * spread, (tau_a, tau_b)),
-                (sigma_us, (tau_a * spread, tau_b * spread)),
-            )
-        ]
-    )  # nominal, wider, longer tail
-    shapes[:, ~inside] = 0.0
     groups = _groups(lines, times, config.resolution_samples * dt)
     # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
     representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
+    times, slopes = _positions(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
+    shapes = _shapes(clock, times, lines.masses, config)
+    shapes[:, ~inside] = 0.0
     # lines the instrument cannot separate share one template (the group's), so that two species at the same
     # place differ only by their isotope patterns, not by a sub-sample shift the fit could trade between them
     for group, index in zip(groups, representative, strict=True):
         shapes[:, group] = shapes[:, [index]]
     line_design = shapes[:, representative]
     line_changes = (line_design[1:] - line_design[:1], np.arange(len(groups)))
-    by_line = fit_columns(y, sigma, line_design[0], correlation, line_changes)
+    by_line = fit_columns(y, sigma, np.vstack([line_design[0], slopes]), correlation, line_changes, gain_changes)
     line_area, line_error, line_noise = np.full((3, lines.masses.size), np.nan)
     for column, group in enumerate(groups):
         line_area[group], line_error[group] = by_line.area[column], by_line.stderr[column]
@@ -144,11 +210,11 @@ def _event(
         owned = np.concatenate([members[s] for s in kept])
         owner = np.concatenate([np.full(members[s].size, k) for k, s in enumerate(kept)])
         deltas = (shapes[1:, owned] - shapes[:1, owned]) * lines.abundances[owned][None, :, None]
-        by_species = fit_columns(y, sigma, design[0], correlation, (deltas, owner))
+        by_species = fit_columns(y, sigma, np.vstack([design[0], slopes]), correlation, (deltas, owner), gain_changes)
         with np.errstate(all="ignore"):
             weak = [
                 s
-                for s, a, e in zip(kept, by_species.area, by_species.noise, strict=True)
+                for s, a, e in zip(kept, by_species.area[: len(kept)], by_species.noise[: len(kept)], strict=True)
                 if s not in lines.elements and not a / e >= config.detection_sigma
             ]
         if not weak:
@@ -157,15 +223,15 @@ def _event(
     area, noise = np.full((2, len(species)), np.nan)
     covariance = np.full((len(species), len(species)), np.nan)
     index = [species.index(s) for s in kept]
-    area[index], noise[index] = by_species.area, by_species.noise
-    covariance[np.ix_(index, index)] = by_species.covariance
+    area[index], noise[index] = by_species.area[: len(kept)], by_species.noise[: len(kept)]
+    covariance[np.ix_(index, index)] = by_species.covariance[: len(kept), : len(kept)]
     return line_area, line_error, line_noise, area, covariance, noise
 
 
 def composition(
     ds: xr.Dataset,
     *,
-    rsf: PathLike | dict[str, float] | None = None,
+    rsf: PathLike | dict[str, float] | dict[str, tuple[float, float]] | None = None,
     lines: PathLike | None = None,
     schema: Schema | None = None,
     upper_limit_sigma: float = 3.0,
@@ -178,7 +244,8 @@ def composition(
         Event model; the mass scale (``ds.idex.mass()``) and the combined spectrum
         (``ds.idex.combined_tof()``) are computed first when absent.
     rsf : path or mapping, optional
-        Relative sensitivity factors (YAML file or ``{element: factor}``); default the schema's table.
+        Relative sensitivity factors (YAML file, with an optional ``rsf_stderr`` mapping, or ``{element:
+        factor}`` / ``{element: (factor, stderr)}``); default the schema's table. Their errors are propagated.
     lines : path, optional
         Line list CSV; default the schema's.
     schema : Schema, optional
@@ -193,7 +260,8 @@ def composition(
         ``line_significance``, ``line_detected``; on ``element`` ``signal`` (area of all its lines),
         ``signal_stderr``, ``significance``, ``detected``, ``abundance`` (atomic fraction of the detected
         elements, after RSFs), ``abundance_stderr`` and ``upper_limit``; the ratios of :data:`RATIOS`
-        with ``_stderr``; ``composition_status``. Coordinates give each line's mass and ambiguity and
+        with ``_stderr``; ``composition_status``; the isotope-pattern test and the nearest reference
+        (:func:`idex.science.grain_summary.grain_variables`). Coordinates give each line's mass and ambiguity and
         each element's RSF; ``provenance`` attributes name the RSF table (and its status), the line
         list and the mass calibration.
     """
@@ -214,6 +282,9 @@ def composition(
     source = ds["tof_combined_source"].values
     noise = ds["tof_combined_noise"].values
     trigger = ds[spec.trigger_time].values
+    used, measured = ds["tof_gain_ratio_used"].values, ds["tof_gain_ratio"].values
+    # a ratio's error: the measurement's, and how far the ratio applied (nominal, if so) is from the measured one
+    gain_error = np.nan_to_num(np.hypot(ds["tof_gain_ratio_stderr"].values, used - measured) / used)
     n_events, n_lines, n_species = ds.sizes["event"], line_list.masses.size, len(line_list.fitted_species)
     line_area, line_error, line_noise = np.full((3, n_events, n_lines), np.nan)
     species_area, species_noise = np.full((2, n_events, n_species), np.nan)
@@ -230,7 +301,8 @@ def composition(
         sigma = np.where(source[event] >= 0, noise[event][np.clip(source[event], 0, None)], np.nan)
         stop = int(np.clip((trigger[event] + config.baseline_before_trigger_us) / dt, 2, clock.size))
         correlation = autocorrelation(spectra[event][:stop])
-        results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt)
+        changes = _gain_changes(spectra[event], source[event], gain_error)
+        results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt, changes)
         line_area[event], line_error[event], line_noise[event] = results[:3]
         species_area[event], species_cov[event], species_noise[event] = results[3:]
     lines_fit = (line_area, line_error, line_noise)
@@ -263,6 +335,9 @@ def _assemble(
         line_significance = line_area[:, fitted] / line_noise[:, fitted]
     x = signal / rsf[None, :]
     x_cov = covariance / rsf[None, :, None] / rsf[None, None, :]
+    # the RSFs' own errors: each element's x scales with 1 / RSF, independently of the others
+    relative = np.array([sensitivities.stderr[e] for e in elements]) / rsf
+    x_cov = x_cov + np.einsum("ei,ij->eij", (x * relative[None, :]) ** 2, np.eye(len(elements)))
     result = abundances(x, x_cov, significance, config.detection_sigma, upper_limit_sigma)
     campaign = float(np.nanmedian(ds["mass_stretch"].values)) if np.isfinite(ds["mass_stretch"].values).any() else 1.0
     ambiguous = ambiguities(lines, campaign, dt, config.resolution_samples)
@@ -272,8 +347,10 @@ def _assemble(
         f"combined TOF: {ds['tof_combined'].attrs.get('calibration', '')}; EMG line shape sigma "
         f"{config.line_sigma_us} us, decay {config.line_tau_us[0]} + {config.line_tau_us[1]} * mass us; "
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
-        f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} propagated, local "
-        "reduced chi-square; significance against noise and the neighbours' shapes only; RSF errors not included"
+        f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} and gain ratios "
+        "propagated, local "
+        "reduced chi-square, line positions fitted; significance against noise and the neighbours' shapes only; "
+        + ("RSF standard errors propagated" if any(sensitivities.stderr.values()) else "RSF table gives no errors")
     )
     attrs = {"provenance": provenance, "rsf_status": sensitivities.status}
     area_units = f"{ds['tof_combined'].attrs.get('units', '')} us"
@@ -346,6 +423,7 @@ def _assemble(
         label = f"{'+'.join(top)}/({'+'.join(bottom)})"
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
+    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs))
     coords = {
         "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
         "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),

@@ -85,6 +85,7 @@ def fit_columns(
     design: np.ndarray,
     correlation: np.ndarray,
     changes: tuple[np.ndarray, np.ndarray] | None = None,
+    data_changes: np.ndarray | None = None,
 ) -> LineFit:
     """Weighted least squares of ``y`` on the rows of ``design`` (columns × samples), sandwich covariance.
 
@@ -101,6 +102,10 @@ def fit_columns(
         their width, their tail), independent from line to line, and the column owning each line (``n``).
         Their effect on every area, the owner's and its neighbours' (a big line's tail under a small one),
         is added to the covariance.
+    data_changes : numpy.ndarray, optional
+        ``(kinds, samples)`` one-standard-deviation changes of ``y`` itself, independent of each other (e.g. the
+        samples taken from a lower gain, times the gain ratio's relative error): added to the covariance, not to
+        the detection errors (a scale error changes an area, not whether the line is there).
     """
     n_columns = design.shape[0]
     near = np.abs(design).max(axis=0) > 1e-6 * np.abs(design).max() if design.size else np.zeros(y.size, bool)
@@ -140,6 +145,9 @@ def fit_columns(
             effect = (estimator[:n_columns] @ delta[:, span].T) * area[owner][None, :]  # (column, change)
             covariance = covariance + effect @ effect.T
             leakage += np.where(own, 0.0, effect**2).sum(axis=1)
+    if data_changes is not None:
+        effect = estimator[:n_columns] @ np.where(used[span], np.nan_to_num(data_changes[:, span]), 0.0).T
+        covariance = covariance + effect @ effect.T
     return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
 
 

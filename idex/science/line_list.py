@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -59,6 +60,8 @@ class Sensitivities:
     rsf: Mapping[str, float]
     status: str
     source: str
+    stderr: Mapping[str, float]
+    """Standard error of each factor (0 where the table gives none)."""
 
 
 @lru_cache(maxsize=8)
@@ -94,13 +97,20 @@ def load_lines(lines: PathLike) -> LineList:
     return _read_lines(str(path))
 
 
-def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> Sensitivities:
+def load_rsf(rsf: PathLike | Mapping[str, Any], elements: tuple[str, ...]) -> Sensitivities:
     """Relative sensitivity factors from a YAML file (a bare name is looked up in ``defs/``) or a mapping.
 
-    Every element of ``elements`` needs a positive RSF; a missing one is an error naming it.
+    Every element of ``elements`` needs a positive RSF; a missing one is an error naming it. A file's optional
+    ``rsf_stderr`` mapping gives the factors' standard errors and must then cover every element; in a mapping,
+    an element's value may be a ``(factor, stderr)`` pair.
     """
+    errors: dict[str, Any] = {}
     if isinstance(rsf, Mapping):
-        table, status, source = dict(rsf), "user", "mapping given to composition()"
+        table: dict[str, Any] = dict(rsf)
+        status, source = "user", "mapping given to composition()"
+        pairs = {e: v for e, v in table.items() if isinstance(v, (tuple, list))}
+        table.update({e: v[0] for e, v in pairs.items()})
+        errors = {e: v[1] for e, v in pairs.items()}
     else:
         path = Path(rsf)
         if not path.is_file() and (data_dir("defs") / path).is_file():
@@ -115,6 +125,13 @@ def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> 
             str(doc.get("status", "unknown")),
             f"{path.name}: " + " ".join(str(doc.get("source", "no source given")).split()),
         )
+        if doc.get("rsf_stderr") is not None:
+            if not isinstance(doc["rsf_stderr"], Mapping):
+                raise ValueError(f"{path}: 'rsf_stderr' must map element to the standard error of its RSF")
+            errors = dict(doc["rsf_stderr"])
+            missing = [e for e in elements if e not in errors]
+            if missing:
+                raise KeyError(f"{path}: rsf_stderr has no standard error for {', '.join(missing)}")
     missing = [e for e in elements if e not in table]
     if missing:
         raise KeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
@@ -122,7 +139,11 @@ def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> 
     bad = [e for e, v in values.items() if not (math.isfinite(v) and v > 0)]
     if bad:
         raise ValueError(f"RSF of {', '.join(bad)} must be positive ({source})")
-    return Sensitivities(values, status, source)
+    stderr = {e: float(errors.get(e, 0.0)) for e in elements}
+    bad = [e for e, v in stderr.items() if not (math.isfinite(v) and v >= 0)]
+    if bad:
+        raise ValueError(f"RSF standard error of {', '.join(bad)} must be finite and not negative ({source})")
+    return Sensitivities(values, status, source, stderr)
 
 
 def ambiguities(lines: LineList, stretch: float, dt: float, resolution_samples: float) -> dict[str, tuple[str, ...]]:
