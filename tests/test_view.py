@@ -37,12 +37,12 @@ def window(qtbot, tmp_path):
 
 def test_browse_events_with_the_keyboard(window, qtbot, tmp_path):
     browser = window.browser
-    assert browser.events.count() == 14 and browser.event == 1
+    assert browser.events.count() == 14 and browser.current_event == 1
     qtbot.keyClick(browser, Qt.Key.Key_Right)
     qtbot.keyClick(browser, Qt.Key.Key_N)
-    assert browser.event == 3
+    assert browser.current_event == 3
     qtbot.keyClick(browser, Qt.Key.Key_Left)
-    assert browser.event == 2
+    assert browser.current_event == 2
     assert len(browser.figure.axes) == 6  # six channels stacked, each on its own time axis
     browser.channel_boxes["tof_low"].setChecked(False)
     assert len(browser.figure.axes) == 5
@@ -76,12 +76,12 @@ def test_refit_keep_and_revert(window, tmp_path):
 def test_click_a_scatter_point_opens_the_event(window):
     explorer = window.explorer
     window.tabs.setCurrentIndex(1)
-    explorer.y.setCurrentText("trigger_time_high")
+    explorer.y_choice.setCurrentText("trigger_time_high")
     assert len(explorer.points) == 33
     index = explorer.points.index((1, 13))
     explorer.pick(index)
     assert window.tabs.currentIndex() == 0
-    assert window.file_choice.currentIndex() == 1 and window.browser.event == 13
+    assert window.file_choice.currentIndex() == 1 and window.browser.current_event == 13
 
 
 def test_data_browser_shows_variables(window, tmp_path):
@@ -119,8 +119,8 @@ def test_explorer_opens_on_varying_quantities_with_units(qtbot, tmp_path):
     fitted.to_netcdf(path)
     window.open(path)
     explorer = window.explorer
-    assert explorer.x.currentText() == "target_low_impact_charge"
-    assert explorer.y.currentText() == "ion_grid_impact_charge"
+    assert explorer.x_choice.currentText() == "target_low_impact_charge"
+    assert explorer.y_choice.currentText() == "ion_grid_impact_charge"
     axes = explorer.figure.axes[0]
     assert axes.get_xlabel() == "target_low_impact_charge [pC]"
 

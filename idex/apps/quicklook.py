@@ -64,7 +64,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     row = ds.sel(event=event)
     columns: dict[str, list[str]] = {}  # one column per sampling rate (sample dimension), schema order
     for name in waveform_channels(ds):
-        columns.setdefault(ds[name].dims[-1], []).append(name)
+        columns.setdefault(str(ds[name].dims[-1]), []).append(name)
     rows = max(len(names) for names in columns.values())
     fig, axes = plt.subplots(rows, len(columns), figsize=(6.5 * len(columns), 3 * rows), sharex="col",
                              constrained_layout=True, squeeze=False)
@@ -108,7 +108,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         if name in row:
             details.append(f"{label} {float(row[name]):.0f} V")
     if int(row["quality_flags"]):
-        names = [flag.name.lower() for flag in QualityFlag if flag & int(row["quality_flags"])]
+        names = [str(flag.name).lower() for flag in QualityFlag if flag & int(row["quality_flags"])]
         details.append(f"flags: {', '.join(names)}")
     fig.suptitle(_wrapped(details, fig.get_figwidth(), fontsize=11), fontsize=11)
     return fig
@@ -156,8 +156,8 @@ def _classification(row: xr.Dataset) -> str:
         kind = "pulser"
     else:
         kind = "science, not dust" if int(row["science_event_flag"]) == 1 else "unclassified"
-    saturated = [name.removesuffix("_saturation_flag").replace("_", " ") for name in row.data_vars
-                 if name.endswith("_saturation_flag") and int(row[name]) == 1]
+    saturated = [str(name).removesuffix("_saturation_flag").replace("_", " ") for name in row.data_vars
+                 if str(name).endswith("_saturation_flag") and int(row[name]) == 1]
     return kind + (f" (saturated: {', '.join(saturated)})" if saturated else "")
 
 

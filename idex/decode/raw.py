@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import xarray as xr
@@ -36,6 +37,18 @@ from idex.model.versions import combine_versions
 from idex.schema import Schema, load_schema, loadable_schemas
 
 __all__ = ["open_raw", "decode_bytes", "choose_schema"]
+
+
+@overload
+def open_raw(
+    path: PathLike, *, schema: str | PathLike | Schema | None = None, group: None = None, strict: bool = False
+) -> xr.DataTree: ...
+
+
+@overload
+def open_raw(
+    path: PathLike, *, schema: str | PathLike | Schema | None = None, group: str, strict: bool = False
+) -> xr.Dataset: ...
 
 
 def open_raw(

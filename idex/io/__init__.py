@@ -12,6 +12,7 @@ reader (:mod:`~idex.io.trc`). It may import every layer below it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import xarray as xr
@@ -24,7 +25,13 @@ from idex.io.netcdf import to_hdf5, to_netcdf
 
 __all__ = ["FORMATS", "to_cdf", "to_csv", "to_file", "to_hdf5", "to_netcdf"]
 
-FORMATS = {".cdf": to_cdf, ".nc": to_netcdf, ".h5": to_hdf5, ".hdf5": to_hdf5, ".csv": to_csv}
+FORMATS: dict[str, Callable[..., Path]] = {
+    ".cdf": to_cdf,
+    ".nc": to_netcdf,
+    ".h5": to_hdf5,
+    ".hdf5": to_hdf5,
+    ".csv": to_csv,
+}
 """Writer per file suffix."""
 
 
@@ -42,4 +49,4 @@ def to_file(ds: xr.Dataset, path: PathLike, *, compression: int | None = None, *
         if not 0 <= compression <= 9:
             raise ExportError(f"compression level {compression} is not between 0 and 9")
         options["compression"] = compression
-    return FORMATS[suffix](ds, path, **options)  # type: ignore[operator]
+    return FORMATS[suffix](ds, path, **options)

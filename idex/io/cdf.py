@@ -79,9 +79,9 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
             out[name].attrs = {**ds[name].attrs, "idex_dtype": "bool"}
         elif out[name].dtype.kind == "U":  # CDF text is as long as the longest value: keep the declared width
             out[name].attrs = {**out[name].attrs, "idex_dtype": out[name].dtype.str}
-    time_of_dim = {ds[name].dims[-1]: ds[name].attrs["time"] for name in waveform_channels(ds)}
+    time_of_dim = {str(ds[name].dims[-1]): str(ds[name].attrs["time"]) for name in waveform_channels(ds)}
     for name, variable in out.variables.items():
-        variable.attrs = _istp_attrs(name, variable, time_of_dim)
+        variable.attrs = _istp_attrs(str(name), variable, time_of_dim)
     for dim, time in time_of_dim.items():  # remembered, so that read_cdf names the sample dimensions again
         out[time].attrs["idex_dim"] = dim
     out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str)}, **global_attributes}
@@ -114,7 +114,7 @@ def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -
     attrs["VAR_TYPE"] = "data" if record and ("mnemonic" not in attrs or variable.ndim > 1) else "support_data"
     if record:
         attrs["DEPEND_0"] = "epoch"
-    for axis, dim in enumerate(d for d in variable.dims if d != "epoch"):
+    for axis, dim in enumerate(str(d) for d in variable.dims if d != "epoch"):
         if time_of_dim.get(dim, dim) != name:  # a time axis does not depend on itself
             attrs[f"DEPEND_{axis + 1}"] = time_of_dim.get(dim, dim)
     attrs["DISPLAY_TYPE"] = ("spectrogram" if variable.ndim > 1 else "time_series") if record else "no_plot"

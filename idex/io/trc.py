@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -237,6 +237,14 @@ def _read_header(buffer: bytes | np.ndarray, path: Path) -> TrcHeader:
     if not np.isfinite(values["horiz_interval"]) or values["horiz_interval"] <= 0:
         raise TrcError(f"{path}: HORIZ_INTERVAL {values['horiz_interval']} is not a sample interval")
     return TrcHeader(**values, wavedesc_offset=start)
+
+
+@overload
+def read_trc(path: PathLike, *, header_only: Literal[False] = False) -> Trace: ...
+
+
+@overload
+def read_trc(path: PathLike, *, header_only: Literal[True]) -> TrcHeader: ...
 
 
 def read_trc(path: PathLike, *, header_only: bool = False) -> Trace | TrcHeader:

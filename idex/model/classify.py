@@ -101,9 +101,9 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
     decided[tested] = rule
     why = {}
     for index, g in enumerate(gains):
-        for name, values, kind in (("dust_baseline", baseline, np.float64), ("dust_noise", sigma, np.float64),
-                                   ("dust_peaks", qualifying, np.int16), ("widest_peak", widest, np.float64)):
-            full = np.zeros(n, kind) if kind == np.int16 else np.full(n, np.nan)
+        for name, values, dtype in (("dust_baseline", baseline, np.float64), ("dust_noise", sigma, np.float64),
+                                    ("dust_peaks", qualifying, np.int16), ("widest_peak", widest, np.float64)):
+            full = np.zeros(n, dtype) if dtype == np.int16 else np.full(n, np.nan)
             full[tested] = values[:, index]
             why[f"{g}_{name}"] = full
     out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))

@@ -89,7 +89,7 @@ def _baseline_and_noise(values: np.ndarray, time: np.ndarray, window_us: float) 
     baseline = _median_of_whole_numbers(quiet, 1.0)
     sigma = 1.4826 * _median_of_whole_numbers(np.abs(quiet - baseline), 2.0)
     if not (np.isfinite(sigma) and sigma > 0):
-        sigma = np.std(quiet)
+        sigma = float(np.std(quiet))
     return baseline, sigma
 
 

@@ -315,7 +315,7 @@ class Schema:
         """True when ``when`` lies inside the schema's validity range."""
         if when < self.valid_from:
             return False
-        return self.valid_until is None or when < self.valid_until
+        return self.valid_until is None or bool(when < self.valid_until)
 
 
 @cache  # asked for every field of every decode

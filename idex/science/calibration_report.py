@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,8 @@ def _markdown(result: LabCalibration) -> str:
     return "\n".join(lines)
 
 
-def _excluded(excluded: dict[str, int] | object) -> str:
-    counts = {reason: count for reason, count in dict(excluded).items() if count}  # type: ignore[call-overload]
+def _excluded(excluded: Mapping[str, int]) -> str:
+    counts = {reason: count for reason, count in excluded.items() if count}
     if not counts:
         return "No shot excluded."
     return "Excluded: " + ", ".join(f"{count} ({reason})" for reason, count in counts.items()) + "."

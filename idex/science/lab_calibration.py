@@ -235,11 +235,11 @@ def _fit_curve(velocity: np.ndarray, value: np.ndarray, usable: np.ndarray, camp
     excluded["outlier"] = int((~inlier).sum())
     x, y = x[inlier], y[inlier]
     best = _fit_from(_best_curve(x, y, start=first), x, y, scatter)
-    samples = []
+    draws = []
     for _ in range(bootstrap):
         pick = rng.integers(0, x.size, x.size)
-        samples.append(_fit_from(best, x[pick], y[pick], scatter))
-    samples = np.array(samples).reshape(-1, len(CURVE_PARAMETERS))
+        draws.append(_fit_from(best, x[pick], y[pick], scatter))
+    samples = np.array(draws).reshape(-1, len(CURVE_PARAMETERS))
     grid = np.linspace(x.min(), x.max(), _BAND_POINTS)
     band = np.std([_log10_curve(s, grid) for s in samples], axis=0) if bootstrap > 1 else np.zeros(grid.size)
     external = _external(samples) if bootstrap > 1 else np.full((1, len(CURVE_PARAMETERS)), np.nan)

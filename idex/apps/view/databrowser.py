@@ -61,7 +61,7 @@ class DataBrowser(QWidget):
                 group = QTreeWidgetItem([node.path, "", "", ""])
                 top.addChild(group)
                 for name, variable in node.dataset.variables.items():
-                    item = QTreeWidgetItem([name, " × ".join(map(str, variable.shape)), str(variable.dtype),
+                    item = QTreeWidgetItem([str(name), " × ".join(map(str, variable.shape)), str(variable.dtype),
                                             str(variable.attrs.get("units", ""))])
                     key = len(self.variables)
                     self.variables[key] = node.dataset[name]

@@ -109,7 +109,7 @@ class EventBrowser(QWidget):
         layout.addWidget(splitter)
         for keys, step in ((("n", "Right", "Down"), 1), (("p", "Left", "Up"), -1)):
             for key in keys:
-                QShortcut(QKeySequence(key), self, activated=lambda step=step: self.step(step))
+                QShortcut(QKeySequence(key), self).activated.connect(lambda step=step: self.step(step))
 
     # data -------------------------------------------------------------------------------------------
     def show_file(self, opened: Opened) -> None:
@@ -149,15 +149,20 @@ class EventBrowser(QWidget):
         self.events.setCurrentRow(0)
 
     @property
-    def event(self) -> int:
+    def shown(self) -> Opened:
+        """The file on display (set by :meth:`show_file`)."""
+        if self.opened is None:
+            raise RuntimeError("no file is shown yet")
+        return self.opened
+
+    @property
+    def current_event(self) -> int:
         """Event number on display."""
-        assert self.opened is not None
-        return int(self.opened.events["event"].values[max(self.events.currentRow(), 0)])
+        return int(self.shown.events["event"].values[max(self.events.currentRow(), 0)])
 
     def select_event(self, number: int) -> None:
         """Show event ``number``."""
-        assert self.opened is not None
-        self.events.setCurrentRow(int(np.flatnonzero(self.opened.events["event"].values == number)[0]))
+        self.events.setCurrentRow(int(np.flatnonzero(self.shown.events["event"].values == number)[0]))
 
     def step(self, step: int) -> None:
         """Next (``+1``) or previous (``-1``) event."""
@@ -171,21 +176,21 @@ class EventBrowser(QWidget):
         self._show_parameters(self.fit_channel.currentText())
         self._fit_every_channel()
         self.redraw()
-        self.event_changed.emit(self.event)
+        self.event_changed.emit(self.current_event)
 
     # panels -----------------------------------------------------------------------------------------
     def _fill_header(self) -> None:
-        row = self.opened.events.sel(event=self.event)
+        row = self.shown.events.sel(event=self.current_event)
         scalars = [(n, v) for n, v in row.data_vars.items() if v.ndim == 0]
         self.header.setRowCount(len(scalars))
         for i, (name, value) in enumerate(scalars):
-            for j, text in enumerate((name, str(value.values), str(value.attrs.get("units", "")))):
+            for j, text in enumerate((str(name), str(value.values), str(value.attrs.get("units", "")))):
                 self.header.setItem(i, j, QTableWidgetItem(text))
 
     def _data(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
-        ds = self.opened.events
-        t = ds.idex.time(channel).sel(event=self.event).values
-        raw = ds[channel].sel(event=self.event)
+        ds = self.shown.events
+        t = ds.idex.time(channel).sel(event=self.current_event).values
+        raw = ds[channel].sel(event=self.current_event)
         fill = raw.attrs.get("fill_value_used")
         values = raw.where(raw != fill).values if fill is not None else raw.values
         return t, values * raw.attrs.get("calibration_factor", 1.0)
@@ -195,7 +200,7 @@ class EventBrowser(QWidget):
             return
         spec = self.specs[channel]
         t, y = self._data(channel)
-        result = self.fits.get((self.event, channel))
+        result = self.fits.get((self.current_event, channel))
         automatic = fit_arrays(t[None], y[None], spec)[0]
         k = len(spec.parameters)
         shown = result if result is not None else automatic[:k]
@@ -214,27 +219,32 @@ class EventBrowser(QWidget):
 
     def _remember(self, channel: str, automatic: np.ndarray, k: int) -> None:
         """Keep the automatic fit of ``channel`` for this event (unless one was kept or refitted)."""
-        if (self.event, channel) not in self.fits:
-            self.fits[(self.event, channel)] = automatic[:k]
-            self.statuses[(self.event, channel)] = int(automatic[2 * k + 2])
-        self.evidence.setdefault((self.event, channel), float(automatic[-1]))
+        if (self.current_event, channel) not in self.fits:
+            self.fits[(self.current_event, channel)] = automatic[:k]
+            self.statuses[(self.current_event, channel)] = int(automatic[2 * k + 2])
+        self.evidence.setdefault((self.current_event, channel), float(automatic[-1]))
 
     def _fit_every_channel(self) -> None:
         """The automatic fit of every fitted channel of this event, so each panel can say what its fit is worth."""
-        assert self.opened is not None
         for channel, spec in self.specs.items():
-            if channel in self.opened.events and (self.event, channel) not in self.evidence:
+            if channel in self.shown.events and (self.current_event, channel) not in self.evidence:
                 t, y = self._data(channel)
                 self._remember(channel, fit_arrays(t[None], y[None], spec)[0], len(spec.parameters))
 
     # fitting ----------------------------------------------------------------------------------------
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.parameters.item(row, column)
+        if item is None:
+            raise RuntimeError(f"the parameter table has no cell ({row}, {column})")
+        return item
+
     def _edited_spec(self, channel: str) -> tuple[FitSpec, np.ndarray]:
         spec = self.specs[channel]
         initial, parameters = [], []
         for i, parameter in enumerate(spec.parameters):
-            initial.append(float(self.parameters.item(i, 1).text()))
-            parameters.append(dataclasses.replace(parameter, min=float(self.parameters.item(i, 2).text()),
-                                                  max=float(self.parameters.item(i, 3).text())))
+            initial.append(float(self._cell(i, 1).text()))
+            parameters.append(dataclasses.replace(parameter, min=float(self._cell(i, 2).text()),
+                                                  max=float(self._cell(i, 3).text())))
         return dataclasses.replace(spec, parameters=tuple(parameters)), np.array([initial])
 
     def refit(self) -> float:
@@ -244,11 +254,11 @@ class EventBrowser(QWidget):
         t, y = self._data(channel)
         out = fit_arrays(t[None], y[None], spec, initial=initial)[0]
         k = len(spec.parameters)
-        self.fits[(self.event, channel)] = out[:k]
-        self.statuses[(self.event, channel)] = int(out[2 * k + 2])
-        self.evidence[(self.event, channel)] = float(out[-1])
+        self.fits[(self.current_event, channel)] = out[:k]
+        self.statuses[(self.current_event, channel)] = int(out[2 * k + 2])
+        self.evidence[(self.current_event, channel)] = float(out[-1])
         for i in range(k):
-            self.parameters.item(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
+            self._cell(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
         self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit: {_status_name(out[2 * k + 2])})")
         self.redraw()
         return float(out[2 * k])
@@ -256,18 +266,18 @@ class EventBrowser(QWidget):
     def keep(self) -> None:
         """Keep the current fit of this channel: saved in the sidecar file, never in the data file."""
         channel = self.fit_channel.currentText()
-        params = self.fits[(self.event, channel)]
-        self.opened.overrides[f"{self.event}:{channel}"] = {"model": self.specs[channel].model,
+        params = self.fits[(self.current_event, channel)]
+        self.shown.overrides[f"{self.current_event}:{channel}"] = {"model": self.specs[channel].model,
                                                             "params": [float(v) for v in params]}
-        save_overrides(self.opened)
+        save_overrides(self.shown)
 
     def revert(self) -> None:
         """Forget the kept fit of this channel and show the automatic one again."""
         channel = self.fit_channel.currentText()
-        self.opened.overrides.pop(f"{self.event}:{channel}", None)
-        self.fits.pop((self.event, channel), None)
-        self.statuses.pop((self.event, channel), None)
-        save_overrides(self.opened)
+        self.shown.overrides.pop(f"{self.current_event}:{channel}", None)
+        self.fits.pop((self.current_event, channel), None)
+        self.statuses.pop((self.current_event, channel), None)
+        save_overrides(self.shown)
         self._show_parameters(channel)
         self.redraw()
 
@@ -291,29 +301,29 @@ class EventBrowser(QWidget):
             scale = np.nanmax(np.abs(y - np.nanmedian(y))) if overlay else 1.0
             baseline = np.nanmedian(y) if overlay else 0.0
             ax.plot(t, (y - baseline) / (scale or 1.0), lw=0.6, label=channel)
-            params = self.fits.get((self.event, channel))
+            params = self.fits.get((self.current_event, channel))
             if params is not None and np.all(np.isfinite(params)) and channel in self.specs and not overlay:
                 curve = MODELS[self.specs[channel].model].function(t[None], params[None])[0]
-                status = self.statuses.get((self.event, channel))  # None: a fit the user kept
+                status = self.statuses.get((self.current_event, channel))  # None: a fit the user kept
                 if status in (None, FitStatus.CONVERGED):
                     ax.plot(t, curve, color="tab:red", lw=1.0, label="fit" if status is not None else "kept fit")
                 else:
                     ax.plot(t, curve, color="tab:gray", lw=1.0, ls="--", label=f"fit: {_status_name(status)}")
-            if channel in self.specs and not overlay and (self.event, channel) in self.evidence:
+            if channel in self.specs and not overlay and (self.current_event, channel) in self.evidence:
                 ax.text(0.01, 0.95, self._verdict(channel, t.size), ha="left", va="top", fontsize=7,
                         color="tab:gray", transform=ax.transAxes)
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel("normalised" if overlay else f"{channel} [{units}]")
         axes[-1].set_xlabel("time from trigger [µs]")
         axes[0].legend(fontsize=7, loc="upper right")
-        self.figure.suptitle(f"{self.opened.path.name} · event {self.event}")
+        self.figure.suptitle(f"{self.shown.path.name} · event {self.current_event}")
         self.canvas.draw_idle()
 
 
     def _verdict(self, channel: str, samples: int) -> str:
         """What the channel's fit is worth: its status and significance (and, with no signal, the threshold)."""
-        status = self.statuses.get((self.event, channel))
-        evidence = self.evidence[(self.event, channel)]
+        status = self.statuses.get((self.current_event, channel))
+        evidence = self.evidence[(self.current_event, channel)]
         text = f"{'kept fit' if status is None else 'fit: ' + _status_name(status)}, significance {evidence:.1f}"
         if status == FitStatus.NO_SIGNAL:
             text += f" < {threshold(self.specs[channel].false_alarm_probability, samples):.1f}: no fit numbers"

@@ -21,9 +21,9 @@ class Explorer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.files: list[Opened] = []
-        self.x, self.y, self.color = QComboBox(), QComboBox(), QComboBox()
+        self.x_choice, self.y_choice, self.color_choice = QComboBox(), QComboBox(), QComboBox()
         controls = QHBoxLayout()
-        for label, box in (("x", self.x), ("y", self.y), ("colour", self.color)):
+        for label, box in (("x", self.x_choice), ("y", self.y_choice), ("colour", self.color_choice)):
             controls.addWidget(QLabel(label))
             controls.addWidget(box)
             box.currentTextChanged.connect(self.redraw)
@@ -40,14 +40,14 @@ class Explorer(QWidget):
     def set_files(self, files: list[Opened]) -> None:
         """Offer the numeric per-event variables common to ``files``."""
         self.files = files
-        names = None
+        names: set[str] | None = None
         for opened in files:
             ds = opened.events
-            numeric = {n for n, v in ds.data_vars.items() if v.dims == ("event",) and v.dtype.kind in "iuf"}
+            numeric = {str(n) for n, v in ds.data_vars.items() if v.dims == ("event",) and v.dtype.kind in "iuf"}
             names = numeric if names is None else names & numeric
         choices = sorted(names or [])
         defaults = (_first_present(_X_DEFAULTS, choices), _first_present(_Y_DEFAULTS, choices), "quality_flags")
-        for box, default in zip((self.x, self.y, self.color), defaults):
+        for box, default in zip((self.x_choice, self.y_choice, self.color_choice), defaults, strict=True):
             box.blockSignals(True)
             box.clear()
             box.addItems(["event", *choices])
@@ -64,14 +64,14 @@ class Explorer(QWidget):
         """Draw the scatter for the chosen variables."""
         self.figure.clear()
         ax = self.figure.add_subplot(111)
-        if not self.files or not self.x.currentText():
+        if not self.files or not self.x_choice.currentText():
             self.canvas.draw_idle()
             return
-        x, y, c = (self._values(box.currentText()) for box in (self.x, self.y, self.color))
+        x, y, c = (self._values(box.currentText()) for box in (self.x_choice, self.y_choice, self.color_choice))
         self.points = [(i, int(n)) for i, f in enumerate(self.files) for n in f.events["event"].values]
         scatter = ax.scatter(x, y, c=c, cmap="viridis", s=25, picker=5)
-        self.figure.colorbar(scatter, ax=ax, label=self.color.currentText())
-        ax.set(xlabel=self._label(self.x.currentText()), ylabel=self._label(self.y.currentText()),
+        self.figure.colorbar(scatter, ax=ax, label=self.color_choice.currentText())
+        ax.set(xlabel=self._label(self.x_choice.currentText()), ylabel=self._label(self.y_choice.currentText()),
                title=f"{len(self.points)} events from {len(self.files)} file(s) · click a point to open it")
         self.canvas.draw_idle()
 
