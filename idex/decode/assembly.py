@@ -10,7 +10,8 @@ their fragments are assembled. Every irregularity is reported (byte offset and e
 what                                      outcome
 ========================================  ==========================================================
 no header packet                          ``MISSING_HEADER``; header fields hold their fill value
-channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value
+channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value (filled
+                                          lazily when most events lack it: :mod:`idex.model.waveform_rows`)
 missing/short fragment, odd payload size  ``TRUNCATED``; uncovered samples hold the fill value
 same fragment twice, same bytes           ``DUPLICATE_PACKET``; one copy kept
 same fragment twice, different bytes      ``CONFLICTING_FRAGMENT``; the last arrival kept
@@ -18,6 +19,7 @@ CRC-16 mismatch                           ``CRC_MISMATCH``; content kept
 compressed payload that fails to decode   ``BAD_COMPRESSION``; samples hold the fill value
 compressed and plain fragments mixed      ``CONFLICTING_FRAGMENT``; the plain ones are ignored
 unknown packet type code                  reported and skipped
+event none of whose packets is usable     no event is made (one message counts them)
 ========================================  ==========================================================
 """
 
