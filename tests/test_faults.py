@@ -544,9 +544,10 @@ print(tracemalloc.get_traced_memory()[1])
 """
 
 
-def _minimal_science_packets(total: int, *, whole_header: bool = False) -> bytes:
+def _minimal_science_packets(total: int, *, whole_header: bool = False, packet_type: int | None = None) -> bytes:
     """``total`` bytes of science packets, each a new event (number and time): 48-byte cuts of an event-header
-    packet, or (``whole_header``) whole event-header packets of the bundled capture, with no waveform packet."""
+    packet, or (``whole_header``) whole event-header packets of the bundled capture, with no waveform packet;
+    ``packet_type`` relabels the cuts (e.g. as a one-word waveform fragment)."""
     schema = idex.load_schema("science_2023_12")
     data = CAPTURE.read_bytes()
     framing = frame(np.frombuffer(data, np.uint8), schema.known_apids, schema.crc_apids)
@@ -557,7 +558,8 @@ def _minimal_science_packets(total: int, *, whole_header: bool = False) -> bytes
     out = bytearray()
     for index in range(total // len(template)):
         bits, width = int.from_bytes(template, "big"), len(template) * 8
-        for role, value in (("event_number", index), ("event_time", 1000 + index)):
+        roles = [("event_number", index), ("event_time", 1000 + index)]
+        for role, value in roles + ([("packet_type", packet_type)] if packet_type is not None else []):
             spec = schema.subheader_field(role)
             shift = width - spec.offset - spec.bits
             bits = (bits & ~(((1 << spec.bits) - 1) << shift)) | ((value % (1 << spec.bits)) << shift)
@@ -581,6 +583,21 @@ def test_fault_waveform_less_events_cost_at_most_20_times_the_input(tmp_path, to
         [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
     )
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # peak of what decoding allocates
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not done: an event with one fragment of a channel still costs a full row of that channel "
+    "(16 kB per 48-byte TOF fragment: 1 MB of them peaks at 416 MB); bounding it needs rows unpacked on demand",
+)
+def test_fault_single_fragment_events_cost_at_most_20_times_the_input(tmp_path):
+    path = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    path.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high))
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert int(result.stdout.strip()) <= 20 * path.stat().st_size
 
 
 def test_fault_waveform_less_events_keep_the_model_and_leave_the_real_events_as_they_were(tmp_path):
