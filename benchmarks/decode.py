@@ -10,7 +10,11 @@ three TOF gains: it takes most of the time). The same bytes are then decoded by 
 parsed sample by sample, as ``imap_processing.idex`` L1a does) on a prefix of the capture, and both
 throughputs are printed with their ratio.
 
-Run: ``python benchmarks/decode.py [--size-mb 100] [--reference-mb 8]``
+Then a capture of event headers only (the same copies without their waveform packets) measures what
+events without waveforms cost: their waveform variables are filled lazily (:mod:`idex.model.waveform_rows`),
+so peak memory stays within the documented ceiling (20x the capture) instead of a full record per event.
+
+Run: ``python benchmarks/decode.py [--size-mb 100] [--reference-mb 8] [--headers-only-mb 20]``
 (needs ``pip install -e ".[bench]"`` for the reference).
 """
 
@@ -35,13 +39,16 @@ SCIENCE_APID = SCHEMA.science_apid
 TIME32_OFFSET = SCHEMA.subheader_field("event_time").offset // 8  # byte offset of the sub-header event time
 
 
-def synthesise(size_mb: float, path: Path) -> int:
-    """Write a capture of at least ``size_mb`` MB built from copies of the real one; return events."""
+def synthesise(size_mb: float, path: Path, *, headers_only: bool = False) -> int:
+    """Write a capture of at least ``size_mb`` MB built from copies of the real one (``headers_only``: without
+    its waveform packets); return events."""
     schema = idex.load_schema("science_2023_12")
     source = idex.testing.sample_capture("2023_12").read_bytes()
     framing = frame(np.frombuffer(source, np.uint8), schema.known_apids, schema.crc_apids)
     packets = [bytearray(source[a:b]) for a, b in zip(framing.starts, framing.ends, strict=True)]
-    copies = int(np.ceil(size_mb * 1e6 / len(source)))
+    if headers_only:
+        packets = [p for p in packets if ((p[0] & 7) << 8 | p[1]) != SCIENCE_APID or _is_header(p, schema)]
+    copies = int(np.ceil(size_mb * 1e6 / sum(len(p) for p in packets)))
     with path.open("wb") as out:
         for copy in range(copies):
             for packet in packets:
@@ -58,6 +65,13 @@ def synthesise(size_mb: float, path: Path) -> int:
     return copies * 14
 
 
+def _is_header(packet: bytearray, schema: idex.Schema) -> bool:
+    """True for an event-header science packet (its sub-header packet type)."""
+    field = schema.subheader_field("packet_type")
+    value = int.from_bytes(packet, "big") >> (len(packet) * 8 - field.offset - field.bits) & ((1 << field.bits) - 1)
+    return value == schema.header_type_code
+
+
 _MEASURE = """
 import json, resource, sys, time, warnings
 import numpy as np
@@ -68,7 +82,8 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 tree = idex.open_raw(path)
 ds = tree["events"].to_dataset()
-ds["tof_high"].values.sum()
+if sys.argv[2:] != ["headers-only"]:
+    ds["tof_high"].values.sum()
 elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": elapsed, "events": int(ds.sizes["event"]),
@@ -115,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=100.0, help="size of the synthesised capture")
     parser.add_argument("--reference-mb", type=float, default=8.0, help="prefix decoded by the reference approach")
+    parser.add_argument("--headers-only-mb", type=float, default=20.0, help="capture of event headers only")
     args = parser.parse_args()
+    headers_only(args.headers_only_mb)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "synthetic.pkts"
         expected = synthesise(args.size_mb, path)
@@ -149,6 +166,22 @@ def main() -> None:
         print(f"official approach (space_packet_parser + bit strings) on the first {len(prefix) / 1e6:.1f} MB: "
               f"{ref_seconds:.2f} s = {theirs:.2f} MB/s")
         print(f"ratio idex / official approach: {ours / theirs:.0f}x")
+
+
+def headers_only(size_mb: float) -> None:
+    """Peak memory of decoding events that carry no waveform (event-header packets only)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "headers.pkts"
+        expected = synthesise(size_mb, path, headers_only=True)
+        size = path.stat().st_size
+        run = json.loads(subprocess.run([sys.executable, "-c", _MEASURE, str(path), "headers-only"],
+                                        capture_output=True, text=True, check=True).stdout)
+        assert run["events"] == expected, run
+        peak_mb = (run["peak_kb"] - run["before_kb"]) * 1024 / 1e6
+        print(f"event headers only: {size / 1e6:.1f} MB, {run['events']} events without waveforms: "
+              f"{run['seconds']:.2f} s, peak memory above baseline {peak_mb:.0f} MB = "
+              f"{peak_mb * 1e6 / size:.2f}x the capture (ceiling 20x; dense rows would need "
+              f"{run['events'] * sum(c.n_samples for c in SCHEMA.channels.values()) * 2 / 1e6:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ their fragments are assembled. Every irregularity is reported (byte offset and e
 what                                      outcome
 ========================================  ==========================================================
 no header packet                          ``MISSING_HEADER``; header fields hold their fill value
-channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value
+channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value (filled
+                                          lazily when most events lack it: :mod:`idex.model.waveform_rows`)
 missing/short fragment, odd payload size  ``TRUNCATED``; uncovered samples hold the fill value
 same fragment twice, same bytes           ``DUPLICATE_PACKET``; one copy kept
 same fragment twice, different bytes      ``CONFLICTING_FRAGMENT``; the last arrival kept
@@ -18,6 +19,7 @@ CRC-16 mismatch                           ``CRC_MISMATCH``; content kept
 compressed payload that fails to decode   ``BAD_COMPRESSION``; samples hold the fill value
 compressed and plain fragments mixed      ``CONFLICTING_FRAGMENT``; the plain ones are ignored
 unknown packet type code                  reported and skipped
+event none of whose packets is usable     no event is made (one message counts them)
 ========================================  ==========================================================
 """
 
@@ -33,6 +35,7 @@ from idex.decode.problems import Reporter
 from idex.decode.waveform import unpack_fragments
 from idex.model.dataset import ScienceEvents
 from idex.model.quality import QualityFlag
+from idex.model.waveform_rows import WaveformRows, rows_to_store
 from idex.schema import Channel, Schema
 
 __all__ = ["assemble_events"]
@@ -74,9 +77,17 @@ def assemble_events(
 
     sub = {f.name: extract(buffer, starts, f) for f in schema.subheader if f.name}
     number_field = schema.subheader_field("event_number")
-    time_field = schema.subheader_field("event_time")
-    number = sub[number_field.name]
-    key = sub[time_field.name].astype(np.uint64) << np.uint64(number_field.bits) | number.astype(np.uint64)
+    packet_type = sub[schema.roles["packet_type"]].astype(np.int64)
+    number = sub[schema.roles["event_number"]]
+    key = sub[schema.roles["event_time"]].astype(np.uint64) << np.uint64(number_field.bits) | number.astype(np.uint64)
+    usable = _usable_packets(starts, ends, packet_type, number, schema, report)
+    with_usable = np.isin(key, key[usable])
+    if not with_usable.all():  # such an event would be a row of fill values costing a full record per channel
+        report(f"{np.unique(key[~with_usable]).size} events have no usable packet (their "
+               f"{np.count_nonzero(~with_usable)} packets were skipped, each reported); no event is made of them")
+        starts, ends, crc_ok, key, number = (a[with_usable] for a in (starts, ends, crc_ok, key, number))
+        sub = {name: values[with_usable] for name, values in sub.items()}
+        packet_type = packet_type[with_usable]
     _, first, rows = np.unique(key, return_index=True, return_inverse=True)
     n_events = first.size
     quality = np.zeros(n_events, dtype=np.uint16)
@@ -86,12 +97,6 @@ def assemble_events(
 
     for i in np.flatnonzero(~crc_ok):
         context.flag(i, QualityFlag.CRC_MISMATCH, "packet failed its CRC-16 check; content kept")
-
-    packet_type = sub[schema.roles["packet_type"]].astype(np.int64)
-    known_types = np.isin(packet_type, [schema.header_type_code, *schema.channel_by_type])
-    for i in np.flatnonzero(~known_types):
-        report(f"science packet type {packet_type[i]} is not in schema {schema.name!r}; skipped",
-               offset=int(starts[i]), event=int(number[i]))
 
     header_rows = _header_packets(context, packet_type == schema.header_type_code, schema.header_end + trailer)
     has_header = header_rows >= 0
@@ -120,6 +125,21 @@ def assemble_events(
         waveforms=waveforms,
         quality=quality,
     )
+
+
+def _usable_packets(starts: np.ndarray, ends: np.ndarray, packet_type: np.ndarray, number: np.ndarray,
+                    schema: Schema, report: Reporter) -> np.ndarray:
+    """Per packet: False (reported as skipped) for unknown packet types and header packets too short to decode."""
+    known = np.isin(packet_type, [schema.header_type_code, *schema.channel_by_type])
+    for i in np.flatnonzero(~known):
+        report(f"science packet type {packet_type[i]} is not in schema {schema.name!r}; skipped",
+               offset=int(starts[i]), event=int(number[i]))
+    min_bytes = schema.header_end + schema.trailer_bits // 8
+    short = (packet_type == schema.header_type_code) & (ends - starts < min_bytes)
+    message = f"event-header packet is shorter than {min_bytes} bytes; skipped"
+    for i in np.flatnonzero(short):
+        report(message, offset=int(starts[i]), event=int(number[i]))
+    return known & ~short
 
 
 @dataclass(frozen=True)
@@ -172,8 +192,8 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     candidates = np.flatnonzero(is_header)
     length = context.ends[candidates] - context.starts[candidates]
     short = length < min_bytes
-    for i in candidates[short]:
-        context.flag(i, QualityFlag.TRUNCATED, f"event-header packet is shorter than {min_bytes} bytes; skipped")
+    for i in candidates[short]:  # reported by _usable_packets
+        context.flag(i, QualityFlag.TRUNCATED, None)
     for i in candidates[length > min_bytes]:
         context.flag(i, QualityFlag.SCHEMA_MISMATCH,
                      f"event-header packet of {context.ends[i] - context.starts[i]} bytes is longer than the "
@@ -224,7 +244,7 @@ def _fragments(context: _Context, packets: np.ndarray, sizes: np.ndarray, offset
 
 
 def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_offsets: np.ndarray,
-             compressed: np.ndarray, schema: Schema) -> np.ndarray:
+             compressed: np.ndarray, schema: Schema) -> WaveformRows:
     """Place every fragment of one channel, unpacking or decompressing it; flag what is wrong."""
     n_events = context.quality.size
     payload = context.ends[packets] - context.starts[packets] - schema.payload_offset - schema.trailer_bits // 8
@@ -246,23 +266,27 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
     complete = _check_coverage(context, channel.name, "word", words, channel.words)
     present = compressed_rows.copy()
     present[words.rows] = True
+    context.quality[~present] |= np.uint16(QualityFlag.MISSING_CHANNEL)
+    message = f"no {channel.name} packet; samples hold the fill value {channel.fill_value}"  # one string for all
     for row in np.flatnonzero(~present):
-        context.quality[row] |= np.uint16(QualityFlag.MISSING_CHANNEL)
-        context.report(f"no {channel.name} packet; samples hold the fill value {channel.fill_value}",
-                       event=int(context.event_number[row]))
-    out = unpack_fragments(context.buffer, channel, n_events,
+        context.report(message, event=int(context.event_number[row]))
+    stored = rows_to_store(present)  # events without the channel cost no row unless they are few
+    slot = np.zeros(n_events, np.int64)
+    slot[stored] = np.arange(stored.size)
+    out = unpack_fragments(context.buffer, channel, stored.size,
                            payload_starts=context.starts[words.packets] + schema.payload_offset,
-                           payload_words=words.sizes, rows=words.rows, word_offsets=words.offsets, complete=complete)
+                           payload_words=words.sizes, rows=slot[words.rows], word_offsets=words.offsets,
+                           complete=complete[stored])
     if is_compressed.any():
         streams = _fragments(context, packets[is_compressed], payload[is_compressed], offset_bytes[is_compressed],
                              f"compressed {channel.name} fragment")
-        _decompress_into(out, context, channel, streams, schema)
-    return out
+        _decompress_into(out, slot, context, channel, streams, schema)
+    return WaveformRows(stored, out, n_events, channel.fill_value)
 
 
-def _decompress_into(out: np.ndarray, context: _Context, channel: Channel, streams: _Fragments,
+def _decompress_into(out: np.ndarray, slot: np.ndarray, context: _Context, channel: Channel, streams: _Fragments,
                      schema: Schema) -> None:
-    """Rice-decode each event's concatenated compressed fragments into its row of ``out``."""
+    """Rice-decode each event's concatenated compressed fragments into its row of ``out`` (``slot[event]``)."""
     whole = _check_coverage(context, f"compressed {channel.name}", "byte", streams, None)
     if channel.compressed_samples is None:
         for i in streams.packets[streams.last_in_row]:
@@ -283,9 +307,9 @@ def _decompress_into(out: np.ndarray, context: _Context, channel: Channel, strea
                                               sample_bits=channel.sample_bits)
     decoded_rows = rows[last]
     good = status == 0
-    out[decoded_rows[good]] = samples[good, : channel.n_samples]
+    out[slot[decoded_rows[good]]] = samples[good, : channel.n_samples]
     for row, packet, code, index in zip(decoded_rows[~good], packets[last][~good], status[~good], where[~good]):
-        out[row] = channel.fill_value
+        out[slot[row]] = channel.fill_value
         context.flag(packet, QualityFlag.BAD_COMPRESSION,
                      f"{channel.name} cannot be decompressed ({rice.RiceStatus(code).name} at sample {index} of "
                      f"{channel.compressed_samples}); samples hold the fill value {channel.fill_value}")

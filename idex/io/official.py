@@ -161,6 +161,7 @@ def _plain(value: Any) -> Any:
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
     """Rebuild the model from the header fields and waveforms an L1a product carries."""
     from idex.model.dataset import ScienceEvents, events_dataset
+    from idex.model.waveform_rows import WaveformRows
 
     n = int(cdf.varinq("epoch").Last_Rec + 1)
     missing = []
@@ -185,7 +186,8 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
         packet_fine=cdf.varget("shfine").astype(fine.dtype),
         subheader=subheader,
         header=header,
-        waveforms={c.name: cdf.varget(official_of[c.name]).astype(np.uint16) for c in schema.channels.values()},
+        waveforms={c.name: WaveformRows.dense(cdf.varget(official_of[c.name]).astype(np.uint16), c.fill_value)
+                   for c in schema.channels.values()},
         quality=np.zeros(n, np.uint16),
     )
     ds = events_dataset(events, schema, source=source)  # flags recomputed from the waveforms, as open_raw does

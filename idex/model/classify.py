@@ -25,11 +25,14 @@ and the widest peak per gain, active channels, which rule decided), so a decisio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numba
 import numpy as np
 import xarray as xr
 
 from idex.model.dust_test import DustParameters, dust_test
+from idex.model.waveform_rows import WaveformRows
 from idex.schema import ClassificationSpec, DustSpec, Schema
 from idex.threads import blocks, run_blocks
 
@@ -43,7 +46,7 @@ DECIDED_BY = ("not_science", "not_dust", "two_peaks_in_one_gain", "single_wide_h
 """Meanings of ``dust_decided_by`` (its values are the positions in this tuple)."""
 
 
-def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
+def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRows] | None = None) -> dict[str, tuple]:
     """The ten mission flags and the quantities behind them, for every event of ``ds``.
 
     Parameters
@@ -52,6 +55,9 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
         Event model (raw waveforms in counts, trigger fields, time coordinates).
     schema : Schema
         Schema with a ``classification`` section.
+    waveforms : mapping, optional
+        The raw waveforms as decoding stored them (:class:`~idex.model.waveform_rows.WaveformRows`), so that
+        events without a channel cost nothing; by default those of ``ds``.
 
     Returns
     -------
@@ -75,25 +81,35 @@ def classify(ds: xr.Dataset, schema: Schema) -> dict[str, tuple]:
         "flag_meanings": " ".join(spec.trigger_bits)})
     out["software_trigger"] = ("event", software.astype(np.uint8),
                                {"long_name": "Software or external trigger", "flag_values": [0, 1]})
+    if waveforms is None:
+        waveforms = {c.name: WaveformRows.dense(ds[c.name].values, c.fill_value)
+                     for c in schema.channels.values() if c.name in ds}
     for channel in schema.channels.values():
-        if channel.name not in ds:
+        if channel.name not in waveforms:
             continue
         limit = spec.saturation_fraction * (2 ** channel.sample_bits - 1)
-        saturated = _saturated_rows(ds[channel.name].values, limit, channel.fill_value)
+        stored = waveforms[channel.name]
+        saturated = np.zeros(n, np.uint8)  # a row of fill values never saturates
+        saturated[stored.rows] = _saturated_rows(stored.samples, limit, channel.fill_value)
         out[f"{channel.name}_saturation_flag"] = ("event", saturated, _flag_attrs(
             f"{channel.name} reached {spec.saturation_fraction:.0%} of full scale ({limit:.2f} DN)"))
     gains = spec.dust.channels
     channel = schema.channels[gains[0]]
     tested = np.flatnonzero(has_header & (kinds == "science"))
-    waveforms = tuple(ds[g].values for g in gains)
+    tof = tuple(waveforms[g] for g in gains)
     fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
     limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
     clock, trigger = ds[channel.time].values.astype(np.float64), ds[channel.trigger_time].values.astype(np.float64)
     references = (np.array(spec.dust.reference_baseline_dn, np.float64),
                   np.array(spec.dust.reference_sigma_dn, np.float64))
-    parts = run_blocks(lambda start, stop: dust_test(waveforms, fills, limits, clock, trigger, tested[start:stop],
-                                                     _parameters(spec.dust), *references),
-                       blocks(tested.size, minimum=32))
+
+    def test_block(start: int, stop: int) -> tuple[np.ndarray, ...]:  # events without data share one fill row
+        rows = tested[start:stop]
+        arrays, index = zip(*(w.gather(rows) for w in tof), strict=True)
+        return dust_test(arrays, fills, limits, clock, trigger[rows], np.stack(index), _parameters(spec.dust),
+                         *references)
+
+    parts = run_blocks(test_block, blocks(tested.size, minimum=32))
     rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     dust = np.where(has_header, 0, UNKNOWN).astype(np.uint8)
     dust[tested] = rule >= 2

@@ -24,6 +24,7 @@ from idex.model.classify import classify
 from idex.model.housekeeping import convert_housekeeping
 from idex.model.quality import QualityFlag
 from idex.model.timing import met_to_utc
+from idex.model.waveform_rows import WaveformRows
 from idex.schema import Channel, Schema
 
 __all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "source_coordinate", "stored_form",
@@ -50,7 +51,8 @@ class ScienceEvents:
     header : dict
         Event-header fields; rows without a header hold the dtype's maximum (fill value).
     waveforms : dict
-        ``(event, sample)`` ``uint16`` arrays, one per channel.
+        ``(event, sample)`` ``uint16`` waveforms, one per channel, stored only for the events that carry the
+        channel when most do not (:mod:`idex.model.waveform_rows`).
     quality : numpy.ndarray
         :class:`~idex.model.quality.QualityFlag` bits per event.
     """
@@ -60,7 +62,7 @@ class ScienceEvents:
     packet_fine: np.ndarray
     subheader: dict[str, np.ndarray]
     header: dict[str, np.ndarray]
-    waveforms: dict[str, np.ndarray]
+    waveforms: dict[str, WaveformRows]
     quality: np.ndarray
 
 
@@ -107,7 +109,7 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for name, (array, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
         data[name] = (EVENT, array, attrs)
     for channel in schema.channels.values():
-        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name], channel_attrs(channel))
+        data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name].data(), channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
         if channel.trigger_time in data:  # the lazy trigger-relative clock, built with the rest (one merge)
             coords[trigger_clock_name(channel.time)] = trigger_clock(
@@ -116,7 +118,7 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     data["quality_flags"] = (EVENT, events.quality,
                              {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     if schema.classification is not None:  # the mission's event flags, in the same construction (one merge)
-        data.update(classify(_classification_inputs(data, coords, schema), schema))
+        data.update(classify(_classification_inputs(data, coords, schema), schema, events.waveforms))
     return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
 
 
@@ -231,7 +233,8 @@ def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
         packet_fine=np.zeros(0, np.uint16),
         subheader={f.name: np.zeros(0, f.dtype) for f in schema.subheader if f.name and f.per_event},
         header=header,
-        waveforms={c.name: np.zeros((0, c.n_samples), np.uint16) for c in schema.channels.values()},
+        waveforms={c.name: WaveformRows.dense(np.zeros((0, c.n_samples), np.uint16), c.fill_value)
+                   for c in schema.channels.values()},
         quality=np.zeros(0, np.uint16),
     )
     return events_dataset(events, schema, source=source)

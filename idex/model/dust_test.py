@@ -318,9 +318,10 @@ def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarr
     limits : numpy.ndarray
         Saturation level of each gain (DN).
     clock, trigger : numpy.ndarray
-        Sample times from the start of the record and each event's trigger time (µs).
+        Sample times from the start of the record and each tested event's trigger time (µs).
     events : numpy.ndarray
-        Rows to test (science events with a header).
+        ``(gain, event)``: the row of each tested event (science events with a header) in each gain's array
+        (rows of events without data may share one row of fill values).
     parameters : tuple
         See ``DustParameters`` in this module.
     reference_baseline, reference_sigma : numpy.ndarray
@@ -334,11 +335,12 @@ def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarr
     """
     n_gains = len(gains)
     n_samples = clock.size
-    rule = np.ones(events.size, np.int8)
-    baseline = np.full((events.size, n_gains), np.nan)
-    sigma = np.full((events.size, n_gains), np.nan)
-    qualifying = np.zeros((events.size, n_gains), np.int64)
-    widest = np.full((events.size, n_gains), np.nan)
+    n_events = events.shape[1]
+    rule = np.ones(n_events, np.int8)
+    baseline = np.full((n_events, n_gains), np.nan)
+    sigma = np.full((n_events, n_gains), np.nan)
+    qualifying = np.zeros((n_events, n_gains), np.int64)
+    widest = np.full((n_events, n_gains), np.nan)
     if n_samples == 0:
         return rule, baseline, sigma, qualifying, widest
     raw = np.empty((n_gains, n_samples))
@@ -346,15 +348,14 @@ def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarr
     work = _workspace(n_gains, n_samples)
     distance_us = parameters[3]
     robust = _distance_is_robust(clock, distance_us)
-    shared_distance = _distance_samples(clock - trigger[events[0]], distance_us) if events.size else 1
-    for k in range(events.size):
-        row = events[k]
+    shared_distance = _distance_samples(clock - trigger[0], distance_us) if n_events else 1
+    for k in range(n_events):
         for g in range(n_gains):
-            wave = gains[g][row]
+            wave = gains[g][events[g, k]]
             for i in range(n_samples):
                 raw[g, i] = np.nan if wave[i] == fills[g] else wave[i]
         for i in range(n_samples):
-            time[i] = clock[i] - trigger[row]
+            time[i] = clock[i] - trigger[k]
         distance = shared_distance if robust else _distance_samples(time, distance_us)
         rule[k] = _one_event(raw, time, distance, limits, parameters, reference_baseline, reference_sigma, work,
                              baseline[k], sigma[k], qualifying[k], widest[k])
