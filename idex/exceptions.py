@@ -19,6 +19,7 @@ __all__ = [
     "DecompressionError",
     "FitError",
     "ExportError",
+    "MissingExtraError",
     "CalibrationWarning",
     "IdexWarning",
     "PacketWarning",
@@ -117,6 +118,10 @@ class FitError(IdexError, RuntimeError):
 
 class ExportError(IdexError, ValueError):
     """A dataset cannot be written in the requested format."""
+
+
+class MissingExtraError(IdexError, ImportError):
+    """A feature needs an optional part of idex that is not installed; the message names the extra to install."""
 
 
 class IdexWarning(UserWarning):

@@ -133,7 +133,7 @@ def test_figures_have_the_window_events_and_on_time_in_their_titles(tmp_path: Pa
 
 
 def test_many_daily_files_give_the_same_rates_as_one_dataset(tmp_path: Path) -> None:
-    from idex.io.products import open_products
+    from idex.opening import open_products
     from idex.io.rate_products import rates
 
     values = synthetic_l2.events()

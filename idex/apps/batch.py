@@ -32,6 +32,7 @@ from idex.apps.batch_state import (
     record_done,
     remove_stale_temporaries,
 )
+from idex.extras import require
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 
@@ -207,11 +208,9 @@ def _execute(tasks: list[tuple], *, jobs: int | None, scheduler: str | None) -> 
     if not tasks:
         return
     if scheduler:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            for future in dask_completed([client.submit(_run_one, *task, pure=False) for task in tasks]):
+        distributed = require("distributed", "running on a dask scheduler (--scheduler)")
+        with distributed.Client(scheduler) as client:
+            for future in distributed.as_completed([client.submit(_run_one, *task, pure=False) for task in tasks]):
                 yield future.result()
         return
     if jobs == 1 or len(tasks) == 1:

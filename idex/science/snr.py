@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import xarray as xr
-from dask.base import is_dask_collection
 
 __all__ = ["snr", "snr_values"]
 
@@ -68,7 +67,7 @@ def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float
     signal = ds[channel].where(ds[channel] != fill) if fill is not None else ds[channel]
     values = xr.apply_ufunc(snr_values, signal, ds.idex.time(channel), kwargs={"window": window},
                             input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
-    if not is_dask_collection(values.data) and values.size and not np.isfinite(values.values).any():
+    if values.chunks is None and values.size and not np.isfinite(values.values).any():
         warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)
     values.attrs = {"long_name": f"{channel} signal-to-noise ratio", "units": "1", "baseline_window_us": list(window)}
     return values.rename(f"{channel}_snr")

@@ -13,6 +13,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import PacketWarning, ProductError
+from idex.extras import require
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
 __all__ = ["join_accelerator"]
@@ -33,6 +34,8 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     ------
     ProductError
         If the database named by the URL cannot be read.
+    MissingExtraError
+        If SQLAlchemy is not installed (the ``idex[db]`` extra).
 
     Returns
     -------
@@ -40,7 +43,7 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
         ``ds`` plus ``accelerator_time``, ``accelerator_velocity``, ``accelerator_mass``,
         ``accelerator_charge``, ``accelerator_radius``.
     """
-    import sqlalchemy as sa
+    sa = require("sqlalchemy", "reading the accelerator database")
 
     setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     config = setup.database
