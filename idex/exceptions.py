@@ -20,6 +20,7 @@ __all__ = [
     "FitError",
     "ExportError",
     "MissingExtraError",
+    "MissingVariableError",
     "CalibrationWarning",
     "IdexWarning",
     "PacketWarning",
@@ -122,6 +123,13 @@ class ExportError(IdexError, ValueError):
 
 class MissingExtraError(IdexError, ImportError):
     """A feature needs an optional part of idex that is not installed; the message names the extra to install."""
+
+
+class MissingVariableError(IdexError, KeyError):
+    """The event model lacks a variable or attribute a computation needs; the message names it and how to get it."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class IdexWarning(UserWarning):

@@ -154,8 +154,8 @@ def open_products(
     xarray.Dataset
         Lazy arrays of every packet version (:func:`idex.model.versions.combine_versions`: the union of their
         fields, ``packet_schema`` per event). ``attrs["duplicates_dropped"]`` counts events seen in more than
-        one file (impact times within :data:`idex.io.products.SAME_EVENT`, e.g. the L1a and L1b products of one day, whose
-        epochs differ by 32 ns), also reported with a warning. Files holding no events (event-message
+        one file (impact times within :data:`idex.io.products.SAME_EVENT`, e.g. the L1a and L1b products of one
+        day, whose epochs differ by 32 ns), also reported with a warning. Files holding no events (event-message
         products, tables) are skipped with a warning naming each and why, and counted in
         ``attrs["files_skipped"]``. ``source`` names each event's file. When event numbers repeat across
         files, the index is ``epoch`` (unique once duplicates are dropped) instead of ``event``, and

@@ -25,6 +25,7 @@ from idex.fit.models import MODELS, impact_peak
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import stored_form
 from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag
+from idex.model.timing import time_from_trigger
 from idex.schema import FitSpec, Schema
 
 __all__ = ["fit", "fit_arrays", "fit_quality"]
@@ -176,7 +177,7 @@ def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool
     for name, spec in specs.items():
         dim = ds[name].dims[-1]
         units = ds[name].attrs.get("calibration_units", "")
-        time = ds.idex.time(name)
+        time = time_from_trigger(ds, name)
         table = xr.apply_ufunc(
             fit_arrays,
             time,

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from idex.model.timing import time_from_trigger
+
 __all__ = ["snr", "snr_values"]
 
 
@@ -65,7 +67,7 @@ def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float
     dim = ds[channel].dims[-1]
     fill = ds[channel].attrs.get("fill_value_used")  # telemetry's missing samples; accelerator shots have NaN
     signal = ds[channel].where(ds[channel] != fill) if fill is not None else ds[channel]
-    values = xr.apply_ufunc(snr_values, signal, ds.idex.time(channel), kwargs={"window": window},
+    values = xr.apply_ufunc(snr_values, signal, time_from_trigger(ds, channel), kwargs={"window": window},
                             input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
     if values.chunks is None and values.size and not np.isfinite(values.values).any():
         warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)

@@ -19,6 +19,7 @@ from idex._typing import PathLike
 from idex._version import __version__
 from idex.model.calibration import schema_of
 from idex.science.lab_calibration import robust_sigma
+from idex.science.mass import mass
 
 __all__ = ["TofCalibration", "calibrate_tof", "write_tof_calibration"]
 
@@ -65,7 +66,7 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     stretch, shift, sources = [], [], []
     for ds in parts:
         if "mass_stretch" not in ds or "prior" in ds["mass_stretch"].attrs.get("calibration", ""):
-            ds = ds.idex.mass(prior=False)  # each event on its own lines: the campaign value must not assume itself
+            ds = mass(ds, prior=False)  # each event on its own lines: the campaign value must not assume itself
         channel = schema_of(ds).mass.channel
         stretch.append(ds["mass_stretch"].values)
         shift.append(ds["mass_shift"].values - ds[ds[channel].attrs["trigger_time"]].values)

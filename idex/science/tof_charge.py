@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from idex.model.timing import time_from_trigger
 from idex.resources import data_dir, read_yaml
 from idex.science.line_fit import autocorrelation
 
@@ -130,7 +131,7 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
 def _integrate(ds: xr.Dataset, name: str, rows: np.ndarray, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Charge and its standard error (pC) of channel ``name`` for events ``rows``."""
     values = (ds[name].isel(event=rows) * ds[name].attrs["calibration_factor"]).values.astype(np.float64)
-    t = np.broadcast_to(np.asarray(ds.idex.time(name).isel(event=rows).values, dtype=np.float64), values.shape)
+    t = np.broadcast_to(np.asarray(time_from_trigger(ds, name).isel(event=rows).values, dtype=np.float64), values.shape)
     valid = np.isfinite(values) & np.isfinite(t)
     quiet = valid & (t >= config["baseline_us"][0]) & (t <= config["baseline_us"][1])
     window = valid & (t >= config["integrate_us"][0]) & (t <= config["integrate_us"][1])
