@@ -96,10 +96,10 @@ class IdexDatasetAccessor:
         return fit_peaks(self._ds, channel, max_peaks=max_peaks, half_width_us=half_width_us, min_snr=min_snr)
 
     def snr(self, channel: str = "tof_high", window: tuple[float, float] | None = None) -> xr.DataArray:
-        """Signal-to-noise ratio per event; see :func:`idex.science.snr.snr` (``window``: its default)."""
+        """Signal-to-noise ratio per event; see :func:`idex.science.snr.snr` (``window``: the mission's)."""
         from idex.science.snr import snr
 
-        return snr(self._ds, channel) if window is None else snr(self._ds, channel, window=window)
+        return snr(self._ds, channel, window=window)
 
     def dust(self) -> xr.Dataset:
         """The dust hits only; see :func:`idex.model.classify.dust_hits`.

@@ -30,6 +30,7 @@ from idex.decode.framing import GAP_TRUNCATED, NOT_CHECKED, Framing, frame
 from idex.decode.messages import decode_messages
 from idex.decode.problems import Reporter
 from idex.decode.versions import flag_outside_validity, schema_per_packet
+from idex.exceptions import MissingKeyError
 from idex.model.dataset import empty_events_dataset, events_dataset
 from idex.model.timing import met_to_utc
 from idex.model.versions import combine_versions
@@ -84,7 +85,7 @@ def open_raw(
     if group is None:
         return tree
     if group not in tree.children:
-        raise KeyError(f"{path.name} has no group {group!r}; groups are {sorted(tree.children)}")
+        raise MissingKeyError(f"{path.name} has no group {group!r}; groups are {sorted(tree.children)}")
     return tree[group].to_dataset()
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.exceptions import MissingKeyError
 from idex.fit.detection import significance, threshold
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.guesses import shape_of, starts
@@ -147,7 +148,7 @@ def fit(
     names = list(channels) if channels is not None else [c for c in specs if c in ds]
     unknown = [c for c in names if c not in specs]
     if unknown:
-        raise KeyError(
+        raise MissingKeyError(
             f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
             f"fits exist for {sorted(specs)}"
         )

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import xarray as xr
 
-from idex.exceptions import MissingVariableError
+from idex.exceptions import MissingKeyError
 from idex.model.dust_test import DustParameters, dust_test
 from idex.schema import ClassificationSpec, DustSpec, Schema
 from idex.threads import blocks, run_blocks
@@ -179,7 +179,7 @@ def dust_hits(ds: xr.Dataset) -> xr.Dataset:
 
     Raises
     ------
-    MissingVariableError
+    MissingKeyError
         If ``ds`` has no ``dust_hit_flag`` (decoded with a schema without a classification section).
 
     Examples
@@ -189,5 +189,5 @@ def dust_hits(ds: xr.Dataset) -> xr.Dataset:
     10
     """
     if "dust_hit_flag" not in ds:
-        raise MissingVariableError("no dust_hit_flag: decode with a schema that has a classification section")
+        raise MissingKeyError("no dust_hit_flag: decode with a schema that has a classification section")
     return ds.isel(event=ds["dust_hit_flag"].values == 1)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from idex.exceptions import MissingVariableError
+from idex.exceptions import MissingKeyError
 from idex.resources import data_dir
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def time_from_trigger(ds: xr.Dataset, channel: str) -> xr.DataArray:
 
     Raises
     ------
-    MissingVariableError
+    MissingKeyError
         If ``channel`` is not in ``ds`` or does not name its clocks.
 
     Examples
@@ -82,10 +82,10 @@ def time_from_trigger(ds: xr.Dataset, channel: str) -> xr.DataArray:
     ('event', 'sample_high')
     """
     if channel not in ds:
-        raise MissingVariableError(f"no waveform channel {channel!r} in the event model")
+        raise MissingKeyError(f"no waveform channel {channel!r} in the event model")
     attrs = ds[channel].attrs
     if "time" not in attrs or "trigger_time" not in attrs:
-        raise MissingVariableError(f"{channel!r} names no sample clock (attributes 'time' and 'trigger_time')")
+        raise MissingKeyError(f"{channel!r} names no sample clock (attributes 'time' and 'trigger_time')")
     relative = ds[attrs["time"]] - ds[attrs["trigger_time"]]
     relative.attrs = {"long_name": f"Time of {channel} relative to the trigger", "units": "us"}
     return relative.transpose("event", ...)

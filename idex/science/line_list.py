@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from idex._typing import PathLike
+from idex.exceptions import InputError, MissingKeyError
 from idex.resources import data_dir
 
 __all__ = ["LineList", "Sensitivities", "ambiguities", "load_lines", "load_rsf"]
@@ -70,7 +71,7 @@ def _read_lines(path: str) -> LineList:
     ]
     for number, row in enumerate(rows, 1):
         if len(row) != 5 or row[4].strip() not in KINDS:
-            raise ValueError(
+            raise InputError(
                 f"{path}: line list row {number} {','.join(row)!r} is not species,label,mass,"
                 f"abundance,kind with kind one of {', '.join(KINDS)}"
             )
@@ -109,7 +110,7 @@ def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> 
             raise FileNotFoundError(f"RSF table {rsf}: no such file (nor in {data_dir('defs')})")
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(doc.get("rsf"), Mapping):
-            raise ValueError(f"{path}: no 'rsf' mapping of element to relative sensitivity factor")
+            raise InputError(f"{path}: no 'rsf' mapping of element to relative sensitivity factor")
         table, status, source = (
             dict(doc["rsf"]),
             str(doc.get("status", "unknown")),
@@ -117,11 +118,11 @@ def load_rsf(rsf: PathLike | Mapping[str, float], elements: tuple[str, ...]) -> 
         )
     missing = [e for e in elements if e not in table]
     if missing:
-        raise KeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
+        raise MissingKeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
     values = {e: float(table[e]) for e in elements}
     bad = [e for e, v in values.items() if not (math.isfinite(v) and v > 0)]
     if bad:
-        raise ValueError(f"RSF of {', '.join(bad)} must be positive ({source})")
+        raise InputError(f"RSF of {', '.join(bad)} must be positive ({source})")
     return Sensitivities(values, status, source)
 
 

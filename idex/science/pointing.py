@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import IdexWarning, InputError, ProductError
 from idex.resources import data_dir, read_yaml
 from idex.science.spin_table import read_spin_tables, spin_phase
 
@@ -141,7 +141,7 @@ def pointing(
     if kernels is None or (not isinstance(kernels, (str, os.PathLike)) and len(kernels) == 0):
         kernels = [p for p in os.environ.get("IDEX_SPICE_KERNELS", "").split(os.pathsep) if p]
         if not kernels:
-            raise ValueError("no SPICE kernels: pass kernels=... or set IDEX_SPICE_KERNELS")
+            raise InputError("no SPICE kernels: pass kernels=... or set IDEX_SPICE_KERNELS")
     if spin_tables is None:
         spin_tables = [p for p in os.environ.get("IDEX_SPIN_TABLES", "").split(os.pathsep) if p] or None
     paths = _kernel_paths(kernels)

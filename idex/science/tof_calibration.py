@@ -17,6 +17,7 @@ import yaml
 
 from idex._typing import PathLike
 from idex._version import __version__
+from idex.exceptions import InputError
 from idex.model.calibration import schema_of
 from idex.science.lab_calibration import robust_sigma
 from idex.science.mass import mass
@@ -74,7 +75,7 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     stretch, shift = np.concatenate(stretch), np.concatenate(shift)
     determined = np.isfinite(stretch) & np.isfinite(shift)
     if determined.sum() < 3:
-        raise ValueError(f"{int(determined.sum())} events with a determined TOF calibration: at least 3 are needed")
+        raise InputError(f"{int(determined.sum())} events with a determined TOF calibration: at least 3 are needed")
     kept = determined.copy()
     for values in (stretch, shift):
         centre, sigma = np.median(values[determined]), robust_sigma(values[determined])

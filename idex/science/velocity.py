@@ -34,10 +34,10 @@ from scipy.optimize import brentq
 from idex._typing import PathLike
 from idex.exceptions import CalibrationWarning, ProductError
 from idex.resources import data_dir, read_yaml
+from idex.units import COULOMB_PER_PICOCOULOMB
 
 __all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
 
-_PICOCOULOMB = 1e-12
 
 
 def ion_grid_law(ratio: np.ndarray, scale: float, exponent: float, offset: float) -> np.ndarray:
@@ -155,7 +155,7 @@ class Calibration:
         >>> float(load_calibration().mass(10.0, 10.0))  # doctest: +ELLIPSIS
         1.32448...e-14
         """
-        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * _PICOCOULOMB / self.charge_yield(velocity)
+        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * COULOMB_PER_PICOCOULOMB / self.charge_yield(velocity)
 
     def ion_grid_velocity(self, ion_charge: np.ndarray, target_charge: np.ndarray) -> np.ndarray:
         """Velocity (km/s) from the ion-grid / target charge ratio; NaN outside the valid ratio range."""

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import PacketWarning, ProductError
+from idex.exceptions import MissingKeyError, PacketWarning, ProductError
 from idex.extras import require
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
@@ -48,7 +48,7 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     config = setup.database
     if config is None:
-        raise KeyError(f"scope setup {setup.name!r} has no 'database' section")
+        raise MissingKeyError(f"scope setup {setup.name!r} has no 'database' section")
     url = url or os.environ.get(config["url_environment_variable"])
     n = ds.sizes["event"]
     result = {key: np.full(n, np.nan) for key in ("velocity", "mass", "charge", "radius")}

@@ -18,11 +18,9 @@ from idex.model.quality import FitStatus
 from idex.model.timing import time_from_trigger
 from idex.schema import FitSpec, Schema
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
+from idex.units import COULOMB_PER_PICOCOULOMB
 
 __all__ = ["fit_any", "fit_shots"]
-
-_COULOMB_PER_PICOCOULOMB = 1e-12
-
 
 def _cleaned(ds: xr.Dataset, setup: ScopeSetup) -> xr.Dataset:
     """Calibrated fitted channels with the setup's background removal applied (units: the channel's)."""
@@ -104,7 +102,7 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     out["qd_fit_status"] = ("event", result.status.astype(np.int8), {
         "long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()})
     earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
-    charge_c = np.abs(earned[:, 1]) * _COULOMB_PER_PICOCOULOMB
+    charge_c = np.abs(earned[:, 1]) * COULOMB_PER_PICOCOULOMB
     speed = earned[:, 2] * 1e3
     out["particle_charge"] = ("event", np.abs(earned[:, 1]), {"long_name": "Particle charge from the QD fit",
                                                               "units": units["charge"]})

@@ -18,14 +18,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(command: F) -> F:
-    """Turn expected failures into ``error: <reason>`` and exit status 1."""
+    """Turn expected failures (:class:`~idex.exceptions.IdexError`, and the system's ``OSError``: a missing file,
+    no permission, a full disk) into ``error: <reason>`` and exit status 1; anything else is a bug and shows it."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verbose = click.get_current_context().find_root().params.get("verbose", False)
         try:
             return command(*args, **kwargs)
-        except (IdexError, OSError, KeyError, ValueError) as error:
+        except (IdexError, OSError) as error:
             if verbose:
                 raise
             message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
