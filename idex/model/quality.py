@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
-__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag"]
+__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag", "VelocityStatus"]
 
 
 class QualityFlag(enum.IntFlag):
@@ -99,3 +100,28 @@ class FitStatus(enum.IntEnum):
 
 STATUS_MESSAGES = tuple(status.message for status in FitStatus)
 """Message of each :class:`~idex.model.quality.FitStatus` code, indexed by the code (derived from the enum)."""
+
+
+class VelocityStatus(enum.IntEnum):
+    """Why an impact velocity (``<target>_velocity_status``, ``ion_grid_velocity_status``) is missing; 0: it is not.
+
+    Examples
+    --------
+    >>> VelocityStatus.flag_attributes([VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT])
+    {'flag_values': [0, 1], 'flag_meanings': 'ok no_successful_fit'}
+    """
+
+    OK = 0
+    """A velocity inside the calibrated range."""
+    NO_SUCCESSFUL_FIT = 1
+    """A fit the velocity needs did not succeed (or its value is missing)."""
+    OUTSIDE_CALIBRATED_RANGE = 2
+    """The velocity the calibration gives lies outside its calibrated range: NaN, never extrapolated."""
+    NO_ROOT_IN_SEARCH_RANGE = 3
+    """The rise-time curve reaches the fitted rise time at no velocity of the search range."""
+
+    @classmethod
+    def flag_attributes(cls, members: Iterable[VelocityStatus] | None = None) -> dict[str, object]:
+        """CF ``flag_values``/``flag_meanings`` of ``members`` (default: every code)."""
+        chosen = list(cls if members is None else members)
+        return {"flag_values": [int(s) for s in chosen], "flag_meanings": " ".join(s.name.lower() for s in chosen)}
