@@ -70,7 +70,7 @@ class FitStatus(enum.IntEnum):
     message: str
     """What the code means, written into each fit's ``<channel>_fit_message``."""
 
-    def __new__(cls, value: int, message: str) -> FitStatus:
+    def __new__(cls, value: int, message: str = "") -> FitStatus:
         member = int.__new__(cls, value)
         member._value_ = value
         member.message = message
