@@ -34,7 +34,10 @@ from idex.io.preflight import check_structure
 from idex.model.dataset import with_trigger_clocks
 from idex.model.versions import combine_versions
 
-__all__ = ["kind_of", "open", "open_products"]
+__all__ = ["CAPTURE_SUFFIXES", "kind_of", "open", "open_products"]
+
+CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
+"""File name endings of raw captures (by convention; :func:`kind_of` judges the content)."""
 
 _NETCDF = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 _CDF = (bytes.fromhex("cdf30001"), bytes.fromhex("cdf26002"), bytes.fromhex("0000ffff"))

@@ -38,9 +38,6 @@ __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "ru
 
 log = logging.getLogger(__name__)
 
-CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds", "")
-
-
 @dataclass(frozen=True)
 class BatchOptions:
     """What to produce for each capture."""
@@ -66,13 +63,15 @@ class FileResult:
 def find_captures(root: PathLike, *, exclude: Path | None = None) -> list[Path]:
     """Raw captures under ``root``: files ending in .pkts/.bin/.dat/.ccsds or without a suffix (the old
     toolkit's convention), not hidden, not empty, and not inside ``exclude``."""
+    from idex.opening import CAPTURE_SUFFIXES
+
     found = []
     for path in sorted(Path(root).rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if exclude is not None and exclude in path.parents:
             continue
-        if path.suffix.lower() in CAPTURE_SUFFIXES and path.stat().st_size > 0:
+        if path.suffix.lower() in (*CAPTURE_SUFFIXES, "") and path.stat().st_size > 0:
             found.append(path)
     return found
 

@@ -60,11 +60,6 @@ def open_cdf(path: PathLike) -> xr.Dataset:
         If ``path`` does not exist.
     ProductError
         If the file is not a readable CDF, or holds no science events (event-message products), naming it.
-
-    Examples
-    --------
-    >>> import idex
-    >>> # ds = idex.open_cdf("imap_idex_l1a_sci-10days_20231214_v001.0001.cdf")
     """
     import cdflib
 
