@@ -25,6 +25,7 @@ from idex.fit.engine import levenberg_marquardt
 from idex.fit.models import MODELS
 from idex.model.calibration import calibrated
 from idex.model.quality import FitStatus
+from idex.model.statistics import robust_sigma
 from idex.model.timing import time_from_trigger
 
 __all__ = ["PeakWindows", "fit_peaks", "peak_windows"]
@@ -145,7 +146,7 @@ def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 
         if quiet.sum() < 16:
             continue
         levels[event] = level = np.nanmedian(y[quiet])
-        noise = 1.4826 * np.nanmedian(np.abs(y[quiet] - level))
+        noise = robust_sigma(y[quiet])
         found, props = find_peaks(np.nan_to_num(y - level), prominence=max(min_snr * noise, 1e-12), distance=half)
         chosen = sorted(found[np.argsort(props["prominences"])[::-1][:max_peaks]])
         rows += [event] * len(chosen)
