@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import xarray as xr
@@ -40,6 +41,13 @@ from idex.schema.ccsds import LENGTH_BIAS, PRIMARY_HEADER, PRIMARY_HEADER_BYTES
 __all__ = ["open_raw", "decode_bytes", "choose_schema"]
 
 
+@overload
+def open_raw(
+    path: PathLike, *, schema: str | PathLike | Schema | None = None, group: None = None, strict: bool = False
+) -> xr.DataTree: ...
+@overload
+def open_raw(path: PathLike, *, schema: str | PathLike | Schema | None = None, group: str, strict: bool = False
+             ) -> xr.Dataset: ...
 def open_raw(
     path: PathLike,
     *,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -235,6 +235,12 @@ def _read_header(buffer: bytes | np.ndarray, path: Path) -> TrcHeader:
     return TrcHeader(**values, wavedesc_offset=start)
 
 
+@overload
+def read_trc(path: PathLike, *, header_only: Literal[False] = False) -> Trace: ...
+@overload
+def read_trc(path: PathLike, *, header_only: Literal[True]) -> TrcHeader: ...
+@overload
+def read_trc(path: PathLike, *, header_only: bool) -> Trace | TrcHeader: ...
 def read_trc(path: PathLike, *, header_only: bool = False) -> Trace | TrcHeader:
     """Read a LeCroy ``.trc`` file.
 
