@@ -35,6 +35,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import IdexWarning, InputError, ProductError
+from idex.extras import require
 from idex.resources import data_dir, read_yaml
 from idex.science.spin_table import read_spin_tables, spin_phase
 
@@ -86,11 +87,7 @@ def _kernel_paths(kernels: PathLike | Sequence[PathLike]) -> list[Path]:
 
 
 def _spiceypy() -> Any:
-    try:
-        import spiceypy
-    except ImportError as error:
-        raise ImportError("pointing needs spiceypy: pip install 'idex[pointing]'") from error
-    return spiceypy
+    return require("spiceypy", "pointing (idex pointing, ds.idex.pointing())")
 
 
 def _per_event(function: Any, ets: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
