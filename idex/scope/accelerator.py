@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import MissingKeyError, PacketWarning, ProductError
+from idex.exceptions import MissingExtraError, MissingKeyError, PacketWarning, ProductError
 from idex.extras import require
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
@@ -92,7 +92,13 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
 
 def _rows(sa: Any, url: str, table: str, query: Any) -> list[Any]:
     """The rows of ``query``; a database that is not there or lacks ``table`` is a :class:`ProductError`."""
-    engine = sa.create_engine(url)
+    try:
+        engine = sa.create_engine(url)
+    except ImportError as error:  # the driver the URL names (postgresql+psycopg: the idex[db] extra)
+        raise MissingExtraError(f"accelerator database {url.split('://')[0]}: its driver {error.name or error} is not "
+                                "installed (pip install 'idex[db]' for PostgreSQL)", name=error.name) from None
+    except sa.exc.ArgumentError as error:
+        raise ProductError(f"accelerator database: not a URL SQLAlchemy reads ({error})") from None
     shown = engine.url.render_as_string(hide_password=True)
     database = engine.url.database
     try:
