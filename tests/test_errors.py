@@ -76,3 +76,20 @@ def test_old_open_products_path_warns_and_resolves():
     with pytest.warns(DeprecationWarning, match="use idex.open_products"):
         from idex.io.products import open_products
     assert open_products is opening.open_products
+
+
+@pytest.mark.parametrize(("url", "error", "names"), [
+    pytest.param("postgresql+psycopg://user@host/accelerator", exceptions.MissingExtraError, "idex[db]",
+                 id="driver-missing"),
+    pytest.param("not a url", exceptions.ProductError, "not a URL SQLAlchemy reads", id="unreadable-url"),
+])
+def test_accelerator_database_errors_say_what_to_do(monkeypatch, url, error, names):
+    import sys
+
+    import sqlalchemy as sa
+
+    from idex.scope.accelerator import _rows
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the driver were not installed
+    with pytest.raises(error, match=names.replace("[", r"\[").replace("]", r"\]")):
+        _rows(sa, url, "shots", None)
