@@ -34,7 +34,7 @@ from idex.io.preflight import check_structure
 from idex.model.dataset import with_trigger_clocks
 from idex.model.versions import combine_versions
 
-__all__ = ["CAPTURE_SUFFIXES", "kind_of", "open", "open_products"]
+__all__ = ["CAPTURE_SUFFIXES", "kind_of", "open", "open_products", "require_packets"]
 
 CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
 """File name endings of raw captures (by convention; :func:`kind_of` judges the content)."""
@@ -113,10 +113,14 @@ def open(path: PathLike, *, schema: str | PathLike | None = None, strict: bool =
                            "read (CSV is an export for spreadsheets; open the .nc, .h5 or .cdf instead)")
     from idex.decode.raw import open_raw
 
-    tree = open_raw(path, schema=schema, strict=strict)
+    return require_packets(open_raw(path, schema=schema, strict=strict), path)["events"].to_dataset()
+
+
+def require_packets(tree: xr.DataTree, path: PathLike) -> xr.DataTree:
+    """``tree`` (decoded from ``path``), or a :class:`~idex.exceptions.ProductError` if no packet framed in it."""
     if tree["packets"].sizes["packet"] == 0:
         raise ProductError(f"{path}: no CCSDS packet found: not a telemetry capture")
-    return tree["events"].to_dataset()
+    return tree
 
 
 def _open_netcdf(path: Path) -> xr.Dataset:

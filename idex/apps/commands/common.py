@@ -45,7 +45,7 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
     """Decode, echoing decoding warnings to stderr with --verbose (they are always in the quality flags)."""
     from idex.decode.raw import open_raw
     from idex.exceptions import ProductError
-    from idex.opening import kind_of
+    from idex.opening import kind_of, require_packets
 
     if capture.is_file() and kind_of(capture) != "telemetry":
         raise ProductError(f"{capture} is a {kind_of(capture)} file, not a raw capture; "
@@ -56,9 +56,7 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
         tree = open_raw(capture, schema=schema, strict=strict)
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
-    if tree["packets"].sizes["packet"] == 0:
-        raise ProductError(f"{capture}: no CCSDS packet found: not a telemetry capture")
-    return tree
+    return require_packets(tree, capture)
 
 
 def open_events(path: Path):
