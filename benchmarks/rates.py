@@ -65,8 +65,8 @@ def synthesise(folder: Path, days: int, per_day: int) -> list[Path]:
 def run_idex(files: list[Path], messages: Path) -> tuple[float, dict[str, list[int]]]:
     import xarray as xr
 
-    from idex.io.products import open_products
     from idex.io.rate_products import rates
+    from idex.opening import open_products
 
     begin = time.perf_counter()
     with warnings.catch_warnings():

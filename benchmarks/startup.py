@@ -9,15 +9,24 @@ pins its own dependency versions, so it usually lives in its own environment: pa
 ``--reference-python``; without it, the official approach (space_packet_parser and the mission XTCE, see
 ``benchmarks/decode.py``) is timed in this environment instead, when space_packet_parser is installed.
 
+dask is an extra (``idex[dask]``): xarray imports ``dask.array`` in every process where dask is installed, so
+``idex decode`` is also timed without it, in the same run: with ``--lean-python``, the interpreter of an
+environment holding the core dependencies only (idex itself from this checkout, by ``PYTHONPATH``); without it,
+in this environment with dask hidden from the import system (``sys.modules["dask"] = None``: ``find_spec``
+answers "not installed", as xarray asks).
+
 Last, both decoders warm (in process, after a first call, best of 10): ``idex.open_raw`` against ``PacketParser``.
 
-Run: ``python benchmarks/startup.py [--runs 5] [--reference-python /path/to/imap/venv/bin/python]``
+Run: ``python benchmarks/startup.py [--runs 5] [--reference-python /path/to/imap/venv/bin/python]
+[--lean-python /path/to/core-only/venv/bin/python]``
 The numba kernels are compiled once before timing (``idex decode`` of the capture), as after installation.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +47,15 @@ spice_time.met_to_ttj2000ns = imap_utils.met_to_ttj2000ns = met
 from imap_processing.idex.idex_l1a import PacketParser
 PacketParser({path!r}).data["l1a_sci-10days"].load()
 """
+
+_CLI = """
+import sys{hide}
+from idex.apps.cli import main
+sys.argv = ["idex", *sys.argv[1:]]
+main()
+"""
+_HIDE_DASK = """
+sys.modules["dask"] = sys.modules["distributed"] = None  # find_spec answers None: dask reads as not installed"""
 
 WARM_REPEATS = 10
 """Calls timed in process after the first, for both decoders; the least time counts."""
@@ -70,12 +88,12 @@ print(reference_decode(open({path!r}, "rb").read()))
 """
 
 
-def best_of(command: list[str], runs: int) -> float:
+def best_of(command: list[str], runs: int, env: dict[str, str] | None = None) -> float:
     """Least wall-clock time of ``runs`` runs of a whole process (s)."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -84,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reference-python", help="interpreter of an environment with imap-processing")
+    parser.add_argument("--lean-python", help="interpreter of an environment with idex's core dependencies only")
     args = parser.parse_args()
     python = sys.executable
     cli = shutil.which("idex") or str(Path(python).with_name("idex"))
@@ -99,6 +118,18 @@ def main() -> None:
             "idex decode capture -o events.nc": best_of([cli, "decode", str(CAPTURE), "-o", out, "--overwrite"],
                                                         args.runs),
         }
+        decode_args = ["decode", str(CAPTURE), "-o", out, "--overwrite"]
+        dask_here = importlib.util.find_spec("dask") is not None
+        if args.lean_python:
+            lean_name = "idex decode, core-only environment (--lean-python)"
+            lean = [args.lean_python, "-c", _CLI.format(hide=""), *decode_args]
+            environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get(
+                "PYTHONPATH", "")])}
+        else:
+            lean_name = "idex decode, dask hidden in this environment"
+            lean, environment = [python, "-c", _CLI.format(hide=_HIDE_DASK), *decode_args], None
+        subprocess.run(lean, check=True, capture_output=True, env=environment)
+        rows[lean_name] = best_of(lean, args.runs, env=environment)
         ours = _WARM.format(repeats=WARM_REPEATS, setup="\nimport idex", call=f"idex.open_raw({str(CAPTURE)!r})")
         warm_runs = sorted(float(subprocess.run([python, "-c", ours], check=True, capture_output=True,
                                                 text=True).stdout) for _ in range(WARM_PROCESSES))
@@ -122,7 +153,8 @@ def main() -> None:
                 code = _OFFICIAL_APPROACH.format(here=str(HERE), path=str(CAPTURE))
                 reference = best_of([python, "-c", code], args.runs)
     width = max(len(name) for name in rows) + 2
-    print(f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes)")
+    print(f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes); "
+          f"dask {'installed' if dask_here else 'not installed'} in this environment")
     for name, seconds in rows.items():
         print(f"  {name:<{width}} {seconds:6.3f} s")
     print(f"  import idex / import xarray: {rows['import idex'] / rows['import xarray']:.2f}x; "
@@ -132,7 +164,8 @@ def main() -> None:
         return
     decode = rows["idex decode capture -o events.nc"]
     print(f"  {reference_name}: {reference:.3f} s")
-    print(f"  ratio reference / idex decode (whole process): {reference / decode:.1f}x")
+    print(f"  ratio reference / idex decode (whole process): {reference / decode:.1f}x; without dask "
+          f"({lean_name.split(', ')[1]}): {reference / rows[lean_name]:.1f}x")
     print(f"  warm, in process, best of {WARM_REPEATS} calls: idex.open_raw {warm * 1e3:.1f} ms (slowest of "
           f"{WARM_PROCESSES} processes {warm_runs[-1] * 1e3:.1f} ms)", end="")
     if reference_warm is not None:

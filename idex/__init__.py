@@ -23,9 +23,9 @@ from idex._version import __version__
 if TYPE_CHECKING:
     from idex import exceptions, testing
     from idex.decode.raw import decode_bytes, open_raw
-    from idex.io.products import open_cdf, open_products
+    from idex.io.products import open_cdf
     from idex.model.quality import FitStatus, QualityFlag
-    from idex.opening import open
+    from idex.opening import open, open_products
     from idex.schema import Schema, available_schemas, load_schema, validate_schema
     from idex.science.lab_calibration import calibrate
     from idex.scope import open_trc
@@ -59,7 +59,7 @@ _HOME = {
     "load_schema": "idex.schema",
     "open": "idex.opening",
     "open_cdf": "idex.io.products",
-    "open_products": "idex.io.products",
+    "open_products": "idex.opening",
     "open_raw": "idex.decode.raw",
     "open_trc": "idex.scope",
     "validate_schema": "idex.schema",

@@ -10,12 +10,10 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from idex.decode.raw import open_raw
-from idex.opening import kind_of
+from idex.opening import CAPTURE_SUFFIXES, kind_of
 from idex.opening import open as open_any
 
 __all__ = ["IdexBackendEntrypoint"]
-
-_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
 
 
 class IdexBackendEntrypoint(BackendEntrypoint):
@@ -55,7 +53,7 @@ class IdexBackendEntrypoint(BackendEntrypoint):
             name = os.fspath(filename_or_obj)
         except TypeError:
             return False
-        if name.lower().endswith(_SUFFIXES):
+        if name.lower().endswith(CAPTURE_SUFFIXES):
             return True
         try:
             return os.path.isfile(name) and kind_of(name) == "cdf"

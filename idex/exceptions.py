@@ -8,7 +8,6 @@ Messages say what was expected, what was found and where (file, YAML path, byte 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "IdexError",
@@ -17,8 +16,12 @@ __all__ = [
     "ValidationResult",
     "PacketDecodeError",
     "DecompressionError",
-    "FitError",
     "ExportError",
+    "ExpressionError",
+    "InputError",
+    "MissingExtraError",
+    "MissingKeyError",
+    "TrcError",
     "CalibrationWarning",
     "IdexWarning",
     "PacketWarning",
@@ -93,14 +96,11 @@ class PacketDecodeError(IdexError, ValueError):
     ----------
     offset : int or None
         Byte offset in the capture where the problem starts.
-    partial : Any
-        Whatever was decoded before the problem, when available.
     """
 
-    def __init__(self, message: str, *, offset: int | None = None, partial: Any = None) -> None:
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
-        self.partial = partial
 
 
 class DecompressionError(IdexError, ValueError):
@@ -111,12 +111,33 @@ class ProductError(IdexError, ValueError):
     """A file is not a readable IDEX product (truncated, corrupted, or another product); the message names it."""
 
 
-class FitError(IdexError, RuntimeError):
-    """A fit could not be set up or run."""
-
-
 class ExportError(IdexError, ValueError):
     """A dataset cannot be written in the requested format."""
+
+
+class MissingExtraError(IdexError, ImportError):
+    """A feature needs an optional part of idex that is not installed; the message names the extra to install."""
+
+
+class InputError(IdexError, ValueError):
+    """An argument or an input's content cannot be used (a value out of range, too few events, an unknown
+    choice); the message names the argument, file or key and what would do."""
+
+
+class ExpressionError(IdexError, ValueError):
+    """A schema expression uses syntax or names outside the allowed set (``idex.schema.expressions``)."""
+
+
+class TrcError(IdexError, ValueError):
+    """A file is not a readable LeCroy trace (``idex.io.trc``)."""
+
+
+class MissingKeyError(IdexError, KeyError):
+    """Something a computation needs is absent: a variable or attribute of the event model, a group, a schema or
+    setup section, a table entry; the message names it and how to get it."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class IdexWarning(UserWarning):
@@ -133,3 +154,14 @@ class CalibrationWarning(IdexWarning):
 
 class SchemaWarning(IdexWarning):
     """A schema on the search path is skipped or ambiguous (named in the message)."""
+
+
+def __getattr__(name: str) -> type[IdexError]:
+    """``FitError`` was never raised (a fit that fails has a status, :class:`idex.model.quality.FitStatus`)."""
+    if name == "FitError":
+        import warnings
+
+        warnings.warn("idex.exceptions.FitError is gone (never raised: fits report a FitStatus); catch IdexError",
+                      DeprecationWarning, stacklevel=2)
+        return IdexError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

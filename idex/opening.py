@@ -11,23 +11,33 @@ Content and how it is recognised, then what reads it:
 
 Every command that takes files and the viewer open them through here. Anything else (CSV tables, event-
 message products, files that are not telemetry) is refused with a :class:`~idex.exceptions.ProductError`
-that names the file and says what it is.
+that names the file and says what it is. ``idex.open_products(paths)`` opens many files this way as one lazy
+(dask) collection.
 """
 
 from __future__ import annotations
 
 import builtins
 import os
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import ProductError
+from idex.exceptions import IdexWarning, ProductError
+from idex.extras import require
 from idex.io.preflight import check_structure
 from idex.model.dataset import with_trigger_clocks
+from idex.model.versions import combine_versions
 
-__all__ = ["kind_of", "open"]
+__all__ = ["CAPTURE_SUFFIXES", "kind_of", "open", "open_products", "require_packets"]
+
+CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds")
+"""File name endings of raw captures (by convention; :func:`kind_of` judges the content)."""
 
 _NETCDF = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 _CDF = (bytes.fromhex("cdf30001"), bytes.fromhex("cdf26002"), bytes.fromhex("0000ffff"))
@@ -103,10 +113,14 @@ def open(path: PathLike, *, schema: str | PathLike | None = None, strict: bool =
                            "read (CSV is an export for spreadsheets; open the .nc, .h5 or .cdf instead)")
     from idex.decode.raw import open_raw
 
-    tree = open_raw(path, schema=schema, strict=strict)
+    return require_packets(open_raw(path, schema=schema, strict=strict), path)["events"].to_dataset()
+
+
+def require_packets(tree: xr.DataTree, path: PathLike) -> xr.DataTree:
+    """``tree`` (decoded from ``path``), or a :class:`~idex.exceptions.ProductError` if no packet framed in it."""
     if tree["packets"].sizes["packet"] == 0:
         raise ProductError(f"{path}: no CCSDS packet found: not a telemetry capture")
-    return tree["events"].to_dataset()
+    return tree
 
 
 def _open_netcdf(path: Path) -> xr.Dataset:
@@ -125,3 +139,79 @@ def _open_cdf(path: Path) -> xr.Dataset:
     from idex.io.products import open_cdf
 
     return open_cdf(path)
+
+
+def open_products(
+    paths: str | PathLike | Iterable[PathLike], *, chunks: int | None = None, keep_duplicates: bool = False
+) -> xr.Dataset:
+    """Open many files of any kind idex reads as one dask-backed event model, sorted by time, duplicates dropped.
+
+    Parameters
+    ----------
+    paths : str, path or iterable of paths
+        A glob pattern (``"archive/**/*.cdf"``, recursive), a folder, or the files themselves: raw captures,
+        idex's own products, official L1a/L1b science products, of any packet versions.
+    chunks : int, optional
+        Events per dask chunk (default: one chunk per file).
+    keep_duplicates : bool
+        Keep every copy of an event seen in several files.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy arrays of every packet version (:func:`idex.model.versions.combine_versions`: the union of their
+        fields, ``packet_schema`` per event). ``attrs["duplicates_dropped"]`` counts events seen in more than
+        one file (impact times within :data:`idex.io.products.SAME_EVENT`, e.g. the L1a and L1b products of one
+        day, whose epochs differ by 32 ns), also reported with a warning. Files holding no events (event-message
+        products, tables) are skipped with a warning naming each and why, and counted in
+        ``attrs["files_skipped"]``. ``source`` names each event's file. When event numbers repeat across
+        files, the index is ``epoch`` (unique once duplicates are dropped) instead of ``event``, and
+        ``attrs["event_index"]`` says so.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing matches ``paths``.
+    ProductError
+        If no file holds events (each file and reason named).
+    MissingExtraError
+        If dask is not installed (the ``idex[dask]`` extra).
+    """
+    from idex.io.products import SAME_EVENT, expand_paths, unique_events
+
+    require("dask.array", "idex.open_products (a lazy collection of many files)")
+    files = expand_paths(paths)
+    if not files:
+        raise FileNotFoundError(f"no product matches {paths!r}")
+    datasets, skipped = [], []
+    for path in files:
+        try:
+            datasets.append(open(path).chunk({} if chunks is None else {"event": chunks}))
+        except ProductError as error:
+            skipped.append(str(error))
+    if not datasets:
+        raise ProductError(f"none of the {len(files)} files holds events: " + "; ".join(skipped))
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} of {len(files)} files skipped (no events in them): " + "; ".join(skipped),
+            IdexWarning,
+            stacklevel=2,
+        )
+    ds = combine_versions(datasets)
+    first = np.arange(ds.sizes["event"]) if keep_duplicates else unique_events(ds["epoch"].values)
+    duplicates = int(ds.sizes["event"] - first.size)
+    if duplicates:
+        warnings.warn(
+            f"{duplicates} duplicate event(s) across {len(datasets)} files were dropped (the same impact "
+            f"time within {SAME_EVENT}; keep_duplicates=True keeps them)",
+            IdexWarning,
+            stacklevel=2,
+        )
+    order = first[np.argsort(ds["epoch"].values[first], kind="stable")]
+    out = ds.isel(event=order)
+    out.attrs.update(duplicates_dropped=duplicates, source_files=len(datasets), files_skipped=len(skipped))
+    repeated = not out.indexes["event"].is_unique  # event numbers restart per capture: the impact time is the identity
+    if repeated and out.indexes.get("epoch") is None and pd.Index(out["epoch"].values).is_unique:
+        out = out.drop_indexes("event").set_xindex("epoch")
+        out.attrs["event_index"] = "epoch (event numbers repeat across files; select with .sel(epoch=...))"
+    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from idex.exceptions import InputError
+
 __all__ = ["SAMPLE_CAPTURES", "sample_capture"]
 
 SAMPLE_CAPTURES = {
@@ -27,7 +29,7 @@ def sample_capture(version: str = "2023_12") -> Path:
     pathlib.Path
     """
     if version not in SAMPLE_CAPTURES:
-        raise ValueError(f"unknown sample {version!r}; choose one of {sorted(SAMPLE_CAPTURES)}")
+        raise InputError(f"unknown sample {version!r}; choose one of {sorted(SAMPLE_CAPTURES)}")
     name = SAMPLE_CAPTURES[version]
     packaged = Path(str(resources.files("idex"))) / "_data" / "samples" / name
     if packaged.is_file():

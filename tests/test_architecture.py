@@ -56,3 +56,43 @@ def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
 def test_no_module_is_long():
     lengths = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
+
+
+FRONT = ("apps", "accessor.py", "opening.py", "backend.py", "_registration.py", "__init__.py", "testing.py")
+"""Where ``ds.idex`` may be used: the public front and the applications above it (``idex/__init__.py`` and
+``idex/testing.py`` only in doctests, which are not code)."""
+
+
+def accessor_uses(source: str) -> list[int]:
+    """Lines of ``source`` that reach the ``ds.idex`` accessor (``x.idex`` or ``getattr(x, "idex")``), docstrings aside.
+
+    Import-linter cannot see these: they depend on ``import idex`` having registered the accessor, an upward
+    coupling from the layer below the front to the front.
+    """
+    import ast
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr == "idex":
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value == "idex"):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_no_accessor_use_below_the_front():
+    below = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in FRONT]
+    uses = {p.relative_to(ROOT).as_posix(): found for p in below if (found := accessor_uses(p.read_text()))}
+    assert uses == {}
+
+
+@pytest.mark.parametrize("planted", [
+    pytest.param("t = ds.idex.time('tof_high')", id="method"),
+    pytest.param("accessor = ds.idex", id="attribute"),
+    pytest.param("accessor = getattr(ds, 'idex')", id="getattr"),
+])
+def test_a_planted_accessor_use_is_found(planted):
+    source = (PACKAGE / "science" / "snr.py").read_text() + f"\n\ndef _planted(ds):\n    {planted}\n"
+    assert accessor_uses(source) == [len(source.splitlines())]
+    assert accessor_uses('"""ds.idex.time() in a docstring is prose."""') == []

@@ -133,8 +133,8 @@ def test_figures_have_the_window_events_and_on_time_in_their_titles(tmp_path: Pa
 
 
 def test_many_daily_files_give_the_same_rates_as_one_dataset(tmp_path: Path) -> None:
-    from idex.io.products import open_products
     from idex.io.rate_products import rates
+    from idex.opening import open_products
 
     values = synthetic_l2.events()
     epoch = values.pop("epoch")

@@ -47,3 +47,34 @@ def test_public_names_resolve_lazily():
         assert getattr(idex, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         idex.nope  # noqa: B018
+
+
+HIDE_DASK = "import sys\nsys.modules['dask'] = sys.modules['distributed'] = None  # as if not installed\n"
+
+
+def test_decode_runs_without_dask_and_imports_none_of_it(tmp_path):
+    out = tmp_path / "events.nc"
+    loaded = _modules_after(
+        f"{HIDE_DASK}import idex.apps.cli\nsys.argv = ['idex', 'decode', {str(_capture())!r}, '-o', {str(out)!r}]\n"
+        "try: idex.apps.cli.main()\nexcept SystemExit as exit: assert not exit.code, exit.code"
+    )
+    assert out.is_file()
+    assert not {name for name in loaded if name.startswith(("dask.", "distributed."))}  # the two hidden: None
+
+
+@pytest.mark.parametrize("code", [
+    pytest.param("idex.open_products(idex.testing.sample_capture())", id="open_products"),
+    pytest.param("from idex.extras import require\nrequire('distributed', 'idex batch --scheduler')", id="require"),
+])
+def test_a_feature_needing_dask_names_the_extra(code):
+    script = f"{HIDE_DASK}import idex\ntry:\n    {code.replace(chr(10), chr(10) + '    ')}\n" \
+             "except idex.exceptions.MissingExtraError as error:\n    print(error)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().endswith("which is not installed: pip install 'idex[dask]'")
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def _capture():
+    import idex
+
+    return idex.testing.sample_capture()

@@ -32,13 +32,11 @@ from idex.apps.batch_state import (
     record_done,
     remove_stale_temporaries,
 )
+from idex.extras import require
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 
 log = logging.getLogger(__name__)
-
-CAPTURE_SUFFIXES = (".pkts", ".bin", ".dat", ".ccsds", "")
-
 
 @dataclass(frozen=True)
 class BatchOptions:
@@ -65,13 +63,15 @@ class FileResult:
 def find_captures(root: PathLike, *, exclude: Path | None = None) -> list[Path]:
     """Raw captures under ``root``: files ending in .pkts/.bin/.dat/.ccsds or without a suffix (the old
     toolkit's convention), not hidden, not empty, and not inside ``exclude``."""
+    from idex.opening import CAPTURE_SUFFIXES
+
     found = []
     for path in sorted(Path(root).rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if exclude is not None and exclude in path.parents:
             continue
-        if path.suffix.lower() in CAPTURE_SUFFIXES and path.stat().st_size > 0:
+        if path.suffix.lower() in (*CAPTURE_SUFFIXES, "") and path.stat().st_size > 0:
             found.append(path)
     return found
 
@@ -207,11 +207,9 @@ def _execute(tasks: list[tuple], *, jobs: int | None, scheduler: str | None) -> 
     if not tasks:
         return
     if scheduler:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            for future in dask_completed([client.submit(_run_one, *task, pure=False) for task in tasks]):
+        distributed = require("distributed", "running on a dask scheduler (--scheduler)")
+        with distributed.Client(scheduler) as client:
+            for future in distributed.as_completed([client.submit(_run_one, *task, pure=False) for task in tasks]):
                 yield future.result()
         return
     if jobs == 1 or len(tasks) == 1:

@@ -14,6 +14,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import save_figure
+from idex.exceptions import InputError
 
 __all__ = ["readable_labels", "render_orbit", "render_rate_map", "render_spin_phase", "summary"]
 
@@ -57,9 +58,9 @@ def render_rate_map(
     ``projection`` is ``"mollweide"`` (longitude drawn −180…180°) or ``"rectangular"`` (0…360°).
     """
     if quantity not in ("counts", "rate"):
-        raise ValueError(f"quantity {quantity!r}: 'counts' or 'rate'")
+        raise InputError(f"quantity {quantity!r}: 'counts' or 'rate'")
     if projection not in ("mollweide", "rectangular"):
-        raise ValueError(f"projection {projection!r}: 'mollweide' or 'rectangular'")
+        raise InputError(f"projection {projection!r}: 'mollweide' or 'rectangular'")
     counts = rates["counts_map"].sum("epoch").values.T  # (lat, lon)
     seconds = float(rates["on_seconds"].sum()) if "on_seconds" in rates else 0.0
     if quantity == "rate":

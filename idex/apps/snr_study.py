@@ -14,10 +14,12 @@ from idex.apps.table import without_duplicates
 from idex.atomic import save_figure
 from idex.model.dataset import waveform_channels
 from idex.science.calibration_report import readable_log_ticks
+from idex.science.tof_charge import settings as tof_charge_settings
 
 __all__ = ["PLOTS", "snr_plots", "snr_table"]
 
-TOF_CHANNELS = ("tof_high", "tof_mid", "tof_low")
+TOF_CHANNELS = tuple(tof_charge_settings()["channels"])
+"""The TOF gains, highest first (``defs/tof_charge.yaml``)."""
 PLOTS = ("snr_vs_time.png", "snr_vs_charge.png", "snr_histograms.png")
 """The figures :func:`snr_plots` writes."""
 

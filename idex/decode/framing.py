@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from idex.schema.ccsds import PRIMARY_HEADER_BYTES
+
 __all__ = [
     "CRC_MISMATCH",
     "CRC_OK",
@@ -36,7 +38,6 @@ __all__ = [
     "frame",
 ]
 
-PRIMARY_HEADER_BYTES = 6
 _Int = int | np.integer  # what the compiled helpers take and give back as a CRC register
 GAP_GARBAGE = 0
 GAP_TRUNCATED = 1

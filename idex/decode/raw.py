@@ -31,10 +31,12 @@ from idex.decode.framing import GAP_TRUNCATED, NOT_CHECKED, Framing, frame
 from idex.decode.messages import decode_messages
 from idex.decode.problems import Reporter
 from idex.decode.versions import flag_outside_validity, schema_per_packet
+from idex.exceptions import MissingKeyError
 from idex.model.dataset import empty_events_dataset, events_dataset
 from idex.model.timing import met_to_utc
 from idex.model.versions import combine_versions
 from idex.schema import Schema, load_schema, loadable_schemas
+from idex.schema.ccsds import LENGTH_BIAS, PRIMARY_HEADER, PRIMARY_HEADER_BYTES
 
 __all__ = ["open_raw", "decode_bytes", "choose_schema"]
 
@@ -97,7 +99,7 @@ def open_raw(
     if group is None:
         return tree
     if group not in tree.children:
-        raise KeyError(f"{path.name} has no group {group!r}; groups are {sorted(tree.children)}")
+        raise MissingKeyError(f"{path.name} has no group {group!r}; groups are {sorted(tree.children)}")
     return tree[group].to_dataset()
 
 
@@ -221,11 +223,12 @@ def _header_lengths(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
     lengths: set[int] = set()
     for schema in candidates:
         science = np.flatnonzero(apids == schema.science_apid)
-        size = 7 + extract_bits(buffer, starts[science], 32, 16)  # the primary header's packet length field
+        length = extract_bits(buffer, starts[science], *PRIMARY_HEADER["packet_length"])
+        size = PRIMARY_HEADER_BYTES + LENGTH_BIAS + length  # bytes of each science packet
         field = schema.subheader_field("packet_type")
-        science = science[size * 8 >= field.offset + field.bits]
-        kind = extract(buffer, starts[science], field)
-        lengths |= {int(v) for v in 7 + extract_bits(buffer, starts[science[kind == schema.header_type_code]], 32, 16)}
+        typed = size * 8 >= field.offset + field.bits
+        kind = extract(buffer, starts[science[typed]], field)
+        lengths |= {int(v) for v in size[typed][kind == schema.header_type_code]}
     return lengths
 
 
@@ -289,9 +292,8 @@ def _report_gaps(buffer: np.ndarray, framing: Framing, apids: np.ndarray, schema
 
 def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema: Schema) -> xr.Dataset:
     starts, ends = framing.starts, framing.ends
-    primary = {name: extract_bits(buffer, starts, offset, bits)
-               for name, offset, bits in (("sec_hdr_flag", 4, 1), ("sequence_flags", 16, 2),
-                                          ("sequence_count", 18, 14))}
+    primary = {name: extract_bits(buffer, starts, *PRIMARY_HEADER[name])
+               for name in ("sec_hdr_flag", "sequence_flags", "sequence_count")}
     # the framing checked the CRC of every APID any candidate schema declares one for; keep the chosen schema's
     crc = np.where(np.isin(apid, list(schema.crc_apids)), framing.crc, NOT_CHECKED).astype(np.int8)
     has_time = (primary["sec_hdr_flag"] == 1) & (ends - starts >= 12)

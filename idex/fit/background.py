@@ -11,6 +11,8 @@ import numpy as np
 from scipy.optimize import curve_fit
 from scipy.signal import butter, filtfilt
 
+from idex.exceptions import InputError
+
 __all__ = ["detrend", "lowpass", "remove_sine", "sine"]
 
 
@@ -81,6 +83,6 @@ def lowpass(t: np.ndarray, y: np.ndarray, cutoff_mhz: float, order: int = 2) -> 
     """
     rate = 1.0 / float(np.median(np.diff(t)))
     if not 0 < cutoff_mhz < rate / 2:
-        raise ValueError(f"cutoff {cutoff_mhz} MHz must lie between 0 and the Nyquist frequency {rate / 2} MHz")
+        raise InputError(f"cutoff {cutoff_mhz} MHz must lie between 0 and the Nyquist frequency {rate / 2} MHz")
     b, a = butter(order, cutoff_mhz / (rate / 2))
     return filtfilt(b, a, y)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+from idex.exceptions import InputError
+
 __all__ = ["AR_ORDER", "DRIFT_DEGREE", "significance", "threshold"]
 
 AR_ORDER = 8
@@ -133,7 +135,7 @@ def threshold(false_alarm: float, samples: int) -> float:
     (4.76, 0.0)
     """
     if not 0 < false_alarm <= 1:
-        raise ValueError(f"false_alarm_probability must lie in (0, 1], got {false_alarm}")
+        raise InputError(f"false_alarm_probability must lie in (0, 1], got {false_alarm}")
     if false_alarm == 1:
         return 0.0
     return float(max(-ndtri(false_alarm / (2 * max(samples, 1))), 0.0))

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.exceptions import MissingKeyError
 from idex.fit.detection import significance, threshold
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.grid import grid_start
@@ -26,6 +27,7 @@ from idex.fit.models import MODELS, impact_peak
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import stored_form
 from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag
+from idex.model.timing import time_from_trigger
 from idex.schema import FitSpec, Schema
 
 __all__ = ["fit", "fit_arrays", "fit_quality"]
@@ -149,7 +151,7 @@ def fit(
     names = list(channels) if channels is not None else [c for c in specs if c in ds]
     unknown = [c for c in names if c not in specs]
     if unknown:
-        raise KeyError(
+        raise MissingKeyError(
             f"{ds.attrs.get('idex_schema', 'this dataset')!r} declares no fit for {unknown}; "
             f"fits exist for {sorted(specs)}"
         )
@@ -179,7 +181,7 @@ def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool
     for name, spec in specs.items():
         dim = ds[name].dims[-1]
         units = ds[name].attrs.get("calibration_units", "")
-        time = ds.idex.time(name)
+        time = time_from_trigger(ds, name)
         table = xr.apply_ufunc(
             fit_arrays,
             time,

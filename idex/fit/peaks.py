@@ -23,7 +23,10 @@ from scipy.signal import find_peaks
 
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.models import MODELS
+from idex.model.calibration import calibrated
 from idex.model.quality import FitStatus
+from idex.model.statistics import robust_sigma
+from idex.model.timing import time_from_trigger
 
 __all__ = ["PeakWindows", "fit_peaks", "peak_windows"]
 
@@ -129,10 +132,10 @@ class PeakWindows(NamedTuple):
 def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1,
                  min_snr: float = 6.0) -> PeakWindows:
     """Find the peaks of every event and cut their fit windows (the parameters are :func:`fit_peaks`'s)."""
-    values = ds.idex.calibrated([channel])[channel].values
+    values = calibrated(ds, [channel])[channel].values
     limit = 2 ** int(ds[channel].attrs.get("sample_bits", 16)) - 1
     clipped = ds[channel].values == limit
-    time = ds.idex.time(channel).values
+    time = time_from_trigger(ds, channel).values
     n_events = values.shape[0]
     dt = float(np.nanmedian(np.diff(time[0])))
     half = max(4, int(round(half_width_us / dt)))
@@ -143,7 +146,7 @@ def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 
         if quiet.sum() < 16:
             continue
         levels[event] = level = np.nanmedian(y[quiet])
-        noise = 1.4826 * np.nanmedian(np.abs(y[quiet] - level))
+        noise = robust_sigma(y[quiet])
         found, props = find_peaks(np.nan_to_num(y - level), prominence=max(min_snr * noise, 1e-12), distance=half)
         chosen = sorted(found[np.argsort(props["prominences"])[::-1][:max_peaks]])
         rows += [event] * len(chosen)

@@ -23,6 +23,7 @@ from idex.exceptions import IdexError, ProductError
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
+from idex.model.timing import time_from_trigger
 from idex.resources import data_dir, read_yaml
 
 __all__ = ["official_dataset", "profile", "read_official"]
@@ -55,7 +56,7 @@ def official_dataset(ds: xr.Dataset) -> xr.Dataset:
         else:
             kind, channel = entry["derived"].split(":")
             if kind == "time_from_trigger":
-                values = ds.idex.time(channel).values
+                values = time_from_trigger(ds, channel).values
             else:  # sample_index / sample_label
                 values = np.arange(ds.sizes[schema.channels[channel].dim])
                 values = values.astype(str) if kind == "sample_label" else values

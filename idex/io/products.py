@@ -1,25 +1,28 @@
-"""Many files as one event model: official products, captures and idex files, of any packet versions."""
+"""Many files as one event model: finding them, telling repeated events, reading CDF products.
+
+The collection itself is opened by :func:`idex.opening.open_products` (it reads every kind of file the front
+door reads); ``idex.io.products.open_products`` still resolves there, with a ``DeprecationWarning``.
+"""
 
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import ProductError
 from idex.io.cdf import read_cdf
 from idex.io.l2a import is_l2a, read_l2a
 from idex.io.official import read_official
-from idex.model.versions import combine_versions
 
-__all__ = ["SAME_EVENT", "expand_paths", "open_cdf", "open_products", "unique_events"]
+__all__ = ["SAME_EVENT", "expand_paths", "open_cdf", "unique_events"]
 
 SAME_EVENT = np.timedelta64(1, "us")
 """Impact times closer than this are one event seen twice (products and captures differ by up to 32 ns; the
@@ -57,11 +60,6 @@ def open_cdf(path: PathLike) -> xr.Dataset:
         If ``path`` does not exist.
     ProductError
         If the file is not a readable CDF, or holds no science events (event-message products), naming it.
-
-    Examples
-    --------
-    >>> import idex
-    >>> # ds = idex.open_cdf("imap_idex_l1a_sci-10days_20231214_v001.0001.cdf")
     """
     import cdflib
 
@@ -112,72 +110,10 @@ def expand_paths(paths: str | PathLike | Iterable[PathLike]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def open_products(
-    paths: str | PathLike | Iterable[PathLike], *, chunks: int | None = None, keep_duplicates: bool = False
-) -> xr.Dataset:
-    """Open many files of any kind idex reads as one dask-backed event model, sorted by time, duplicates dropped.
-
-    Parameters
-    ----------
-    paths : str, path or iterable of paths
-        A glob pattern (``"archive/**/*.cdf"``, recursive), a folder, or the files themselves: raw captures,
-        idex's own products, official L1a/L1b science products, of any packet versions.
-    chunks : int, optional
-        Events per dask chunk (default: one chunk per file).
-    keep_duplicates : bool
-        Keep every copy of an event seen in several files.
-
-    Returns
-    -------
-    xarray.Dataset
-        Lazy arrays of every packet version (:func:`idex.model.versions.combine_versions`: the union of their
-        fields, ``packet_schema`` per event). ``attrs["duplicates_dropped"]`` counts events seen in more than
-        one file (impact times within :data:`SAME_EVENT`, e.g. the L1a and L1b products of one day, whose
-        epochs differ by 32 ns), also reported with a warning. Files holding no events (event-message
-        products, tables) are skipped with a warning naming each and why, and counted in
-        ``attrs["files_skipped"]``. ``source`` names each event's file. When event numbers repeat across
-        files, the index is ``epoch`` (unique once duplicates are dropped) instead of ``event``, and
-        ``attrs["event_index"]`` says so.
-
-    Raises
-    ------
-    FileNotFoundError
-        If nothing matches ``paths``.
-    ProductError
-        If no file holds events (each file and reason named).
-    """
-    files = expand_paths(paths)
-    if not files:
-        raise FileNotFoundError(f"no product matches {paths!r}")
-    datasets, skipped = [], []
-    for path in files:
-        try:
-            datasets.append(xr.open_dataset(path, engine="idex", chunks={} if chunks is None else {"event": chunks}))
-        except ProductError as error:
-            skipped.append(str(error))
-    if not datasets:
-        raise ProductError(f"none of the {len(files)} files holds events: " + "; ".join(skipped))
-    if skipped:
-        warnings.warn(
-            f"{len(skipped)} of {len(files)} files skipped (no events in them): " + "; ".join(skipped),
-            IdexWarning,
-            stacklevel=2,
-        )
-    ds = combine_versions(datasets)
-    first = np.arange(ds.sizes["event"]) if keep_duplicates else unique_events(ds["epoch"].values)
-    duplicates = int(ds.sizes["event"] - first.size)
-    if duplicates:
-        warnings.warn(
-            f"{duplicates} duplicate event(s) across {len(datasets)} files were dropped (the same impact "
-            f"time within {SAME_EVENT}; keep_duplicates=True keeps them)",
-            IdexWarning,
-            stacklevel=2,
-        )
-    order = first[np.argsort(ds["epoch"].values[first], kind="stable")]
-    out = ds.isel(event=order)
-    out.attrs.update(duplicates_dropped=duplicates, source_files=len(datasets), files_skipped=len(skipped))
-    repeated = not out.indexes["event"].is_unique  # event numbers restart per capture: the impact time is the identity
-    if repeated and out.indexes.get("epoch") is None and pd.Index(out["epoch"].values).is_unique:
-        out = out.drop_indexes("event").set_xindex("epoch")
-        out.attrs["event_index"] = "epoch (event numbers repeat across files; select with .sel(epoch=...))"
-    return out
+def __getattr__(name: str) -> object:
+    """``open_products`` moved to :mod:`idex.opening` (it opens every kind of file); the old name still works."""
+    if name == "open_products":
+        warnings.warn("idex.io.products.open_products moved: use idex.open_products (idex.opening.open_products)",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("idex.opening"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

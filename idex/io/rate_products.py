@@ -21,7 +21,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import atomic_path
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import IdexWarning, InputError, ProductError
 from idex.io.preflight import check_structure
 from idex.io.products import unique_events
 
@@ -185,7 +185,7 @@ def write_rates(ds: xr.Dataset, path: PathLike, *, profile: str = "l2b", overwri
         return path
     facts = spec()
     if profile not in facts["profiles"]:
-        raise ValueError(f"profile {profile!r}: one of {sorted(facts['profiles'])}")
+        raise InputError(f"profile {profile!r}: one of {sorted(facts['profiles'])}")
     names = [n for n in facts[f"{profile}_variables"] if n in ds]
     with atomic_path(path, overwrite=overwrite) as tmp:
         _write_cdf(ds[names], Path(tmp), facts["profiles"][profile])

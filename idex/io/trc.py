@@ -18,7 +18,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from idex._typing import PathLike
-from idex.exceptions import IdexError
+from idex.exceptions import TrcError
 
 __all__ = ["Trace", "TrcError", "TrcHeader", "read_trc"]
 
@@ -49,10 +49,6 @@ _RECORD_TYPES = ("single_sweep", "interleaved", "histogram", "graph", "filter_co
 _COUPLINGS = ("DC 50 Ohm", "ground", "DC 1 MOhm", "ground", "AC 1 MOhm")
 _PROCESSING = ("no_processing", "fir_filter", "interpolated", "sparsed", "autoscaled", "no_result", "rolling",
                "cumulative")
-
-
-class TrcError(IdexError, ValueError):
-    """A file is not a readable LeCroy trace."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +241,10 @@ def read_trc(path: PathLike, *, header_only: Literal[False] = False) -> Trace: .
 
 @overload
 def read_trc(path: PathLike, *, header_only: Literal[True]) -> TrcHeader: ...
+
+
+@overload
+def read_trc(path: PathLike, *, header_only: bool) -> Trace | TrcHeader: ...
 
 
 def read_trc(path: PathLike, *, header_only: bool = False) -> Trace | TrcHeader:

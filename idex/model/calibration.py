@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import SchemaError, ValidationResult
+from idex.exceptions import MissingKeyError, SchemaError, ValidationResult
 from idex.schema import Schema, load_schema, registered_name, schema_from_text
 
 __all__ = ["calibrated", "schema_of"]
@@ -42,7 +42,7 @@ def schema_of(ds: xr.Dataset, schema: str | PathLike | Schema | None = None) -> 
         return schema_from_text(str(text), source=f"<schema {ds.attrs.get('idex_schema', '')!s} carried by the data>")
     name = ds.attrs.get("idex_schema")
     if not name:
-        raise KeyError("the dataset has no 'idex_schema' attribute: it was not made by idex.open_raw")
+        raise MissingKeyError("the dataset has no 'idex_schema' attribute: it was not made by idex.open_raw")
     return load_schema(registered_name(name, "idex_schema"))
 
 
@@ -78,7 +78,7 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
     for name in names:
         raw = ds[name]
         if "calibration_factor" not in raw.attrs:
-            raise KeyError(f"{name!r} has no calibration_factor attribute (its schema declares no calibration)")
+            raise MissingKeyError(f"{name!r} has no calibration_factor attribute (its schema declares no calibration)")
         factor, units = raw.attrs["calibration_factor"], raw.attrs["calibration_units"]
         values = raw.where(raw != raw.attrs["fill_value_used"]) if "fill_value_used" in raw.attrs else raw
         values = values * factor

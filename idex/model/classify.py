@@ -31,12 +31,13 @@ import numba
 import numpy as np
 import xarray as xr
 
+from idex.exceptions import MissingKeyError
 from idex.model.dust_test import DustParameters, dust_test
 from idex.model.waveform_rows import WaveformRows
 from idex.schema import ClassificationSpec, DustSpec, Schema
 from idex.threads import blocks, run_blocks
 
-__all__ = ["DECIDED_BY", "classify"]
+__all__ = ["DECIDED_BY", "classify", "dust_hits"]
 
 UNKNOWN = np.uint8(255)
 """Flag value of events without a header packet (the trigger information is missing)."""
@@ -187,3 +188,22 @@ def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, 
 def _parameters(dust: DustSpec) -> DustParameters:
     return (dust.baseline_us, dust.height_sigma, dust.prominence_sigma, dust.distance_us, dust.min_width_us,
             int(dust.min_peaks), dust.single_peak_width_us, dust.match_us, dust.truncation_dn)
+
+
+def dust_hits(ds: xr.Dataset) -> xr.Dataset:
+    """The dust hits of ``ds`` only: events whose ``dust_hit_flag`` is 1 (the mission's rule, ``ds.idex.dust()``).
+
+    Raises
+    ------
+    MissingKeyError
+        If ``ds`` has no ``dust_hit_flag`` (decoded with a schema without a classification section).
+
+    Examples
+    --------
+    >>> import idex
+    >>> dust_hits(idex.open_raw(idex.testing.sample_capture(), group="events")).sizes["event"]
+    10
+    """
+    if "dust_hit_flag" not in ds:
+        raise MissingKeyError("no dust_hit_flag: decode with a schema that has a classification section")
+    return ds.isel(event=ds["dust_hit_flag"].values == 1)

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from idex.model.peak_finding import find_peaks
+from idex.model.statistics import MAD_TO_SIGMA
 
 __all__ = ["dust_test"]
 
@@ -87,7 +88,7 @@ def _baseline_and_noise(values: np.ndarray, time: np.ndarray, window_us: float) 
             n += 1
     quiet = quiet[:n]
     baseline = _median_of_whole_numbers(quiet, 1.0)
-    sigma = 1.4826 * _median_of_whole_numbers(np.abs(quiet - baseline), 2.0)
+    sigma = MAD_TO_SIGMA * _median_of_whole_numbers(np.abs(quiet - baseline), 2.0)
     if not (np.isfinite(sigma) and sigma > 0):
         sigma = float(np.std(quiet))
     return baseline, sigma

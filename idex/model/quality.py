@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
-__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag"]
+__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag", "VelocityStatus"]
 
 
 class QualityFlag(enum.IntFlag):
@@ -58,20 +59,36 @@ class QualityFlag(enum.IntFlag):
 
 
 class FitStatus(enum.IntEnum):
-    """Outcome of one fit; only :attr:`CONVERGED` is a success."""
+    """Outcome of one fit; only :attr:`CONVERGED` is a success. Each code carries its message (``.message``).
 
-    CONVERGED = 0
+    Examples
+    --------
+    >>> FitStatus.AT_BOUND.message
+    'at a bound: the best chi-square lies on a parameter limit'
+    """
+
+    message: str
+    """What the code means, written into each fit's ``<channel>_fit_message``."""
+
+    def __new__(cls, value: int, message: str = "") -> FitStatus:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.message = message
+        return member
+
+    CONVERGED = 0, "converged"
     """A stationary point of χ² with every parameter inside its bounds and determined by the data."""
-    ITERATION_LIMIT = 1
+    ITERATION_LIMIT = 1, "iteration limit reached before convergence"
     """The iteration limit was reached before the convergence tests passed."""
-    NOT_FINITE = 2
+    NOT_FINITE = 2, "not finite: the model or data gave NaN/inf, or too few valid samples"
     """The model or data gave NaN/inf, or fewer valid samples than parameters: no result."""
-    AT_BOUND = 3
+    AT_BOUND = 3, "at a bound: the best chi-square lies on a parameter limit"
     """The best χ² lies on a parameter bound: the optimum inside the allowed range was not found."""
-    UNDETERMINED = 4
+    UNDETERMINED = 4, ("undetermined: a parameter is not constrained by the data, or the onset lies outside the "
+                       "record")
     """A scale parameter's standard error is at least its magnitude, the covariance is singular, or a
     location parameter (onset, centre) lies outside the fitted record."""
-    NO_SIGNAL = 5
+    NO_SIGNAL = 5, "no signal: the evidence for a pulse is below the false-alarm threshold"
     """The record's evidence for a pulse is below the false-alarm threshold (:mod:`idex.fit.detection`): the fit's
     numbers are withheld (NaN), its significance is kept."""
 
@@ -81,12 +98,30 @@ class FitStatus(enum.IntEnum):
         return {"flag_values": [int(s) for s in cls], "flag_meanings": " ".join(s.name.lower() for s in cls)}
 
 
-STATUS_MESSAGES = (
-    "converged",
-    "iteration limit reached before convergence",
-    "not finite: the model or data gave NaN/inf, or too few valid samples",
-    "at a bound: the best chi-square lies on a parameter limit",
-    "undetermined: a parameter is not constrained by the data, or the onset lies outside the record",
-    "no signal: the evidence for a pulse is below the false-alarm threshold",
-)
-"""Message of each :class:`~idex.model.quality.FitStatus` code."""
+STATUS_MESSAGES = tuple(status.message for status in FitStatus)
+"""Message of each :class:`~idex.model.quality.FitStatus` code, indexed by the code (derived from the enum)."""
+
+
+class VelocityStatus(enum.IntEnum):
+    """Why an impact velocity (``<target>_velocity_status``, ``ion_grid_velocity_status``) is missing; 0: it is not.
+
+    Examples
+    --------
+    >>> VelocityStatus.flag_attributes([VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT])
+    {'flag_values': [0, 1], 'flag_meanings': 'ok no_successful_fit'}
+    """
+
+    OK = 0
+    """A velocity inside the calibrated range."""
+    NO_SUCCESSFUL_FIT = 1
+    """A fit the velocity needs did not succeed (or its value is missing)."""
+    OUTSIDE_CALIBRATED_RANGE = 2
+    """The velocity the calibration gives lies outside its calibrated range: NaN, never extrapolated."""
+    NO_ROOT_IN_SEARCH_RANGE = 3
+    """The rise-time curve reaches the fitted rise time at no velocity of the search range."""
+
+    @classmethod
+    def flag_attributes(cls, members: Iterable[VelocityStatus] | None = None) -> dict[str, object]:
+        """CF ``flag_values``/``flag_meanings`` of ``members`` (default: every code)."""
+        chosen = list(cls if members is None else members)
+        return {"flag_values": [int(s) for s in chosen], "flag_meanings": " ".join(s.name.lower() for s in chosen)}

@@ -10,12 +10,17 @@ the mission's TT2000 conversion gives, without needing SPICE kernels. ``datetime
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from idex.exceptions import MissingKeyError
 from idex.resources import data_dir
 
-__all__ = ["leap_second_dates", "met_to_utc"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["leap_second_dates", "met_to_utc", "time_from_trigger"]
 
 
 @lru_cache(maxsize=1)
@@ -57,3 +62,30 @@ def met_to_utc(coarse: np.ndarray, fine: np.ndarray, *, epoch: np.datetime64, fi
     thresholds = (leaps - epoch).astype(np.int64) + np.arange(leaps.size, dtype=np.int64) * 1_000_000_000
     inserted = np.searchsorted(thresholds, elapsed_ns, side="right")
     return epoch + (elapsed_ns - inserted * 1_000_000_000).astype("timedelta64[ns]")
+
+
+def time_from_trigger(ds: xr.Dataset, channel: str) -> xr.DataArray:
+    """Sample times of ``channel`` relative to each event's trigger (µs), shape ``(event, sample)`` (``ds.idex.time``).
+
+    The channel's ``time`` and ``trigger_time`` attributes name its sample clock and the event's trigger time.
+
+    Raises
+    ------
+    MissingKeyError
+        If ``channel`` is not in ``ds`` or does not name its clocks.
+
+    Examples
+    --------
+    >>> import idex
+    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
+    >>> time_from_trigger(ds, "tof_high").dims
+    ('event', 'sample_high')
+    """
+    if channel not in ds:
+        raise MissingKeyError(f"no waveform channel {channel!r} in the event model")
+    attrs = ds[channel].attrs
+    if "time" not in attrs or "trigger_time" not in attrs:
+        raise MissingKeyError(f"{channel!r} names no sample clock (attributes 'time' and 'trigger_time')")
+    relative = ds[attrs["time"]] - ds[attrs["trigger_time"]]
+    relative.attrs = {"long_name": f"Time of {channel} relative to the trigger", "units": "us"}
+    return relative.transpose("event", ...)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from idex.exceptions import ExpressionError
+
 __all__ = ["Bound", "Expression", "ExpressionError"]
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -60,10 +62,6 @@ def _where(condition: Any, if_true: Any, if_false: Any) -> Any:
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"where": _where}
-
-
-class ExpressionError(ValueError):
-    """An expression uses syntax or names outside the allowed set."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from idex.exceptions import ValidationResult
 from idex.resources import data_dir
+from idex.schema.ccsds import PRIMARY_HEADER_BITS
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
@@ -32,7 +33,6 @@ from idex.schema.expressions import MAX_INTEGER_BITS, Bound, Expression, Express
 
 __all__ = ["SchemaBuilder", "dotted_path", "fit_specs", "line_of"]
 
-PRIMARY_HEADER_BITS = 48
 _RESERVED_NAMES = frozenset({"event", "epoch", "quality_flags"})
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from idex.exceptions import CalibrationWarning
+from idex.exceptions import CalibrationWarning, MissingKeyError
 from idex.model.calibration import schema_of
 from idex.model.statistics import robust_sigma
 from idex.schema import Schema
@@ -132,11 +132,11 @@ def combined_tof(ds: xr.Dataset, *, schema: Schema | None = None) -> xr.Dataset:
     schema = schema_of(ds, schema)
     config = schema.composition
     if config is None:
-        raise KeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
+        raise MissingKeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
     specs = [schema.channels[name] for name in config.gains]
     missing = [name for name in config.gains if name not in ds]
     if missing:
-        raise KeyError(f"combined TOF needs the channels {', '.join(missing)}, absent from the dataset")
+        raise MissingKeyError(f"combined TOF needs the channels {', '.join(missing)}, absent from the dataset")
     clock = ds[specs[0].time].values
     dt = float(np.median(np.diff(clock)))
     trigger = ds[specs[0].trigger_time].values

@@ -24,7 +24,9 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
+from idex.exceptions import MissingKeyError
 from idex.model.calibration import schema_of
+from idex.model.statistics import MAD_TO_SIGMA
 from idex.schema import CompositionSpec, Schema
 from idex.science.abundances import abundances, ratio
 from idex.science.combined_tof import combined_tof
@@ -92,7 +94,7 @@ def _offsets(
         degree = min(2, int(keep.sum()) - 2)  # a curve only where points are left over to check it
         coefficients = np.polyfit(x[keep], offset[keep], degree) if degree > 0 else [float(np.median(offset[keep]))]
         residual = offset - np.polyval(coefficients, x)
-        keep = np.abs(residual) <= max(3 * 1.4826 * np.median(np.abs(residual[keep])), 0.5 * dt)
+        keep = np.abs(residual) <= max(3 * MAD_TO_SIGMA * np.median(np.abs(residual[keep])), 0.5 * dt)
         if keep.sum() < 1:
             break
     # never extrapolated: beyond the measured lines, the offset of the nearest one
@@ -268,7 +270,7 @@ def composition(
     schema = schema_of(ds, schema)
     config = schema.composition
     if config is None:
-        raise KeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
+        raise MissingKeyError(f"schema {schema.name!r} has no 'composition' section (pass schema= one that has)")
     line_list = load_lines(lines if lines is not None else config.lines)
     sensitivities = load_rsf(rsf if rsf is not None else config.rsf, line_list.elements)
     if "mass_stretch" not in ds:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from idex.exceptions import InputError, MissingKeyError
 from idex.resources import data_dir, read_yaml
 from idex.science.pointing import facts, utc_to_tt2000
 
@@ -48,7 +49,7 @@ def transitions(messages: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     else:
         name = "message_text" if "message_text" in messages else "messages"
         if name not in messages:
-            raise KeyError("the messages have neither message_text, messages nor science_on")
+            raise MissingKeyError("the messages have neither message_text, messages nor science_on")
         text = np.asarray(messages[name].values).astype(str)
         state = np.where(np.isin(text, texts["on_messages"]), 1, np.where(np.isin(text, texts["off_messages"]), 0, -1))
     keep = (state == 0) | (state == 1)
@@ -70,10 +71,10 @@ def window_edges(windows: str | Any, times: np.ndarray) -> tuple[np.ndarray, np.
     if not isinstance(windows, str):
         edges = np.asarray(windows, dtype="datetime64[ns]")
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= np.timedelta64(0)):
-            raise ValueError("explicit window edges must be at least two increasing times")
+            raise InputError("explicit window edges must be at least two increasing times")
         return edges[:-1], edges[1:]
     if times.size == 0:
-        raise ValueError("no events or messages to place windows around")
+        raise InputError("no events or messages to place windows around")
     first, last = times.min(), times.max()
     if windows == "official":
         table = pd.read_csv(data_dir("defs") / "idex_10day_windows.csv", dtype=str)
@@ -81,13 +82,13 @@ def window_edges(windows: str | Any, times: np.ndarray) -> tuple[np.ndarray, np.
         ends = pd.to_datetime(table["end_date"], format="%Y%m%d").to_numpy("datetime64[ns]")
         use = (ends > first) & (starts <= last)
         if not use.any():
-            raise ValueError(f"the official window schedule ({starts[0]} to {ends[-1]}) does not cover {first}–{last}")
+            raise InputError(f"the official window schedule ({starts[0]} to {ends[-1]}) does not cover {first}–{last}")
         return starts[use], ends[use]
     windows = re.sub(r"(?<=\d)d$", "D", windows)  # "10d" as the issue and users write it; pandas wants "10D"
     try:
         edges = pd.date_range(pd.Timestamp(first).floor("D"), periods=2, freq=windows)
     except ValueError as error:
-        raise ValueError(f"windows={windows!r}: not 'official', a pandas frequency or explicit edges") from error
+        raise InputError(f"windows={windows!r}: not 'official', a pandas frequency or explicit edges") from error
     step_edges = pd.date_range(edges[0], pd.Timestamp(last) + (edges[1] - edges[0]), freq=windows)
     step_edges = step_edges[: int(np.searchsorted(step_edges.to_numpy("datetime64[ns]"), last, side="right")) + 1]
     values = step_edges.to_numpy("datetime64[ns]")

@@ -23,6 +23,7 @@ import xarray as xr
 
 from idex.fit.events import fit
 from idex.fit.models import MODELS
+from idex.model.timing import time_from_trigger
 from idex.resources import data_dir, read_yaml
 from idex.science.tof_charge import settings as tof_settings
 from idex.science.tof_charge import tof_charge
@@ -103,7 +104,7 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         )
         out[f"{c}_chi_squared"] = ds[f"{c}_fit_chisqr"].assign_attrs(long_name=f"{c} fit chi-square")
         out[f"{c}_reduced_chi_squared"] = ds[f"{c}_fit_redchi"].assign_attrs(long_name=f"{c} fit reduced chi-square")
-        curve = MODELS["impact"].function(np.asarray(ds.idex.time(c).values), stacked.values)
+        curve = MODELS["impact"].function(np.asarray(time_from_trigger(ds, c).values), stacked.values)
         out[f"{c}_fit_results"] = xr.DataArray(
             curve, dims=ds[c].dims, attrs={"long_name": f"{c} fitted impact model on the sample axis", "units": units}
         )

@@ -44,7 +44,10 @@ from scipy.optimize import least_squares
 
 from idex._typing import PathLike
 from idex._version import __version__
+from idex.exceptions import InputError
+from idex.model import statistics
 from idex.science.velocity import BrokenPowerLaw, ion_grid_law, load_calibration
+from idex.units import COULOMB_PER_PICOCOULOMB
 
 __all__ = ["CurveFit", "IonGridFit", "LabCalibration", "calibrate", "robust_sigma", "write_calibration"]
 
@@ -131,7 +134,7 @@ def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target
     """
     parts = [shots] if isinstance(shots, xr.Dataset) else list(shots)
     if not parts:
-        raise ValueError("no shots to calibrate from")
+        raise InputError("no shots to calibrate from")
     names = [str(p.attrs.get("campaign") or p.attrs.get("source") or f"campaign {i + 1}") for i, p in enumerate(parts)]
     table = {key: np.concatenate([_column(p, key) for p in parts]) for key in (
         "particle_velocity", "particle_mass", f"{target}_fit_rise_time", f"{target}_impact_charge",
@@ -146,7 +149,7 @@ def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target
     rise_fit = _fit_curve(velocity, rise, usable, campaign, base, "non-positive rise time", bootstrap,
                           outlier_sigma, rng)
     with np.errstate(all="ignore"):
-        charge_yield = np.abs(table[f"{target}_impact_charge"]) * 1e-12 / table["particle_mass"]
+        charge_yield = np.abs(table[f"{target}_impact_charge"]) * COULOMB_PER_PICOCOULOMB / table["particle_mass"]
     yield_fit = _fit_curve(velocity, charge_yield, usable, campaign, base, "no mass or charge", bootstrap,
                            outlier_sigma, rng)
     ion_ok = table["ion_grid_fit_success"] > 0
@@ -226,7 +229,7 @@ def _fit_curve(velocity: np.ndarray, value: np.ndarray, usable: np.ndarray, camp
     positive = usable & (value > 0) & np.isfinite(value)
     excluded[bad_value] = int((usable & ~positive).sum())
     if positive.sum() < 2 * len(CURVE_PARAMETERS):
-        raise ValueError(f"{int(positive.sum())} usable shots: a curve needs at least {2 * len(CURVE_PARAMETERS)}")
+        raise InputError(f"{int(positive.sum())} usable shots: a curve needs at least {2 * len(CURVE_PARAMETERS)}")
     x, y = np.log10(velocity[positive]), np.log10(value[positive])
     first = _best_curve(x, y)
     residual = y - _log10_curve(first, x)
@@ -294,7 +297,7 @@ def _fit_from(start: np.ndarray, x: np.ndarray, y: np.ndarray, scale: float, *, 
 
 def robust_sigma(residual: np.ndarray) -> float:
     """1.4826 x the median absolute deviation (the standard deviation of normal data), never zero."""
-    return float(1.4826 * np.median(np.abs(residual - np.median(residual)))) or float(np.std(residual)) or 1e-3
+    return float(statistics.robust_sigma(residual)) or float(np.std(residual)) or 1e-3
 
 
 def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, campaign: np.ndarray,

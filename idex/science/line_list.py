@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from idex._typing import PathLike
+from idex.exceptions import InputError, MissingKeyError
 from idex.resources import data_dir
 
 __all__ = ["LineList", "Sensitivities", "ambiguities", "load_lines", "load_rsf"]
@@ -73,7 +74,7 @@ def _read_lines(path: str) -> LineList:
     ]
     for number, row in enumerate(rows, 1):
         if len(row) != 5 or row[4].strip() not in KINDS:
-            raise ValueError(
+            raise InputError(
                 f"{path}: line list row {number} {','.join(row)!r} is not species,label,mass,"
                 f"abundance,kind with kind one of {', '.join(KINDS)}"
             )
@@ -119,7 +120,7 @@ def load_rsf(rsf: PathLike | Mapping[str, Any], elements: tuple[str, ...]) -> Se
             raise FileNotFoundError(f"RSF table {rsf}: no such file (nor in {data_dir('defs')})")
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(doc.get("rsf"), Mapping):
-            raise ValueError(f"{path}: no 'rsf' mapping of element to relative sensitivity factor")
+            raise InputError(f"{path}: no 'rsf' mapping of element to relative sensitivity factor")
         table, status, source = (
             dict(doc["rsf"]),
             str(doc.get("status", "unknown")),
@@ -127,22 +128,22 @@ def load_rsf(rsf: PathLike | Mapping[str, Any], elements: tuple[str, ...]) -> Se
         )
         if doc.get("rsf_stderr") is not None:
             if not isinstance(doc["rsf_stderr"], Mapping):
-                raise ValueError(f"{path}: 'rsf_stderr' must map element to the standard error of its RSF")
+                raise InputError(f"{path}: 'rsf_stderr' must map element to the standard error of its RSF")
             errors = dict(doc["rsf_stderr"])
             missing = [e for e in elements if e not in errors]
             if missing:
-                raise KeyError(f"{path}: rsf_stderr has no standard error for {', '.join(missing)}")
+                raise MissingKeyError(f"{path}: rsf_stderr has no standard error for {', '.join(missing)}")
     missing = [e for e in elements if e not in table]
     if missing:
-        raise KeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
+        raise MissingKeyError(f"RSF table ({source}) has no factor for {', '.join(missing)}")
     values = {e: float(table[e]) for e in elements}
     bad = [e for e, v in values.items() if not (math.isfinite(v) and v > 0)]
     if bad:
-        raise ValueError(f"RSF of {', '.join(bad)} must be positive ({source})")
+        raise InputError(f"RSF of {', '.join(bad)} must be positive ({source})")
     stderr = {e: float(errors.get(e, 0.0)) for e in elements}
     bad = [e for e, v in stderr.items() if not (math.isfinite(v) and v >= 0)]
     if bad:
-        raise ValueError(f"RSF standard error of {', '.join(bad)} must be finite and not negative ({source})")
+        raise InputError(f"RSF standard error of {', '.join(bad)} must be finite and not negative ({source})")
     return Sensitivities(values, status, source, stderr)
 
 

@@ -33,6 +33,7 @@ import xarray as xr
 import yaml
 
 from idex._typing import PathLike
+from idex.exceptions import InputError, MissingKeyError
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
 from idex.resources import data_dir
@@ -218,7 +219,7 @@ def mass(
     schema = schema_of(ds, schema)
     config = schema.mass
     if config is None:
-        raise KeyError(f"schema {schema.name!r} has no 'mass' section")
+        raise MissingKeyError(f"schema {schema.name!r} has no 'mass' section")
     channel = channel or config.channel
     spec = schema.channels[channel]
     _, masses, weights = reference_lines(config.lines)
@@ -342,9 +343,9 @@ def _campaign_prior(
             stats = doc["statistics"]["stretch_us_per_sqrt_u"]
             centre, spread = float(stats["median"]), float(stats["robust_sigma"])
         except (KeyError, TypeError) as error:
-            raise ValueError(
+            raise InputError(
                 f"{prior}: no statistics.stretch_us_per_sqrt_u median/robust_sigma (write it with idex calibrate --tof)"
             ) from error
     if not (centre > 0 and spread > 0):
-        raise ValueError(f"stretch prior {centre} +- {spread}: both must be positive")
+        raise InputError(f"stretch prior {centre} +- {spread}: both must be positive")
     return centre, spread

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from idex.exceptions import InputError
+
 __all__ = ["polynomial_mass"]
 
 GRID = 4097
@@ -45,7 +47,7 @@ def polynomial_mass(t: np.ndarray, coefficients: Sequence[float], max_mass: floa
     """
     a = np.asarray(coefficients, dtype=np.float64)
     if a.size < 2 or not a[1] > 0:
-        raise ValueError(f"polynomial TOF calibration {list(coefficients)}: needs a0 and a positive a1")
+        raise InputError(f"polynomial TOF calibration {list(coefficients)}: needs a0 and a positive a1")
     times = np.asarray(t, dtype=np.float64)
     power = np.polynomial.Polynomial(a)
     slope = power.deriv()

@@ -16,6 +16,7 @@ import xarray as xr
 from scipy.optimize import curve_fit
 from scipy.signal import welch
 
+from idex.exceptions import MissingKeyError
 from idex.model.calibration import schema_of
 from idex.model.statistics import robust_sigma
 
@@ -78,7 +79,7 @@ def noise(ds: xr.Dataset, channels: list[str] | None = None) -> xr.Dataset:
     names = channels or [name for name in schema.channels if name in ds]
     unknown = [name for name in names if name not in schema.channels or name not in ds]
     if unknown:
-        raise KeyError(f"no waveform channel {', '.join(unknown)} in the dataset's schema {schema.name!r}")
+        raise MissingKeyError(f"no waveform channel {', '.join(unknown)} in the dataset's schema {schema.name!r}")
     n_events = ds.sizes["event"]
     stats = {key: np.full((n_events, len(names)), np.nan) for key in ("mean", "sigma", "robust", "redchi", "count")}
     correlation = np.full((n_events, len(names), MAX_LAG + 1), np.nan)

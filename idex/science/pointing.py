@@ -34,7 +34,8 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import IdexWarning, ProductError
+from idex.exceptions import IdexWarning, InputError, ProductError
+from idex.extras import require
 from idex.resources import data_dir, read_yaml
 from idex.science.spin_table import read_spin_tables, spin_phase
 
@@ -86,11 +87,7 @@ def _kernel_paths(kernels: PathLike | Sequence[PathLike]) -> list[Path]:
 
 
 def _spiceypy() -> Any:
-    try:
-        import spiceypy
-    except ImportError as error:
-        raise ImportError("pointing needs spiceypy: pip install 'idex[pointing]'") from error
-    return spiceypy
+    return require("spiceypy", "pointing (idex pointing, ds.idex.pointing())")
 
 
 def _per_event(function: Any, ets: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +138,7 @@ def pointing(
     if kernels is None or (not isinstance(kernels, (str, os.PathLike)) and len(kernels) == 0):
         kernels = [p for p in os.environ.get("IDEX_SPICE_KERNELS", "").split(os.pathsep) if p]
         if not kernels:
-            raise ValueError("no SPICE kernels: pass kernels=... or set IDEX_SPICE_KERNELS")
+            raise InputError("no SPICE kernels: pass kernels=... or set IDEX_SPICE_KERNELS")
     if spin_tables is None:
         spin_tables = [p for p in os.environ.get("IDEX_SPIN_TABLES", "").split(os.pathsep) if p] or None
     paths = _kernel_paths(kernels)

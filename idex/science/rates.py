@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from idex.exceptions import IdexWarning
+from idex.exceptions import IdexWarning, MissingKeyError
 from idex.science.exposure import Exposure, dead_seconds, spec
 
 __all__ = ["poisson_interval", "tally"]
@@ -120,7 +120,7 @@ def tally(
     dust = inside.copy()
     if dust_only:
         if "dust_hit_flag" not in events:
-            raise KeyError("no dust_hit_flag: pass dust_only=False to count every event")
+            raise MissingKeyError("no dust_hit_flag: pass dust_only=False to count every event")
         dust &= np.asarray(events["dust_hit_flag"].values) == 1
     window = np.where(inside, window, 0)
     lower = float(facts["spin_phase_edges_deg"][0])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from idex._typing import PathLike
-from idex.exceptions import ProductError
+from idex.exceptions import InputError, ProductError
 from idex.resources import data_dir, read_yaml
 
 __all__ = ["read_spin_tables", "spin_phase"]
@@ -61,7 +61,7 @@ def read_spin_tables(paths: Sequence[PathLike], *, corrected: bool = True) -> pd
     layout = read_yaml(data_dir("defs") / "pointing.yaml")["spin_table"]
     files = sorted((Path(p) for p in paths), key=lambda p: p.name)
     if not files:
-        raise ValueError("no spin table given")
+        raise InputError("no spin table given")
     table = pd.concat([_read_one(p, layout["columns"]) for p in files], ignore_index=True)
     table = table.drop_duplicates("spin_number", keep="last").sort_values("spin_number", kind="stable")
     suffix = "_corr" if corrected else ""

@@ -17,8 +17,10 @@ import yaml
 
 from idex._typing import PathLike
 from idex._version import __version__
+from idex.exceptions import InputError
 from idex.model.calibration import schema_of
 from idex.science.lab_calibration import robust_sigma
+from idex.science.mass import mass
 
 __all__ = ["TofCalibration", "calibrate_tof", "write_tof_calibration"]
 
@@ -65,7 +67,7 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     stretch, shift, sources = [], [], []
     for ds in parts:
         if "mass_stretch" not in ds or "prior" in ds["mass_stretch"].attrs.get("calibration", ""):
-            ds = ds.idex.mass(prior=False)  # each event on its own lines: the campaign value must not assume itself
+            ds = mass(ds, prior=False)  # each event on its own lines: the campaign value must not assume itself
         channel = schema_of(ds).mass.channel
         stretch.append(ds["mass_stretch"].values)
         shift.append(ds["mass_shift"].values - ds[ds[channel].attrs["trigger_time"]].values)
@@ -73,7 +75,7 @@ def calibrate_tof(events: xr.Dataset | Iterable[xr.Dataset], *, outlier_sigma: f
     stretch, shift = np.concatenate(stretch), np.concatenate(shift)
     determined = np.isfinite(stretch) & np.isfinite(shift)
     if determined.sum() < 3:
-        raise ValueError(f"{int(determined.sum())} events with a determined TOF calibration: at least 3 are needed")
+        raise InputError(f"{int(determined.sum())} events with a determined TOF calibration: at least 3 are needed")
     kept = determined.copy()
     for values in (stretch, shift):
         centre, sigma = np.median(values[determined]), robust_sigma(values[determined])

@@ -29,13 +29,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from idex.exceptions import InputError, MissingKeyError
 from idex.model.statistics import robust_sigma
+from idex.model.timing import time_from_trigger
 from idex.resources import data_dir, read_yaml
 from idex.science.line_fit import autocorrelation
+from idex.units import PICOCOULOMB_PER_MILLIAMP_MICROSECOND
 
 __all__ = ["STATUS_MEANINGS", "settings", "tof_charge"]
 
-_PICOCOULOMB_PER_MILLIAMP_MICROSECOND = 1e3
 STATUS_MEANINGS = "ok all_gains_saturated no_valid_samples negative_integral"
 """``tof_impact_charge_status`` codes 0, 1, 2, 3 (3: the integral is below zero by more than
 ``negative_limit_sigmas`` standard errors; an ion current cannot be negative, so the baseline moved during the
@@ -81,7 +83,8 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
     channels = list(config["channels"])
     for name in [*channels, *(f"{c}_saturation_flag" for c in channels)]:
         if name not in ds:
-            raise KeyError(f"no {name!r} in the event model: the TOF impact charge needs every TOF gain and its flag")
+            raise MissingKeyError(
+                f"no {name!r} in the event model: the TOF impact charge needs every TOF gain and its flag")
     n = ds.sizes["event"]
     charge, error = np.full(n, np.nan), np.full(n, np.nan)
     used = np.full(n, "", dtype="U16")
@@ -93,7 +96,7 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
             continue
         units = ds[name].attrs.get("calibration_units")
         if units != config["units"]:
-            raise ValueError(f"{name} is calibrated in {units!r}; the TOF impact charge integrates {config['units']!r}")
+            raise InputError(f"{name} is calibrated in {units!r}; the TOF impact charge integrates {config['units']!r}")
         q, dq = _integrate(ds, name, np.flatnonzero(chosen), config)
         charge[chosen], error[chosen], used[chosen] = q, dq, name
         negative = q < -float(config["negative_limit_sigmas"]) * dq
@@ -137,7 +140,7 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
 def _integrate(ds: xr.Dataset, name: str, rows: np.ndarray, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Charge and its standard error (pC) of channel ``name`` for events ``rows``."""
     values = (ds[name].isel(event=rows) * ds[name].attrs["calibration_factor"]).values.astype(np.float64)
-    t = np.broadcast_to(np.asarray(ds.idex.time(name).isel(event=rows).values, dtype=np.float64), values.shape)
+    t = np.broadcast_to(np.asarray(time_from_trigger(ds, name).isel(event=rows).values, dtype=np.float64), values.shape)
     valid = np.isfinite(values) & np.isfinite(t)
     quiet = valid & (t >= config["baseline_us"][0]) & (t <= config["baseline_us"][1])
     window = valid & (t >= config["integrate_us"][0]) & (t <= config["integrate_us"][1])
@@ -146,7 +149,7 @@ def _integrate(ds: xr.Dataset, name: str, rows: np.ndarray, config: dict[str, An
     lags = int(config["noise_max_lag"])
     with np.errstate(all="ignore"):
         baseline, weights = _local_baseline(values, valid, quiet, window, dt, config)
-        scale = dt * _PICOCOULOMB_PER_MILLIAMP_MICROSECOND
+        scale = dt * PICOCOULOMB_PER_MILLIAMP_MICROSECOND
         charge = np.where(window, values - baseline, 0.0).sum(axis=1) * scale
         quiet_values = np.where(quiet, values, np.nan)
         sigma = np.nanstd(quiet_values, axis=1, ddof=1)

@@ -33,11 +33,12 @@ from scipy.optimize import brentq
 
 from idex._typing import PathLike
 from idex.exceptions import CalibrationWarning, ProductError
+from idex.model.quality import VelocityStatus
 from idex.resources import data_dir, read_yaml
+from idex.units import COULOMB_PER_PICOCOULOMB
 
 __all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
 
-_PICOCOULOMB = 1e-12
 
 
 def ion_grid_law(ratio: np.ndarray, scale: float, exponent: float, offset: float) -> np.ndarray:
@@ -155,7 +156,7 @@ class Calibration:
         >>> float(load_calibration().mass(10.0, 10.0))  # doctest: +ELLIPSIS
         1.32448...e-14
         """
-        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * _PICOCOULOMB / self.charge_yield(velocity)
+        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * COULOMB_PER_PICOCOULOMB / self.charge_yield(velocity)
 
     def ion_grid_velocity(self, ion_charge: np.ndarray, target_charge: np.ndarray) -> np.ndarray:
         """Velocity (km/s) from the ion-grid / target charge ratio; NaN outside the valid ratio range."""
@@ -249,15 +250,16 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             charge = _earned(fits, target, "impact_charge")
             mass = calibration.mass(charge, velocity)
             velocity_error, mass_error = _errors(fits, target, calibration, velocity, mass)
-            status = np.select([~np.isfinite(rise), ~np.isfinite(found), ~inside], [1, 3, 2], 0).astype(np.uint8)
+            status = np.select([~np.isfinite(rise), ~np.isfinite(found), ~inside], [
+                VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.NO_ROOT_IN_SEARCH_RANGE,
+                VelocityStatus.OUTSIDE_CALIBRATED_RANGE], VelocityStatus.OK).astype(np.uint8)
             out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
                                                              "rise time", "units": "km/s", **provenance})
             out[f"{target}_velocity_stderr"] = ("event", velocity_error, {
                 "long_name": f"Standard error of {target}_velocity (fit and calibration)", "units": "km/s",
                 **provenance})
             out[f"{target}_velocity_status"] = ("event", status, {
-                "long_name": f"Why {target}_velocity is missing", "flag_values": [0, 1, 2, 3],
-                "flag_meanings": "ok no_successful_fit outside_calibrated_range no_root_in_search_range",
+                "long_name": f"Why {target}_velocity is missing", **VelocityStatus.flag_attributes(),
                 "valid_velocity_kms": [float(low), float(high)], **provenance})
             out[f"{target}_mass"] = ("event", mass, {"long_name": f"Dust mass from the {target} charge and velocity",
                                                      "units": "kg", **provenance})
@@ -269,7 +271,8 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             found = calibration.ion_grid_velocity(ion, target)
             low, high = calibration.valid_velocity
             velocity = np.where((found >= low) & (found <= high), found, np.nan)
-            status = np.select([~np.isfinite(ion) | ~np.isfinite(target), ~np.isfinite(velocity)], [1, 2], 0)
+            status = np.select([~np.isfinite(ion) | ~np.isfinite(target), ~np.isfinite(velocity)], [
+                VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE], VelocityStatus.OK)
             mass = calibration.mass(target, velocity)
             velocity_error, mass_error = _ion_grid_errors(fits, calibration, np.abs(ion / target), velocity, mass,
                                                           target)
@@ -279,8 +282,8 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
                 "long_name": "Standard error of ion_grid_velocity (fits and calibration)", "units": "km/s",
                 **provenance})
             status_attrs: dict[str, object] = {
-                "long_name": "Why ion_grid_velocity is missing", "flag_values": [0, 1, 2],
-                "flag_meanings": "ok no_successful_fit outside_calibrated_range",
+                "long_name": "Why ion_grid_velocity is missing", **VelocityStatus.flag_attributes([
+                    VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE]),
                 "ratio_range": [float(r) for r in calibration.ion_grid_ratio_range],
                 "valid_velocity_kms": [float(low), float(high)], **provenance}
             out["ion_grid_velocity_status"] = ("event", status.astype(np.uint8), status_attrs)

@@ -12,7 +12,8 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import PacketWarning, ProductError
+from idex.exceptions import MissingExtraError, MissingKeyError, PacketWarning, ProductError
+from idex.extras import require
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
 
 __all__ = ["join_accelerator"]
@@ -33,6 +34,8 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
     ------
     ProductError
         If the database named by the URL cannot be read.
+    MissingExtraError
+        If SQLAlchemy is not installed (the ``idex[db]`` extra).
 
     Returns
     -------
@@ -40,12 +43,12 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
         ``ds`` plus ``accelerator_time``, ``accelerator_velocity``, ``accelerator_mass``,
         ``accelerator_charge``, ``accelerator_radius``.
     """
-    import sqlalchemy as sa
+    sa = require("sqlalchemy", "reading the accelerator database")
 
     setup = setup if isinstance(setup, ScopeSetup) else (load_setup(setup) if setup else setup_of(ds))
     config = setup.database
     if config is None:
-        raise KeyError(f"scope setup {setup.name!r} has no 'database' section")
+        raise MissingKeyError(f"scope setup {setup.name!r} has no 'database' section")
     url = url or os.environ.get(config["url_environment_variable"])
     n = ds.sizes["event"]
     result = {key: np.full(n, np.nan) for key in ("velocity", "mass", "charge", "radius")}
@@ -89,7 +92,13 @@ def join_accelerator(ds: xr.Dataset, url: str | None = None, setup: str | PathLi
 
 def _rows(sa: Any, url: str, table: str, query: Any) -> list[Any]:
     """The rows of ``query``; a database that is not there or lacks ``table`` is a :class:`ProductError`."""
-    engine = sa.create_engine(url)
+    try:
+        engine = sa.create_engine(url)
+    except ImportError as error:  # the driver the URL names (postgresql+psycopg: the idex[db] extra)
+        raise MissingExtraError(f"accelerator database {url.split('://')[0]}: its driver {error.name or error} is not "
+                                "installed (pip install 'idex[db]' for PostgreSQL)", name=error.name) from None
+    except sa.exc.ArgumentError as error:
+        raise ProductError(f"accelerator database: not a URL SQLAlchemy reads ({error})") from None
     shown = engine.url.render_as_string(hide_password=True)
     database = engine.url.database
     try:

@@ -14,6 +14,7 @@ from idex.atomic import save_figure
 from idex.exceptions import PacketWarning
 from idex.model.dataset import waveform_channels
 from idex.model.quality import FitStatus
+from idex.model.timing import time_from_trigger
 from idex.scope.accelerator import join_accelerator
 from idex.scope.fits import fit_shots
 from idex.scope.setups import load_setup
@@ -68,7 +69,7 @@ def _shot_figures(ds: xr.Dataset, folder: Path) -> None:
     for number in ds["event"].values:
         fig, axes = plt.subplots(len(channels), 1, figsize=(10, 2.4 * len(channels)), constrained_layout=True)
         for ax, name in zip(np.atleast_1d(axes), channels):
-            time = ds.idex.time(name).sel(event=number)
+            time = time_from_trigger(ds, name).sel(event=number)
             values = ds[name].sel(event=number) * ds[name].attrs["calibration_factor"]
             ax.plot(time, values, color="black", lw=0.6)
             if f"{name}_fit_curve" in ds:

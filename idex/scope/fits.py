@@ -3,7 +3,7 @@ fitted for the grain's charge and speed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,12 +15,12 @@ from idex.fit.engine import levenberg_marquardt
 from idex.fit.events import fit
 from idex.fit.models import MODELS
 from idex.model.quality import FitStatus
+from idex.model.timing import time_from_trigger
+from idex.schema import FitSpec, Schema
 from idex.scope.setups import ScopeSetup, load_setup, setup_of
+from idex.units import COULOMB_PER_PICOCOULOMB
 
-__all__ = ["fit_shots"]
-
-_COULOMB_PER_PICOCOULOMB = 1e-12
-
+__all__ = ["fit_any", "fit_shots"]
 
 def _cleaned(ds: xr.Dataset, setup: ScopeSetup) -> xr.Dataset:
     """Calibrated fitted channels with the setup's background removal applied (units: the channel's)."""
@@ -28,7 +28,7 @@ def _cleaned(ds: xr.Dataset, setup: ScopeSetup) -> xr.Dataset:
     for name in setup.fits:
         if name not in ds:
             continue
-        t = ds.idex.time(name).values
+        t = time_from_trigger(ds, name).values
         y = (ds[name] * ds[name].attrs["calibration_factor"]).values
         options = setup.background.get(name, {})
         spec = setup.fits[name]
@@ -80,7 +80,7 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
         return out
     qd = setup.qd
     name = qd["channel"]
-    t = ds.idex.time(name).values
+    t = time_from_trigger(ds, name).values
     y = (ds[name] * ds[name].attrs["calibration_factor"]).values
     valid = np.isfinite(y)
     p0 = np.array([_qd_guess(t[i][valid[i]], y[i][valid[i]], qd) if valid[i].sum() > 16 else np.full(3, np.nan)
@@ -102,7 +102,7 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     out["qd_fit_status"] = ("event", result.status.astype(np.int8), {
         "long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()})
     earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
-    charge_c = np.abs(earned[:, 1]) * _COULOMB_PER_PICOCOULOMB
+    charge_c = np.abs(earned[:, 1]) * COULOMB_PER_PICOCOULOMB
     speed = earned[:, 2] * 1e3
     out["particle_charge"] = ("event", np.abs(earned[:, 1]), {"long_name": "Particle charge from the QD fit",
                                                               "units": units["charge"]})
@@ -114,3 +114,24 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     return out
 
 
+def fit_any(
+    ds: xr.Dataset,
+    channels: Iterable[str] | None = None,
+    *,
+    curves: bool = False,
+    merge: bool = False,
+    max_iterations: int = 1000,
+    specs: Mapping[str, FitSpec] | None = None,
+    schema: str | PathLike | Schema | None = None,
+) -> xr.Dataset:
+    """Fit telemetry events with :func:`idex.fit.events.fit`, or accelerator shots with :func:`fit_shots`.
+
+    Shots are events read with a scope setup (``idex_scope_setup`` and no ``idex_schema`` attribute): their
+    setup's fits run after its background removal, and the QD; ``channels``, ``curves``, ``max_iterations``,
+    ``specs`` and ``schema`` are the setup's then. This is ``ds.idex.fit()``.
+    """
+    if "idex_scope_setup" in ds.attrs and "idex_schema" not in ds.attrs:
+        shots = ds.drop_vars([n for n in ds.data_vars if "_fit_" in str(n)]).compute()  # small
+        fitted = fit_shots(shots)
+        return fitted if merge else fitted.drop_vars(list(ds.data_vars))
+    return fit(ds, channels, curves=curves, merge=merge, max_iterations=max_iterations, specs=specs, schema=schema)

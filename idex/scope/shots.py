@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import PacketWarning
+from idex.exceptions import InputError, PacketWarning
 from idex.io.trc import Trace, read_trc
 from idex.model.dataset import time_coordinate
 from idex.model.quality import QualityFlag
@@ -92,7 +92,7 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
         trigger = np.full(n, np.nan)
         for row, (trace, segment) in present:
             if trace.volts.shape[1] != width or trace.header.horiz_interval != interval:
-                raise ValueError(f"{trace.path.name}: {trace.volts.shape[1]} samples every "
+                raise InputError(f"{trace.path.name}: {trace.volts.shape[1]} samples every "
                                  f"{trace.header.horiz_interval} s, but {first.path.name} has {width} every {interval}")
             values[row] = trace.volts[segment]
             trigger[row] = -trace.trigger_offsets[segment] * 1e6

@@ -18,14 +18,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(command: F) -> F:
-    """Turn expected failures into ``error: <reason>`` and exit status 1."""
+    """Turn expected failures (:class:`~idex.exceptions.IdexError`, and the system's ``OSError``: a missing file,
+    no permission, a full disk) into ``error: <reason>`` and exit status 1; anything else is a bug and shows it."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verbose = click.get_current_context().find_root().params.get("verbose", False)
         try:
             return command(*args, **kwargs)
-        except (IdexError, OSError, KeyError, ValueError) as error:
+        except (IdexError, OSError) as error:
             if verbose:
                 raise
             message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
@@ -44,7 +45,7 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
     """Decode, echoing decoding warnings to stderr with --verbose (they are always in the quality flags)."""
     from idex.decode.raw import open_raw
     from idex.exceptions import ProductError
-    from idex.opening import kind_of
+    from idex.opening import kind_of, require_packets
 
     if capture.is_file() and kind_of(capture) != "telemetry":
         raise ProductError(f"{capture} is a {kind_of(capture)} file, not a raw capture; "
@@ -55,9 +56,7 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
         tree = open_raw(capture, schema=schema, strict=strict)
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
-    if tree["packets"].sizes["packet"] == 0:
-        raise ProductError(f"{capture}: no CCSDS packet found: not a telemetry capture")
-    return tree
+    return require_packets(tree, capture)
 
 
 def open_events(path: Path):

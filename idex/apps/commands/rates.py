@@ -245,8 +245,7 @@ def _collection(files: tuple[Path, ...]):
     """One event collection from many files (lazily with dask for idex/official products)."""
     import xarray as xr
 
-    from idex.io.products import open_products
-    from idex.opening import kind_of
+    from idex.opening import kind_of, open_products
 
     if all(kind_of(p) in ("netcdf", "cdf") for p in files) and len(files) > 1:
         return open_products([str(p) for p in files])
