@@ -39,6 +39,56 @@ single_peak_width_us, match_us, truncation_dn)``."""
 
 
 @numba.njit(cache=True, nogil=True)
+def _sift_down(values: np.ndarray, root: int, n: int) -> None:
+    while 2 * root + 1 < n:
+        child = 2 * root + 1
+        if child + 1 < n and values[child + 1] > values[child]:
+            child += 1
+        if values[root] >= values[child]:
+            return
+        values[root], values[child] = values[child], values[root]
+        root = child
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort(values: np.ndarray) -> None:
+    """Sort finite ``values`` in place (heapsort): a few lines for numba to compile, where ``np.sort`` and
+    ``np.median`` compile generic quicksort and selection code that made the first use of idex markedly slower."""
+    n = values.size
+    for root in range(n // 2 - 1, -1, -1):
+        _sift_down(values, root, n)
+    for end in range(n - 1, 0, -1):
+        values[0], values[end] = values[end], values[0]
+        _sift_down(values, 0, end)
+
+
+@numba.njit(cache=True, nogil=True)
+def _median(values: np.ndarray) -> float:
+    """``np.median(values)`` of finite values (same value), from a sorted copy."""
+    n = values.size
+    if n == 0:
+        return np.nan
+    ordered = values.copy()
+    _sort(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _median_spacing(time: np.ndarray) -> float:
+    """``np.median(np.abs(np.diff(time[np.isfinite(time)])))``; NaN for fewer than two finite times."""
+    spacings = np.empty(max(time.size - 1, 0))
+    n = 0
+    previous = np.nan
+    for value in time:
+        if np.isfinite(value):
+            if np.isfinite(previous):
+                spacings[n] = abs(value - previous)
+                n += 1
+            previous = value
+    return _median(spacings[:n])
+
+
+@numba.njit(cache=True, nogil=True)
 def _median_of_whole_numbers(values: np.ndarray, scale: float) -> float:
     """``np.median(values)`` (same value, bit for bit) where ``values * scale`` are whole numbers in a narrow
     range (counts, or their distances from a half-integer median with ``scale=2``): found by counting, because
@@ -47,12 +97,12 @@ def _median_of_whole_numbers(values: np.ndarray, scale: float) -> float:
     for value in values:
         low, high = min(low, value * scale), max(high, value * scale)
     if values.size == 0 or not (high - low <= 65536.0) or low != np.floor(low):
-        return np.median(values)
+        return _median(values)
     counts = np.zeros(int(high - low) + 1, np.int64)
     for value in values:
         scaled = value * scale
         if scaled != np.floor(scaled):
-            return np.median(values)
+            return _median(values)
         counts[int(scaled - low)] += 1
     lower, upper = (values.size - 1) // 2, values.size // 2  # ranks of the middle value(s)
     seen, below, above = 0, np.nan, np.nan
@@ -96,10 +146,7 @@ def _baseline_and_noise(values: np.ndarray, time: np.ndarray, window_us: float) 
 @numba.njit(cache=True, nogil=True)
 def _distance_samples(time: np.ndarray, distance_us: float) -> int:
     """``distance_us`` in samples: over the median spacing of the finite times, rounded half to even."""
-    finite = time[np.isfinite(time)]
-    if finite.size < 2:
-        return 1
-    dt = np.median(np.abs(np.diff(finite)))
+    dt = _median_spacing(time)
     if not (np.isfinite(dt) and dt > 0):
         return 1
     return max(1, int(np.rint(distance_us / dt)))
@@ -109,10 +156,7 @@ def _distance_samples(time: np.ndarray, distance_us: float) -> int:
 def _distance_is_robust(clock: np.ndarray, distance_us: float) -> bool:
     """True when ``distance_us / spacing`` is far from a rounding boundary: the few-ULP differences between
     ``clock - trigger`` spacings of different events cannot change the rounded distance."""
-    finite = clock[np.isfinite(clock)]
-    if finite.size < 2:
-        return False
-    ratio = distance_us / np.median(np.abs(np.diff(finite)))
+    ratio = distance_us / _median_spacing(clock)
     return np.isfinite(ratio) and abs(ratio - np.floor(ratio) - 0.5) > 1e-6 * max(1.0, ratio)
 
 
@@ -134,7 +178,8 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
         signal[i] = corrected[i] if np.isfinite(corrected[i]) and np.isfinite(time[i]) else -np.inf
     peaks = find_peaks(signal, height_sigma * sigma, prominence_sigma * sigma, distance)
     if peaks.size < 2:
-        out[:peaks.size] = peaks
+        for i in range(peaks.size):  # element by element: a slice assignment compiles shape checks (slow first use)
+            out[i] = peaks[i]
         return peaks.size
     m = 0
     last_run_start = -1
@@ -158,7 +203,7 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
                 best = other
         out[m] = best
         m += 1
-    out[:m] = np.sort(out[:m])
+    _sort(out[:m])
     return m
 
 
@@ -263,6 +308,14 @@ def _summary(widths: np.ndarray, counts: np.ndarray, min_width_us: float, qualif
 
 
 @numba.njit(cache=True, nogil=True)
+def _any_finite(values: np.ndarray) -> bool:
+    for value in values:
+        if np.isfinite(value):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndarray, parameters: DustParameters,
                reference_baseline: np.ndarray, reference_sigma: np.ndarray, work: _Workspace, baseline: np.ndarray,
                sigma: np.ndarray, qualifying: np.ndarray, widest: np.ndarray) -> int:
@@ -282,23 +335,28 @@ def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndar
         if g == 0 and work.counts[0] == 1 and \
                 _fwhm(work.corrected[0], time, work.peaks[0, 0]) >= single_peak_width_us:
             return SINGLE_WIDE_PEAK
-    truncated = np.isfinite(baseline) & (np.abs(baseline - reference_baseline) > truncation_dn)
-    if not truncated.any():
-        return NOT_DUST
-    retry_baseline = np.where(truncated, reference_baseline, baseline)
+    # Element-wise loops rather than array expressions and np.where here: each of those is a kernel of its own
+    # for numba to compile, which made the first use of idex markedly slower.
+    retry_baseline = baseline.copy()
     retry_sigma = sigma.copy()
+    truncated = False
     for g in range(n_gains):
-        if truncated[g]:
-            retry_sigma[g] = reference_sigma[g] if np.isfinite(raw[g]).any() else np.nan
+        if np.isfinite(baseline[g]) and abs(baseline[g] - reference_baseline[g]) > truncation_dn:
+            truncated = True
+            retry_baseline[g] = reference_baseline[g]
+            retry_sigma[g] = reference_sigma[g] if _any_finite(raw[g]) else np.nan
+    if not truncated:
+        return NOT_DUST
     _pass(raw, time, retry_baseline, retry_sigma, distance, limits, height_sigma, prominence_sigma, match_us, work)
     retry_qualifying = np.zeros(n_gains, np.int64)
     retry_widest = np.full(n_gains, np.nan)
     _summary(work.widths, work.counts, min_width_us, retry_qualifying, retry_widest)
     for g in range(n_gains):
         if np.isfinite(retry_sigma[g]) and retry_qualifying[g] >= min_peaks:
-            sigma[:] = retry_sigma  # the measured baseline stays on record; the noise used is the reference's
-            qualifying[:] = retry_qualifying
-            widest[:] = retry_widest
+            for h in range(n_gains):  # the measured baseline stays on record; the noise used is the reference's
+                sigma[h] = retry_sigma[h]
+                qualifying[h] = retry_qualifying[h]
+                widest[h] = retry_widest[h]
             return AFTER_TRUNCATION
     return NOT_DUST
 
