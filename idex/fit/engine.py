@@ -185,7 +185,8 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                     if abs(trial[i] - u[i]) > xtol * (abs(u[i]) + xtol):
                         moved = False
                 small = (cost - new_cost) <= ftol * max(new_cost, 1e-300) or moved
-                u[:] = trial
+                for i in range(k):  # element by element: an array assignment compiles shape checks (slow first use)
+                    u[i] = trial[i]
                 cost = new_cost
                 damping = max(damping / 10.0, 1e-12)
                 if small:
@@ -200,9 +201,9 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                     status[r] = 0
                     break
         to_external(u, kind[s], lower[s], upper[s], scale[r], x, dxdu)
-        params[r] = x
         costs[r] = cost
         for i in range(k):
+            params[r, i] = x[i]
             pinned[r, i] = is_pinned(u, kind[s], i)
         if np.any(pinned[r]):  # converged or not, the best point lies on a bound
             status[r] = 3

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
@@ -224,7 +225,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
         raise click.BadParameter(f"a profile is a CDF layout; {output.name} is not a .cdf", param_hint="--profile")
     ds = open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
-    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
+    fitted = fitted_events(ds, channels.split(",") if channels else None, curves=curves, schema=schema)
     options = {"profile": profile} if profile else {}
     to_file(fitted, output, overwrite=overwrite, compression=compression, **options)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
@@ -255,7 +256,7 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
 
     ds = open_events(source)
     if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
-        ds = ds.idex.fit(merge=True, curves=True)
+        ds = fitted_events(ds, curves=True)
     numbers = events if events else [int(n) for n in ds["event"].values]
     unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
     if unknown:
