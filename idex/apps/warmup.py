@@ -52,13 +52,17 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     """
     import warnings
 
+    import numpy as np
+
+    from idex.decode.framing import frame
     from idex.decode.raw import open_raw
     from idex.exceptions import IdexWarning
     from idex.testing import sample_capture
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdexWarning)
-        events = open_raw(sample_capture(), group="events")  # framing, unpacking, classification
+        events = open_raw(sample_capture(), group="events")  # unpacking, classification
+        frame(np.zeros(16, np.uint8), [1])  # a capture that does not frame cleanly: the compiled resynchronising scan
         done = progress or (lambda _: None)
         done(STEPS[0])
         done(STEPS[1])

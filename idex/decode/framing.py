@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from idex.decode.clean_framing import CLEAN_CHAIN_LIMIT, clean_chain
+
 __all__ = [
     "CRC_MISMATCH",
     "CRC_OK",
@@ -329,6 +331,11 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
     has_crc[list(crc_apids)] = True
+    if buf.size <= CLEAN_CHAIN_LIMIT and (chain := clean_chain(buf, known, has_crc)) is not None:
+        starts, ends, checked = (np.asarray(column, np.int64) for column in chain)  # no kernel to compile
+        no_gap = np.zeros(0, np.int64)
+        crc = np.where(checked.astype(bool), CRC_OK, NOT_CHECKED).astype(np.int8)
+        return Framing(starts, ends, crc, no_gap, no_gap.copy(), no_gap.astype(np.int8))
     crc_tools = _crc_tools(buf)
     queue = np.empty(1 << 17, np.int64)  # more than the offsets one packet can cover
     st = np.zeros(10, np.int64)
