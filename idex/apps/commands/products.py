@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_all, open_events, selected, user_errors
 from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
@@ -104,7 +104,8 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
             total += ds.sizes["event"]
             datasets.append((str(path), selected(ds, all_events)))
     chosen = sum(ds.sizes["event"] for _, ds in datasets)
-    table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates)
+    with progress(length=chosen, label="fitting events" if with_fit else "SNR") as bar:
+        table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates, progress=bar.update)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
@@ -168,7 +169,7 @@ def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: fl
     if synthetic:
         events = [skymaps.synthetic(synthetic)]
     elif paths:
-        opened = [open_events(path) for path in paths]
+        opened = open_all(paths)
         events = [selected(ds, all_events) for ds in opened]
         left_out = sum(ds.sizes["event"] for ds in opened) - sum(ds.sizes["event"] for ds in events)
         if left_out:
