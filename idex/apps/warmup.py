@@ -8,7 +8,7 @@ capture once (``idex warmup``, or automatically by the first command, which says
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,17 +17,27 @@ __all__ = ["STEPS", "kernels_cached", "warm_up"]
 _PACKAGE = Path(__file__).resolve().parents[1]
 _KERNEL_PACKAGES = ("decode", "model", "fit")
 """Sub-packages whose modules hold ``numba.njit(cache=True)`` kernels."""
+_KERNEL_OF = {
+    "decode": "idex.decode.framing:_frame_some",
+    "model": "idex.model.dust_test:dust_test",
+    "fit": "idex.fit.engine:_fit_rows",
+}
+"""A kernel of each package: numba keeps every kernel of a package in the same folder as this one."""
 
 STEPS = ("decode", "classify", "fit", "peaks")
 """What :func:`warm_up` runs, in order (each compiles the kernels it reaches)."""
 
 
 def _cache_dirs(packages: tuple[str, ...]) -> list[Path]:
-    """Where numba keeps the kernels: ``$NUMBA_CACHE_DIR`` (mirroring the package path) or ``__pycache__``."""
-    root = os.environ.get("NUMBA_CACHE_DIR")
-    if root:
-        return [Path(root) / _PACKAGE.relative_to(_PACKAGE.anchor) / name for name in packages]
-    return [_PACKAGE / name / "__pycache__" for name in packages]
+    """Where numba keeps the kernels of ``packages``, as numba itself says (``$NUMBA_CACHE_DIR`` or
+    ``__pycache__``; the layout under ``$NUMBA_CACHE_DIR`` differs between numba versions), else the package's
+    ``__pycache__``."""
+    folders = []
+    for package in packages:
+        module, name = _KERNEL_OF[package].split(":")
+        cache = getattr(getattr(importlib.import_module(module), name), "_cache", None)
+        folders.append(Path(getattr(cache, "_cache_path", "") or _PACKAGE / package / "__pycache__"))
+    return folders
 
 
 def kernels_cached(packages: tuple[str, ...] = _KERNEL_PACKAGES) -> bool:
