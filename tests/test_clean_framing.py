@@ -8,7 +8,7 @@ import pytest
 
 from idex.decode import framing
 from idex.decode.clean_framing import clean_chain
-from idex.decode.framing import frame
+from idex.decode.framing import CRC_OK, NOT_CHECKED, frame
 from idex.schema import load_schema
 from idex.testing import sample_capture
 from tests.framing_reference import reference_frame
@@ -54,8 +54,15 @@ def test_frames_exactly_as_the_plain_rule(seed):
     for _ in range(200):
         data = _mostly_clean(rng)
         buffer = np.frombuffer(data, np.uint8)
-        fast += clean_chain(buffer, known, has_crc) is not None
-        assert _framed(frame(buffer, KNOWN, WITH_CRC)) == reference_frame(data, KNOWN, WITH_CRC)
+        expected = reference_frame(data, KNOWN, WITH_CRC)
+        chain = clean_chain(buffer, known, has_crc)
+        if chain is not None:
+            fast += 1
+            assert (
+                list(zip(chain[0], chain[1], [CRC_OK if c else NOT_CHECKED for c in chain[2]], strict=True)),
+                [],
+            ) == expected
+        assert _framed(frame(buffer, KNOWN, WITH_CRC)) == expected
     assert 20 < fast < 200  # both paths were taken
 
 
@@ -69,9 +76,19 @@ def test_a_good_packet_inside_one_without_crc_is_left_to_the_scan():
 def test_real_captures_take_the_python_path_with_the_compiled_scans_result(version, monkeypatch):
     schema = load_schema(f"science_{version}")
     buffer = np.fromfile(sample_capture(version), np.uint8)
-    assert clean_chain(buffer, *_masks(schema.known_apids, schema.crc_apids)) is not None
-    fast = frame(buffer, schema.known_apids, schema.crc_apids)
+    chain = clean_chain(buffer, *_masks(schema.known_apids, schema.crc_apids))
     monkeypatch.setattr(framing, "CLEAN_CHAIN_LIMIT", -1)
     scanned = frame(buffer, schema.known_apids, schema.crc_apids)
-    assert fast.count > 100
-    assert _framed(fast) == _framed(scanned)
+    assert chain is not None and len(chain[0]) > 100
+    assert list(zip(*chain, strict=True)) == [(s, e, c == CRC_OK) for s, e, c in _framed(scanned)[0]]
+    assert scanned.gap_starts.size == 0
+
+
+def test_the_python_path_is_taken_only_while_the_scan_is_not_compiled(monkeypatch):
+    data = np.frombuffer(packet(1418, b"abc", crc=True), np.uint8)
+    calls = []
+    monkeypatch.setattr(framing, "clean_chain", lambda *args: calls.append(1) or clean_chain(*args))
+    monkeypatch.setattr(framing, "_scan_compiled", lambda: False)
+    assert frame(data, KNOWN, WITH_CRC).count == 1 and calls == [1]
+    monkeypatch.setattr(framing, "_scan_compiled", lambda: True)
+    assert frame(data, KNOWN, WITH_CRC).count == 1 and calls == [1]

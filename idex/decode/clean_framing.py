@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["CLEAN_CHAIN_LIMIT", "clean_chain"]
 
 CLEAN_CHAIN_LIMIT = 16 << 20
-"""Largest capture (bytes) framed in Python; beyond it the compiled scan is faster."""
+"""Largest capture (bytes) framed in Python (about 20 ms a MB) rather than compiling the scan (seconds)."""
 
 _HEADER = 6
 _SMALLEST_CHECKED = 8  # a CRC is checked on packets of at least 8 bytes (header and CRC)
@@ -74,19 +74,12 @@ def _verified_start_inside(
 ) -> bool:
     """Whether a packet that passes its CRC starts at an offset ``start + 1 .. end - 6`` of a packet without
     one (the scan would then not accept that packet)."""
-    if buf.size < _HEADER:
-        return False
-    first, second = buf[: -_HEADER + 1].astype(np.int64), buf[1 : buf.size - _HEADER + 2].astype(np.int64)
-    apids = ((first & 0x07) << 8) | second
-    candidates = np.flatnonzero(((first >> 5) == 0) & known[apids] & has_crc[apids])
-    inside = np.zeros(buf.size + 1, np.int64)  # +1 at start + 1, -1 after end - 6: a running count
     for start, end in unchecked:
-        if end - _HEADER >= start + 1:
-            inside[start + 1] += 1
-            inside[end - _HEADER + 1] -= 1
-    candidates = candidates[np.cumsum(inside)[candidates] > 0]
-    for at in candidates.tolist():
-        end = at + _HEADER + 1 + ((data[at + 4] << 8) | data[at + 5])
-        if end <= len(data) and end - at >= _SMALLEST_CHECKED and _verifies(data, at, end):
-            return True
+        first = buf[start + 1 : end - _HEADER + 1]
+        offsets = start + 1 + np.flatnonzero((first >> 5) == 0)  # version 0
+        apids = ((buf[offsets].astype(np.int64) & 0x07) << 8) | buf[offsets + 1]
+        for at in offsets[known[apids] & has_crc[apids]].tolist():
+            end_at = at + _HEADER + 1 + ((data[at + 4] << 8) | data[at + 5])
+            if end_at <= len(data) and end_at - at >= _SMALLEST_CHECKED and _verifies(data, at, end_at):
+                return True
     return False

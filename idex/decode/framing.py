@@ -18,6 +18,7 @@ skipped silently.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -310,6 +311,13 @@ def _crc_tools(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return points, _ZEROS[0], _CRC_TABLE
 
 
+def _scan_compiled() -> bool:
+    """Whether the resynchronising scan is compiled, in this process or in numba's cache on disk (else a clean
+    capture up to ``CLEAN_CHAIN_LIMIT`` bytes is framed in Python rather than compiling the scan for it)."""
+    index = getattr(getattr(getattr(_frame_some, "_cache", None), "_cache_file", None), "_index_path", None)
+    return bool(_frame_some.signatures) or (index is not None and os.path.exists(index))
+
+
 def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[int] = ()) -> Framing:
     """Split a capture into packets.
 
@@ -331,7 +339,7 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
     has_crc[list(crc_apids)] = True
-    if buf.size <= CLEAN_CHAIN_LIMIT and (chain := clean_chain(buf, known, has_crc)) is not None:
+    if buf.size <= CLEAN_CHAIN_LIMIT and not _scan_compiled() and (chain := clean_chain(buf, known, has_crc)):
         starts, ends, checked = (np.asarray(column, np.int64) for column in chain)  # no kernel to compile
         no_gap = np.zeros(0, np.int64)
         crc = np.where(checked.astype(bool), CRC_OK, NOT_CHECKED).astype(np.int8)
