@@ -1,9 +1,10 @@
 """First use: idex's compiled kernels (numba, cached on disk) are built once, with a word to the user.
 
-A fresh installation has no compiled kernels: the first decode spends tens of seconds compiling them and
-the first fit as long again. :func:`kernels_cached` tells whether numba's on-disk cache holds them;
-:func:`warm_up` compiles every kernel the commands use by decoding and fitting the bundled sample
-capture once (``idex warmup``, or automatically by the first command, which says so first).
+A fresh installation has no compiled kernels: the first decode spends about 13 s of processor time compiling
+them and the first fit about 7 s (``benchmarks/first_use.py``). :func:`kernels_cached` tells whether numba's
+on-disk cache holds them; :func:`warm_up` compiles every kernel the commands use by decoding and fitting the
+bundled sample capture once, and the byte code of every module (``idex warmup``; without it the first command
+compiles what it needs, and says so first).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     progress : callable, optional
         Called with each step's name (:data:`STEPS`) after it is done.
     """
+    import compileall
     import warnings
 
     import numpy as np
@@ -69,6 +71,7 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     from idex.exceptions import IdexWarning
     from idex.testing import sample_capture
 
+    compileall.compile_dir(_PACKAGE, quiet=2)  # byte code of every module (a fresh clone has none)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdexWarning)
         events = open_raw(sample_capture(), group="events")  # unpacking, classification
