@@ -99,8 +99,9 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     telemetry = ["idex_schema" in ds.attrs for ds in datasets]
     if any(telemetry) and not all(telemetry):
         others = sorted({_kind(ds) for ds, is_telemetry in zip(datasets, telemetry, strict=True) if not is_telemetry})
-        raise ProductError(f"telemetry events (captures, L1a/L1b) and {' and '.join(others)} cannot share one "
-                           "model: open them apart")
+        raise ProductError(
+            f"telemetry events (captures, L1a/L1b) and {' and '.join(others)} cannot share one model: open them apart"
+        )
     schemas = [schema_of(ds) for ds in datasets] if all(telemetry) else []
     newest = max(range(len(schemas)), key=lambda i: schemas[i].valid_from) if schemas else 0
     for schema in schemas:
