@@ -334,7 +334,8 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     -------
     Framing
     """
-    buf = np.ascontiguousarray(buffer, dtype=np.uint8)
+    buf = np.ascontiguousarray(buffer, dtype=np.uint8).view()
+    buf.flags.writeable = False  # always read-only (a view): numba compiles read-only and writable arrays apart
     known = np.zeros(2048, dtype=np.bool_)
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
