@@ -1,11 +1,13 @@
-"""The dust test's compiled helpers written for a fast first use (heapsort, median, median spacing) against NumPy."""
+"""The order statistics of the compiled kernels (heapsort, median, median spacing) against NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from idex.model.dust_test import _median, _median_spacing, _sort
+from idex.model.order_statistics import median as _median
+from idex.model.order_statistics import median_spacing as _median_spacing
+from idex.model.order_statistics import sort_in_place as _sort
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 101, 8189])

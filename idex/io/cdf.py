@@ -108,7 +108,7 @@ def _ascii_text(text: xr.DataArray) -> xr.DataArray:
 
 
 def _unescaped(text: xr.Variable) -> xr.Variable:
-    """The text that :func:`_ascii_text` escaped."""
+    """The text that ``_ascii_text`` escaped."""
     values = [str(value).encode("ascii").decode("unicode_escape") for value in text.values.ravel().tolist()]
     return text.copy(data=np.array(values).reshape(text.shape))
 

@@ -26,6 +26,7 @@ from typing import NamedTuple, TypeAlias
 import numba
 import numpy as np
 
+from idex.model.order_statistics import median, median_spacing, sort_in_place
 from idex.model.peak_finding import find_peaks
 
 __all__ = ["dust_test"]
@@ -39,56 +40,6 @@ single_peak_width_us, match_us, truncation_dn)``."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _sift_down(values: np.ndarray, root: int, n: int) -> None:
-    while 2 * root + 1 < n:
-        child = 2 * root + 1
-        if child + 1 < n and values[child + 1] > values[child]:
-            child += 1
-        if values[root] >= values[child]:
-            return
-        values[root], values[child] = values[child], values[root]
-        root = child
-
-
-@numba.njit(cache=True, nogil=True)
-def _sort(values: np.ndarray) -> None:
-    """Sort finite ``values`` in place (heapsort): a few lines for numba to compile, where ``np.sort`` and
-    ``np.median`` compile generic quicksort and selection code that made the first use of idex markedly slower."""
-    n = values.size
-    for root in range(n // 2 - 1, -1, -1):
-        _sift_down(values, root, n)
-    for end in range(n - 1, 0, -1):
-        values[0], values[end] = values[end], values[0]
-        _sift_down(values, 0, end)
-
-
-@numba.njit(cache=True, nogil=True)
-def _median(values: np.ndarray) -> float:
-    """``np.median(values)`` of finite values (same value), from a sorted copy."""
-    n = values.size
-    if n == 0:
-        return np.nan
-    ordered = values.copy()
-    _sort(ordered)
-    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-
-
-@numba.njit(cache=True, nogil=True)
-def _median_spacing(time: np.ndarray) -> float:
-    """``np.median(np.abs(np.diff(time[np.isfinite(time)])))``; NaN for fewer than two finite times."""
-    spacings = np.empty(max(time.size - 1, 0))
-    n = 0
-    previous = np.nan
-    for value in time:
-        if np.isfinite(value):
-            if np.isfinite(previous):
-                spacings[n] = abs(value - previous)
-                n += 1
-            previous = value
-    return _median(spacings[:n])
-
-
-@numba.njit(cache=True, nogil=True)
 def _median_of_whole_numbers(values: np.ndarray, scale: float) -> float:
     """``np.median(values)`` (same value, bit for bit) where ``values * scale`` are whole numbers in a narrow
     range (counts, or their distances from a half-integer median with ``scale=2``): found by counting, because
@@ -97,12 +48,12 @@ def _median_of_whole_numbers(values: np.ndarray, scale: float) -> float:
     for value in values:
         low, high = min(low, value * scale), max(high, value * scale)
     if values.size == 0 or not (high - low <= 65536.0) or low != np.floor(low):
-        return _median(values)
+        return median(values)
     counts = np.zeros(int(high - low) + 1, np.int64)
     for value in values:
         scaled = value * scale
         if scaled != np.floor(scaled):
-            return _median(values)
+            return median(values)
         counts[int(scaled - low)] += 1
     lower, upper = (values.size - 1) // 2, values.size // 2  # ranks of the middle value(s)
     seen, below, above = 0, np.nan, np.nan
@@ -146,7 +97,7 @@ def _baseline_and_noise(values: np.ndarray, time: np.ndarray, window_us: float) 
 @numba.njit(cache=True, nogil=True)
 def _distance_samples(time: np.ndarray, distance_us: float) -> int:
     """``distance_us`` in samples: over the median spacing of the finite times, rounded half to even."""
-    dt = _median_spacing(time)
+    dt = median_spacing(time)
     if not (np.isfinite(dt) and dt > 0):
         return 1
     return max(1, int(np.rint(distance_us / dt)))
@@ -156,7 +107,7 @@ def _distance_samples(time: np.ndarray, distance_us: float) -> int:
 def _distance_is_robust(clock: np.ndarray, distance_us: float) -> bool:
     """True when ``distance_us / spacing`` is far from a rounding boundary: the few-ULP differences between
     ``clock - trigger`` spacings of different events cannot change the rounded distance."""
-    ratio = distance_us / _median_spacing(clock)
+    ratio = distance_us / median_spacing(clock)
     return np.isfinite(ratio) and abs(ratio - np.floor(ratio) - 0.5) > 1e-6 * max(1.0, ratio)
 
 
@@ -203,7 +154,7 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
                 best = other
         out[m] = best
         m += 1
-    _sort(out[:m])
+    sort_in_place(out[:m])
     return m
 
 
