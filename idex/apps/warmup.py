@@ -1,6 +1,6 @@
 """First use: idex's compiled kernels (numba, cached on disk) are built once, with a word to the user.
 
-A fresh installation has no compiled kernels: the first decode spends about 13 s of processor time compiling
+A fresh installation has no compiled kernels: the first decode spends about 15 s of processor time compiling
 them and the first fit about 7 s (``benchmarks/first_use.py``). :func:`kernels_cached` tells whether numba's
 on-disk cache holds them; :func:`warm_up` compiles every kernel the commands use by decoding and fitting the
 bundled sample capture once, and the byte code of every module (``idex warmup``; without it the first command
