@@ -186,9 +186,14 @@ def open_products(
     datasets, skipped = [], []
     for path in files:
         try:
-            datasets.append(open(path).chunk({} if chunks is None else {"event": chunks}))
+            ds = open(path)
         except ProductError as error:
             skipped.append(str(error))
+            continue
+        if "event" in ds.dims:
+            datasets.append(ds.chunk({} if chunks is None else {"event": chunks}))
+        else:  # e.g. the L2B/L2C rate products: counts and maps, not events
+            skipped.append(f"{path}: no events (a {ds.attrs.get('Logical_source', 'non-event')} product)")
     if not datasets:
         raise ProductError(f"none of the {len(files)} files holds events: " + "; ".join(skipped))
     if skipped:

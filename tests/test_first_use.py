@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 from conftest import CAPTURE_2023_12
 
+from idex.apps import warmup
 from idex.apps.cli import main
 from idex.apps.warmup import kernels_cached
 
 
 def test_a_cold_cache_is_detected_and_announced(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty"))
+    # numba fixes a kernel's cache folder when its module is imported: an empty one stands for a fresh install
+    monkeypatch.setattr(warmup, "_cache_dirs", lambda packages: [tmp_path / "empty" for _ in packages])
     assert not kernels_cached()
     result = CliRunner().invoke(main, ["decode", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc")])
     assert result.exit_code == 0, result.output
@@ -23,3 +27,9 @@ def test_a_warm_cache_says_nothing(tmp_path):
     assert kernels_cached()
     result = runner.invoke(main, ["decode", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc")])
     assert result.exit_code == 0 and "first use" not in result.output
+
+
+def test_the_cache_folders_are_numbas_own():
+    from idex.fit.engine import _fit_rows
+
+    assert warmup._cache_dirs(("fit",)) == [Path(_fit_rows._cache._cache_path)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,12 @@ PLOTS = ("snr_vs_time.png", "snr_vs_charge.png", "snr_histograms.png")
 
 
 def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
-              keep_duplicates: bool = False) -> pd.DataFrame:
+              keep_duplicates: bool = False, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
 
     An event found in several files (the same impact time within :data:`idex.io.products.SAME_EVENT`) keeps the row
     of the first file unless ``keep_duplicates``; ``attrs["duplicates_dropped"]`` counts the rows dropped.
+    ``progress``, when given, is called with the number of events of each dataset when it is done.
     """
     frames = []
     for source, ds in datasets:
@@ -42,6 +43,8 @@ def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
                 if name.endswith("_impact_charge"):
                     row[name] = fits[name].values
         frames.append(pd.DataFrame(row))
+        if progress is not None:
+            progress(ds.sizes["event"])
     if not frames:
         return pd.DataFrame()
     return without_duplicates(pd.concat(frames, ignore_index=True), keep=keep_duplicates)

@@ -1,14 +1,15 @@
 """First use: idex's compiled kernels (numba, cached on disk) are built once, with a word to the user.
 
-A fresh installation has no compiled kernels: the first decode spends tens of seconds compiling them and
-the first fit as long again. :func:`kernels_cached` tells whether numba's on-disk cache holds them;
-:func:`warm_up` compiles every kernel the commands use by decoding and fitting the bundled sample
-capture once (``idex warmup``, or automatically by the first command, which says so first).
+A fresh installation has no compiled kernels: the first decode spends about 15 s of processor time compiling
+them and the first fit about 7 s (``benchmarks/first_use.py``). :func:`kernels_cached` tells whether numba's
+on-disk cache holds them; :func:`warm_up` compiles every kernel the commands use by decoding and fitting the
+bundled sample capture once, and the byte code of every module (``idex warmup``; without it the first command
+compiles what it needs, and says so first).
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,17 +18,27 @@ __all__ = ["STEPS", "kernels_cached", "warm_up"]
 _PACKAGE = Path(__file__).resolve().parents[1]
 _KERNEL_PACKAGES = ("decode", "model", "fit")
 """Sub-packages whose modules hold ``numba.njit(cache=True)`` kernels."""
+_KERNEL_OF = {
+    "decode": "idex.decode.framing:_frame_some",
+    "model": "idex.model.dust_test:dust_test",
+    "fit": "idex.fit.engine:_fit_rows",
+}
+"""A kernel of each package: numba keeps every kernel of a package in the same folder as this one."""
 
 STEPS = ("decode", "classify", "fit", "peaks")
 """What :func:`warm_up` runs, in order (each compiles the kernels it reaches)."""
 
 
 def _cache_dirs(packages: tuple[str, ...]) -> list[Path]:
-    """Where numba keeps the kernels: ``$NUMBA_CACHE_DIR`` (mirroring the package path) or ``__pycache__``."""
-    root = os.environ.get("NUMBA_CACHE_DIR")
-    if root:
-        return [Path(root) / _PACKAGE.relative_to(_PACKAGE.anchor) / name for name in packages]
-    return [_PACKAGE / name / "__pycache__" for name in packages]
+    """Where numba keeps the kernels of ``packages``, as numba itself says (``$NUMBA_CACHE_DIR`` or
+    ``__pycache__``; the layout under ``$NUMBA_CACHE_DIR`` differs between numba versions), else the package's
+    ``__pycache__``."""
+    folders = []
+    for package in packages:
+        module, name = _KERNEL_OF[package].split(":")
+        cache = getattr(getattr(importlib.import_module(module), name), "_cache", None)
+        folders.append(Path(getattr(cache, "_cache_path", "") or _PACKAGE / package / "__pycache__"))
+    return folders
 
 
 def kernels_cached(packages: tuple[str, ...] = _KERNEL_PACKAGES) -> bool:
@@ -50,15 +61,21 @@ def warm_up(progress: Callable[[str], None] | None = None) -> None:
     progress : callable, optional
         Called with each step's name (:data:`STEPS`) after it is done.
     """
+    import compileall
     import warnings
 
+    import numpy as np
+
+    from idex.decode.framing import frame
     from idex.decode.raw import open_raw
     from idex.exceptions import IdexWarning
     from idex.testing import sample_capture
 
+    compileall.compile_dir(_PACKAGE, quiet=2)  # byte code of every module (a fresh clone has none)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdexWarning)
-        events = open_raw(sample_capture(), group="events")  # framing, unpacking, classification
+        events = open_raw(sample_capture(), group="events")  # unpacking, classification
+        frame(np.zeros(16, np.uint8), [1])  # a capture that does not frame cleanly: the compiled resynchronising scan
         done = progress or (lambda _: None)
         done(STEPS[0])
         done(STEPS[1])

@@ -18,12 +18,14 @@ skipped silently.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from idex.decode.clean_framing import CLEAN_CHAIN_LIMIT, clean_chain
 from idex.schema.ccsds import PRIMARY_HEADER_BYTES
 
 __all__ = [
@@ -309,6 +311,13 @@ def _crc_tools(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return points, _ZEROS[0], _CRC_TABLE
 
 
+def _scan_compiled() -> bool:
+    """Whether the resynchronising scan is compiled, in this process or in numba's cache on disk (else a clean
+    capture up to ``CLEAN_CHAIN_LIMIT`` bytes is framed in Python rather than compiling the scan for it)."""
+    index = getattr(getattr(getattr(_frame_some, "_cache", None), "_cache_file", None), "_index_path", None)
+    return bool(_frame_some.signatures) or (index is not None and os.path.exists(index))
+
+
 def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[int] = ()) -> Framing:
     """Split a capture into packets.
 
@@ -325,11 +334,17 @@ def frame(buffer: np.ndarray, known_apids: Iterable[int], crc_apids: Iterable[in
     -------
     Framing
     """
-    buf = np.ascontiguousarray(buffer, dtype=np.uint8)
+    buf = np.ascontiguousarray(buffer, dtype=np.uint8).view()
+    buf.flags.writeable = False  # always read-only (a view): numba compiles read-only and writable arrays apart
     known = np.zeros(2048, dtype=np.bool_)
     known[list(known_apids)] = True
     has_crc = np.zeros(2048, dtype=np.bool_)
     has_crc[list(crc_apids)] = True
+    if buf.size <= CLEAN_CHAIN_LIMIT and not _scan_compiled() and (chain := clean_chain(buf, known, has_crc)):
+        starts, ends, checked = (np.asarray(column, np.int64) for column in chain)  # no kernel to compile
+        no_gap = np.zeros(0, np.int64)
+        crc = np.where(checked.astype(bool), CRC_OK, NOT_CHECKED).astype(np.int8)
+        return Framing(starts, ends, crc, no_gap, no_gap.copy(), no_gap.astype(np.int8))
     crc_tools = _crc_tools(buf)
     queue = np.empty(1 << 17, np.int64)  # more than the offsets one packet can cover
     st = np.zeros(10, np.int64)

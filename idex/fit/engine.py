@@ -132,6 +132,9 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
     trial_f = np.empty(m)
     jac = np.empty((m, k))
     unused = np.empty((1, k))
+    # Run-time booleans, not literals: numba compiles a callee once per literal value it is given.
+    with_jacobian = k > 0
+    without_jacobian = not with_jacobian
     a = np.empty((k, k))
     g = np.empty(k)
     x = np.empty(k)
@@ -143,7 +146,7 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
             continue
         to_internal(p0[r], kind[s], lower[s], upper[s], scale[r], u)
         cost = _cost_at(model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f,
-                        jac, True)
+                        jac, with_jacobian)
         if not np.isfinite(cost):
             continue
         status[r] = 1
@@ -182,21 +185,22 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
             new_cost = np.inf
             if np.all(np.isfinite(trial)):
                 new_cost = _cost_at(model, constants, t[s], y[s], w[s], trial, kind[s], lower[s], upper[s], scale[r],
-                                    x, dxdu, trial_f, unused, False)
+                                    x, dxdu, trial_f, unused, without_jacobian)
             if np.isfinite(new_cost) and new_cost <= cost:
                 moved = True
                 for i in range(k):
                     if abs(trial[i] - u[i]) > xtol * (abs(u[i]) + xtol):
                         moved = False
                 small = (cost - new_cost) <= ftol * max(new_cost, 1e-300) or moved
-                u[:] = trial
+                for i in range(k):  # element by element: an array assignment compiles shape checks (slow first use)
+                    u[i] = trial[i]
                 cost = new_cost
                 damping = max(damping / 10.0, 1e-12)
                 if small:
                     status[r] = 0
                     break
                 _cost_at(model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f,
-                         jac, True)
+                         jac, with_jacobian)
                 fresh = True
             else:
                 damping *= 10.0
@@ -204,9 +208,9 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                     status[r] = 0
                     break
         to_external(u, kind[s], lower[s], upper[s], scale[r], x, dxdu)
-        params[r] = x
         costs[r] = cost
         for i in range(k):
+            params[r, i] = x[i]
             pinned[r, i] = is_pinned(u, kind[s], i)
         if np.any(pinned[r]):  # converged or not, the best point lies on a bound
             status[r] = 3
@@ -269,6 +273,7 @@ def levenberg_marquardt(
     starts = starts[None] if starts.ndim == 2 else starts
     s, n, k = starts.shape
     t = np.ascontiguousarray(np.broadcast_to(t, y.shape), dtype=np.float64)
+    t.flags.writeable = False  # always read-only: numba compiles read-only and writable arrays apart
     lower = np.ascontiguousarray(np.broadcast_to(-np.inf if lower is None else lower, (n, k)), dtype=np.float64)
     upper = np.ascontiguousarray(np.broadcast_to(np.inf if upper is None else upper, (n, k)), dtype=np.float64)
     weight = np.ones(y.shape) if mask is None else np.asarray(mask).astype(np.float64)

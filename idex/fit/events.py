@@ -302,4 +302,7 @@ def _with(array: xr.DataArray, long_name: str, units: str) -> xr.DataArray:
 
 
 def _messages(status: np.ndarray) -> np.ndarray:
-    return np.asarray(STATUS_MESSAGES, dtype="U120")[np.asarray(status, dtype=np.int64)]
+    """Each status's message, as wide as the longest one given: no message is cut, and the width is the one a
+    netCDF round trip gives back (variable-length text is read at the width of its longest value)."""
+    picked = np.asarray(STATUS_MESSAGES)[np.asarray(status, dtype=np.int64)]
+    return picked.astype(f"U{int(np.char.str_len(picked).max(initial=1))}")

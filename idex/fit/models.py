@@ -165,6 +165,7 @@ class FitModel:
     def _prepare(self, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = np.ascontiguousarray(np.atleast_2d(p), dtype=np.float64)
         t = np.ascontiguousarray(np.broadcast_to(t, (p.shape[0], np.shape(t)[-1])), dtype=np.float64)
+        t.flags.writeable = False  # always read-only: numba compiles read-only and writable arrays apart
         return t, p
 
     def function(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -78,7 +78,8 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
             out[name] = out[name].astype(np.uint8)
             out[name].attrs = {**ds[name].attrs, "idex_dtype": "bool"}
         elif out[name].dtype.kind == "U":  # CDF text is as long as the longest value: keep the declared width
-            out[name].attrs = {**out[name].attrs, "idex_dtype": out[name].dtype.str}
+            out[name] = _ascii_text(out[name])
+            out[name].attrs = {**out[name].attrs, "idex_dtype": ds[name].dtype.str}
     time_of_dim = {str(ds[name].dims[-1]): str(ds[name].attrs["time"]) for name in waveform_channels(ds)}
     for name, variable in out.variables.items():
         variable.attrs = _istp_attrs(str(name), variable, time_of_dim)
@@ -86,6 +87,30 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
         out[time].attrs["idex_dim"] = dim
     out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str)}, **global_attributes}
     return out
+
+
+_ESCAPED = "idex_text_escaped"
+"""Marks a text variable written with its non-ASCII characters as ``\\uXXXX`` escapes."""
+
+
+def _ascii_text(text: xr.DataArray) -> xr.DataArray:
+    """``text`` itself when it is ASCII, else escaped to ASCII (``unicode_escape``) and marked so.
+
+    CDF_CHAR holds bytes, as many per value as the variable's declared width: cdflib writes UTF-8 into a width
+    counted in characters (cutting non-ASCII text short) and reads bytes back as Latin-1, so non-ASCII text
+    would come back cut and garbled.
+    """
+    values = text.values
+    if not values.size or all(value.isascii() for value in values.ravel().tolist()):
+        return text
+    escaped = np.array([value.encode("unicode_escape").decode("ascii") for value in values.ravel().tolist()])
+    return text.copy(data=escaped.reshape(values.shape)).assign_attrs({_ESCAPED: "unicode_escape"})
+
+
+def _unescaped(text: xr.Variable) -> xr.Variable:
+    """The text that ``_ascii_text`` escaped."""
+    values = [str(value).encode("ascii").decode("unicode_escape") for value in text.values.ravel().tolist()]
+    return text.copy(data=np.array(values).reshape(text.shape))
 
 
 def _global_attributes(ds: xr.Dataset) -> Mapping[str, Any]:
@@ -208,7 +233,7 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
 _ISTP_KEYS = frozenset({"CATDESC", "FIELDNAM", "LABLAXIS", "UNITS", "VAR_TYPE", "FILLVAL", "FORMAT", "VALIDMIN",
                         "VALIDMAX", "DEPEND_0", "DEPEND_1", "DEPEND_2", "DISPLAY_TYPE", "TIME_BASE", "TIME_SCALE",
                         "standard_name", "idex_coordinate", "idex_dtype", "idex_dim", "units", "long_name",
-                        "TIME_ATTRS"})
+                        "TIME_ATTRS", _ESCAPED})
 
 
 def read_cdf(path: PathLike) -> xr.Dataset:
@@ -245,7 +270,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
         if attrs.get("idex_dtype") == "bool":
             ds[name] = variable.astype(bool)
         elif str(attrs.get("idex_dtype", "")).startswith(("<U", ">U", "|U")):
-            ds[name] = variable.astype(str(attrs["idex_dtype"]))
+            ds[name] = (_unescaped(variable) if _ESCAPED in attrs else variable).astype(str(attrs["idex_dtype"]))
         elif variable.dtype.kind == "f" and "FILLVAL" in attrs:  # NaN was written as the ISTP fill value
             ds[name] = variable.where(variable != _plain(attrs["FILLVAL"]))
         clean = {k: _plain(v) for k, v in attrs.items() if k not in _ISTP_KEYS}

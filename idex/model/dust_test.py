@@ -26,6 +26,7 @@ from typing import NamedTuple, TypeAlias
 import numba
 import numpy as np
 
+from idex.model.order_statistics import median, median_spacing, sort_in_place
 from idex.model.peak_finding import find_peaks
 from idex.model.statistics import MAD_TO_SIGMA
 
@@ -48,12 +49,12 @@ def _median_of_whole_numbers(values: np.ndarray, scale: float) -> float:
     for value in values:
         low, high = min(low, value * scale), max(high, value * scale)
     if values.size == 0 or not (high - low <= 65536.0) or low != np.floor(low):
-        return np.median(values)
+        return median(values)
     counts = np.zeros(int(high - low) + 1, np.int64)
     for value in values:
         scaled = value * scale
         if scaled != np.floor(scaled):
-            return np.median(values)
+            return median(values)
         counts[int(scaled - low)] += 1
     lower, upper = (values.size - 1) // 2, values.size // 2  # ranks of the middle value(s)
     seen, below, above = 0, np.nan, np.nan
@@ -97,10 +98,7 @@ def _baseline_and_noise(values: np.ndarray, time: np.ndarray, window_us: float) 
 @numba.njit(cache=True, nogil=True)
 def _distance_samples(time: np.ndarray, distance_us: float) -> int:
     """``distance_us`` in samples: over the median spacing of the finite times, rounded half to even."""
-    finite = time[np.isfinite(time)]
-    if finite.size < 2:
-        return 1
-    dt = np.median(np.abs(np.diff(finite)))
+    dt = median_spacing(time)
     if not (np.isfinite(dt) and dt > 0):
         return 1
     return max(1, int(np.rint(distance_us / dt)))
@@ -110,10 +108,7 @@ def _distance_samples(time: np.ndarray, distance_us: float) -> int:
 def _distance_is_robust(clock: np.ndarray, distance_us: float) -> bool:
     """True when ``distance_us / spacing`` is far from a rounding boundary: the few-ULP differences between
     ``clock - trigger`` spacings of different events cannot change the rounded distance."""
-    finite = clock[np.isfinite(clock)]
-    if finite.size < 2:
-        return False
-    ratio = distance_us / np.median(np.abs(np.diff(finite)))
+    ratio = distance_us / median_spacing(clock)
     return np.isfinite(ratio) and abs(ratio - np.floor(ratio) - 0.5) > 1e-6 * max(1.0, ratio)
 
 
@@ -135,7 +130,8 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
         signal[i] = corrected[i] if np.isfinite(corrected[i]) and np.isfinite(time[i]) else -np.inf
     peaks = find_peaks(signal, height_sigma * sigma, prominence_sigma * sigma, distance)
     if peaks.size < 2:
-        out[:peaks.size] = peaks
+        for i in range(peaks.size):  # element by element: a slice assignment compiles shape checks (slow first use)
+            out[i] = peaks[i]
         return peaks.size
     m = 0
     last_run_start = -1
@@ -159,7 +155,7 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
                 best = other
         out[m] = best
         m += 1
-    out[:m] = np.sort(out[:m])
+    sort_in_place(out[:m])
     return m
 
 
@@ -264,6 +260,14 @@ def _summary(widths: np.ndarray, counts: np.ndarray, min_width_us: float, qualif
 
 
 @numba.njit(cache=True, nogil=True)
+def _any_finite(values: np.ndarray) -> bool:
+    for value in values:
+        if np.isfinite(value):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndarray, parameters: DustParameters,
                reference_baseline: np.ndarray, reference_sigma: np.ndarray, work: _Workspace, baseline: np.ndarray,
                sigma: np.ndarray, qualifying: np.ndarray, widest: np.ndarray) -> int:
@@ -283,23 +287,28 @@ def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndar
         if g == 0 and work.counts[0] == 1 and \
                 _fwhm(work.corrected[0], time, work.peaks[0, 0]) >= single_peak_width_us:
             return SINGLE_WIDE_PEAK
-    truncated = np.isfinite(baseline) & (np.abs(baseline - reference_baseline) > truncation_dn)
-    if not truncated.any():
-        return NOT_DUST
-    retry_baseline = np.where(truncated, reference_baseline, baseline)
+    # Element-wise loops rather than array expressions and np.where here: each of those is a kernel of its own
+    # for numba to compile, which made the first use of idex markedly slower.
+    retry_baseline = baseline.copy()
     retry_sigma = sigma.copy()
+    truncated = False
     for g in range(n_gains):
-        if truncated[g]:
-            retry_sigma[g] = reference_sigma[g] if np.isfinite(raw[g]).any() else np.nan
+        if np.isfinite(baseline[g]) and abs(baseline[g] - reference_baseline[g]) > truncation_dn:
+            truncated = True
+            retry_baseline[g] = reference_baseline[g]
+            retry_sigma[g] = reference_sigma[g] if _any_finite(raw[g]) else np.nan
+    if not truncated:
+        return NOT_DUST
     _pass(raw, time, retry_baseline, retry_sigma, distance, limits, height_sigma, prominence_sigma, match_us, work)
     retry_qualifying = np.zeros(n_gains, np.int64)
     retry_widest = np.full(n_gains, np.nan)
     _summary(work.widths, work.counts, min_width_us, retry_qualifying, retry_widest)
     for g in range(n_gains):
         if np.isfinite(retry_sigma[g]) and retry_qualifying[g] >= min_peaks:
-            sigma[:] = retry_sigma  # the measured baseline stays on record; the noise used is the reference's
-            qualifying[:] = retry_qualifying
-            widest[:] = retry_widest
+            for h in range(n_gains):  # the measured baseline stays on record; the noise used is the reference's
+                sigma[h] = retry_sigma[h]
+                qualifying[h] = retry_qualifying[h]
+                widest[h] = retry_widest[h]
             return AFTER_TRUNCATION
     return NOT_DUST
 

@@ -69,6 +69,14 @@ def with_schema_coordinate(ds: xr.Dataset) -> xr.Dataset:
     )
 
 
+def _kind(ds: xr.Dataset) -> str:
+    """What an event model without a packet schema was read from, for messages."""
+    if "idex_scope_setup" in ds.attrs:
+        return "accelerator shots (read with a scope setup)"
+    source = ds.attrs.get("official_logical_source")
+    return f"{source} products (no packet schema)" if source else "files without a packet schema"
+
+
 def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     """Concatenate event models along ``event``, whatever their packet versions (see the module docstring).
 
@@ -90,7 +98,10 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         raise ProductError("no event model to combine")
     telemetry = ["idex_schema" in ds.attrs for ds in datasets]
     if any(telemetry) and not all(telemetry):
-        raise ProductError("telemetry events and accelerator shots (read with a scope setup) cannot share one model")
+        others = sorted({_kind(ds) for ds, is_telemetry in zip(datasets, telemetry, strict=True) if not is_telemetry})
+        raise ProductError(
+            f"telemetry events (captures, L1a/L1b) and {' and '.join(others)} cannot share one model: open them apart"
+        )
     schemas = [schema_of(ds) for ds in datasets] if all(telemetry) else []
     newest = max(range(len(schemas)), key=lambda i: schemas[i].valid_from) if schemas else 0
     for schema in schemas:

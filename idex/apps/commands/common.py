@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +12,7 @@ import click
 
 from idex.exceptions import IdexError, PacketWarning
 
-__all__ = ["COMPRESSION_HELP", "decode_tree", "open_events", "selected", "user_errors"]
+__all__ = ["COMPRESSION_HELP", "decode_tree", "open_all", "open_events", "selected", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +71,14 @@ def open_events(path: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PacketWarning)
         return require_waveforms(open_any(path), path)
+
+
+def open_all(paths: Iterable[Path], *, label: str = "reading") -> list:
+    """:func:`open_events` of every path, with a progress bar on a terminal (a campaign is many files)."""
+    from idex.apps.commands.grammar import progress
+
+    with progress(list(paths), label=label) as bar:
+        return [open_events(path) for path in bar]
 
 
 def selected(ds, all_events: bool):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import open_events, user_errors
+from idex.apps.commands.common import open_all, user_errors
 from idex.apps.commands.grammar import OVERWRITE_HELP, progress, refuse_existing
 
 __all__ = ["batch", "calibrate", "capture", "scope", "view"]
@@ -144,7 +144,7 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
     refuse_existing([output, *([report / "calibration.png", report / "calibration.md"] if report else [])], overwrite)
     if tof:
         files = [f for c in campaigns for f in ([c] if c.is_file() else sorted(p for p in c.rglob("*") if p.is_file()))]
-        result = calibrate_tof([open_events(path) for path in files])
+        result = calibrate_tof(open_all(files))
         write_tof_calibration(result, output)
         section = result.mass_section()
         click.echo(f"{result.used} events ({result.undetermined} undetermined, {result.outliers} outliers left out): "
@@ -155,8 +155,7 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
     if not files:
         raise click.UsageError("no shots.nc under the given folders: run `idex scope` on the campaigns first")
     shots = []
-    for path in files:
-        ds = open_events(path)
+    for path, ds in zip(files, open_all(files), strict=True):
         ds.attrs["campaign"] = path.parent.name if path.name == "shots.nc" else path.stem
         shots.append(ds)
     result = fit_curves(shots, target=target, bootstrap=bootstrap, seed=seed)

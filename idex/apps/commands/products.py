@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_all, open_events, selected, user_errors
+from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
@@ -103,7 +104,8 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
             total += ds.sizes["event"]
             datasets.append((str(path), selected(ds, all_events)))
     chosen = sum(ds.sizes["event"] for _, ds in datasets)
-    table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates)
+    with progress(length=chosen, label="fitting events" if with_fit else "SNR") as bar:
+        table = snr_table(datasets, fit=with_fit, keep_duplicates=keep_duplicates, progress=bar.update)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
@@ -167,7 +169,7 @@ def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: fl
     if synthetic:
         events = [skymaps.synthetic(synthetic)]
     elif paths:
-        opened = [open_events(path) for path in paths]
+        opened = open_all(paths)
         events = [selected(ds, all_events) for ds in opened]
         left_out = sum(ds.sizes["event"] for ds in opened) - sum(ds.sizes["event"] for ds in events)
         if left_out:
@@ -224,7 +226,7 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
         raise click.BadParameter(f"a profile is a CDF layout; {output.name} is not a .cdf", param_hint="--profile")
     ds = open_events(source)
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
-    fitted = ds.idex.fit(channels.split(",") if channels else None, merge=True, curves=curves, schema=schema)
+    fitted = fitted_events(ds, channels.split(",") if channels else None, curves=curves, schema=schema)
     options = {"profile": profile} if profile else {}
     to_file(fitted, output, overwrite=overwrite, compression=compression, **options)
     names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
@@ -255,7 +257,7 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
 
     ds = open_events(source)
     if with_fit and not any(name.endswith("_fit_curve") for name in ds.data_vars):
-        ds = ds.idex.fit(merge=True, curves=True)
+        ds = fitted_events(ds, curves=True)
     numbers = events if events else [int(n) for n in ds["event"].values]
     unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
     if unknown:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import open_events, user_errors
+from idex.apps.commands.common import open_all, open_events, user_errors
 
 __all__ = ["draw_rate_map", "pointing", "rates", "with_pointing"]
 
@@ -249,4 +249,4 @@ def _collection(files: tuple[Path, ...]):
 
     if all(kind_of(p) in ("netcdf", "cdf") for p in files) and len(files) > 1:
         return open_products([str(p) for p in files])
-    return xr.concat([open_events(p) for p in files], dim="event") if len(files) > 1 else open_events(files[0])
+    return xr.concat(open_all(files), dim="event") if len(files) > 1 else open_events(files[0])

@@ -1,0 +1,67 @@
+"""Text through every writer: long, non-ASCII strings (fit messages, schema and file names) come back whole, and
+netCDF gives back the same text dtypes (docs/export.md promises an identical Dataset)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import idex
+from idex.model.quality import STATUS_MESSAGES
+
+LONG = "impact at the rim; " * 20 + "µs, ±3 σ, Ångström — " + "end"
+"""A 400-character text with non-ASCII characters, longer than any width idex declares."""
+
+
+@pytest.fixture(scope="module")
+def fitted(events_2023_12):
+    return events_2023_12.isel(event=slice(0, 3)).idex.fit()
+
+
+def _with_long_texts(ds: xr.Dataset) -> xr.Dataset:
+    out = ds.copy()
+    out["target_low_fit_message"] = ("event", np.array([LONG, "", "short"]), {"long_name": "a long message"})
+    out["source"] = ("event", np.array(["/data/" + "capture_" * 30 + "Ω.pkts"] * 3), ds["source"].attrs)
+    out.attrs["source_file"] = LONG
+    return out
+
+
+def _texts(ds: xr.Dataset) -> list[str]:
+    return [name for name, variable in ds.variables.items() if variable.dtype.kind == "U"]
+
+
+def test_fit_messages_are_as_wide_as_the_longest_message(fitted):
+    message = fitted["ion_grid_fit_message"]
+    assert message.dtype == np.dtype(f"U{max(len(text) for text in message.values.tolist())}")
+    assert set(message.values.tolist()) <= set(STATUS_MESSAGES)
+
+
+@pytest.mark.parametrize("reader", [xr.open_dataset, idex.open])
+def test_netcdf_gives_back_every_text_whole_with_its_dtype(tmp_path, fitted, reader):
+    for ds in (fitted, _with_long_texts(fitted)):
+        path = ds.idex.to_netcdf(tmp_path / "events.nc", overwrite=True)
+        back = reader(path).load()
+        assert _texts(ds)
+        for name in _texts(ds):
+            assert back[name].dtype == ds[name].dtype, name
+            assert back[name].values.tolist() == ds[name].values.tolist(), name
+        assert back.attrs.get("source_file") == ds.attrs.get("source_file")
+
+
+def test_cdf_gives_back_long_text_whole_with_its_dtype(tmp_path, fitted):
+    ds = _with_long_texts(fitted)
+    back = idex.open(ds.idex.to_cdf(tmp_path / "events.cdf"))
+    for name in ("target_low_fit_message", "ion_grid_fit_message", "source"):
+        assert back[name].dtype == ds[name].dtype, name
+        assert back[name].values.tolist() == ds[name].values.tolist(), name
+
+
+def test_csv_holds_long_text_whole(tmp_path, fitted):
+    ds = _with_long_texts(fitted)
+    path = ds.idex.to_csv(tmp_path / "events.csv")
+    with open(path, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["target_low_fit_message"] for row in rows] == [LONG, "", "short"]
