@@ -53,12 +53,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.nc"
         synthesise(args.events, path)
-        print(f"{args.events} events x {len(CHANNELS)} channels in chunks of {args.chunk} "
-              f"({-(-args.events // args.chunk)} chunks), {os.cpu_count()} CPUs on this machine")
+        print(
+            f"{args.events} events x {len(CHANNELS)} channels in chunks of {args.chunk} "
+            f"({-(-args.events // args.chunk)} chunks), {os.cpu_count()} CPUs on this machine"
+        )
         reference, rates = None, {}
         for workers in [int(w) for w in args.workers.split(",")]:
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) \
-                    as cluster, Client(cluster):
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                Client(cluster),
+            ):
                 ds = xr.open_dataset(path, chunks={"event": args.chunk})
                 fits = ds.idex.fit()
                 tasks = len(fits.__dask_graph__())
@@ -71,8 +77,10 @@ def main() -> None:
                 xr.testing.assert_identical(result, reference)
             rates[workers] = args.events / seconds
             first = rates[min(rates)]
-            print(f"  {workers} worker(s): {seconds:7.2f} s = {rates[workers]:7.0f} events/s "
-                  f"({rates[workers] / first:.2f}x one worker), {tasks} tasks in the graph")
+            print(
+                f"  {workers} worker(s): {seconds:7.2f} s = {rates[workers]:7.0f} events/s "
+                f"({rates[workers] / first:.2f}x one worker), {tasks} tasks in the graph"
+            )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,9 @@ def synthesise(size_mb: float, path: Path, *, headers_only: bool = False) -> int
         for copy in range(copies):
             for packet in packets:
                 if ((packet[0] & 7) << 8 | packet[1]) == SCIENCE_APID:
-                    time32 = int.from_bytes(packet[TIME32_OFFSET:TIME32_OFFSET + 4], "big") + copy * 3600
+                    time32 = int.from_bytes(packet[TIME32_OFFSET : TIME32_OFFSET + 4], "big") + copy * 3600
                     edited = bytearray(packet)
-                    edited[TIME32_OFFSET:TIME32_OFFSET + 4] = time32.to_bytes(4, "big")
+                    edited[TIME32_OFFSET : TIME32_OFFSET + 4] = time32.to_bytes(4, "big")
                     edited[-2:] = crc16_ccitt(bytes(edited[:-2])).to_bytes(2, "big")
                     out.write(edited)
                 else:
@@ -113,15 +113,22 @@ def reference_decode(data: bytes) -> int:
         key = (int(packet["IDX__SCI0TIME32"]), int(packet["IDX__SCI0EVTNUM"]))
         kind = int(packet["IDX__SCI0TYPE"])
         if kind == 1:
-            headers[key[0] << 16 | key[1]] = {name: int(getattr(v, "raw_value", 0) or 0) for name, v in packet.items()
-                                               if name.startswith("IDX__TXHDR")}
+            headers[key[0] << 16 | key[1]] = {
+                name: int(getattr(v, "raw_value", 0) or 0)
+                for name, v in packet.items()
+                if name.startswith("IDX__TXHDR")
+            }
         else:
             bits[(key[0] << 16 | key[1], kind)] = bits.get((key[0] << 16 | key[1], kind), "") + "".join(
-                f"{byte:08b}" for byte in bytes(packet["IDX__SCI0RAW"]))
+                f"{byte:08b}" for byte in bytes(packet["IDX__SCI0RAW"])
+            )
     for (_, kind), text in bits.items():
         width, pad = (10, 2) if kind in (2, 4, 8) else (12, 8)
-        samples = [int(word[pad + i:pad + i + width], 2) for word in (text[j:j + 32] for j in range(0, len(text), 32))
-                   for i in range(0, 32 - pad, width)]
+        samples = [
+            int(word[pad + i : pad + i + width], 2)
+            for word in (text[j : j + 32] for j in range(0, len(text), 32))
+            for i in range(0, 32 - pad, width)
+        ]
         np.asarray(samples[:-4] if kind in (2, 4, 8) else samples)
     return len(headers)
 
@@ -137,18 +144,29 @@ def main() -> None:
         path = Path(folder) / "synthetic.pkts"
         expected = synthesise(args.size_mb, path)
         size = path.stat().st_size
-        first = float(subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True, text=True,
-                                     check=True).stdout)
-        runs = [json.loads(subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True,
-                                          check=True).stdout) for _ in range(3)]
+        first = float(
+            subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True, text=True, check=True).stdout
+        )
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(3)
+        ]
         best = min(runs, key=lambda r: r["seconds"])
         assert best["events"] == expected and best["flagged"] == 0, best
         ours = size / 1e6 / best["seconds"]
         peak_mb = (best["peak_kb"] - best["before_kb"]) * 1024 / 1e6
-        print(f"capture: {size / 1e6:.1f} MB, {best['events']} events (real 2023-12-14 capture x "
-              f"{expected // 14}, unique event times)")
-        print(f"idex open_raw: {best['seconds']:.3f} s best of 3 = {ours:.0f} MB/s end to end "
-              f"(first call in a fresh process incl. imports and kernel cache load: {first:.2f} s)")
+        print(
+            f"capture: {size / 1e6:.1f} MB, {best['events']} events (real 2023-12-14 capture x "
+            f"{expected // 14}, unique event times)"
+        )
+        print(
+            f"idex open_raw: {best['seconds']:.3f} s best of 3 = {ours:.0f} MB/s end to end "
+            f"(first call in a fresh process incl. imports and kernel cache load: {first:.2f} s)"
+        )
         print(f"idex peak memory above baseline: {peak_mb:.0f} MB = {peak_mb * 1e6 / size:.2f}x the capture size")
         try:
             import space_packet_parser  # noqa: F401
@@ -163,8 +181,10 @@ def main() -> None:
         reference_decode(prefix)
         ref_seconds = time.perf_counter() - t0
         theirs = len(prefix) / 1e6 / ref_seconds
-        print(f"official approach (space_packet_parser + bit strings) on the first {len(prefix) / 1e6:.1f} MB: "
-              f"{ref_seconds:.2f} s = {theirs:.2f} MB/s")
+        print(
+            f"official approach (space_packet_parser + bit strings) on the first {len(prefix) / 1e6:.1f} MB: "
+            f"{ref_seconds:.2f} s = {theirs:.2f} MB/s"
+        )
         print(f"ratio idex / official approach: {ours / theirs:.0f}x")
 
 
@@ -174,14 +194,19 @@ def headers_only(size_mb: float) -> None:
         path = Path(folder) / "headers.pkts"
         expected = synthesise(size_mb, path, headers_only=True)
         size = path.stat().st_size
-        run = json.loads(subprocess.run([sys.executable, "-c", _MEASURE, str(path), "headers-only"],
-                                        capture_output=True, text=True, check=True).stdout)
+        run = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _MEASURE, str(path), "headers-only"], capture_output=True, text=True, check=True
+            ).stdout
+        )
         assert run["events"] == expected, run
         peak_mb = (run["peak_kb"] - run["before_kb"]) * 1024 / 1e6
-        print(f"event headers only: {size / 1e6:.1f} MB, {run['events']} events without waveforms: "
-              f"{run['seconds']:.2f} s, peak memory above baseline {peak_mb:.0f} MB = "
-              f"{peak_mb * 1e6 / size:.2f}x the capture (ceiling 20x; dense rows would need "
-              f"{run['events'] * sum(c.n_samples for c in SCHEMA.channels.values()) * 2 / 1e6:.0f} MB)")
+        print(
+            f"event headers only: {size / 1e6:.1f} MB, {run['events']} events without waveforms: "
+            f"{run['seconds']:.2f} s, peak memory above baseline {peak_mb:.0f} MB = "
+            f"{peak_mb * 1e6 / size:.2f}x the capture (ceiling 20x; dense rows would need "
+            f"{run['events'] * sum(c.n_samples for c in SCHEMA.channels.values()) * 2 / 1e6:.0f} MB)"
+        )
 
 
 if __name__ == "__main__":

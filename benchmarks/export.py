@@ -50,8 +50,9 @@ def main() -> None:
     rows = np.arange(args.events) % real.sizes["event"]
     copy = np.arange(args.events) // real.sizes["event"]
     ds = real.isel(event=rows).assign_coords(event=np.arange(args.events))
-    ds = ds.assign_coords(epoch=("event", ds["epoch"].values + copy * np.timedelta64(1, "D"),
-                                 ds["epoch"].attrs))  # each copy a day later: CDF epochs must increase
+    ds = ds.assign_coords(
+        epoch=("event", ds["epoch"].values + copy * np.timedelta64(1, "D"), ds["epoch"].attrs)
+    )  # each copy a day later: CDF epochs must increase
     ds = ds.idex.fit(merge=True)
     megabytes = stored_form(ds).nbytes / 1e6
     print(f"{args.events} events, fitted: {megabytes:.0f} MB of model data")
@@ -65,32 +66,65 @@ def main() -> None:
 
         rows_out = []
         prepared = cdf_dataset(stored_form(ds))
-        rows_out.append(("CDF (idex profile)", best_of(lambda: ds.to_cdf(out / "a.cdf", overwrite=True)),
-                         best_of(lambda: plain_cdf(prepared, "plain.cdf")), out / "a.cdf", out / "plain.cdf"))
+        rows_out.append(
+            (
+                "CDF (idex profile)",
+                best_of(lambda: ds.to_cdf(out / "a.cdf", overwrite=True)),
+                best_of(lambda: plain_cdf(prepared, "plain.cdf")),
+                out / "a.cdf",
+                out / "plain.cdf",
+            )
+        )
         official = official_dataset(ds)
-        rows_out.append(("CDF (official profile)",
-                         best_of(lambda: ds.to_cdf(out / "b.cdf", overwrite=True, profile="official")),
-                         best_of(lambda: plain_cdf(official, "plain_official.cdf")), out / "b.cdf",
-                         out / "plain_official.cdf"))
+        rows_out.append(
+            (
+                "CDF (official profile)",
+                best_of(lambda: ds.to_cdf(out / "b.cdf", overwrite=True, profile="official")),
+                best_of(lambda: plain_cdf(official, "plain_official.cdf")),
+                out / "b.cdf",
+                out / "plain_official.cdf",
+            )
+        )
         stored = stored_form(ds)
-        rows_out.append(("netCDF-4", best_of(lambda: ds.idex.to_netcdf(out / "c.nc", overwrite=True)),
-                         best_of(lambda: stored.to_netcdf(out / "plain.nc", engine="netcdf4")), out / "c.nc",
-                         out / "plain.nc"))
-        rows_out.append((f"CDF (idex profile), compression {args.level}",
-                         best_of(lambda: ds.to_cdf(out / "d.cdf", overwrite=True, compression=args.level)),
-                         None, out / "d.cdf", None))
-        rows_out.append((f"netCDF-4, zlib level {args.level}",
-                         best_of(lambda: ds.idex.to_netcdf(out / "e.nc", overwrite=True, compression=args.level)),
-                         None, out / "e.nc", None))
-        same_level = {"CDF (idex profile)": best_of(lambda: plain_cdf(prepared, "plain1.cdf", DEFAULT_COMPRESSION)),
-                      "CDF (official profile)": best_of(lambda: plain_cdf(official, "plain1o.cdf",
-                                                                          DEFAULT_COMPRESSION))}
+        rows_out.append(
+            (
+                "netCDF-4",
+                best_of(lambda: ds.idex.to_netcdf(out / "c.nc", overwrite=True)),
+                best_of(lambda: stored.to_netcdf(out / "plain.nc", engine="netcdf4")),
+                out / "c.nc",
+                out / "plain.nc",
+            )
+        )
+        rows_out.append(
+            (
+                f"CDF (idex profile), compression {args.level}",
+                best_of(lambda: ds.to_cdf(out / "d.cdf", overwrite=True, compression=args.level)),
+                None,
+                out / "d.cdf",
+                None,
+            )
+        )
+        rows_out.append(
+            (
+                f"netCDF-4, zlib level {args.level}",
+                best_of(lambda: ds.idex.to_netcdf(out / "e.nc", overwrite=True, compression=args.level)),
+                None,
+                out / "e.nc",
+                None,
+            )
+        )
+        same_level = {
+            "CDF (idex profile)": best_of(lambda: plain_cdf(prepared, "plain1.cdf", DEFAULT_COMPRESSION)),
+            "CDF (official profile)": best_of(lambda: plain_cdf(official, "plain1o.cdf", DEFAULT_COMPRESSION)),
+        }
         for name, ours, plain, file, plain_file in rows_out:
             size = file.stat().st_size / 1e6
             line = f"  {name:<36} idex {ours:6.2f} s = {megabytes / ours:6.0f} MB/s, {size:6.1f} MB"
             if plain is not None:
-                line += (f" | plain library {plain:6.2f} s, {plain_file.stat().st_size / 1e6:6.1f} MB"
-                         f" | idex / plain time {ours / plain:.2f}x")
+                line += (
+                    f" | plain library {plain:6.2f} s, {plain_file.stat().st_size / 1e6:6.1f} MB"
+                    f" | idex / plain time {ours / plain:.2f}x"
+                )
             if name in same_level:
                 line += f" ({ours / same_level[name]:.2f}x plain cdflib at the same compression level)"
             print(line)

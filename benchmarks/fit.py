@@ -3,7 +3,8 @@
 Input: the 14 real events of the 2023-12-14 capture repeated ``--copies`` times (so the mix of clean
 pulses and noise-only events is the real one). The compiled engine (idex.fit.engine) fits target low, target high and
 ion grid for every event in one call per channel, from its data-driven starts (idex.fit.guesses.starts) and the
-global grid start (idex.fit.grid), keeping the best and polishing it. The reference does what a careful analyst does with lmfit, at the same χ² quality:
+global grid start (idex.fit.grid), keeping the best and polishing it. The reference does what a careful analyst
+does with lmfit, at the same χ² quality:
 a plain NumPy model, the same bounds, the same starts, one lmfit fit per start and event, keeping the best;
 on every record (idex fits every record, then judges its evidence for a pulse; both fit the same). Prints
 fits/s for both, the ratio, and how often each reaches the other's optimum, on one core; then the engine on
@@ -42,8 +43,9 @@ K = 5  # impact-model parameters
 def impact(t, time_of_impact, baseline, amplitude, rise_time, discharge_time):
     """The impact model as a user writes it in NumPy (ALGORITHMS §2.2)."""
     s = np.maximum(t - time_of_impact, 0.0)
-    return baseline + np.where(t > time_of_impact,
-                               amplitude * (1 - np.exp(-s / rise_time)) * np.exp(-s / discharge_time), 0.0)
+    return baseline + np.where(
+        t > time_of_impact, amplitude * (1 - np.exp(-s / rise_time)) * np.exp(-s / discharge_time), 0.0
+    )
 
 
 def emg(t, center, sigma, decay_rate, area):
@@ -80,11 +82,13 @@ def compare_peak_fits(ds: xr.Dataset, reference_windows: int) -> None:
     ours = peaks["tof_high_peak_chisqr"].values[windows.rows[usable], windows.slots[usable]]
     as_good = int(np.sum(ours <= np.array(chisqr) * 1.01 + 1e-12))
     ours_rate, reference_rate = fitted / ours_seconds, len(chisqr) / reference_seconds
-    print(f"fit_peaks (find + EMG fit of every TOF-High peak): {fitted} peaks in {ds.sizes['event']} events, "
-          f"{ours_rate:.0f} peaks/s; lmfit, SciPy EMG, same windows and {windows.p0.shape[0]} starts: "
-          f"{reference_rate:.0f} peaks/s "
-          f"({len(chisqr)} peaks); ratio {ours_rate / reference_rate:.0f}x; idex's chi-square within 1 % of "
-          f"lmfit's or lower in {as_good}/{len(chisqr)}")
+    print(
+        f"fit_peaks (find + EMG fit of every TOF-High peak): {fitted} peaks in {ds.sizes['event']} events, "
+        f"{ours_rate:.0f} peaks/s; lmfit, SciPy EMG, same windows and {windows.p0.shape[0]} starts: "
+        f"{reference_rate:.0f} peaks/s "
+        f"({len(chisqr)} peaks); ratio {ours_rate / reference_rate:.0f}x; idex's chi-square within 1 % of "
+        f"lmfit's or lower in {as_good}/{len(chisqr)}"
+    )
 
 
 def lmfit_best(model: lmfit.Model, t: np.ndarray, y: np.ndarray, spec, first: np.ndarray) -> float:
@@ -144,16 +148,24 @@ def main() -> None:
             lmfit_as_good += best <= ours * 1.01
     ours_rate = tried / ours_seconds
     reference_rate = reference_fits / reference_seconds
-    print(f"idex engine: {n} events x 3 channels, {tried} fits ({converged} converged), "
-          f"{first.shape[0]} starts each: {ours_rate:.0f} fits/s")
-    print(f"lmfit, NumPy model, same {first.shape[0]} starts, best kept, on the first {m} events: "
-          f"{reference_rate:.1f} fits/s ({reference_fits} fits)")
+    print(
+        f"idex engine: {n} events x 3 channels, {tried} fits ({converged} converged), "
+        f"{first.shape[0]} starts each: {ours_rate:.0f} fits/s"
+    )
+    print(
+        f"lmfit, NumPy model, same {first.shape[0]} starts, best kept, on the first {m} events: "
+        f"{reference_rate:.1f} fits/s ({reference_fits} fits)"
+    )
     print(f"ratio (one core each): {ours_rate / reference_rate:.0f}x")
     if cores > 1:
-        print(f"idex engine on {cores} threads: {tried / seconds[cores]:.0f} fits/s = "
-              f"{seconds[1] / seconds[cores]:.2f}x its one-thread rate")
-    print(f"same optimum (within 1 %, the {judged} records with evidence of a pulse): idex reaches lmfit's in "
-          f"{ours_as_good}/{judged}, lmfit reaches idex's in {lmfit_as_good}/{judged}")
+        print(
+            f"idex engine on {cores} threads: {tried / seconds[cores]:.0f} fits/s = "
+            f"{seconds[1] / seconds[cores]:.2f}x its one-thread rate"
+        )
+    print(
+        f"same optimum (within 1 %, the {judged} records with evidence of a pulse): idex reaches lmfit's in "
+        f"{ours_as_good}/{judged}, lmfit reaches idex's in {lmfit_as_good}/{judged}"
+    )
     compare_peak_fits(ds, args.reference_peaks)
 
 

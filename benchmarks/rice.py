@@ -56,8 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=50, help="repeat the real frames this many times")
     args = parser.parse_args()
-    first = float(subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True, text=True,
-                                 check=True).stdout)
+    first = float(
+        subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True, text=True, check=True).stdout
+    )
     frames = real_frames()
     for bits in (10, 12):
         chosen = [f for f in frames if f[2] == bits] * args.copies
@@ -80,9 +81,11 @@ def main() -> None:
             reference_decode(to_bits(stream), size, width)
         ref = sum(len(f[0]) for f in subset) / 1e6 / (time.perf_counter() - t0)
         raw = len(chosen) * n * bits / 8
-        print(f"{bits}-bit frames of {n} samples: {len(chosen)} frames, {data.size / 1e6:.1f} MB compressed "
-              f"(ratio {raw / data.size:.2f}:1): {mbs:.0f} MB/s, {samples / 1e6:.0f} M samples/s; "
-              f"pure-Python reference {ref:.3f} MB/s -> {mbs / ref:.0f}x")
+        print(
+            f"{bits}-bit frames of {n} samples: {len(chosen)} frames, {data.size / 1e6:.1f} MB compressed "
+            f"(ratio {raw / data.size:.2f}:1): {mbs:.0f} MB/s, {samples / 1e6:.0f} M samples/s; "
+            f"pure-Python reference {ref:.3f} MB/s -> {mbs / ref:.0f}x"
+        )
     print(f"first call in a fresh process (imports + loading the cached kernel, or compiling it): {first:.2f} s")
     try:
         from imap_processing.idex.decode import rice_decode  # type: ignore[import-not-found]

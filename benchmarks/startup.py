@@ -115,31 +115,48 @@ def main() -> None:
             "import idex, xarray": best_of([python, "-c", "import idex, xarray"], args.runs),
             "idex --help": best_of([cli, "--help"], args.runs),
             "idex decode --help": best_of([cli, "decode", "--help"], args.runs),
-            "idex decode capture -o events.nc": best_of([cli, "decode", str(CAPTURE), "-o", out, "--overwrite"],
-                                                        args.runs),
+            "idex decode capture -o events.nc": best_of(
+                [cli, "decode", str(CAPTURE), "-o", out, "--overwrite"], args.runs
+            ),
         }
         decode_args = ["decode", str(CAPTURE), "-o", out, "--overwrite"]
         dask_here = importlib.util.find_spec("dask") is not None
         if args.lean_python:
             lean_name = "idex decode, core-only environment (--lean-python)"
             lean = [args.lean_python, "-c", _CLI.format(hide=""), *decode_args]
-            environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get(
-                "PYTHONPATH", "")])}
+            environment = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+            }
         else:
             lean_name = "idex decode, dask hidden in this environment"
             lean, environment = [python, "-c", _CLI.format(hide=_HIDE_DASK), *decode_args], None
         subprocess.run(lean, check=True, capture_output=True, env=environment)
         rows[lean_name] = best_of(lean, args.runs, env=environment)
         ours = _WARM.format(repeats=WARM_REPEATS, setup="\nimport idex", call=f"idex.open_raw({str(CAPTURE)!r})")
-        warm_runs = sorted(float(subprocess.run([python, "-c", ours], check=True, capture_output=True,
-                                                text=True).stdout) for _ in range(WARM_PROCESSES))
+        warm_runs = sorted(
+            float(subprocess.run([python, "-c", ours], check=True, capture_output=True, text=True).stdout)
+            for _ in range(WARM_PROCESSES)
+        )
         warm = warm_runs[0]
         reference_name, reference, reference_warm = None, None, None
         if args.reference_python:
-            reference_warm = float(subprocess.run(
-                [args.reference_python, "-c", _WARM.format(repeats=WARM_REPEATS, setup=_MISSION_WARM_SETUP, call=(
-                    f"PacketParser({str(CAPTURE)!r}).data['l1a_sci-10days'].load()"))],
-                check=True, capture_output=True, text=True).stdout)
+            reference_warm = float(
+                subprocess.run(
+                    [
+                        args.reference_python,
+                        "-c",
+                        _WARM.format(
+                            repeats=WARM_REPEATS,
+                            setup=_MISSION_WARM_SETUP,
+                            call=(f"PacketParser({str(CAPTURE)!r}).data['l1a_sci-10days'].load()"),
+                        ),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
             reference_name = "mission pipeline L1a (imap-processing), decode only, nothing written"
             code = _MISSION_L1A.format(path=str(CAPTURE))
             reference = best_of([args.reference_python, "-c", code], args.runs)
@@ -153,24 +170,36 @@ def main() -> None:
                 code = _OFFICIAL_APPROACH.format(here=str(HERE), path=str(CAPTURE))
                 reference = best_of([python, "-c", code], args.runs)
     width = max(len(name) for name in rows) + 2
-    print(f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes); "
-          f"dask {'installed' if dask_here else 'not installed'} in this environment")
+    print(
+        f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes); "
+        f"dask {'installed' if dask_here else 'not installed'} in this environment"
+    )
     for name, seconds in rows.items():
         print(f"  {name:<{width}} {seconds:6.3f} s")
-    print(f"  import idex / import xarray: {rows['import idex'] / rows['import xarray']:.2f}x; "
-          f"import idex, xarray / import xarray: {rows['import idex, xarray'] / rows['import xarray']:.2f}x")
+    print(
+        f"  import idex / import xarray: {rows['import idex'] / rows['import xarray']:.2f}x; "
+        f"import idex, xarray / import xarray: {rows['import idex, xarray'] / rows['import xarray']:.2f}x"
+    )
     if reference is None:
         print("  reference: none (pass --reference-python, or pip install -e '.[bench]')")
         return
     decode = rows["idex decode capture -o events.nc"]
     print(f"  {reference_name}: {reference:.3f} s")
-    print(f"  ratio reference / idex decode (whole process): {reference / decode:.1f}x; without dask "
-          f"({lean_name.split(', ')[1]}): {reference / rows[lean_name]:.1f}x")
-    print(f"  warm, in process, best of {WARM_REPEATS} calls: idex.open_raw {warm * 1e3:.1f} ms (slowest of "
-          f"{WARM_PROCESSES} processes {warm_runs[-1] * 1e3:.1f} ms)", end="")
+    print(
+        f"  ratio reference / idex decode (whole process): {reference / decode:.1f}x; without dask "
+        f"({lean_name.split(', ')[1]}): {reference / rows[lean_name]:.1f}x"
+    )
+    print(
+        f"  warm, in process, best of {WARM_REPEATS} calls: idex.open_raw {warm * 1e3:.1f} ms (slowest of "
+        f"{WARM_PROCESSES} processes {warm_runs[-1] * 1e3:.1f} ms)",
+        end="",
+    )
     if reference_warm is not None:
-        print(f"; mission pipeline L1a {reference_warm * 1e3:.0f} ms = {reference_warm / warm:.0f}x "
-              f"({reference_warm / warm_runs[-1]:.0f}x against the slowest)", end="")
+        print(
+            f"; mission pipeline L1a {reference_warm * 1e3:.0f} ms = {reference_warm / warm:.0f}x "
+            f"({reference_warm / warm_runs[-1]:.0f}x against the slowest)",
+            end="",
+        )
     print()
 
 

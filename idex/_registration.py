@@ -35,8 +35,9 @@ def register_accessor_with_xarray() -> None:
 class _AfterXarrayImport(importlib.abc.MetaPathFinder):
     """Finds nothing itself: hands xarray's real spec back with a loader that registers the accessor."""
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != _TARGET:
             return None
         sys.meta_path.remove(self)  # one shot; also keeps the lookup below from finding this finder again

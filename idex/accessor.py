@@ -117,7 +117,7 @@ class IdexDatasetAccessor:
     def velocity(self, calibration: Calibration | PathLike | None = None) -> xr.Dataset:
         """Velocity and mass estimates from merged fit outputs; see :func:`idex.science.velocity.estimate`.
 
-        ``calibration`` is a :class:`idex.science.velocity.Calibration` or the path of a calibration file
+        ``calibration`` is a :class:`idex.science.velocity_calibration.Calibration` or the path of a calibration file
         (default: the shipped unit-test parameters, with a warning).
         """
         from idex.science.velocity import Calibration, estimate, load_calibration

@@ -41,8 +41,7 @@ class IdexBackendEntrypoint(BackendEntrypoint):
             ds = ds.drop_vars([drop_variables] if isinstance(drop_variables, str) else list(drop_variables))
         return ds
 
-    def open_datatree(self, filename_or_obj: Any, *, schema: Any = None, strict: bool = False,
-                      **_: Any) -> xr.DataTree:
+    def open_datatree(self, filename_or_obj: Any, *, schema: Any = None, strict: bool = False, **_: Any) -> xr.DataTree:
         """Decode ``filename_or_obj`` into the whole tree (events, packets, raw APIDs, problems)."""
         return open_raw(filename_or_obj, schema=schema, strict=strict)
 

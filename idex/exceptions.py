@@ -161,7 +161,10 @@ def __getattr__(name: str) -> type[IdexError]:
     if name == "FitError":
         import warnings
 
-        warnings.warn("idex.exceptions.FitError is gone (never raised: fits report a FitStatus); catch IdexError",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "idex.exceptions.FitError is gone (never raised: fits report a FitStatus); catch IdexError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return IdexError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

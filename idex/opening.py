@@ -109,8 +109,10 @@ def open(path: PathLike, *, schema: str | PathLike | None = None, strict: bool =
 
         return open_trc(path)
     if kind in ("csv", "text"):
-        raise ProductError(f"{path}: a {'CSV table' if kind == 'csv' else 'text file'}, not an event file idex can "
-                           "read (CSV is an export for spreadsheets; open the .nc, .h5 or .cdf instead)")
+        raise ProductError(
+            f"{path}: a {'CSV table' if kind == 'csv' else 'text file'}, not an event file idex can "
+            "read (CSV is an export for spreadsheets; open the .nc, .h5 or .cdf instead)"
+        )
     from idex.decode.raw import open_raw
 
     return require_packets(open_raw(path, schema=schema, strict=strict), path)["events"].to_dataset()

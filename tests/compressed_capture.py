@@ -54,10 +54,11 @@ def compress_capture(capture: bytes, schema_name: str, *, max_words: int = 1008)
         stream = rice.encode(_samples(fragments, channel), sample_bits=channel.sample_bits, align_bytes=4)
         raw_bytes += sum(len(raw) for _, raw in fragments)
         packed_bytes += len(stream)
-        pieces = [stream[start:start + 4 * max_words] for start in range(0, len(stream), 4 * max_words)]
+        pieces = [stream[start : start + 4 * max_words] for start in range(0, len(stream), 4 * max_words)]
         template = packets[indices[0]]
-        replacement[indices[0]] = [_packet(template, piece, n * max_words, n < len(pieces) - 1)
-                                   for n, piece in enumerate(pieces)]
+        replacement[indices[0]] = [
+            _packet(template, piece, n * max_words, n < len(pieces) - 1) for n, piece in enumerate(pieces)
+        ]
         for i in indices[1:]:
             replacement[i] = []
     out = []

@@ -15,7 +15,7 @@ def split(capture: bytes) -> list[bytes]:
     """The packets of a well-formed capture, in order."""
     framing = frame(np.frombuffer(capture, np.uint8), KNOWN, CRC)
     assert framing.gap_starts.size == 0
-    return [capture[a:b] for a, b in zip(framing.starts, framing.ends)]
+    return [capture[a:b] for a, b in zip(framing.starts, framing.ends, strict=True)]
 
 
 def apid(packet: bytes) -> int:
@@ -47,6 +47,8 @@ def science(packets: list[bytes]) -> list[int]:
 
 def find(packets: list[bytes], *, event: int, kind: int, offset: int = 0) -> int:
     """Index of the science packet of ``event`` with type ``kind`` and fragment offset ``offset``."""
-    return next(i for i in science(packets)
-                if event_number(packets[i]) == event and sci_type(packets[i]) == kind
-                and fragment_offset(packets[i]) == offset)
+    return next(
+        i
+        for i in science(packets)
+        if event_number(packets[i]) == event and sci_type(packets[i]) == kind and fragment_offset(packets[i]) == offset
+    )

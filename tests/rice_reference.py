@@ -12,7 +12,7 @@ def reference_decode(bits: str, n_samples: int, sample_bits: int) -> list[int]:
         nonlocal pos
         if pos + n > len(bits):
             raise ValueError("out of bits")
-        value = int(bits[pos:pos + n], 2)
+        value = int(bits[pos : pos + n], 2)
         pos += n
         return value
 
@@ -53,4 +53,4 @@ def to_bits(data: bytes) -> str:
 
 def from_bits(bits: str) -> bytes:
     bits = bits + "0" * (-len(bits) % 8)
-    return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+    return bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))

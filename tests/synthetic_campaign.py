@@ -36,14 +36,22 @@ def campaign(n: int, seed: int, name: str = "synthetic", speeds: tuple[float, fl
     ion = charge * ratio * 10 ** rng.normal(0, RATIO_SCATTER_DEX, n)
     success = rng.random(n) > 0.02
     qd_velocity = np.where(rng.random(n) > 0.02, velocity, np.nan)
-    event = ("event", )
-    return xr.Dataset({
-        "particle_velocity": (*event, qd_velocity), "particle_mass": (*event, mass),
-        "target_low_fit_rise_time": (*event, rise),
-        "target_low_fit_rise_time_stderr": (*event, rise * FIT_ERROR),
-        "target_low_fit_amplitude": (*event, charge),
-        "target_low_fit_amplitude_stderr": (*event, charge * FIT_ERROR),
-        "target_low_impact_charge": (*event, charge), "target_low_fit_success": (*event, success),
-        "ion_grid_impact_charge": (*event, ion), "ion_grid_fit_success": (*event, np.ones(n, bool)),
-        "ion_grid_fit_amplitude": (*event, ion), "ion_grid_fit_amplitude_stderr": (*event, ion * FIT_ERROR),
-    }, coords={"event": np.arange(n)}, attrs={"campaign": name})
+    event = ("event",)
+    return xr.Dataset(
+        {
+            "particle_velocity": (*event, qd_velocity),
+            "particle_mass": (*event, mass),
+            "target_low_fit_rise_time": (*event, rise),
+            "target_low_fit_rise_time_stderr": (*event, rise * FIT_ERROR),
+            "target_low_fit_amplitude": (*event, charge),
+            "target_low_fit_amplitude_stderr": (*event, charge * FIT_ERROR),
+            "target_low_impact_charge": (*event, charge),
+            "target_low_fit_success": (*event, success),
+            "ion_grid_impact_charge": (*event, ion),
+            "ion_grid_fit_success": (*event, np.ones(n, bool)),
+            "ion_grid_fit_amplitude": (*event, ion),
+            "ion_grid_fit_amplitude_stderr": (*event, ion * FIT_ERROR),
+        },
+        coords={"event": np.arange(n)},
+        attrs={"campaign": name},
+    )

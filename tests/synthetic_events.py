@@ -33,8 +33,10 @@ def events(seed: int = 2026, n: int = 300) -> list[dict]:
         t = high_rate_axis(pre_blocks, delay)
         truncated = rng.random() < 0.15
         tof = []
-        peaks = [(rng.uniform(t[900], t[-200]), rng.uniform(0.002, 0.04), 10 ** rng.uniform(1, 4.3))
-                 for _ in range(int(rng.integers(0, 5)))]
+        peaks = [
+            (rng.uniform(t[900], t[-200]), rng.uniform(0.002, 0.04), 10 ** rng.uniform(1, 4.3))
+            for _ in range(int(rng.integers(0, 5)))
+        ]
         for gain in range(3):
             baseline = REFERENCE_BASELINE[gain] + (rng.uniform(30, 120) if truncated and gain == 0 else 0.0)
             signal = baseline + rng.normal(0, REFERENCE_NOISE[gain], N_HIGH)
@@ -45,14 +47,26 @@ def events(seed: int = 2026, n: int = 300) -> list[dict]:
                 wave[:780] = np.clip(wave[:780] - 60, 0, 1023)  # a cut-off start
             if rng.random() < 0.03:
                 start = int(rng.integers(0, N_HIGH - 50))
-                wave[start:start + int(rng.integers(1, 50))] = np.nan  # lost samples
+                wave[start : start + int(rng.integers(1, 50))] = np.nan  # lost samples
             tof.append(wave)
         low = []
         for _ in range(3):
             wave = np.clip(np.round(2048 + rng.normal(0, 2, N_LOW) + (rng.random() < 0.1) * 3000), 0, 4095)
             low.append(wave)
-        out.append({"trigger_id": trigger_id, "tof_high_trigger_mode": modes[0], "tof_mid_trigger_mode": modes[1],
-                    "tof_low_trigger_mode": modes[2], "tof_high_trigger_level": threshold, "time_high": t,
-                    "tof_high": tof[0], "tof_mid": tof[1], "tof_low": tof[2], "target_high": low[0],
-                    "target_low": low[1], "ion_grid": low[2]})
+        out.append(
+            {
+                "trigger_id": trigger_id,
+                "tof_high_trigger_mode": modes[0],
+                "tof_mid_trigger_mode": modes[1],
+                "tof_low_trigger_mode": modes[2],
+                "tof_high_trigger_level": threshold,
+                "time_high": t,
+                "tof_high": tof[0],
+                "tof_mid": tof[1],
+                "tof_low": tof[2],
+                "target_high": low[0],
+                "target_low": low[1],
+                "ion_grid": low[2],
+            }
+        )
     return out

@@ -23,8 +23,14 @@ MAX_LINES = 450  # "no module over ~400 lines"
 def lint_imports(cwd: Path, package_parent: Path) -> subprocess.CompletedProcess:
     command = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
     environment = {**os.environ, "PYTHONPATH": str(package_parent)}
-    return subprocess.run([command, "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=cwd,
-                          capture_output=True, text=True, env=environment, check=False)
+    return subprocess.run(
+        [command, "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
 
 
 def test_layer_contract_is_kept():
@@ -33,10 +39,13 @@ def test_layer_contract_is_kept():
     assert "1 kept, 0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "upward"), [
-    ("idex/decode/fields.py", "from idex.fit.engine import levenberg_marquardt"),  # decode -> fit
-    ("idex/model/timing.py", "    from idex.decode.raw import open_raw"),  # a lazy import counts too
-])
+@pytest.mark.parametrize(
+    ("module", "upward"),
+    [
+        ("idex/decode/fields.py", "from idex.fit.engine import levenberg_marquardt"),  # decode -> fit
+        ("idex/model/timing.py", "    from idex.decode.raw import open_raw"),  # a lazy import counts too
+    ],
+)
 def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):
     shutil.copytree(PACKAGE, tmp_path / "idex", ignore=shutil.ignore_patterns("__pycache__"))
     planted = tmp_path / module
@@ -75,8 +84,14 @@ def accessor_uses(source: str) -> list[int]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and node.attr == "idex":
             lines.append(node.lineno)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
-              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value == "idex"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value == "idex"
+        ):
             lines.append(node.lineno)
     return sorted(lines)
 
@@ -87,11 +102,14 @@ def test_no_accessor_use_below_the_front():
     assert uses == {}
 
 
-@pytest.mark.parametrize("planted", [
-    pytest.param("t = ds.idex.time('tof_high')", id="method"),
-    pytest.param("accessor = ds.idex", id="attribute"),
-    pytest.param("accessor = getattr(ds, 'idex')", id="getattr"),
-])
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pytest.param("t = ds.idex.time('tof_high')", id="method"),
+        pytest.param("accessor = ds.idex", id="attribute"),
+        pytest.param("accessor = getattr(ds, 'idex')", id="getattr"),
+    ],
+)
 def test_a_planted_accessor_use_is_found(planted):
     source = (PACKAGE / "science" / "snr.py").read_text() + f"\n\ndef _planted(ds):\n    {planted}\n"
     assert accessor_uses(source) == [len(source.splitlines())]

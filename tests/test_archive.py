@@ -31,8 +31,14 @@ def test_l1a_product_equals_open_raw(events_2023_12):
     assert compared >= 130
     assert np.abs((official["epoch"].values - events_2023_12["epoch"].values).astype(np.int64)).max() < 1000
     product = cdflib.CDF(str(L1A_2023_12))  # the mission's own flags in the product equal idex's
-    for flag in ("science_event_flag", "noise_capture_flag", "pulser_flag", "dust_hit_flag",
-                 "tof_high_saturation_flag", "ion_grid_saturation_flag"):
+    for flag in (
+        "science_event_flag",
+        "noise_capture_flag",
+        "pulser_flag",
+        "dust_hit_flag",
+        "tof_high_saturation_flag",
+        "ion_grid_saturation_flag",
+    ):
         np.testing.assert_array_equal(product.varget(flag), events_2023_12[flag].values, err_msg=flag)
 
 

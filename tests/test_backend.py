@@ -31,8 +31,15 @@ def test_open_datatree():
 
 
 def test_open_mfdataset_is_lazy_and_complete(events_2023_07, events_2023_12):
-    ds = xr.open_mfdataset([CAPTURE_2023_12, CAPTURE_2023_12], engine="idex", combine="nested",
-                           concat_dim="event", data_vars="minimal", coords="minimal", compat="override")
+    ds = xr.open_mfdataset(
+        [CAPTURE_2023_12, CAPTURE_2023_12],
+        engine="idex",
+        combine="nested",
+        concat_dim="event",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+    )
     assert ds.sizes["event"] == 28
     assert hasattr(ds["tof_high"].data, "dask")
     np.testing.assert_array_equal(ds["tof_high"].values[14:], events_2023_12["tof_high"].values)
@@ -75,10 +82,16 @@ def test_trigger_clocks_are_lazy_and_exact(events_2023_12):
 
 
 def test_concatenated_captures_name_their_source():
-    ds = xr.open_mfdataset([CAPTURE_2023_07, CAPTURE_2023_12], engine="idex", combine="nested",
-                           concat_dim="event", data_vars="minimal", coords="minimal", compat="override")
+    ds = xr.open_mfdataset(
+        [CAPTURE_2023_07, CAPTURE_2023_12],
+        engine="idex",
+        combine="nested",
+        concat_dim="event",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+    )
     assert list(np.unique(ds["source"].values)) == [CAPTURE_2023_07.name, CAPTURE_2023_12.name]
     assert (ds["source"].values[:19] == CAPTURE_2023_07.name).all()
     assert hasattr(ds["time_from_trigger_high"].data, "dask")  # still lazy after concatenation
-    np.testing.assert_allclose(ds["time_from_trigger_high"].values[19:, 0],
-                               -ds["trigger_time_high"].values[19:])
+    np.testing.assert_allclose(ds["time_from_trigger_high"].values[19:, 0], -ds["trigger_time_high"].values[19:])

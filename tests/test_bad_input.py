@@ -42,8 +42,9 @@ def packets(bytes_2023_12) -> list[bytes]:
 
 def assert_other_events_intact(ds: xr.Dataset, reference: xr.Dataset, damaged: int) -> None:
     others = [n for n in reference["event"].values if n != damaged]
-    xr.testing.assert_identical(ds.sel(event=others).drop_vars("quality_flags"),
-                                reference.sel(event=others).drop_vars("quality_flags"))
+    xr.testing.assert_identical(
+        ds.sel(event=others).drop_vars("quality_flags"), reference.sel(event=others).drop_vars("quality_flags")
+    )
     assert (ds["quality_flags"].sel(event=others) == 0).all()
 
 
@@ -95,7 +96,7 @@ def test_corrupted_length_field(packets, events_2023_12):
     index = pt.find(packets, event=5, kind=TOF_LOW, offset=1008)
     damaged = bytearray(packets[index])
     damaged[4:6] = (int.from_bytes(damaged[4:6], "big") + 100).to_bytes(2, "big")
-    data = b"".join(packets[:index]) + bytes(damaged) + b"".join(packets[index + 1:])
+    data = b"".join(packets[:index]) + bytes(damaged) + b"".join(packets[index + 1 :])
     offset = sum(len(p) for p in packets[:index])
     tree, messages = decode_warned(data)
     ds = events(tree)
@@ -103,24 +104,24 @@ def test_corrupted_length_field(packets, events_2023_12):
     assert any("event 5" in m and "tof_low words 1008..2015 are missing" in m for m in messages)
     assert flags(ds, 5) == QualityFlag.TRUNCATED
     fill = ds["tof_low"].sel(event=5).values
-    assert (fill[1008 * 3:2016 * 3] == 65535).all()
-    np.testing.assert_array_equal(fill[:1008 * 3], events_2023_12["tof_low"].sel(event=5).values[:1008 * 3])
+    assert (fill[1008 * 3 : 2016 * 3] == 65535).all()
+    np.testing.assert_array_equal(fill[: 1008 * 3], events_2023_12["tof_low"].sel(event=5).values[: 1008 * 3])
     assert_other_events_intact(ds, events_2023_12, 5)
 
 
 def test_missing_fragment(packets, events_2023_12):
     index = pt.find(packets, event=3, kind=TOF_HIGH, offset=2016)
     with pytest.warns(PacketWarning, match="event 3: tof_high ends at word 2016 of 2731"):
-        ds = events(decode(b"".join(packets[:index] + packets[index + 1:])))
+        ds = events(decode(b"".join(packets[:index] + packets[index + 1 :])))
     assert flags(ds, 3) == QualityFlag.TRUNCATED
-    assert (ds["tof_high"].sel(event=3).values[2016 * 3:] == 65535).all()
+    assert (ds["tof_high"].sel(event=3).values[2016 * 3 :] == 65535).all()
     assert_other_events_intact(ds, events_2023_12, 3)
 
 
 def test_missing_channel(packets, events_2023_12):
     index = pt.find(packets, event=7, kind=TARGET_LOW)
     with pytest.warns(PacketWarning, match="event 7: no target_low packet"):
-        ds = events(decode(b"".join(packets[:index] + packets[index + 1:])))
+        ds = events(decode(b"".join(packets[:index] + packets[index + 1 :])))
     assert flags(ds, 7) == QualityFlag.MISSING_CHANNEL
     assert (ds["target_low"].sel(event=7) == 65535).all()
     assert_other_events_intact(ds, events_2023_12, 7)
@@ -145,8 +146,9 @@ def test_conflicting_retransmission_last_copy_wins(packets, events_2023_12):
         ds = events(decode(data))
     assert flags(ds, 9) == QualityFlag.CONFLICTING_FRAGMENT
     assert ds["target_low"].sel(event=9).values[:2].tolist() == [0x123, 0x456]
-    np.testing.assert_array_equal(ds["target_low"].sel(event=9).values[2:],
-                                  events_2023_12["target_low"].sel(event=9).values[2:])
+    np.testing.assert_array_equal(
+        ds["target_low"].sel(event=9).values[2:], events_2023_12["target_low"].sel(event=9).values[2:]
+    )
 
 
 def test_reordered_packets_give_the_same_events(packets, events_2023_12):
@@ -158,7 +160,7 @@ def test_reordered_packets_give_the_same_events(packets, events_2023_12):
 def test_event_without_header(packets, events_2023_12):
     index = pt.find(packets, event=11, kind=HEADER)
     with pytest.warns(PacketWarning, match="event 11: no event-header packet"):
-        ds = events(decode(b"".join(packets[:index] + packets[index + 1:])))
+        ds = events(decode(b"".join(packets[:index] + packets[index + 1 :])))
     assert flags(ds, 11) == QualityFlag.MISSING_HEADER
     e11 = ds.sel(event=11)
     np.testing.assert_array_equal(e11["tof_high"].values, events_2023_12["tof_high"].sel(event=11).values)
@@ -173,7 +175,7 @@ def test_crc_mismatch_is_flagged_not_hidden(packets, events_2023_12):
     index = pt.find(packets, event=4, kind=TOF_HIGH)
     damaged = bytearray(packets[index])
     damaged[100] ^= 0x01
-    data = b"".join(packets[:index]) + bytes(damaged) + b"".join(packets[index + 1:])
+    data = b"".join(packets[:index]) + bytes(damaged) + b"".join(packets[index + 1 :])
     offset = sum(len(p) for p in packets[:index])
     with pytest.warns(PacketWarning, match=f"byte offset {offset}, event 4: packet failed its CRC-16 check"):
         tree = decode(data)
@@ -187,7 +189,7 @@ def test_unknown_packet_type_is_skipped(packets, events_2023_12):
     index = pt.find(packets, event=6, kind=TARGET_LOW)
     odd = bytearray(packets[index])
     odd[16] = 128
-    data = b"".join(packets[:index]) + pt.with_crc(bytes(odd)) + b"".join(packets[index + 1:])
+    data = b"".join(packets[:index]) + pt.with_crc(bytes(odd)) + b"".join(packets[index + 1 :])
     with pytest.warns(PacketWarning) as record:
         ds = events(decode(data))
     assert any("science packet type 128 is not in schema" in str(w.message) for w in record)
@@ -195,8 +197,7 @@ def test_unknown_packet_type_is_skipped(packets, events_2023_12):
 
 
 def test_wrong_schema_is_reported(tmp_path, bytes_2023_12):
-    text = (idex.load_schema("science_2023_12").source.read_text(encoding="utf-8")
-            .replace("apid: 1424", "apid: 1425", 1))
+    text = idex.load_schema("science_2023_12").source.read_text(encoding="utf-8").replace("apid: 1424", "apid: 1425", 1)
     path = tmp_path / "science_2023_12.yaml"  # a user's edited copy keeps the name its file has
     path.write_text(text, encoding="utf-8")
     with pytest.warns(PacketWarning, match=r"no science packets \(APID 1425\); APIDs present: \[1376, 1377"):
@@ -208,7 +209,7 @@ def test_wrong_schema_is_reported(tmp_path, bytes_2023_12):
 def test_strict_mode_names_the_event(packets):
     index = pt.find(packets, event=3, kind=TOF_HIGH, offset=2016)
     with pytest.raises(PacketDecodeError, match="event 3: tof_high ends at word 2016"):
-        decode(b"".join(packets[:index] + packets[index + 1:]), strict=True)
+        decode(b"".join(packets[:index] + packets[index + 1 :]), strict=True)
 
 
 def test_only_garbage():

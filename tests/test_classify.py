@@ -32,8 +32,13 @@ def synthetic(events_2023_12):
     """The synthetic events in the event model: a real event's layout, the synthetic values written into it."""
     made = synthetic_events.events(ORACLE["synthetic"]["seed"], ORACLE["synthetic"]["n"])
     ds = events_2023_12.isel(event=np.zeros(len(made), int)).assign_coords(event=np.arange(len(made)))
-    for name in ("trigger_id", "tof_high_trigger_mode", "tof_mid_trigger_mode", "tof_low_trigger_mode",
-                 "tof_high_trigger_level"):
+    for name in (
+        "trigger_id",
+        "tof_high_trigger_mode",
+        "tof_mid_trigger_mode",
+        "tof_low_trigger_mode",
+        "tof_high_trigger_level",
+    ):
         ds[name] = ("event", np.array([e[name] for e in made]).astype(ds[name].dtype), ds[name].attrs)
     for name in ("tof_high", "tof_mid", "tof_low", "target_high", "target_low", "ion_grid"):
         values = np.stack([e[name] for e in made])
@@ -51,12 +56,23 @@ def test_every_flag_of_every_synthetic_event_equals_the_mission_pipeline(synthet
 def test_the_synthetic_events_reach_every_branch(synthetic):
     """Noise, pulser and science events; dust by two peaks, by one wide high-gain peak and after a truncated
     baseline; saturated peaks measured on a lower gain."""
-    for flag in ("noise_capture_flag", "pulser_flag", "science_event_flag", "tof_high_saturation_flag",
-                 "tof_mid_saturation_flag", "target_high_saturation_flag"):
+    for flag in (
+        "noise_capture_flag",
+        "pulser_flag",
+        "science_event_flag",
+        "tof_high_saturation_flag",
+        "tof_mid_saturation_flag",
+        "target_high_saturation_flag",
+    ):
         assert synthetic[flag].values.sum() > 0, flag
     decided = synthetic["dust_decided_by"].values
-    for rule in ("not_science", "not_dust", "two_peaks_in_one_gain", "single_wide_high_gain_peak",
-                 "two_peaks_after_truncated_baseline"):
+    for rule in (
+        "not_science",
+        "not_dust",
+        "two_peaks_in_one_gain",
+        "single_wide_high_gain_peak",
+        "two_peaks_after_truncated_baseline",
+    ):
         assert (decided == DECIDED_BY.index(rule)).sum() > 0, rule
     exclusive = synthetic["science_event_flag"] + synthetic["noise_capture_flag"] + synthetic["pulser_flag"]
     assert (exclusive == 1).all()
@@ -68,8 +84,12 @@ def test_the_why_is_recorded(events_2023_12):
     ds = events_2023_12
     assert np.allclose(ds["tof_high_dust_baseline"], 511, atol=3)
     dust = ds["dust_hit_flag"].values == 1
-    assert (ds["tof_high_dust_peaks"].values[dust] + ds["tof_mid_dust_peaks"].values[dust]
-            + ds["tof_low_dust_peaks"].values[dust] >= 2).all()
+    assert (
+        ds["tof_high_dust_peaks"].values[dust]
+        + ds["tof_mid_dust_peaks"].values[dust]
+        + ds["tof_low_dust_peaks"].values[dust]
+        >= 2
+    ).all()
     assert ds["active_channels"].attrs["flag_meanings"].split()[0] == "tof_high"
 
 
@@ -101,6 +121,11 @@ def test_dust_selection_and_the_commands_that_use_it(tmp_path, events_2023_12):
     assert result.exit_code == 0 and result.output.startswith("10 events")
     result = CliRunner().invoke(main, ["snr", str(path), "-o", str(tmp_path / "all"), "--no-fit", "--all-events"])
     assert result.output.startswith("14 events")
-    assert classification_counts(events_2023_12) == {"dust": 10, "science, not dust": 4, "noise capture": 0,
-                                                     "pulser": 0, "saturated": 4}
+    assert classification_counts(events_2023_12) == {
+        "dust": 10,
+        "science, not dust": 4,
+        "noise capture": 0,
+        "pulser": 0,
+        "saturated": 4,
+    }
     assert "10 dust, 4 science, not dust" in summary_figure(events_2023_12, "x")._suptitle.get_text()

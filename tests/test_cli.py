@@ -60,5 +60,7 @@ def test_schema_commands(tmp_path):
 
 
 def test_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "idex.apps.cli", "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "idex.apps.cli", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and "idex decode capture.pkts" in result.stdout

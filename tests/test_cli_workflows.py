@@ -46,9 +46,11 @@ def test_quicklook_pngs_and_pdf(tmp_path):
     result = invoke("quicklook", CAPTURE_2023_12, "-o", tmp_path, "--events", "1,8")
     assert result.exit_code == 0, result.output
     pngs = sorted(tmp_path.glob("*.png"))
-    assert [p.name for p in pngs] == ["imap_idex_l0_raw_20231214_v001_event_00001.png",
-                                      "imap_idex_l0_raw_20231214_v001_event_00008.png",
-                                      "imap_idex_l0_raw_20231214_v001_summary.png"]
+    assert [p.name for p in pngs] == [
+        "imap_idex_l0_raw_20231214_v001_event_00001.png",
+        "imap_idex_l0_raw_20231214_v001_event_00008.png",
+        "imap_idex_l0_raw_20231214_v001_summary.png",
+    ]
     assert all(p.stat().st_size > 30_000 for p in pngs)
     result = invoke("quicklook", CAPTURE_2023_07, "-o", tmp_path / "pdf", "--pdf", "--no-fit")
     assert result.exit_code == 0, result.output
@@ -87,8 +89,12 @@ def test_batch_outputs_never_collide(tmp_path):
     """run.1.pkts and run.2.pkts (and run.pkts next to run.bin) each keep their own products and manifest line."""
     root = tmp_path / "Data"
     root.mkdir()
-    for name, capture in (("run.1.pkts", CAPTURE_2023_12), ("run.2.pkts", CAPTURE_2023_07),
-                          ("run.pkts", CAPTURE_2023_12), ("run.bin", CAPTURE_2023_07)):
+    for name, capture in (
+        ("run.1.pkts", CAPTURE_2023_12),
+        ("run.2.pkts", CAPTURE_2023_07),
+        ("run.pkts", CAPTURE_2023_12),
+        ("run.bin", CAPTURE_2023_07),
+    ):
         shutil.copy(capture, root / name)
     out = tmp_path / "out"
     result = invoke("batch", root, "-o", out, "-j", "1")
@@ -108,8 +114,7 @@ def test_batch_on_a_dask_scheduler(tmp_path):
     root = tmp_path / "Data"
     root.mkdir()
     shutil.copy(CAPTURE_2023_12, root / "a.pkts")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         result = invoke("batch", root, "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.output
     assert "1 done" in result.output and (tmp_path / "out" / "a.pkts.nc").exists()
@@ -151,7 +156,7 @@ class ReplayServer:
                 if self.connections == 2:
                     sent = self.resume_at
                 while sent < stop:
-                    chunk = self.data[sent:min(stop, sent + rng.randint(1, 9000))]
+                    chunk = self.data[sent : min(stop, sent + rng.randint(1, 9000))]
                     connection.sendall(chunk)
                     sent += len(chunk)
                     time.sleep(0.0005)
@@ -163,8 +168,9 @@ def capture_until(server: ReplayServer, writer: CaptureWriter, size: int) -> lis
     stop = threading.Event()
     events: list[int] = []
     live = LiveEvents(lambda ds: events.extend(int(n) for n in ds["event"].values))
-    worker = threading.Thread(target=run_capture, args=("127.0.0.1", server.port, writer, stop),
-                              kwargs={"on_packets": live.feed})
+    worker = threading.Thread(
+        target=run_capture, args=("127.0.0.1", server.port, writer, stop), kwargs={"on_packets": live.feed}
+    )
     worker.start()
     deadline = time.time() + 30
     while sum(p.stat().st_size for p in writer.files if p.exists()) < size and time.time() < deadline:
@@ -221,10 +227,25 @@ def test_capture_after_a_mid_packet_drop_resumed_at_the_next_packet(tmp_path):
 def test_capture_command_stops_cleanly_on_sigterm(tmp_path):
     data = CAPTURE_2023_07.read_bytes()
     server = ReplayServer(data, drop_at=len(data))
-    process = subprocess.Popen([sys.executable, "-m", "idex.apps.cli", "capture", "--host", "127.0.0.1", "--port",
-                                str(server.port), "-o", str(tmp_path), "--live"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "idex.apps.cli",
+            "capture",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(server.port),
+            "-o",
+            str(tmp_path),
+            "--live",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         files = list(tmp_path.glob("*.pkts"))

@@ -46,7 +46,7 @@ def _corrupt(data: bytes, event: int, kind: int) -> bytes:
     packets = pt.split(data)
     index = pt.find(packets, event=event, kind=kind)
     damaged = bytearray(packets[index])
-    damaged[PAYLOAD:PAYLOAD + 40] = b"\xff" * 40  # psel 3, k 15, huge residuals: samples out of range
+    damaged[PAYLOAD : PAYLOAD + 40] = b"\xff" * 40  # psel 3, k 15, huge residuals: samples out of range
     packets[index] = pt.with_crc(bytes(damaged))
     return b"".join(packets)
 
@@ -67,16 +67,20 @@ def test_bad_compressed_data_flags_only_that_event(compressed):
         idex.decode_bytes(bad, schema=schema, strict=True)
 
 
-@pytest.mark.parametrize(("offset", "message", "flag"), [
-    (0, "compressed tof_high bytes 0..4031 are missing", QualityFlag.TRUNCATED),
-    (1008, "tof_high cannot be decompressed (", QualityFlag.BAD_COMPRESSION),  # runs out of data
-], ids=["first", "last"])
+@pytest.mark.parametrize(
+    ("offset", "message", "flag"),
+    [
+        (0, "compressed tof_high bytes 0..4031 are missing", QualityFlag.TRUNCATED),
+        (1008, "tof_high cannot be decompressed (", QualityFlag.BAD_COMPRESSION),  # runs out of data
+    ],
+    ids=["first", "last"],
+)
 def test_missing_compressed_fragment(compressed, offset, message, flag):
     schema, _, data, _ = compressed
     packets = pt.split(data)
     index = pt.find(packets, event=3, kind=2, offset=offset)
     with pytest.warns(PacketWarning) as record:
-        got = idex.decode_bytes(b"".join(packets[:index] + packets[index + 1:]), schema=schema)["events"]
+        got = idex.decode_bytes(b"".join(packets[:index] + packets[index + 1 :]), schema=schema)["events"]
     assert any(f"event 3: {message}" in str(w.message) for w in record), [str(w.message) for w in record]
     assert QualityFlag(int(got["quality_flags"].sel(event=3))) == flag
     assert (got["tof_high"].sel(event=3) == 65535).all()

@@ -27,8 +27,9 @@ def test_every_derived_variable_is_documented(events_2023_12):
         velocity = fitted.idex.velocity()
     names = [*fitted.data_vars, *fitted.coords, *velocity.data_vars]
     peaks = [name.removeprefix("tof_high_peak").removesuffix("_stderr") for name in fitted.idex.fit_peaks().data_vars]
-    missing = [n for n in names if f"`{n}`" not in text] + [n for n in peaks if f"`{n}`" not in text
-                                                             and f"`tof_high_peak{n}`" not in text]
+    missing = [n for n in names if f"`{n}`" not in text] + [
+        n for n in peaks if f"`{n}`" not in text and f"`tof_high_peak{n}`" not in text
+    ]
     assert not missing, f"docs/model.md does not mention {missing}"
 
 

@@ -20,20 +20,35 @@ def build(tmp_path: Path, planted: str = "") -> tuple[subprocess.CompletedProces
     if planted:
         (source / "index.md").write_text((source / "index.md").read_text() + planted)
     html = tmp_path / "html"
-    result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", str(source),
-                             str(html)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", str(source), str(html)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return result, html
 
 
 def test_site_builds_without_warnings(tmp_path):
     result, html = build(tmp_path)
     assert result.returncode == 0, result.stderr[-5000:]
-    for page in ["index", "architecture", "model", "api", "generated/idex.decode.raw",
-                 "generated/idex.accessor", "generated/idex.fit.engine", "auto_examples/plot_fit_impact"]:
+    for page in [
+        "index",
+        "architecture",
+        "model",
+        "api",
+        "generated/idex.decode.raw",
+        "generated/idex.accessor",
+        "generated/idex.fit.engine",
+        "auto_examples/plot_fit_impact",
+    ]:
         assert (html / f"{page}.html").is_file(), page
     figures = sorted(p.name for p in (html / "_images").glob("sphx_glr_plot_*_001.png"))
-    assert figures == ["sphx_glr_plot_decode_capture_001.png", "sphx_glr_plot_fit_impact_001.png",
-                       "sphx_glr_plot_mass_spectrum_001.png"]
+    assert figures == [
+        "sphx_glr_plot_decode_capture_001.png",
+        "sphx_glr_plot_fit_impact_001.png",
+        "sphx_glr_plot_mass_spectrum_001.png",
+    ]
     reference = (html / "generated" / "idex.decode.raw.html").read_text()
     assert "Decode a raw IDEX capture" in reference and "Parameters" in reference
 

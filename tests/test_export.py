@@ -197,8 +197,10 @@ def test_compression_level_changes_size_not_content(events_2023_12, tmp_path, le
 
     for suffix in (".nc", ".cdf"):
         path = to_file(events_2023_12, tmp_path / f"events{suffix}", compression=level)
-        xr.testing.assert_identical(stored_form(idex.open(path)), stored_form(
-            idex.open(to_file(events_2023_12, tmp_path / f"reference{suffix}", overwrite=True))))
+        xr.testing.assert_identical(
+            stored_form(idex.open(path)),
+            stored_form(idex.open(to_file(events_2023_12, tmp_path / f"reference{suffix}", overwrite=True))),
+        )
     uncompressed = to_file(events_2023_12, tmp_path / "plain.nc", compression=0).stat().st_size
     assert (tmp_path / "events.nc").stat().st_size < uncompressed or level == 0
 
@@ -213,9 +215,11 @@ def test_compression_is_refused_for_csv_and_out_of_range(events_2023_12, tmp_pat
         to_file(events_2023_12, tmp_path / "events.csv", compression=4)
     with pytest.raises(ExportError, match="between 0 and 9"):
         to_file(events_2023_12, tmp_path / "events.nc", compression=12)
-    result = CliRunner().invoke(main, ["decode", str(idex.testing.sample_capture()), "-o",
-                                       str(tmp_path / "x.nc"), "--compression", "12"])
+    result = CliRunner().invoke(
+        main, ["decode", str(idex.testing.sample_capture()), "-o", str(tmp_path / "x.nc"), "--compression", "12"]
+    )
     assert result.exit_code != 0 and "--compression" in result.output
-    result = CliRunner().invoke(main, ["decode", str(idex.testing.sample_capture()), "-o",
-                                       str(tmp_path / "x.cdf"), "--compression", "9"])
+    result = CliRunner().invoke(
+        main, ["decode", str(idex.testing.sample_capture()), "-o", str(tmp_path / "x.cdf"), "--compression", "9"]
+    )
     assert result.exit_code == 0, result.output

@@ -25,9 +25,15 @@ def synthetic_impacts(n: int, seed: int = 0, noise: float = 0.02):
     """Events on the low-rate time axis (µs from trigger) with known impact parameters."""
     rng = np.random.default_rng(seed)
     t = np.tile(np.arange(512) / 4.0625 - 63.0, (n, 1))
-    truth = np.column_stack([
-        rng.uniform(-5, 5, n), rng.uniform(-2, 2, n), rng.uniform(5, 50, n), rng.uniform(0.5, 5, n),
-        rng.uniform(20, 200, n)])
+    truth = np.column_stack(
+        [
+            rng.uniform(-5, 5, n),
+            rng.uniform(-2, 2, n),
+            rng.uniform(5, 50, n),
+            rng.uniform(0.5, 5, n),
+            rng.uniform(20, 200, n),
+        ]
+    )
     y = IMPACT.function(t, truth) + rng.normal(0, noise, t.shape)
     return t, y, truth
 
@@ -41,9 +47,15 @@ def realistic_impacts(n: int, seed: int, amplitude_dn: tuple[float, float] = (20
     pulses of known parameters (rise 0.5-10 µs, discharge 20-500 µs, onset within 3 µs of the trigger)."""
     rng = np.random.default_rng(seed)
     t = np.tile(np.arange(512) / 4.0625 - 63.0, (n, 1))
-    truth = np.column_stack([rng.uniform(-3, 3, n), np.full(n, 2050 * TARGET_LOW_PC_PER_DN),
-                             rng.uniform(*amplitude_dn, n) * TARGET_LOW_PC_PER_DN, rng.uniform(0.5, 10, n),
-                             rng.uniform(20, 500, n)])
+    truth = np.column_stack(
+        [
+            rng.uniform(-3, 3, n),
+            np.full(n, 2050 * TARGET_LOW_PC_PER_DN),
+            rng.uniform(*amplitude_dn, n) * TARGET_LOW_PC_PER_DN,
+            rng.uniform(0.5, 10, n),
+            rng.uniform(20, 500, n),
+        ]
+    )
     counts = IMPACT.function(t, truth) / TARGET_LOW_PC_PER_DN + rng.normal(0, TARGET_LOW_NOISE_DN, t.shape)
     return t, np.clip(np.round(counts), 0, 4095) * TARGET_LOW_PC_PER_DN, truth
 
@@ -51,8 +63,11 @@ def realistic_impacts(n: int, seed: int, amplitude_dn: tuple[float, float] = (20
 @pytest.mark.parametrize("model", [IMPACT, EMG], ids=["impact", "emg"])
 def test_analytic_jacobians_match_finite_differences(model):
     t = np.tile(np.linspace(-10, 60, 300), (3, 1))
-    p = (np.array([[1.0, 0.5, 12.0, 1.3, 40.0], [-2.0, -1.0, 3.0, 0.4, 150.0], [0.0, 2.0, 30.0, 3.0, 25.0]])
-         if model is IMPACT else np.array([[10.0, 1.5, 0.8, 5.0], [20.0, 0.7, 2.0, 1.0], [30.0, 3.0, 0.3, 8.0]]))
+    p = (
+        np.array([[1.0, 0.5, 12.0, 1.3, 40.0], [-2.0, -1.0, 3.0, 0.4, 150.0], [0.0, 2.0, 30.0, 3.0, 25.0]])
+        if model is IMPACT
+        else np.array([[10.0, 1.5, 0.8, 5.0], [20.0, 0.7, 2.0, 1.0], [30.0, 3.0, 0.3, 8.0]])
+    )
     analytic = model.jacobian(t, p)
     for i in range(p.shape[1]):
         h = 1e-6 * np.maximum(np.abs(p[:, i]), 1.0)
@@ -84,7 +99,7 @@ def test_impact_recovers_known_parameters_at_the_real_noise_level():
     assert (out[:, 2 * k + 2] == FitStatus.CONVERGED).all()
     chisqr_at_truth = np.sum((y - IMPACT.function(t, truth)) ** 2, axis=1)
     assert np.all(out[:, 2 * k] <= chisqr_at_truth * (1 + 1e-9))
-    pulls = np.abs(out[:, :k] - truth) / out[:, k:2 * k]
+    pulls = np.abs(out[:, :k] - truth) / out[:, k : 2 * k]
     assert np.all(np.percentile(pulls, 95, axis=0) < 2.5)  # Gaussian: 1.96
     assert np.all(np.percentile(pulls, 99.5, axis=0) < 4.0)
 
@@ -98,11 +113,15 @@ def test_weak_pulses_are_either_determined_or_say_so():
     status = out[:, 2 * k + 2]
     success = status == FitStatus.CONVERGED
     assert 0.2 < success.mean() < 1.0  # the easy ones succeed, the hardest do not claim to
-    assert set(np.unique(status[~success])) <= {FitStatus.ITERATION_LIMIT, FitStatus.AT_BOUND,
-                                                  FitStatus.UNDETERMINED, FitStatus.NO_SIGNAL}
-    pulls = np.abs(out[success, :k] - truth[success]) / out[success, k:2 * k]
+    assert set(np.unique(status[~success])) <= {
+        FitStatus.ITERATION_LIMIT,
+        FitStatus.AT_BOUND,
+        FitStatus.UNDETERMINED,
+        FitStatus.NO_SIGNAL,
+    }
+    pulls = np.abs(out[success, :k] - truth[success]) / out[success, k : 2 * k]
     assert np.percentile(pulls[:, 2], 95) < 3.0  # amplitude
-    assert np.all(np.isfinite(out[success, k:2 * k]))
+    assert np.all(np.isfinite(out[success, k : 2 * k]))
 
 
 def test_noise_and_drift_are_not_impacts():
@@ -132,7 +151,7 @@ def test_a_pulse_of_the_wrong_sign_ends_at_a_bound():
     status = out[:, 2 * k + 2]
     assert set(np.unique(status)) <= {FitStatus.ITERATION_LIMIT, FitStatus.AT_BOUND, FitStatus.UNDETERMINED}
     assert np.mean(status == FitStatus.AT_BOUND) >= 0.5
-    pinned = out[status == FitStatus.AT_BOUND, k:2 * k]
+    pinned = out[status == FitStatus.AT_BOUND, k : 2 * k]
     assert np.all(np.isnan(pinned).any(axis=1))  # no error for a parameter on its bound
 
 
@@ -141,8 +160,9 @@ def test_official_synthetic_pulse_fits_exactly():
     t = np.linspace(-60, 186.03, 512)[None, :]
     truth = np.array([[0.0, 1.0, 10.0, 0.371, 0.371]])
     y = IMPACT.function(t, truth)
-    result = levenberg_marquardt(IMPACT, t, y, np.array([[0.2, 0.9, 8.0, 0.5, 0.5]]),
-                                 lower=np.array([-np.inf, -np.inf, 0, 1e-6, 1e-6]))
+    result = levenberg_marquardt(
+        IMPACT, t, y, np.array([[0.2, 0.9, 8.0, 0.5, 0.5]]), lower=np.array([-np.inf, -np.inf, 0, 1e-6, 1e-6])
+    )
     assert result.chisqr[0] <= 1e-12
     np.testing.assert_allclose(result.params[0], truth[0], rtol=1e-5, atol=1e-7)
 
@@ -150,8 +170,9 @@ def test_official_synthetic_pulse_fits_exactly():
 def test_emg_recovers_known_parameters():
     rng = np.random.default_rng(5)
     t = np.tile(np.linspace(0, 60, 400), (50, 1))
-    truth = np.column_stack([rng.uniform(15, 40, 50), rng.uniform(0.5, 2, 50), rng.uniform(0.3, 2, 50),
-                             rng.uniform(5, 20, 50)])
+    truth = np.column_stack(
+        [rng.uniform(15, 40, 50), rng.uniform(0.5, 2, 50), rng.uniform(0.3, 2, 50), rng.uniform(5, 20, 50)]
+    )
     y = EMG.function(t, truth) + rng.normal(0, 1e-3, t.shape)
     p0 = truth * rng.uniform(0.9, 1.1, truth.shape)
     p0[:, 0] = truth[:, 0] + rng.uniform(-0.5, 0.5, 50) * truth[:, 1]  # start near the peak, as peak finding does
@@ -163,7 +184,7 @@ def test_emg_recovers_known_parameters():
 def _lmfit_one(t, y, spec, p0):
     model = lmfit_model(spec.model)
     params = model.make_params()
-    for value, parameter in zip(p0, spec.parameters):
+    for value, parameter in zip(p0, spec.parameters, strict=True):
         params[parameter.name].set(value=value, min=parameter.min, max=parameter.max)
     return model.fit(y, params, t=t)
 
@@ -182,7 +203,7 @@ def test_never_worse_than_lmfit_from_far_off_starts():
         assert ours[i, 2 * k] <= reference.chisqr * (1 + 1e-5)
         if reference.chisqr <= ours[i, 2 * k] * (1 + 1e-6):
             errors = np.array([reference.params[p.name].stderr for p in spec.parameters])
-            np.testing.assert_allclose(ours[i, k:2 * k], errors, rtol=0.02)
+            np.testing.assert_allclose(ours[i, k : 2 * k], errors, rtol=0.02)
 
 
 ORACLE = json.loads((DATA / "impact_fits_lmfit.json").read_text(encoding="utf-8"))
@@ -244,8 +265,9 @@ def test_fit_dataset_outputs(events_2023_12):
         assert set(np.unique(fits[f"{channel}_fit_message"].values)) <= set(idex.model.quality.STATUS_MESSAGES)
     ok = fits["target_low_fit_success"].values
     residual = (events_2023_12.idex.calibrated(["target_low"])["target_low"] - fits["target_low_fit_curve"]) ** 2
-    np.testing.assert_allclose(residual.sum("sample_low").values[ok], fits["target_low_fit_chisqr"].values[ok],
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        residual.sum("sample_low").values[ok], fits["target_low_fit_chisqr"].values[ok], rtol=1e-9
+    )
 
 
 def test_one_bad_event_does_not_stop_the_others(events_2023_12):
@@ -258,8 +280,9 @@ def test_one_bad_event_does_not_stop_the_others(events_2023_12):
     assert int(fits["quality_flags"][3]) & idex.QualityFlag.FIT_FAILED
     reference = events_2023_12.idex.fit(["target_low"])
     others = np.r_[0:3, 4:14]
-    np.testing.assert_allclose(fits["target_low_fit_amplitude"].values[others],
-                               reference["target_low_fit_amplitude"].values[others])
+    np.testing.assert_allclose(
+        fits["target_low_fit_amplitude"].values[others], reference["target_low_fit_amplitude"].values[others]
+    )
 
 
 def test_unknown_channel_is_a_clear_error(events_2023_12):
@@ -277,8 +300,10 @@ def test_fit_is_lazy_on_dask_and_matches(events_2023_12):
 def test_fit_on_a_distributed_cluster_with_two_processes(events_2023_12):
     distributed = pytest.importorskip("distributed")
     eager = events_2023_12.idex.fit()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
         lazy = xr.open_mfdataset([CAPTURE_2023_12], engine="idex", chunks={"event": 4}).idex.fit()
         assert hasattr(lazy["ion_grid_fit_amplitude"].data, "dask")
         result = lazy.compute()

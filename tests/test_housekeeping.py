@@ -25,7 +25,7 @@ def test_schema_housekeeping_is_the_mission_table():
     rows = _table_rows()
     assert [h.name for h in schema.housekeeping] == [r["mnemonic"] for r in rows]
     fields = {f.name: f for f in schema.header_fields if f.name}
-    for item, row in zip(schema.housekeeping, rows):
+    for item, row in zip(schema.housekeeping, rows, strict=True):
         assert fields[item.word].mnemonic.lower() == row["var_name"]
         assert item.bits == int(row["unsigned_nbits"])
         # the table's starting bit 4 is the low 12-bit half of the word, 20 the high half (checked against L1b below)
@@ -58,8 +58,9 @@ def test_housekeeping_equals_official_l1b(events_2023_12, l1b):
 
 def test_trigger_levels_and_dead_time_agree_with_l1b(events_2023_12, l1b):
     # L1b (imap-processing 1.0.40) reports the high-gain threshold as DN x 7.5e-5 mA (its TOF-High factor)
-    np.testing.assert_allclose(events_2023_12["tof_high_trigger_level"].values * 7.5e-5,
-                               l1b.varget("trigger_level_hg"), rtol=1e-9)
+    np.testing.assert_allclose(
+        events_2023_12["tof_high_trigger_level"].values * 7.5e-5, l1b.varget("trigger_level_hg"), rtol=1e-9
+    )
     np.testing.assert_allclose(events_2023_12["dead_time"].values * 1e-6, l1b.varget("dead_time"), atol=1e-12)
 
 

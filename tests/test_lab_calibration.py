@@ -85,8 +85,19 @@ def test_command_writes_the_file_and_the_report(tmp_path):
     for name, seed in (("run_a", 5), ("run_b", 6)):
         (tmp_path / "products" / name).mkdir(parents=True)
         truth.campaign(300, seed, name).to_netcdf(tmp_path / "products" / name / "shots.nc")
-    result = CliRunner().invoke(main, ["calibrate", str(tmp_path / "products"), "-o", str(tmp_path / "cal.yaml"),
-                                       "--report", str(tmp_path / "report"), "--bootstrap", "20"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(tmp_path / "products"),
+            "-o",
+            str(tmp_path / "cal.yaml"),
+            "--report",
+            str(tmp_path / "report"),
+            "--bootstrap",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "600 shots of 2 campaign(s)" in result.output
     text = (tmp_path / "report" / "calibration.md").read_text()
@@ -137,8 +148,11 @@ def test_tof_statistics_recover_a_synthetic_distribution(events_2023_12):
     stretch[:100] += rng.choice([-0.2, 0.2], 100)
     trigger = rng.uniform(7.5, 7.8, n)
     base = events_2023_12.isel(event=np.zeros(n, int)).assign_coords(event=np.arange(n))
-    ds = base.assign(mass_stretch=("event", stretch), mass_shift=("event", shift + trigger),
-                     trigger_time_high=("event", trigger, base["trigger_time_high"].attrs))
+    ds = base.assign(
+        mass_stretch=("event", stretch),
+        mass_shift=("event", shift + trigger),
+        trigger_time_high=("event", trigger, base["trigger_time_high"].attrs),
+    )
     result = calibrate_tof(ds)
     assert result.outliers == 100 and result.used == n - 100
     assert abs(result.stretch[0] - 1.45) < 3 * 1.2533 * 0.003 / np.sqrt(n - 100)

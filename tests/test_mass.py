@@ -16,8 +16,9 @@ NOISE_DN = 2.97  # robust pre-trigger noise of the real TOF-High records (1.4826
 BASELINE_DN = 511.0
 
 
-def synthetic_spectrum(rng: np.random.Generator, stretch: float, shift: float, lines: np.ndarray,
-                       distractors: np.ndarray) -> np.ndarray:
+def synthetic_spectrum(
+    rng: np.random.Generator, stretch: float, shift: float, lines: np.ndarray, distractors: np.ndarray
+) -> np.ndarray:
     """10-bit TOF-High record: EMG peaks at ``shift + stretch sqrt(m)``, quantised Gaussian noise, ADC clipping."""
     t = np.arange(N_SAMPLES)[None, :] * DT
     centres = np.concatenate([shift + stretch * np.sqrt(lines), distractors])
@@ -34,11 +35,16 @@ def synthetic_spectrum(rng: np.random.Generator, stretch: float, shift: float, l
 def calibrate(signal: np.ndarray):
     config = idex.load_schema("science_2023_12").mass
     _, masses, weights = reference_lines(config.lines)
-    return calibrate_spectrum(signal, DT, stretch_range=config.stretch_us_per_sqrt_u,
-                              shift_range=(TRIGGER + config.shift_from_trigger_us[0],
-                                           TRIGGER + config.shift_from_trigger_us[1]),
-                              masses=masses, weights=weights, baseline=slice(0, int((TRIGGER - 0.5) / DT)),
-                              tolerance_us=config.match_tolerance_us)
+    return calibrate_spectrum(
+        signal,
+        DT,
+        stretch_range=config.stretch_us_per_sqrt_u,
+        shift_range=(TRIGGER + config.shift_from_trigger_us[0], TRIGGER + config.shift_from_trigger_us[1]),
+        masses=masses,
+        weights=weights,
+        baseline=slice(0, int((TRIGGER - 0.5) / DT)),
+        tolerance_us=config.match_tolerance_us,
+    )
 
 
 def test_stretch_is_unbiased_with_missing_lines_and_a_distractor():

@@ -65,9 +65,9 @@ def test_a_corrupted_length_without_crc_does_not_swallow_science_packets(bytes_2
     """An APID 1376 packet (no CRC) whose length field grows to end on a later packet start."""
     packets = pt.split(bytes_2023_12)
     index = next(i for i, p in enumerate(packets) if pt.apid(p) == 1376 and i + 4 < len(packets))
-    grown = sum(len(p) for p in packets[index:index + 4])
+    grown = sum(len(p) for p in packets[index : index + 4])
     bad = packets[index][:4] + (grown - 7).to_bytes(2, "big") + packets[index][6:]
-    got = events_of(decode(b"".join(packets[:index] + [bad] + packets[index + 1:])))
+    got = events_of(decode(b"".join(packets[:index] + [bad] + packets[index + 1 :])))
     for number in clean_2023_12["event"].values:
         assert same_event(got, clean_2023_12, int(number))
 
@@ -107,8 +107,10 @@ def test_two_packet_versions_in_one_file_are_each_decoded_with_their_own_schema(
     events = events_of(tree)
     july = events["packet_schema"].values == "science_2023_07"
     assert july.sum() == 19 and (~july).sum() == 14 and (events["quality_flags"].values == 0).all()
-    for part, rows in ((idex.open(DATA / "imap_idex_l0_raw_20230725_v001.pkts"), july),
-                       (idex.open(CAPTURE_2023_12), ~july)):
+    for part, rows in (
+        (idex.open(DATA / "imap_idex_l0_raw_20230725_v001.pkts"), july),
+        (idex.open(CAPTURE_2023_12), ~july),
+    ):
         for name, variable in part.data_vars.items():
             np.testing.assert_array_equal(events[name].values[rows], variable.values, err_msg=name)
 
@@ -173,8 +175,11 @@ def test_seeded_fuzzing_never_crashes_and_keeps_untouched_events(bytes_2023_12, 
     for name, data in originals.items():
         packets = pt.split(data)
         starts = np.cumsum([0] + [len(p) for p in packets[:-1]])
-        science = [(int(s), int(s) + len(p), pt.event_number(p)) for s, p in zip(starts, packets)
-                   if pt.apid(p) == pt.SCIENCE_APID]
+        science = [
+            (int(s), int(s) + len(p), pt.event_number(p))
+            for s, p in zip(starts, packets, strict=True)
+            if pt.apid(p) == pt.SCIENCE_APID
+        ]
         layouts[name] = (packets, science)
     checked = 0
     for case in range(FUZZ_CASES):
@@ -202,8 +207,21 @@ def test_a_killed_decode_never_leaves_a_broken_or_partial_file(tmp_path, delay):
     output = tmp_path / "tree.nc"
     previous = b"previous good file"
     output.write_bytes(previous)
-    with subprocess.Popen([sys.executable, "-m", "idex.apps.cli", "decode", str(CAPTURE_2023_12), "-o", str(output),
-                           "--all-groups", "--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "idex.apps.cli",
+            "decode",
+            str(CAPTURE_2023_12),
+            "-o",
+            str(output),
+            "--all-groups",
+            "--overwrite",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
         time.sleep(delay)
         process.send_signal(signal.SIGTERM)
         try:
@@ -262,8 +280,8 @@ def test_a_zero_wave_descriptor_is_refused(tmp_path):
 
     data = bytearray((DATA / "lecroy" / "pulse.trc").read_bytes())
     start = data.find(b"WAVEDESC")
-    order = "little" if int.from_bytes(data[start + 34:start + 36], "little") == 1 else "big"
-    data[start + 36:start + 40] = (0).to_bytes(4, order)
+    order = "little" if int.from_bytes(data[start + 34 : start + 36], "little") == 1 else "big"
+    data[start + 36 : start + 40] = (0).to_bytes(4, order)
     (tmp_path / "zero.trc").write_bytes(bytes(data))
     with pytest.raises(TrcError, match="WAVE_DESCRIPTOR 0"):
         read_trc(tmp_path / "zero.trc")
@@ -274,8 +292,10 @@ def test_every_corrupted_cdf_is_read_or_refused_with_the_file_named(tmp_path):
 
     rng = np.random.default_rng(6)
     refused = read = 0
-    for original in (DATA / "imap_idex_l1a_sci-10days_20231214_v001.0001.cdf",
-                     DATA / "imap_idex_l1b_sci-10days_20231214_v001.0001.cdf"):
+    for original in (
+        DATA / "imap_idex_l1a_sci-10days_20231214_v001.0001.cdf",
+        DATA / "imap_idex_l1b_sci-10days_20231214_v001.0001.cdf",
+    ):
         for i, data in enumerate(_corrupted_variants(original.read_bytes(), rng, 40, protect=4096)):
             path = tmp_path / f"{original.stem}_{i}.cdf"
             path.write_bytes(data)
@@ -294,8 +314,11 @@ def test_a_billion_laughs_schema_is_refused_quickly(tmp_path):
     from idex.exceptions import SchemaError
 
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
-              f"*a{i - 1}, *a{i - 1}]" for i in range(1, 10)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}, *a{i - 1}]"
+        for i in range(1, 10)
+    ]
     path = tmp_path / "laughs.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     started = time.perf_counter()
@@ -306,12 +329,15 @@ def test_a_billion_laughs_schema_is_refused_quickly(tmp_path):
     assert time.perf_counter() - started < 10
 
 
-@pytest.mark.parametrize("expression, problem", [
-    ("(1 << 4000000000) * blocks", "shift"),
-    ("blocks * 10 ** 100000", "exponent"),
-    ("blocks + 123456789012345678901234567890", "integer"),
-    ("+".join(["blocks"] * 2000), "long"),
-])
+@pytest.mark.parametrize(
+    "expression, problem",
+    [
+        ("(1 << 4000000000) * blocks", "shift"),
+        ("blocks * 10 ** 100000", "exponent"),
+        ("blocks + 123456789012345678901234567890", "integer"),
+        ("+".join(["blocks"] * 2000), "long"),
+    ],
+)
 def test_expressions_are_bounded(expression, problem):
     from idex.schema.expressions import Expression, ExpressionError
 

@@ -35,8 +35,11 @@ def test_equals_scipy_find_peaks(seed):
     tied = 0
     for x, height, prominence, distance in _signals(seed):
         expected = scipy_find_peaks(x, height=height, prominence=prominence, distance=distance)[0]
-        np.testing.assert_array_equal(find_peaks(x, height, prominence, distance), expected,
-                                      err_msg=f"h={height} p={prominence} d={distance} n={x.size}")
+        np.testing.assert_array_equal(
+            find_peaks(x, height, prominence, distance),
+            expected,
+            err_msg=f"h={height} p={prominence} d={distance} n={x.size}",
+        )
         tied += expected.size > 1 and np.unique(x[expected]).size < expected.size
     assert tied > 20  # equal heights among the kept peaks: the tie path was exercised
 

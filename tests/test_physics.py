@@ -36,8 +36,8 @@ def test_impossible_rise_times_give_nan(rise):
 def test_ion_grid_velocity():
     calibration = load_calibration()
     got = calibration.ion_grid_velocity(np.array([1.0, 10.0, 0.001, 5.0]), np.array([10.0, 10.0, 10.0, 0.0]))
-    assert got[0] == pytest.approx(55.0 * 10.0 ** -3.2 + 1.5)
-    assert got[1] == pytest.approx(55.0 * 100.0 ** -3.2 + 1.5)
+    assert got[0] == pytest.approx(55.0 * 10.0**-3.2 + 1.5)
+    assert got[1] == pytest.approx(55.0 * 100.0**-3.2 + 1.5)
     assert np.isnan(got[2]) and np.isnan(got[3])  # ratio outside [0.01, 1], and a zero target charge
 
 
@@ -61,8 +61,12 @@ def test_estimates_from_real_fits(events_2023_12):
 def test_flight_curves_do_not_warn(tmp_path, events_2023_12):
     text = (idex.resources.data_dir("defs") / "velocity_calibration.yaml").read_text(encoding="utf-8")
     own = tmp_path / "flight.yaml"
-    own.write_text(text.replace("status: test-parameters", "status: flight")
-                   .replace('source: "imap-processing', 'source: "my team, from'), encoding="utf-8")
+    own.write_text(
+        text.replace("status: test-parameters", "status: flight").replace(
+            'source: "imap-processing', 'source: "my team, from'
+        ),
+        encoding="utf-8",
+    )
     merged = events_2023_12.idex.fit(["target_low"], merge=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -105,8 +109,15 @@ def test_mass_calibration_recovers_known_stretch_and_shift(seed):
     stretch, shift = rng.uniform(1.3, 1.6), rng.uniform(5.0, 9.0)
     _, masses, weights = reference_lines()
     y = synthetic_spectrum(stretch, shift, seed)
-    fit = calibrate_spectrum(y, 1 / 260, stretch_range=(1.2, 1.7), shift_range=(shift - 1.5, shift + 1.5),
-                             masses=masses, weights=weights, baseline=slice(0, int((shift - 0.5) * 260)))
+    fit = calibrate_spectrum(
+        y,
+        1 / 260,
+        stretch_range=(1.2, 1.7),
+        shift_range=(shift - 1.5, shift + 1.5),
+        masses=masses,
+        weights=weights,
+        baseline=slice(0, int((shift - 0.5) * 260)),
+    )
     assert fit.stretch == pytest.approx(stretch, rel=1e-3)
     assert fit.shift == pytest.approx(shift, rel=1e-3)
     assert fit.matched == masses.size

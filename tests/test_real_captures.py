@@ -15,7 +15,14 @@ def test_2023_07_packet_counts(tree_2023_07):
     packets = tree_2023_07["packets"].to_dataset()
     assert packets.sizes["packet"] == 2206
     apids, counts = np.unique(packets["apid"].values, return_counts=True)
-    assert dict(zip(apids.tolist(), counts.tolist())) == {1376: 1829, 1377: 73, 1413: 17, 1414: 35, 1418: 5, 1424: 247}
+    assert dict(zip(apids.tolist(), counts.tolist(), strict=True)) == {
+        1376: 1829,
+        1377: 73,
+        1413: 17,
+        1414: 35,
+        1418: 5,
+        1424: 247,
+    }
     assert int(packets["length"].sum()) == 763736
     # every packet of a CRC-carrying APID passes its CRC
     assert set(np.unique(packets["crc"].values[packets["apid"].values != 1376])) == {1}
@@ -48,14 +55,37 @@ def test_2023_07_header_values(events_2023_07):
     assert (int(e0.shcoarse), int(e0.shfine)) == (428000256, 9421)
     assert int(e0.hvps_hk_ch0) == 2011 and int(e0.tof_high_trigger_level) == 530
     assert (int(e13.shcoarse), int(e13.shfine)) == (428000437, 9505)
-    assert ds["adc0i_delay"].values.tolist() == [15, 31, 39, 1023, 15, 39, 31, 23, 39, 39, 15, 55, 39, 55, 55, 23,
-                                                 55, 23, 31]
+    assert ds["adc0i_delay"].values.tolist() == [
+        15,
+        31,
+        39,
+        1023,
+        15,
+        39,
+        31,
+        23,
+        39,
+        39,
+        15,
+        55,
+        39,
+        55,
+        55,
+        23,
+        55,
+        23,
+        31,
+    ]
     assert (ds["tof_high_trigger_level"] == 530).all()
     assert ds["hvps_hk_ch2"].values.tolist().count(135) == 18
     assert int(e0.tof_low_trigger_level) == 1023 and int(e0.low_sample_trigger_level) == 4095
     assert int(e0.trigger_id) == 1 and int(e0.tof_high_trigger_mode) == 1
     assert (int(e0.hs_pre_blocks), int(e0.hs_post_blocks), int(e0.ls_pre_blocks), int(e0.ls_post_blocks)) == (
-        3, 11, 12, 50)
+        3,
+        11,
+        12,
+        50,
+    )
 
 
 def test_2023_07_trigger_times(events_2023_07):
@@ -73,7 +103,14 @@ def test_2023_12_counts(tree_2023_12, events_2023_12):
     packets = tree_2023_12["packets"].to_dataset()
     assert packets.sizes["packet"] == 413
     apids, counts = np.unique(packets["apid"].values, return_counts=True)
-    assert dict(zip(apids.tolist(), counts.tolist())) == {1376: 209, 1377: 8, 1413: 3, 1414: 7, 1418: 4, 1424: 182}
+    assert dict(zip(apids.tolist(), counts.tolist(), strict=True)) == {
+        1376: 209,
+        1377: 8,
+        1413: 3,
+        1414: 7,
+        1418: 4,
+        1424: 182,
+    }
     assert events_2023_12.attrs["idex_schema"] == "science_2023_12"
     assert events_2023_12["event"].values.tolist() == list(range(1, 15))
     assert events_2023_12["tof_high"].sel(event=14).values[:6].tolist() == [508, 507, 512, 512, 511, 511]
@@ -85,9 +122,9 @@ def test_other_apids_kept_byte_for_byte(tree_2023_12, bytes_2023_12):
     node = tree_2023_12["apid_1418"].to_dataset()
     assert node.sizes["packet"] == 4
     assert node["raw"].dims == ("byte",) and node["raw"].dtype == np.uint8  # ragged, no padding
-    for index, raw in zip(node["packet_index"].values, raw_packets(node)):
+    for index, raw in zip(node["packet_index"].values, raw_packets(node), strict=True):
         offset, length = int(packets["offset"][index]), int(packets["length"][index])
-        assert raw == bytes_2023_12[offset:offset + length]
+        assert raw == bytes_2023_12[offset : offset + length]
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +132,17 @@ def l1a():
     return cdflib.CDF(str(L1A_2023_12))
 
 
-@pytest.mark.parametrize(("ours", "official"), [
-    ("tof_high", "TOF_High"), ("tof_low", "TOF_Low"), ("tof_mid", "TOF_Mid"),
-    ("target_low", "Target_Low"), ("target_high", "Target_High"), ("ion_grid", "Ion_Grid"),
-])
+@pytest.mark.parametrize(
+    ("ours", "official"),
+    [
+        ("tof_high", "TOF_High"),
+        ("tof_low", "TOF_Low"),
+        ("tof_mid", "TOF_Mid"),
+        ("target_low", "Target_Low"),
+        ("target_high", "Target_High"),
+        ("ion_grid", "Ion_Grid"),
+    ],
+)
 def test_2023_12_waveforms_equal_official_l1a(events_2023_12, l1a, ours, official):
     np.testing.assert_array_equal(events_2023_12[ours].values, l1a.varget(official))
 
@@ -120,10 +164,12 @@ def test_2023_12_header_fields_equal_official_l1a(events_2023_12, l1a):
 
 
 def test_2023_12_time_axes_and_epoch_equal_official_l1a(events_2023_12, l1a):
-    np.testing.assert_allclose(events_2023_12.idex.time("tof_high").values, l1a.varget("time_high_sample_rate"),
-                               rtol=0, atol=1e-9)
-    np.testing.assert_allclose(events_2023_12.idex.time("ion_grid").values, l1a.varget("time_low_sample_rate"),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        events_2023_12.idex.time("tof_high").values, l1a.varget("time_high_sample_rate"), rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        events_2023_12.idex.time("ion_grid").values, l1a.varget("time_low_sample_rate"), rtol=0, atol=1e-9
+    )
     official = np.array(cdflib.cdfepoch.to_datetime(l1a.varget("epoch")), dtype="datetime64[ns]")
     # cdflib's TT2000 -> UTC conversion rounds through floating point: agree to well under a microsecond
     assert np.abs((events_2023_12["epoch"].values - official).astype(np.int64)).max() < 1000

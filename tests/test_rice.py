@@ -53,12 +53,15 @@ def test_escape_code():
     assert official(bits, 64)[:2] == [5, 2]
 
 
-@pytest.mark.parametrize(("bits", "status"), [
-    ("10" + "0000" + f"{5:010b}" + "0" * 40, "NO_TERMINATING_ONE"),
-    ("10" + "0000" + f"{5:010b}" + "0" * 48 + "1" + "0" * 30, "QUOTIENT_TOO_LARGE"),
-    ("10" + "0000" + f"{1:010b}" + "01" + "0" + "0" * 200, "SAMPLE_OUT_OF_RANGE"),  # 1 + (-1 * 2 + 0) < 0
-    ("10" + "00", "OUT_OF_BITS"),
-])
+@pytest.mark.parametrize(
+    ("bits", "status"),
+    [
+        ("10" + "0000" + f"{5:010b}" + "0" * 40, "NO_TERMINATING_ONE"),
+        ("10" + "0000" + f"{5:010b}" + "0" * 48 + "1" + "0" * 30, "QUOTIENT_TOO_LARGE"),
+        ("10" + "0000" + f"{1:010b}" + "01" + "0" + "0" * 200, "SAMPLE_OUT_OF_RANGE"),  # 1 + (-1 * 2 + 0) < 0
+        ("10" + "00", "OUT_OF_BITS"),
+    ],
+)
 def test_bad_streams_have_a_status(bits, status):
     with pytest.raises(DecompressionError, match=status):
         official(bits, 64)
@@ -96,15 +99,19 @@ def _full_records(capture, schema_name):
         yield number, channel, samples[: 8192 if channel.sample_bits == 10 else 512]
 
 
-@pytest.mark.parametrize(("capture", "schema"), [(CAPTURE_2023_07, "science_2023_07"),
-                                                 (CAPTURE_2023_12, "science_2023_12")], ids=["2023_07", "2023_12"])
+@pytest.mark.parametrize(
+    ("capture", "schema"),
+    [(CAPTURE_2023_07, "science_2023_07"), (CAPTURE_2023_12, "science_2023_12")],
+    ids=["2023_07", "2023_12"],
+)
 def test_every_real_waveform_round_trips(capture, schema):
     count = 0
     total_in = total_out = 0
     for _, channel, samples in _full_records(capture, schema):
         data = rice.encode(samples, sample_bits=channel.sample_bits)
-        np.testing.assert_array_equal(rice.decode(data, n_samples=samples.size, sample_bits=channel.sample_bits),
-                                      samples)
+        np.testing.assert_array_equal(
+            rice.decode(data, n_samples=samples.size, sample_bits=channel.sample_bits), samples
+        )
         total_in += samples.size * channel.sample_bits / 8
         total_out += len(data)
         count += 1
@@ -129,8 +136,9 @@ def test_encoder_rejects_bad_frames():
 @given(st.binary(min_size=0, max_size=400), st.sampled_from([(10, 128), (12, 64), (10, 512)]))
 def test_random_bytes_never_crash_or_hang(data, shape):
     sample_bits, n = shape
-    out, status, where = rice.decode_rows(np.frombuffer(data, np.uint8), np.array([0]), np.array([len(data)]),
-                                          n_samples=n, sample_bits=sample_bits)
+    out, status, where = rice.decode_rows(
+        np.frombuffer(data, np.uint8), np.array([0]), np.array([len(data)]), n_samples=n, sample_bits=sample_bits
+    )
     assert status[0] in set(rice.RiceStatus)
     if status[0] == 0:
         assert out.shape == (1, n) and int(out.max(initial=0)) < 1 << sample_bits
@@ -141,13 +149,17 @@ def test_random_bytes_never_crash_or_hang(data, shape):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 1023), min_size=64, max_size=64).map(lambda v: v * 2),
-       st.integers(0, 2000), st.integers(0, 7))
+@given(
+    st.lists(st.integers(0, 1023), min_size=64, max_size=64).map(lambda v: v * 2),
+    st.integers(0, 2000),
+    st.integers(0, 7),
+)
 def test_mutated_streams_decode_like_the_reference(samples, position, bit):
     data = bytearray(rice.encode(np.array(samples), sample_bits=10))
     data[position % len(data)] ^= 1 << bit
-    out, status, _ = rice.decode_rows(np.frombuffer(bytes(data), np.uint8), np.array([0]), np.array([len(data)]),
-                                      n_samples=128, sample_bits=10)
+    out, status, _ = rice.decode_rows(
+        np.frombuffer(bytes(data), np.uint8), np.array([0]), np.array([len(data)]), n_samples=128, sample_bits=10
+    )
     try:
         expected = reference_decode(to_bits(bytes(data)), 128, 10)
     except ValueError:

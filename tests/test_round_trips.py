@@ -31,6 +31,8 @@ def _l2a(ds, path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         return ds.to_cdf(path, profile="l2a")
+
+
 READERS = {
     "idex.open": idex.open,
     "xarray-engine": lambda path: xr.open_dataset(path, engine="idex").load(),
@@ -126,8 +128,19 @@ COMMANDS = {
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("kind", ["decoded-netcdf", "decoded-hdf5", "decoded-cdf", "decoded-official-cdf",
-                                  "fitted-netcdf", "fitted-cdf", "decoded-csv", "fitted-l2a-cdf"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "decoded-netcdf",
+        "decoded-hdf5",
+        "decoded-cdf",
+        "decoded-official-cdf",
+        "fitted-netcdf",
+        "fitted-cdf",
+        "decoded-csv",
+        "fitted-l2a-cdf",
+    ],
+)
 def test_every_command_on_every_written_file(tmp_path, written, command, kind):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)

@@ -62,25 +62,57 @@ def test_structural_errors_are_all_reported_with_lines(tmp_path):
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.parametrize(("mutate", "code", "where"), [
-    (lambda d: d["derived"].append({"name": "oops", "expr": "nonexistent + 1"}), "unknown-name", "derived[16].expr"),
-    (lambda d: d["derived"].append({"name": "oops", "expr": "__import__('os')"}), "expression", "derived[16].expr"),
-    (lambda d: d["housekeeping"][0].update(word="no_such_word"), "unknown-name", "housekeeping[0].word"),
-    (lambda d: d["housekeeping"][0].update(lsb=24), "bit-range", "housekeeping[0]"),
-    (lambda d: d["channels"]["tof_low"].update(type_code=2), "duplicate-code", "channels.tof_low.type_code"),
-    (lambda d: d["channels"]["tof_high"].update(samples_per_word=4), "bit-range", "channels.tof_high"),
-    (lambda d: d["channels"]["tof_high"].update(trigger_time="nope"), "unknown-name", "channels.tof_high.trigger_time"),
-    (lambda d: d["science"]["roles"].update(event_number="nope"), "unknown-name", "science.roles.event_number"),
-    (lambda d: d["science"]["event_header"]["fields"][1].update(bits=15), "bit-alignment",
-     "science.event_header.fields"),
-    (lambda d: d["derived"].append({"name": "tof_high", "expr": "1"}), "duplicate-name", "channels.tof_high"),
-    (lambda d: d["derived"].append({"name": "epoch", "expr": "1"}), "reserved-name", "derived[16].name"),
-    (lambda d: d["channels"]["tof_high"].setdefault("attrs", {}).update(VALIDMIN=["a", 1]), "attr-type",
-     "channels.tof_high.attrs.VALIDMIN"),
-    (lambda d: d.update(valid_from="yesterday"), "datetime", "valid_from"),
-    (lambda d: d["channels"]["tof_mid"].update(n_samples=100), "dimension", "channels.tof_mid"),
-], ids=["unknown-name", "unsafe-expression", "hk-word", "hk-bits", "dup-code", "packing", "trigger-ref", "role",
-        "alignment", "dup-name", "reserved", "attr-type", "datetime", "dimension"])
+@pytest.mark.parametrize(
+    ("mutate", "code", "where"),
+    [
+        (
+            lambda d: d["derived"].append({"name": "oops", "expr": "nonexistent + 1"}),
+            "unknown-name",
+            "derived[16].expr",
+        ),
+        (lambda d: d["derived"].append({"name": "oops", "expr": "__import__('os')"}), "expression", "derived[16].expr"),
+        (lambda d: d["housekeeping"][0].update(word="no_such_word"), "unknown-name", "housekeeping[0].word"),
+        (lambda d: d["housekeeping"][0].update(lsb=24), "bit-range", "housekeeping[0]"),
+        (lambda d: d["channels"]["tof_low"].update(type_code=2), "duplicate-code", "channels.tof_low.type_code"),
+        (lambda d: d["channels"]["tof_high"].update(samples_per_word=4), "bit-range", "channels.tof_high"),
+        (
+            lambda d: d["channels"]["tof_high"].update(trigger_time="nope"),
+            "unknown-name",
+            "channels.tof_high.trigger_time",
+        ),
+        (lambda d: d["science"]["roles"].update(event_number="nope"), "unknown-name", "science.roles.event_number"),
+        (
+            lambda d: d["science"]["event_header"]["fields"][1].update(bits=15),
+            "bit-alignment",
+            "science.event_header.fields",
+        ),
+        (lambda d: d["derived"].append({"name": "tof_high", "expr": "1"}), "duplicate-name", "channels.tof_high"),
+        (lambda d: d["derived"].append({"name": "epoch", "expr": "1"}), "reserved-name", "derived[16].name"),
+        (
+            lambda d: d["channels"]["tof_high"].setdefault("attrs", {}).update(VALIDMIN=["a", 1]),
+            "attr-type",
+            "channels.tof_high.attrs.VALIDMIN",
+        ),
+        (lambda d: d.update(valid_from="yesterday"), "datetime", "valid_from"),
+        (lambda d: d["channels"]["tof_mid"].update(n_samples=100), "dimension", "channels.tof_mid"),
+    ],
+    ids=[
+        "unknown-name",
+        "unsafe-expression",
+        "hk-word",
+        "hk-bits",
+        "dup-code",
+        "packing",
+        "trigger-ref",
+        "role",
+        "alignment",
+        "dup-name",
+        "reserved",
+        "attr-type",
+        "datetime",
+        "dimension",
+    ],
+)
 def test_semantic_errors(tmp_path, mutate, code, where):
     result = idex.validate_schema(_write(tmp_path, _edited(mutate)))
     assert not result.ok
@@ -124,8 +156,9 @@ def test_third_packet_version_needs_no_python_change(tmp_path, monkeypatch):
         classification["pulser"]["channel"] = "tof_hg"
         classification["dust"]["channels"][0] = "tof_hg"
         document["composition"]["gains"]["channels"][0] = "tof_hg"  # so do the gains the composition joins
-        document["derived"].append({"name": "pre_trigger_samples_high",
-                                    "expr": "(hs_pre_blocks + 1) * high_block_samples", "dtype": "uint16"})
+        document["derived"].append(
+            {"name": "pre_trigger_samples_high", "expr": "(hs_pre_blocks + 1) * high_block_samples", "dtype": "uint16"}
+        )
         document["housekeeping"][8]["name"] = "detector_hv"
 
     folder = tmp_path / "my_schemas"

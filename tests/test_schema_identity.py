@@ -29,7 +29,8 @@ def next_version(document):
     document["name"] = "science_v3"
     document["valid_from"] = "2023-11-01T00:00:00"
     document["science"]["event_header"]["fields"].append(
-        {"mnemonic": "IDX__TXHDRNEWWORD", "bits": 32, "name": "new_word", "long_name": "A new header word"})
+        {"mnemonic": "IDX__TXHDRNEWWORD", "bits": 32, "name": "new_word", "long_name": "A new header word"}
+    )
 
 
 def with_longer_headers(capture: bytes) -> bytes:

@@ -62,9 +62,13 @@ def test_writer_reproduces_the_real_files(tmp_path, name):
     h = trace.header
     raw = np.frombuffer((LECROY / name).read_bytes(), h.sample_dtype, h.n_samples, h.data_offset)
     sequence = trace.volts.shape[0] > 1
-    out = write_trc(tmp_path / name, h, raw.reshape(trace.volts.shape),
-                    trigger_times=trace.trigger_times if sequence else None,
-                    trigger_offsets=trace.trigger_offsets if sequence else None)
+    out = write_trc(
+        tmp_path / name,
+        h,
+        raw.reshape(trace.volts.shape),
+        trigger_times=trace.trigger_times if sequence else None,
+        trigger_offsets=trace.trigger_offsets if sequence else None,
+    )
     original, written = (LECROY / name).read_bytes(), out.read_bytes()
     differing = [i for i in range(len(original)) if original[i] != written[i]]
     assert len(written) == len(original) and differing == [123, 124]  # RESERVED1, not part of the format
@@ -72,8 +76,15 @@ def test_writer_reproduces_the_real_files(tmp_path, name):
 
 @pytest.mark.parametrize(("comm_type", "order"), [(0, 0), (1, 0), (0, 1)], ids=["int8-big", "int16-big", "int8"])
 def test_other_sample_types_and_byte_orders(tmp_path, comm_type, order):
-    base = synthetic_header(points=100, interval_s=1e-9, offset_s=-2e-8, gain=0.01, offset_v=0.5, channel=1,
-                            trigger=np.datetime64("2026-05-01T12:00:00.123456789"))
+    base = synthetic_header(
+        points=100,
+        interval_s=1e-9,
+        offset_s=-2e-8,
+        gain=0.01,
+        offset_v=0.5,
+        channel=1,
+        trigger=np.datetime64("2026-05-01T12:00:00.123456789"),
+    )
     header = type(base)(**{**base.__dict__, "comm_type": comm_type, "comm_order": order})
     raw = (np.arange(100) % 100 - 50).astype(np.int16)
     trace = read_trc(write_trc(tmp_path / "x.trc", header, raw))
@@ -110,7 +121,8 @@ def synthetic_campaign(folder: Path, shots: int = 3, skip: tuple[int, str] | Non
         trigger = np.datetime64("2026-03-02T10:00:00", "ns") + np.timedelta64(shot * 30, "s")
         signals = {
             "target_low": MODELS["impact"].function(t_us[None], np.array([TRUTH["target_low"]]))[0]
-            + 0.3 * np.sin(2 * np.pi * 0.01 * t_us) + 0.002 * t_us,  # pickup and drift: removed before fitting
+            + 0.3 * np.sin(2 * np.pi * 0.01 * t_us)
+            + 0.002 * t_us,  # pickup and drift: removed before fitting
             "ion_grid": MODELS["impact"].function(t_us[None], np.array([TRUTH["ion_grid"]]))[0],
             "qd": qd_model.function(t_us[None], np.array([TRUTH["qd"]]))[0],
             "tof": np.zeros(points),
@@ -123,8 +135,15 @@ def synthetic_campaign(folder: Path, shots: int = 3, skip: tuple[int, str] | Non
             scale = max(np.abs(volts).max(), 1e-3)
             volts = volts + rng.normal(0, 1e-3 * scale, points)
             gain_v = scale / 30000  # 16-bit samples spanning the signal
-            header = synthetic_header(points=points, interval_s=interval, offset_s=offset, gain=gain_v, offset_v=0.0,
-                                      channel=int(channel.scope_channel[1]), trigger=trigger)
+            header = synthetic_header(
+                points=points,
+                interval_s=interval,
+                offset_s=offset,
+                gain=gain_v,
+                offset_v=0.0,
+                channel=int(channel.scope_channel[1]),
+                trigger=trigger,
+            )
             raw = np.clip(np.rint(volts / gain_v), -32768, 32767).astype(np.int16)
             write_trc(folder / f"{channel.scope_channel}Trace{shot:05d}.trc", header, raw)
 
@@ -188,10 +207,14 @@ def _check_join(ds: xr.Dataset) -> None:
 def test_join_with_sqlite(campaign, tmp_path):
     database = tmp_path / "accelerator.db"
     with sqlite3.connect(database) as connection:
-        connection.execute("CREATE TABLE dust_event (event_time TIMESTAMP, velocity_kms REAL, mass_kg REAL, "
-                           "charge_c REAL, radius_m REAL)")
-        connection.executemany("INSERT INTO dust_event VALUES (?, ?, ?, ?, ?)",
-                               [(r[0].isoformat(sep=" "), *r[1:]) for r in accelerator_rows()])
+        connection.execute(
+            "CREATE TABLE dust_event (event_time TIMESTAMP, velocity_kms REAL, mass_kg REAL, "
+            "charge_c REAL, radius_m REAL)"
+        )
+        connection.executemany(
+            "INSERT INTO dust_event VALUES (?, ?, ?, ?, ?)",
+            [(r[0].isoformat(sep=" "), *r[1:]) for r in accelerator_rows()],
+        )
     ds = join_accelerator(fit_shots(open_trc(campaign)), f"sqlite:///{database}")
     _check_join(ds)
 
@@ -218,10 +241,16 @@ def test_join_with_postgresql(campaign):
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS dust_event"))
-        connection.execute(sa.text("CREATE TABLE dust_event (event_time TIMESTAMP, velocity_kms DOUBLE PRECISION, "
-                                   "mass_kg DOUBLE PRECISION, charge_c DOUBLE PRECISION, radius_m DOUBLE PRECISION)"))
-        connection.execute(sa.text("INSERT INTO dust_event VALUES (:t, :v, :m, :c, :r)"),
-                           [dict(zip("tvmcr", row)) for row in accelerator_rows()])
+        connection.execute(
+            sa.text(
+                "CREATE TABLE dust_event (event_time TIMESTAMP, velocity_kms DOUBLE PRECISION, "
+                "mass_kg DOUBLE PRECISION, charge_c DOUBLE PRECISION, radius_m DOUBLE PRECISION)"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO dust_event VALUES (:t, :v, :m, :c, :r)"),
+            [dict(zip("tvmcr", row, strict=True)) for row in accelerator_rows()],
+        )
     engine.dispose()
     _check_join(join_accelerator(fit_shots(open_trc(campaign)), url))
 

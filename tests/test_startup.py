@@ -17,11 +17,17 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("code", [
-    "import idex",
-    "import idex.apps.cli, sys; sys.argv = ['idex', '--help']\ntry: idex.apps.cli.main()\nexcept SystemExit: pass",
-    "import idex.apps.cli, sys; sys.argv = ['idex', 'decode', '--help']\ntry: idex.apps.cli.main()\nexcept SystemExit: pass",
-])
+HELP = "import idex.apps.cli, sys; sys.argv = ['idex', {command}]\ntry: idex.apps.cli.main()\nexcept SystemExit: pass"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import idex",
+        HELP.format(command="'--help'"),
+        HELP.format(command="'decode', '--help'"),
+    ],
+)
 def test_import_and_help_load_nothing_heavy(code):
     loaded = _modules_after(code)
     assert not [name for name in HEAVY if name in loaded]
@@ -29,7 +35,9 @@ def test_import_and_help_load_nothing_heavy(code):
 
 @pytest.mark.parametrize("order", ["import idex\nimport xarray as xr", "import xarray as xr\nimport idex"])
 def test_accessor_is_registered_whatever_the_import_order(order):
-    code = f"{order}\nds = xr.Dataset({{'quality_flags': ('event', [0, 8])}})\nprint(ds.idex.flagged(8).values.tolist())"
+    code = (
+        f"{order}\nds = xr.Dataset({{'quality_flags': ('event', [0, 8])}})\nprint(ds.idex.flagged(8).values.tolist())"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[False, True]"
 
@@ -62,13 +70,18 @@ def test_decode_runs_without_dask_and_imports_none_of_it(tmp_path):
     assert not {name for name in loaded if name.startswith(("dask.", "distributed."))}  # the two hidden: None
 
 
-@pytest.mark.parametrize("code", [
-    pytest.param("idex.open_products(idex.testing.sample_capture())", id="open_products"),
-    pytest.param("from idex.extras import require\nrequire('distributed', 'idex batch --scheduler')", id="require"),
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("idex.open_products(idex.testing.sample_capture())", id="open_products"),
+        pytest.param("from idex.extras import require\nrequire('distributed', 'idex batch --scheduler')", id="require"),
+    ],
+)
 def test_a_feature_needing_dask_names_the_extra(code):
-    script = f"{HIDE_DASK}import idex\ntry:\n    {code.replace(chr(10), chr(10) + '    ')}\n" \
-             "except idex.exceptions.MissingExtraError as error:\n    print(error)"
+    script = (
+        f"{HIDE_DASK}import idex\ntry:\n    {code.replace(chr(10), chr(10) + '    ')}\n"
+        "except idex.exceptions.MissingExtraError as error:\n    print(error)"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip().endswith("which is not installed: pip install 'idex[dask]'")
     assert len(result.stdout.strip().splitlines()) == 1

@@ -27,4 +27,7 @@ def test_around_the_2012_leap_second():
     elapsed = (np.datetime64("2012-07-01", "s") - np.datetime64("2010-01-01", "s")).astype(int)
     got = utc(np.array([elapsed - 1, elapsed, elapsed + 1]), np.zeros(3))
     assert got.astype("datetime64[s]").astype(str).tolist() == [
-        "2012-06-30T23:59:59", "2012-06-30T23:59:59", "2012-07-01T00:00:00"]
+        "2012-06-30T23:59:59",
+        "2012-06-30T23:59:59",
+        "2012-07-01T00:00:00",
+    ]

@@ -30,7 +30,8 @@ def test_fields_match_xtce_layout(schema_name):
     secondary = _container_entries(definition, "SecondaryHeaderContainer")
     assert [f.bits for f in schema.secondary_header] == [e.parameter_type.encoding.size_in_bits for e in secondary]
     assert schema.header_end * 8 + schema.trailer_bits == (
-        schema.header_fields[0].offset + sum(f.bits for f in schema.header_fields) + 32)
+        schema.header_fields[0].offset + sum(f.bits for f in schema.header_fields) + 32
+    )
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[name for name, _ in CASES])
@@ -38,8 +39,11 @@ def decoded_both_ways(request):
     schema_name, capture = request.param
     schema = idex.load_schema(schema_name)
     definition = spp.load_xtce(schema.xtce)
-    parsed = [definition.parse_bytes(packet) for packet in spp.ccsds_generator(capture.read_bytes())
-              if packet.apid == schema.science_apid]
+    parsed = [
+        definition.parse_bytes(packet)
+        for packet in spp.ccsds_generator(capture.read_bytes())
+        if packet.apid == schema.science_apid
+    ]
     ours = idex.open_raw(capture, schema=schema_name, group="events")
     return schema, parsed, ours
 
@@ -51,8 +55,9 @@ def test_every_header_field_equals_xtce_decode(decoded_both_ways):
     for field in (*schema.header_fields, *(f for f in schema.subheader if f.per_event)):
         if field.name is None or field.name == schema.roles["event_number"]:
             continue
-        expected = [getattr(headers[n][field.mnemonic], "raw_value", headers[n][field.mnemonic])
-                    for n in ours["event"].values]
+        expected = [
+            getattr(headers[n][field.mnemonic], "raw_value", headers[n][field.mnemonic]) for n in ours["event"].values
+        ]
         np.testing.assert_array_equal(ours[field.name].values, np.array(expected, dtype=np.int64), err_msg=field.name)
 
 
@@ -61,7 +66,7 @@ def _unpack_bytes(payload: bytes, channel) -> list[int]:
     samples = []
     mask = (1 << channel.sample_bits) - 1
     for start in range(0, len(payload), channel.word_bytes):
-        word = int.from_bytes(payload[start:start + channel.word_bytes], "big")
+        word = int.from_bytes(payload[start : start + channel.word_bytes], "big")
         for s in range(channel.samples_per_word):
             samples.append((word >> ((channel.samples_per_word - 1 - s) * channel.sample_bits)) & mask)
     return samples[: channel.n_samples]
@@ -71,8 +76,12 @@ def test_every_waveform_sample_equals_xtce_decode(decoded_both_ways):
     schema, parsed, ours = decoded_both_ways
     for channel in schema.channels.values():
         for number in ours["event"].values:
-            fragments = sorted((int(p["IDX__SCI0FRAGOFF"]), p["IDX__SCI0RAW"]) for p in parsed
-                               if int(p["IDX__SCI0EVTNUM"]) == number and int(p["IDX__SCI0TYPE"]) == channel.type_code)
+            fragments = sorted(
+                (int(p["IDX__SCI0FRAGOFF"]), p["IDX__SCI0RAW"])
+                for p in parsed
+                if int(p["IDX__SCI0EVTNUM"]) == number and int(p["IDX__SCI0TYPE"]) == channel.type_code
+            )
             expected = _unpack_bytes(b"".join(bytes(raw) for _, raw in fragments), channel)
-            np.testing.assert_array_equal(ours[channel.name].sel(event=number).values, expected,
-                                          err_msg=f"{channel.name} event {number}")
+            np.testing.assert_array_equal(
+                ours[channel.name].sel(event=number).values, expected, err_msg=f"{channel.name} event {number}"
+            )

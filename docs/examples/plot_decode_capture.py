@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt
 import idex
 
 ds = idex.open_raw(idex.testing.sample_capture(), group="events")
-print(f"{ds.sizes['event']} events, schema {ds.attrs['idex_schema']}, "
-      f"{int(ds['dust_hit_flag'].sum())} dust hits, {int((ds['quality_flags'] != 0).sum())} flagged")
+print(
+    f"{ds.sizes['event']} events, schema {ds.attrs['idex_schema']}, "
+    f"{int(ds['dust_hit_flag'].sum())} dust hits, {int((ds['quality_flags'] != 0).sum())} flagged"
+)
 
 # %%
 # The three TOF gains of the first dust hit, against time from the trigger (a lazy per-event coordinate).

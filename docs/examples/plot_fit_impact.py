@@ -27,7 +27,9 @@ ax.plot(time, signal, linewidth=0.7, label="target_low")
 ax.plot(time, fits["target_low_fit_curve"].isel(event=event), label="impact model fit")
 ax.set_xlabel("time from trigger (µs)")
 ax.set_ylabel(signal.attrs.get("units", ""))
-ax.set_title(f"amplitude {float(fits['target_low_fit_amplitude'][event]):.3g} "
-             f"± {float(fits['target_low_fit_amplitude_stderr'][event]):.2g}")
+ax.set_title(
+    f"amplitude {float(fits['target_low_fit_amplitude'][event]):.3g} "
+    f"± {float(fits['target_low_fit_amplitude_stderr'][event]):.2g}"
+)
 ax.legend()
 plt.show()

@@ -15,8 +15,10 @@ ds = idex.open_raw(idex.testing.sample_capture(), group="events").idex.mass()
 matched = ds["mass_lines_matched"].values
 event = int(np.argmax(matched))
 row = ds.isel(event=event)
-print(f"event {int(row['event'])}: {int(matched[event])} lines matched, stretch "
-      f"{float(row['mass_stretch']):.4f} ± {float(row['mass_stretch_stderr']):.4f} µs/sqrt(u)")
+print(
+    f"event {int(row['event'])}: {int(matched[event])} lines matched, stretch "
+    f"{float(row['mass_stretch']):.4f} ± {float(row['mass_stretch_stderr']):.4f} µs/sqrt(u)"
+)
 
 fig, ax = plt.subplots(figsize=(8, 4))
 ax.plot(row["mass"], row["tof_high"], linewidth=0.7)

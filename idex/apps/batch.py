@@ -38,6 +38,7 @@ __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "ru
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class BatchOptions:
     """What to produce for each capture."""

@@ -15,9 +15,10 @@ import click
 
 from idex._version import __version__
 from idex.apps.commands.operations import batch, calibrate, capture, scope, view
-from idex.apps.commands.products import composition, decode, fit, maps, quicklook, snr, table
+from idex.apps.commands.products import decode, fit, quicklook, snr, table
 from idex.apps.commands.rates import pointing, rates
 from idex.apps.commands.schema import schema
+from idex.apps.commands.science import composition, maps
 
 __all__ = ["main"]
 
@@ -56,8 +57,11 @@ def _first_use_notice(command: str | None) -> None:
     from idex.apps.warmup import kernels_cached
 
     if command in _COMPILING and not (kernels_cached(_DECODING_ONLY) if command == "decode" else kernels_cached()):
-        click.echo("first use: compiling idex's kernels once (up to a minute; later runs reuse them; "
-                   "`idex warmup` does it ahead, e.g. after installing)", err=True)
+        click.echo(
+            "first use: compiling idex's kernels once (up to a minute; later runs reuse them; "
+            "`idex warmup` does it ahead, e.g. after installing)",
+            err=True,
+        )
 
 
 @click.command()
@@ -71,8 +75,9 @@ def warmup() -> None:
     from idex.apps.warmup import STEPS, kernels_cached, warm_up
 
     cached = kernels_cached()
-    with click.progressbar(length=len(STEPS), label="compiling kernels" if not cached else "checking kernels",
-                           file=sys.stderr) as bar:
+    with click.progressbar(
+        length=len(STEPS), label="compiling kernels" if not cached else "checking kernels", file=sys.stderr
+    ) as bar:
         warm_up(lambda _: bar.update(1))
     click.echo("kernels ready" + (" (they were already compiled)" if cached else ""))
 

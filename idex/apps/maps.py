@@ -34,8 +34,9 @@ class SkyMap:
         """Longitude and latitude (degrees) of the centre of the largest bin."""
         row, column = np.unravel_index(np.nanargmax(self.values), self.values.shape)
         lon = 0.5 * (self.lon_edges[column] + self.lon_edges[column + 1])
-        lat = np.degrees(np.arcsin(0.5 * (np.sin(np.radians(self.lat_edges[row]))
-                                          + np.sin(np.radians(self.lat_edges[row + 1])))))
+        lat = np.degrees(
+            np.arcsin(0.5 * (np.sin(np.radians(self.lat_edges[row])) + np.sin(np.radians(self.lat_edges[row + 1]))))
+        )
         return float(lon), float(lat)
 
 
@@ -44,8 +45,15 @@ def _unit_vectors(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
 
 
-def synthetic(n: int = 5000, *, upstream: tuple[float, float] = (259.0, 8.0), width_deg: float = 15.0,
-              background: float = 0.3, seed: int = 0, start: str = "2026-01-01") -> xr.Dataset:
+def synthetic(
+    n: int = 5000,
+    *,
+    upstream: tuple[float, float] = (259.0, 8.0),
+    width_deg: float = 15.0,
+    background: float = 0.3,
+    seed: int = 0,
+    start: str = "2026-01-01",
+) -> xr.Dataset:
     """Events from an interstellar-dust-flow-like distribution: a Gaussian around ``upstream`` on an
     isotropic background.
 
@@ -86,14 +94,25 @@ def synthetic(n: int = 5000, *, upstream: tuple[float, float] = (259.0, 8.0), wi
     lon = np.degrees(np.arctan2(vectors[:, 1], vectors[:, 0])) % 360
     lat = np.degrees(np.arcsin(np.clip(vectors[:, 2], -1, 1)))
     epoch = np.datetime64(start, "ns") + np.arange(n) * np.timedelta64(60, "s")
-    return xr.Dataset({"longitude": ("event", lon, {"long_name": "Ecliptic longitude of arrival", "units": "deg"}),
-                       "latitude": ("event", lat, {"long_name": "Ecliptic latitude of arrival", "units": "deg"})},
-                      coords={"event": np.arange(1, n + 1), "epoch": ("event", epoch)},
-                      attrs={"title": "synthetic interstellar-dust-like events", "upstream": list(upstream)})
+    return xr.Dataset(
+        {
+            "longitude": ("event", lon, {"long_name": "Ecliptic longitude of arrival", "units": "deg"}),
+            "latitude": ("event", lat, {"long_name": "Ecliptic latitude of arrival", "units": "deg"}),
+        },
+        coords={"event": np.arange(1, n + 1), "epoch": ("event", epoch)},
+        attrs={"title": "synthetic interstellar-dust-like events", "upstream": list(upstream)},
+    )
 
 
-def sky_map(longitude: np.ndarray, latitude: np.ndarray, *, n_lon: int = 72, n_lat: int = 36,
-            smooth_bins: float = 0.0, exposure: np.ndarray | None = None) -> SkyMap:
+def sky_map(
+    longitude: np.ndarray,
+    latitude: np.ndarray,
+    *,
+    n_lon: int = 72,
+    n_lat: int = 36,
+    smooth_bins: float = 0.0,
+    exposure: np.ndarray | None = None,
+) -> SkyMap:
     """Count events on equal-area bins; optionally smooth (total conserved) and divide by exposure.
 
     Parameters
@@ -150,8 +169,9 @@ def render(skymap: SkyMap, path: PathLike, *, title: str = "", frame: str = FRAM
     fig = plt.figure(figsize=(11, 6))
     ax = fig.add_subplot(111, projection="mollweide")
     shift = np.searchsorted(skymap.lon_edges, 180.0)  # draw 180..360 as -180..0
-    values = np.repeat(np.repeat(np.roll(skymap.values, -shift, axis=1), _DRAW_SUBDIVISIONS, axis=1),
-                       _DRAW_SUBDIVISIONS, axis=0)
+    values = np.repeat(
+        np.repeat(np.roll(skymap.values, -shift, axis=1), _DRAW_SUBDIVISIONS, axis=1), _DRAW_SUBDIVISIONS, axis=0
+    )
     lon = np.radians(np.linspace(-180, 180, values.shape[1] + 1))
     edges = skymap.lat_edges
     fractions = np.arange(_DRAW_SUBDIVISIONS) / _DRAW_SUBDIVISIONS

@@ -66,10 +66,11 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     for name in waveform_channels(ds):
         columns.setdefault(str(ds[name].dims[-1]), []).append(name)
     rows = max(len(names) for names in columns.values())
-    fig, axes = plt.subplots(rows, len(columns), figsize=(6.5 * len(columns), 3 * rows), sharex="col",
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, len(columns), figsize=(6.5 * len(columns), 3 * rows), sharex="col", constrained_layout=True, squeeze=False
+    )
     for column, channels in enumerate(columns.values()):
-        for ax in axes[len(channels):, column]:
+        for ax in axes[len(channels) :, column]:
             ax.set_visible(False)
         for line, name in enumerate(channels):
             ax = axes[line, column]
@@ -78,8 +79,15 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             units = values.attrs.get("units", "DN")
             ax.set_ylabel(f"{name.replace('_', ' ')} − baseline [{units}]")
             if not np.isfinite(values.values).any():  # no packet of this channel: say so, draw no empty axis
-                ax.text(0.5, 0.5, f"{name.replace('_', ' ')}: missing (no packets)", ha="center", va="center",
-                        color="tab:red", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{name.replace('_', ' ')}: missing (no packets)",
+                    ha="center",
+                    va="center",
+                    color="tab:red",
+                    transform=ax.transAxes,
+                )
                 ax.set_yticks([])
                 continue
             before = values.values[(time.values < 0) & np.isfinite(values.values)]
@@ -89,11 +97,22 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
             if curve in ds and bool(ds[f"{name}_fit_success"].sel(event=event)):
                 ax.plot(time, ds[curve].sel(event=event) - baseline, color="tab:red", lw=1.2, label="impact fit")
                 charge = float(ds[f"{name}_impact_charge"].sel(event=event))
-                ax.legend(loc="upper right", fontsize=8, title=f"{charge:.3g} {values.attrs.get('units', '')}, "
-                          f"{_evidence(ds, name, event)}")
+                ax.legend(
+                    loc="upper right",
+                    fontsize=8,
+                    title=f"{charge:.3g} {values.attrs.get('units', '')}, {_evidence(ds, name, event)}",
+                )
             elif f"{name}_fit_status" in ds:  # no curve through a fit that did not earn it: say why instead
-                ax.text(0.99, 0.95, _not_fitted(ds, name, event), ha="right", va="top", fontsize=8,
-                        color="tab:gray", transform=ax.transAxes)
+                ax.text(
+                    0.99,
+                    0.95,
+                    _not_fitted(ds, name, event),
+                    ha="right",
+                    va="top",
+                    fontsize=8,
+                    color="tab:gray",
+                    transform=ax.transAxes,
+                )
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.grid(alpha=0.3)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
@@ -103,8 +122,11 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         details.append(f"trigger: {_trigger_origin(row['trigger_id'])}")
     if "dust_hit_flag" in row:
         details.append(_classification(row))
-    for name, label in (("detector_voltage", "detector"), ("target_voltage", "target"),
-                        ("reflectron_voltage", "reflectron")):
+    for name, label in (
+        ("detector_voltage", "detector"),
+        ("target_voltage", "target"),
+        ("reflectron_voltage", "reflectron"),
+    ):
         if name in row:
             details.append(f"{label} {float(row[name]):.0f} V")
     if int(row["quality_flags"]):
@@ -156,8 +178,11 @@ def _classification(row: xr.Dataset) -> str:
         kind = "pulser"
     else:
         kind = "science, not dust" if int(row["science_event_flag"]) == 1 else "unclassified"
-    saturated = [str(name).removesuffix("_saturation_flag").replace("_", " ") for name in row.data_vars
-                 if str(name).endswith("_saturation_flag") and int(row[name]) == 1]
+    saturated = [
+        str(name).removesuffix("_saturation_flag").replace("_", " ")
+        for name in row.data_vars
+        if str(name).endswith("_saturation_flag") and int(row[name]) == 1
+    ]
     return kind + (f" (saturated: {', '.join(saturated)})" if saturated else "")
 
 
@@ -165,17 +190,20 @@ def classification_counts(ds: xr.Dataset) -> dict[str, int]:
     """Events per class (dust, science not dust, noise capture, pulser) and saturated events, of one capture."""
     if "dust_hit_flag" not in ds:
         return {}
-    flag = {name: ds[name].values for name in ("dust_hit_flag", "science_event_flag", "noise_capture_flag",
-                                               "pulser_flag")}
+    flag = {
+        name: ds[name].values for name in ("dust_hit_flag", "science_event_flag", "noise_capture_flag", "pulser_flag")
+    }
     saturated = np.zeros(ds.sizes["event"], bool)
     for name in ds.data_vars:
         if str(name).endswith("_saturation_flag"):
             saturated |= ds[name].values == 1
-    return {"dust": int((flag["dust_hit_flag"] == 1).sum()),
-            "science, not dust": int(((flag["science_event_flag"] == 1) & (flag["dust_hit_flag"] != 1)).sum()),
-            "noise capture": int((flag["noise_capture_flag"] == 1).sum()),
-            "pulser": int((flag["pulser_flag"] == 1).sum()),
-            "saturated": int(saturated.sum())}
+    return {
+        "dust": int((flag["dust_hit_flag"] == 1).sum()),
+        "science, not dust": int(((flag["science_event_flag"] == 1) & (flag["dust_hit_flag"] != 1)).sum()),
+        "noise capture": int((flag["noise_capture_flag"] == 1).sum()),
+        "pulser": int((flag["pulser_flag"] == 1).sum()),
+        "saturated": int(saturated.sum()),
+    }
 
 
 def summary_figure(ds: xr.Dataset, source: str = ""):
@@ -191,28 +219,44 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
     for name in charges:  # only the charges of converged fits: a status means what it says
         channel = name.removesuffix("_impact_charge")
         earned = ds[f"{channel}_fit_success"].values if f"{channel}_fit_success" in ds else np.isfinite(ds[name].values)
-        axes[1].semilogy(epoch[earned], np.abs(ds[name].values[earned]), "o", ms=4,
-                         label=f"{channel.replace('_', ' ')} ({int(earned.sum())} converged)")
+        axes[1].semilogy(
+            epoch[earned],
+            np.abs(ds[name].values[earned]),
+            "o",
+            ms=4,
+            label=f"{channel.replace('_', ' ')} ({int(earned.sum())} converged)",
+        )
     if charges:
         axes[1].legend(fontsize=8)
         axes[1].set_ylabel("impact charge [pC]")
     housekeeping = schema_of(ds).housekeeping if "idex_schema" in ds.attrs else ()  # accelerator shots: none
-    high_voltage = [item.name for item in housekeeping
-                    if item.word.startswith("hvps") and item.attrs.get("units") == "V" and item.name in ds]
+    high_voltage = [
+        item.name
+        for item in housekeeping
+        if item.word.startswith("hvps") and item.attrs.get("units") == "V" and item.name in ds
+    ]
     for name in high_voltage:
         axes[-1].plot(epoch, ds[name].values, ".-", lw=0.8, label=name.replace("_", " "))
     if high_voltage:
         axes[-1].legend(fontsize=8, ncol=3)
         axes[-1].set_ylabel("high-voltage supplies [V]")
     else:
-        axes[-1].text(0.5, 0.5, "no converted housekeeping in this packet version", ha="center", va="center",
-                      transform=axes[-1].transAxes)
+        axes[-1].text(
+            0.5,
+            0.5,
+            "no converted housekeeping in this packet version",
+            ha="center",
+            va="center",
+            transform=axes[-1].transAxes,
+        )
     axes[-1].set_xlabel("UTC")
     rate = epoch.size / max((epoch.max() - epoch.min()) / np.timedelta64(1, "h"), 1e-9) if epoch.size > 1 else 0
     counts = classification_counts(ds)
     classes = ", ".join(f"{n} {name}" for name, n in counts.items())
-    fig.suptitle(_wrapped([f"{source}: {epoch.size} events, {rate:.1f} events/hour", classes],
-                          fig.get_figwidth(), fontsize=12), fontsize=12)
+    fig.suptitle(
+        _wrapped([f"{source}: {epoch.size} events, {rate:.1f} events/hour", classes], fig.get_figwidth(), fontsize=12),
+        fontsize=12,
+    )
     if "dust_hit_flag" in ds:  # the dust hits stand out on the event-time panel
         dust = ds["dust_hit_flag"].values == 1
         axes[0].plot(epoch[dust], (np.arange(epoch.size) + 1)[dust], "o", color="tab:red", ms=4, label="dust hit")
@@ -220,8 +264,15 @@ def summary_figure(ds: xr.Dataset, source: str = ""):
     return fig
 
 
-def write_quicklooks(ds: xr.Dataset, folder: PathLike, *, stem: str, pdf: bool = False,
-                     events: Iterable[int] | None = None, progress=None) -> list[Path]:
+def write_quicklooks(
+    ds: xr.Dataset,
+    folder: PathLike,
+    *,
+    stem: str,
+    pdf: bool = False,
+    events: Iterable[int] | None = None,
+    progress=None,
+) -> list[Path]:
     """Write ``<stem>_event_<N>.png`` per event (or one ``<stem>_events.pdf``) and ``<stem>_summary.png``.
 
     Returns

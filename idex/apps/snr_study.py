@@ -24,8 +24,13 @@ PLOTS = ("snr_vs_time.png", "snr_vs_charge.png", "snr_histograms.png")
 """The figures :func:`snr_plots` writes."""
 
 
-def snr_table(datasets: Iterable[tuple[str, xr.Dataset]], *, fit: bool = True,
-              keep_duplicates: bool = False, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def snr_table(
+    datasets: Iterable[tuple[str, xr.Dataset]],
+    *,
+    fit: bool = True,
+    keep_duplicates: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
 
     An event found in several files (the same impact time within :data:`idex.io.products.SAME_EVENT`) keeps the row
@@ -77,8 +82,9 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     written.append(save_figure(fig, folder / PLOTS[0], dpi=90))
     plt.close(fig)
     charges = [c for c in table.columns if c.endswith("_impact_charge")]
-    fig, axes = plt.subplots(1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(charges)), figsize=(5 * max(1, len(charges)), 4.5), constrained_layout=True, squeeze=False
+    )
     for ax, column in zip(axes[0], charges if channels else [], strict=False):
         ax.loglog(np.abs(table[column]), table[f"{channels[0]}_snr"], "o", ms=4)
         ax.set(xlabel=f"{column.replace('_', ' ')} [pC]", ylabel=f"{channels[0]} SNR")
@@ -96,8 +102,11 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
         if values.size > 1:
             ax.set_xscale("log")
             readable_log_ticks(ax)
-        ax.set(xlabel=f"{channel} SNR", ylabel="events", title=f"{channel}: median {np.median(values):.1f}"
-               if values.size else channel)
+        ax.set(
+            xlabel=f"{channel} SNR",
+            ylabel="events",
+            title=f"{channel}: median {np.median(values):.1f}" if values.size else channel,
+        )
     written.append(save_figure(fig, folder / PLOTS[2], dpi=90))
     plt.close(fig)
     return written

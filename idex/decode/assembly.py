@@ -4,7 +4,8 @@ An event is identified by its (event time, event number) pair from the science s
 every packet of the event carries, so assembly does not depend on arrival order: reordered
 captures give the same events. Within a channel, fragments are placed by their fragment offset.
 Compressed channels (sub-header compression flag set) are Rice-decoded (:mod:`idex.decode.rice`) after
-their fragments are assembled. Every irregularity is reported (byte offset and event) and recorded in the event's quality flags:
+their fragments are assembled. Every irregularity is reported (byte offset and event) and recorded in the event's
+quality flags:
 
 ========================================  ==========================================================
 what                                      outcome
@@ -71,8 +72,10 @@ def assemble_events(
     trailer = schema.trailer_bits // 8
     long_enough = (ends - starts) >= schema.payload_offset + trailer
     for i in np.flatnonzero(~long_enough):
-        report(f"science packet of {ends[i] - starts[i]} bytes is too short for its sub-header; skipped",
-               offset=int(starts[i]))
+        report(
+            f"science packet of {ends[i] - starts[i]} bytes is too short for its sub-header; skipped",
+            offset=int(starts[i]),
+        )
     starts, ends, crc_ok = starts[long_enough], ends[long_enough], crc_ok[long_enough]
 
     sub = {f.name: extract(buffer, starts, f) for f in schema.subheader if f.name}
@@ -83,8 +86,10 @@ def assemble_events(
     usable = _usable_packets(starts, ends, packet_type, number, schema, report)
     with_usable = np.isin(key, key[usable])
     if not with_usable.all():  # such an event would be a row of fill values costing a full record per channel
-        report(f"{np.unique(key[~with_usable]).size} events have no usable packet (their "
-               f"{np.count_nonzero(~with_usable)} packets were skipped, each reported); no event is made of them")
+        report(
+            f"{np.unique(key[~with_usable]).size} events have no usable packet (their "
+            f"{np.count_nonzero(~with_usable)} packets were skipped, each reported); no event is made of them"
+        )
         starts, ends, crc_ok, key, number = (a[with_usable] for a in (starts, ends, crc_ok, key, number))
         sub = {name: values[with_usable] for name, values in sub.items()}
         packet_type = packet_type[with_usable]
@@ -96,7 +101,7 @@ def assemble_events(
     context = _Context(buffer, starts, ends, rows, event_number, quality, report, skip, trailer)
 
     for i in np.flatnonzero(~crc_ok):
-        context.flag(i, QualityFlag.CRC_MISMATCH, "packet failed its CRC-16 check; content kept")
+        context.flag(int(i), QualityFlag.CRC_MISMATCH, "packet failed its CRC-16 check; content kept")
 
     header_rows = _header_packets(context, packet_type == schema.header_type_code, schema.header_end + trailer)
     has_header = header_rows >= 0
@@ -104,8 +109,9 @@ def assemble_events(
     fragment_offsets = sub[schema.roles["fragment_offset"]].astype(np.int64)
     compressed = sub[schema.roles["compressed"]] != 0
     waveforms = {
-        channel.name: _channel(context, channel, np.flatnonzero(packet_type == channel.type_code), fragment_offsets,
-                               compressed, schema)
+        channel.name: _channel(
+            context, channel, np.flatnonzero(packet_type == channel.type_code), fragment_offsets, compressed, schema
+        )
         for channel in schema.channels.values()
     }
     header = {}
@@ -127,13 +133,17 @@ def assemble_events(
     )
 
 
-def _usable_packets(starts: np.ndarray, ends: np.ndarray, packet_type: np.ndarray, number: np.ndarray,
-                    schema: Schema, report: Reporter) -> np.ndarray:
+def _usable_packets(
+    starts: np.ndarray, ends: np.ndarray, packet_type: np.ndarray, number: np.ndarray, schema: Schema, report: Reporter
+) -> np.ndarray:
     """Per packet: False (reported as skipped) for unknown packet types and header packets too short to decode."""
     known = np.isin(packet_type, [schema.header_type_code, *schema.channel_by_type])
     for i in np.flatnonzero(~known):
-        report(f"science packet type {packet_type[i]} is not in schema {schema.name!r}; skipped",
-               offset=int(starts[i]), event=int(number[i]))
+        report(
+            f"science packet type {packet_type[i]} is not in schema {schema.name!r}; skipped",
+            offset=int(starts[i]),
+            event=int(number[i]),
+        )
     min_bytes = schema.header_end + schema.trailer_bits // 8
     short = (packet_type == schema.header_type_code) & (ends - starts < min_bytes)
     message = f"event-header packet is shorter than {min_bytes} bytes; skipped"
@@ -169,8 +179,8 @@ class _Context:
         Retransmitted copies differ in their primary and secondary headers (sequence count, send
         time) and hence in their CRC, so those are left out of the comparison.
         """
-        first = self.buffer[self.starts[a] + self.skip:self.ends[a] - self.trailer]
-        second = self.buffer[self.starts[b] + self.skip:self.ends[b] - self.trailer]
+        first = self.buffer[self.starts[a] + self.skip : self.ends[a] - self.trailer]
+        second = self.buffer[self.starts[b] + self.skip : self.ends[b] - self.trailer]
         return first.size == second.size and bool(np.array_equal(first, second))
 
 
@@ -181,9 +191,12 @@ def _resolve_repeats(context: _Context, packets: np.ndarray, repeated: np.ndarra
         if context.same_content(earlier, later):
             context.flag(later, QualityFlag.DUPLICATE_PACKET, None)
         else:
-            context.flag(later, QualityFlag.CONFLICTING_FRAGMENT,
-                         f"{what} arrived again with different content; kept the copy at this offset "
-                         f"(dropped the one at byte offset {context.starts[earlier]})")
+            context.flag(
+                later,
+                QualityFlag.CONFLICTING_FRAGMENT,
+                f"{what} arrived again with different content; kept the copy at this offset "
+                f"(dropped the one at byte offset {context.starts[earlier]})",
+            )
 
 
 def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) -> np.ndarray:
@@ -195,10 +208,13 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     for i in candidates[short]:  # reported by _usable_packets
         context.flag(i, QualityFlag.TRUNCATED, None)
     for i in candidates[length > min_bytes]:
-        context.flag(i, QualityFlag.SCHEMA_MISMATCH,
-                     f"event-header packet of {context.ends[i] - context.starts[i]} bytes is longer than the "
-                     f"{min_bytes} bytes of this schema's header: a later packet version? the extra bytes are not "
-                     "decoded")
+        context.flag(
+            i,
+            QualityFlag.SCHEMA_MISMATCH,
+            f"event-header packet of {context.ends[i] - context.starts[i]} bytes is longer than the "
+            f"{min_bytes} bytes of this schema's header: a later packet version? the extra bytes are not "
+            "decoded",
+        )
     candidates = candidates[~short]
     order = np.argsort(context.rows[candidates], kind="stable")
     candidates = candidates[order]
@@ -209,8 +225,7 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     missing = np.flatnonzero(header_of_row < 0)
     context.quality[missing] |= np.uint16(QualityFlag.MISSING_HEADER)
     for row in missing:
-        context.report("no event-header packet; header fields hold fill values",
-                       event=int(context.event_number[row]))
+        context.report("no event-header packet; header fields hold fill values", event=int(context.event_number[row]))
     return header_of_row
 
 
@@ -243,8 +258,14 @@ def _fragments(context: _Context, packets: np.ndarray, sizes: np.ndarray, offset
     return _Fragments(packets[unique], sizes[unique], offsets[unique], rows[unique])
 
 
-def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_offsets: np.ndarray,
-             compressed: np.ndarray, schema: Schema) -> WaveformRows:
+def _channel(
+    context: _Context,
+    channel: Channel,
+    packets: np.ndarray,
+    fragment_offsets: np.ndarray,
+    compressed: np.ndarray,
+    schema: Schema,
+) -> WaveformRows:
     """Place every fragment of one channel, unpacking or decompressing it; flag what is wrong."""
     n_events = context.quality.size
     payload = context.ends[packets] - context.starts[packets] - schema.payload_offset - schema.trailer_bits // 8
@@ -254,15 +275,26 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
     compressed_rows[context.rows[packets[is_compressed]]] = True
     mixed = ~is_compressed & compressed_rows[context.rows[packets]]
     for i in packets[mixed]:
-        context.flag(i, QualityFlag.CONFLICTING_FRAGMENT,
-                     f"{channel.name} has both compressed and uncompressed fragments; the uncompressed one is ignored")
+        context.flag(
+            i,
+            QualityFlag.CONFLICTING_FRAGMENT,
+            f"{channel.name} has both compressed and uncompressed fragments; the uncompressed one is ignored",
+        )
     plain = ~is_compressed & ~mixed
     for i in packets[plain & (payload % channel.word_bytes != 0)]:
-        context.flag(i, QualityFlag.TRUNCATED,
-                     f"{channel.name} payload is not a whole number of {channel.word_bytes}-byte words; "
-                     "the partial word was dropped")
-    words = _fragments(context, packets[plain], payload[plain] // channel.word_bytes,
-                       offset_bytes[plain] // channel.word_bytes, f"{channel.name} fragment")
+        context.flag(
+            i,
+            QualityFlag.TRUNCATED,
+            f"{channel.name} payload is not a whole number of {channel.word_bytes}-byte words; "
+            "the partial word was dropped",
+        )
+    words = _fragments(
+        context,
+        packets[plain],
+        payload[plain] // channel.word_bytes,
+        offset_bytes[plain] // channel.word_bytes,
+        f"{channel.name} fragment",
+    )
     complete = _check_coverage(context, channel.name, "word", words, channel.words)
     present = compressed_rows.copy()
     present[words.rows] = True
@@ -273,25 +305,41 @@ def _channel(context: _Context, channel: Channel, packets: np.ndarray, fragment_
     stored = rows_to_store(present)  # events without the channel cost no row unless they are few
     slot = np.zeros(n_events, np.int64)
     slot[stored] = np.arange(stored.size)
-    out = unpack_fragments(context.buffer, channel, stored.size,
-                           payload_starts=context.starts[words.packets] + schema.payload_offset,
-                           payload_words=words.sizes, rows=slot[words.rows], word_offsets=words.offsets,
-                           complete=complete[stored])
+    out = unpack_fragments(
+        context.buffer,
+        channel,
+        stored.size,
+        payload_starts=context.starts[words.packets] + schema.payload_offset,
+        payload_words=words.sizes,
+        rows=slot[words.rows],
+        word_offsets=words.offsets,
+        complete=complete[stored],
+    )
     if is_compressed.any():
-        streams = _fragments(context, packets[is_compressed], payload[is_compressed], offset_bytes[is_compressed],
-                             f"compressed {channel.name} fragment")
+        streams = _fragments(
+            context,
+            packets[is_compressed],
+            payload[is_compressed],
+            offset_bytes[is_compressed],
+            f"compressed {channel.name} fragment",
+        )
         _decompress_into(out, slot, context, channel, streams, schema)
     return WaveformRows(stored, out, n_events, channel.fill_value)
 
 
-def _decompress_into(out: np.ndarray, slot: np.ndarray, context: _Context, channel: Channel, streams: _Fragments,
-                     schema: Schema) -> None:
+def _decompress_into(
+    out: np.ndarray, slot: np.ndarray, context: _Context, channel: Channel, streams: _Fragments, schema: Schema
+) -> None:
     """Rice-decode each event's concatenated compressed fragments into its row of ``out`` (``slot[event]``)."""
     whole = _check_coverage(context, f"compressed {channel.name}", "byte", streams, None)
     if channel.compressed_samples is None:
         for i in streams.packets[streams.last_in_row]:
-            context.flag(i, QualityFlag.BAD_COMPRESSION, f"{channel.name} is compressed but the schema declares no "
-                                                         "compressed_samples for it; samples hold the fill value")
+            context.flag(
+                i,
+                QualityFlag.BAD_COMPRESSION,
+                f"{channel.name} is compressed but the schema declares no "
+                "compressed_samples for it; samples hold the fill value",
+            )
         return
     usable = whole[streams.rows]
     kept = _Fragments(streams.packets[usable], streams.sizes[usable], streams.offsets[usable], streams.rows[usable])
@@ -299,20 +347,29 @@ def _decompress_into(out: np.ndarray, slot: np.ndarray, context: _Context, chann
     if packets.size == 0:  # no event has a complete stream: each was flagged by the coverage check
         return
     starts = context.starts[packets] + schema.payload_offset
-    stream = (np.concatenate([context.buffer[a:a + n] for a, n in zip(starts, sizes)]) if packets.size
-              else np.zeros(0, np.uint8))
+    stream = (
+        np.concatenate([context.buffer[a : a + n] for a, n in zip(starts, sizes, strict=True)])
+        if packets.size
+        else np.zeros(0, np.uint8)
+    )
     row_ends = np.cumsum(sizes)[last]
     row_starts = np.r_[0, row_ends[:-1]]
-    samples, status, where = rice.decode_rows(stream, row_starts, row_ends, n_samples=channel.compressed_samples,
-                                              sample_bits=channel.sample_bits)
+    samples, status, where = rice.decode_rows(
+        stream, row_starts, row_ends, n_samples=channel.compressed_samples, sample_bits=channel.sample_bits
+    )
     decoded_rows = rows[last]
     good = status == 0
     out[slot[decoded_rows[good]]] = samples[good, : channel.n_samples]
-    for row, packet, code, index in zip(decoded_rows[~good], packets[last][~good], status[~good], where[~good]):
+    for row, packet, code, index in zip(
+        decoded_rows[~good], packets[last][~good], status[~good], where[~good], strict=True
+    ):
         out[slot[row]] = channel.fill_value
-        context.flag(packet, QualityFlag.BAD_COMPRESSION,
-                     f"{channel.name} cannot be decompressed ({rice.RiceStatus(code).name} at sample {index} of "
-                     f"{channel.compressed_samples}); samples hold the fill value {channel.fill_value}")
+        context.flag(
+            packet,
+            QualityFlag.BAD_COMPRESSION,
+            f"{channel.name} cannot be decompressed ({rice.RiceStatus(code).name} at sample {index} of "
+            f"{channel.compressed_samples}); samples hold the fill value {channel.fill_value}",
+        )
 
 
 def _check_coverage(context: _Context, name: str, unit: str, fragments: _Fragments, total: int | None) -> np.ndarray:
@@ -334,18 +391,27 @@ def _check_coverage(context: _Context, name: str, unit: str, fragments: _Fragmen
     complete[rows[last_in_row]] = True
     complete[rows[gaps | short]] = False
     for i in np.flatnonzero(gaps):
-        context.flag(packets[i], QualityFlag.TRUNCATED,
-                     f"{name} {unit}s {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)")
+        context.flag(
+            packets[i],
+            QualityFlag.TRUNCATED,
+            f"{name} {unit}s {previous_stop[i]}..{offsets[i] - 1} are missing (lost fragment)",
+        )
     for i in np.flatnonzero(offsets < previous_stop):
-        context.flag(packets[i], QualityFlag.CONFLICTING_FRAGMENT,
-                     f"{name} fragment at {unit} {offsets[i]} overlaps the previous one (ending at {unit} "
-                     f"{previous_stop[i]}); the later fragment wins")
+        context.flag(
+            packets[i],
+            QualityFlag.CONFLICTING_FRAGMENT,
+            f"{name} fragment at {unit} {offsets[i]} overlaps the previous one (ending at {unit} "
+            f"{previous_stop[i]}); the later fragment wins",
+        )
     for i in np.flatnonzero(short):
-        context.flag(packets[i], QualityFlag.TRUNCATED,
-                     f"{name} ends at {unit} {stops[i]} of {total} (lost final fragment)")
+        context.flag(
+            packets[i], QualityFlag.TRUNCATED, f"{name} ends at {unit} {stops[i]} of {total} (lost final fragment)"
+        )
     if total is not None:
         for i in np.flatnonzero(stops > total):
-            context.flag(packets[i], QualityFlag.TRUNCATED,
-                         f"{name} fragment runs to {unit} {stops[i]}, past the {total}-{unit} record; "
-                         f"extra {unit}s ignored")
+            context.flag(
+                packets[i],
+                QualityFlag.TRUNCATED,
+                f"{name} fragment runs to {unit} {stops[i]}, past the {total}-{unit} record; extra {unit}s ignored",
+            )
     return complete

@@ -138,7 +138,7 @@ def _zero_feed_columns(table: np.ndarray) -> np.ndarray:  # pragma: no cover - c
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _checkpoints(buf: np.ndarray, points: np.ndarray, first: int, stop: int, table: np.ndarray) -> None:
     """Fill ``points[first + 1:stop]`` from ``points[first]``: the register from 0 after every 8th byte."""
-    crc = np.int64(points[first])
+    crc: _Int = np.int64(points[first])
     for j in range(first + 1, stop):  # one slicing-by-8 step per checkpoint, the register kept in a local
         crc = _eight_bytes(crc, buf, 8 * (j - 1), table)
         points[j] = crc

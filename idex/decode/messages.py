@@ -44,7 +44,7 @@ def message_text(message_id: int, parameters: list[int], dictionaries: dict[str,
 
     def fill(match: re.Match[str]) -> str:
         first, width, table, spec = int(match[1]), int(match[2] or 1), match[3], match[4]
-        value = int.from_bytes(bytes(parameters[first:first + width]), "big")
+        value = int.from_bytes(bytes(parameters[first : first + width]), "big")
         if table:
             return dictionaries.get(table, {}).get(str(value), f"{table}[{value}]")
         return format(value, spec or "d")
@@ -61,13 +61,20 @@ def decode_messages(buffer: np.ndarray, starts: np.ndarray, schema: Schema) -> x
     parameters = [name for name in values if name not in (spec.coarse, spec.fine, spec.id)][-4:]
     names = dictionaries.get("logEntryIdDictionary", {})
     ids = values[spec.id]
-    texts = [message_text(int(i), [int(values[p][row]) for p in parameters], dictionaries)
-             for row, i in enumerate(ids)]
-    data = {name: ("message", array, {**{k: v for k, v in next(f for f in spec.fields if f.name == name).attrs.items()}})
-            for name, array in values.items()}
-    data["message_name"] = ("message", np.array([names.get(str(int(i)), f"id {int(i)}") for i in ids], dtype=object),
-                            {"long_name": "Log entry name"})
+    texts = [message_text(int(i), [int(values[p][row]) for p in parameters], dictionaries) for row, i in enumerate(ids)]
+    data = {
+        name: ("message", array, {**{k: v for k, v in next(f for f in spec.fields if f.name == name).attrs.items()}})
+        for name, array in values.items()
+    }
+    data["message_name"] = (
+        "message",
+        np.array([names.get(str(int(i)), f"id {int(i)}") for i in ids], dtype=object),
+        {"long_name": "Log entry name"},
+    )
     data["message_text"] = ("message", np.array(texts, dtype=object), {"long_name": "Message text"})
     epoch = met_to_utc(values[spec.coarse], values[spec.fine], epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
-    return xr.Dataset(data, coords={"epoch": ("message", epoch, {"long_name": "Message time (UTC)"})},
-                      attrs={"description": f"Instrument event messages (APID {spec.apid})"})
+    return xr.Dataset(
+        data,
+        coords={"epoch": ("message", epoch, {"long_name": "Message time (UTC)"})},
+        attrs={"description": f"Instrument event messages (APID {spec.apid})"},
+    )

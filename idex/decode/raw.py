@@ -93,8 +93,9 @@ def open_raw(
         raise FileNotFoundError(f"no such capture file: {path}")
     # Memory-mapped, not read: the capture costs no private memory, and every decoded array is a copy.
     buffer = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
-    tree = decode_bytes(buffer, schema=schema, strict=strict, source=path.name,
-                        raw_nodes=group is None or group.startswith("apid_"))
+    tree = decode_bytes(
+        buffer, schema=schema, strict=strict, source=path.name, raw_nodes=group is None or group.startswith("apid_")
+    )
     del buffer
     if group is None:
         return tree
@@ -116,8 +117,11 @@ def decode_bytes(
     ``raw_nodes=False`` leaves out the ``/apid_<N>`` nodes (when only the events are wanted).
     """
     # A plain ndarray (a view of a memmap's pages): indexing the memmap subclass costs microseconds per call.
-    buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray)) else \
-        np.asarray(buffer).view(np.ndarray)
+    buffer = (
+        np.frombuffer(buffer, dtype=np.uint8)
+        if isinstance(buffer, (bytes, bytearray))
+        else np.asarray(buffer).view(np.ndarray)
+    )
     report = Reporter(source, strict=strict)
     candidates = [load_schema(schema)] if schema is not None else loadable_schemas()
     known = frozenset().union(*(s.known_apids for s in candidates))
@@ -139,37 +143,48 @@ def decode_bytes(
             report(f"no science packets (APID {chosen.science_apid}); APIDs present: {present}")
         events = empty_events_dataset(chosen, source=source)
     else:
-        events = _science_events(buffer, framing, packets, science, chosen, candidates if schema is None else [],
-                                 report, source)
+        events = _science_events(
+            buffer, framing, packets, science, chosen, candidates if schema is None else [], report, source
+        )
         if schema is not None:
             flag_outside_validity(events, chosen, loadable_schemas(), report)
     nodes: dict[str, xr.Dataset] = {"events": events, "packets": packets}
     if raw_nodes:
         nodes.update(_raw_apid_nodes(buffer, framing, packets, exclude=chosen.science_apid))
     if chosen.messages is not None:
-        is_message = (packets["apid"].values == chosen.messages.apid) & (packets["length"].values >= chosen.messages.length)
+        is_message = (packets["apid"].values == chosen.messages.apid) & (
+            packets["length"].values >= chosen.messages.length
+        )
         if is_message.any():
             nodes["event_messages"] = decode_messages(buffer, framing.starts[is_message], chosen)
     if report.problems:
         nodes["problems"] = xr.Dataset(
             {
-                "offset": ("problem", np.array([p.offset for p in report.problems], np.int64),
-                           {"long_name": "Byte offset in the capture (-1: not tied to one packet)"}),
-                "event_number": ("problem", np.array([p.event for p in report.problems], np.int64),
-                                 {"long_name": "Event number (-1: not tied to one event)"}),
+                "offset": (
+                    "problem",
+                    np.array([p.offset for p in report.problems], np.int64),
+                    {"long_name": "Byte offset in the capture (-1: not tied to one packet)"},
+                ),
+                "event_number": (
+                    "problem",
+                    np.array([p.event for p in report.problems], np.int64),
+                    {"long_name": "Event number (-1: not tied to one event)"},
+                ),
                 "message": ("problem", np.array([p.message for p in report.problems], dtype=object)),
             }
         )
     tree = xr.DataTree.from_dict(nodes)
     if "idex_schemas" in events.attrs:  # two packet versions: each event took its own
         evidence += f"; events decoded with {events.attrs['idex_schemas']} by their dates (see packet_schema)"
-    tree.attrs.update({"source": source, "idex_schema": events.attrs.get("idex_schema", chosen.name),
-                       "idex_schema_choice": evidence})
+    tree.attrs.update(
+        {"source": source, "idex_schema": events.attrs.get("idex_schema", chosen.name), "idex_schema_choice": evidence}
+    )
     return tree
 
 
-def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema],
-                  report: Reporter | None = None) -> tuple[Schema, str]:
+def choose_schema(
+    buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema], report: Reporter | None = None
+) -> tuple[Schema, str]:
     """Pick the schema of a capture: content evidence first, then the date among the schemas the bits allow.
 
     Parameters
@@ -210,15 +225,18 @@ def choose_schema(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, can
     stamp = np.datetime_as_string(when, unit="s") if when is not None else "no science packet"
     if not covering and report is not None and when is not None:
         windows = "; ".join(f"{s.name} {_window(s)}" for s in dated)
-        report(f"the first science packet is dated {stamp}, outside the validity of every schema that fits its bits "
-               f"({windows}); decoded with the newest, {chosen.name} (pass schema= to choose)")
-    evidence = (f"{chosen.name}: {seen} allow {', '.join(s.name for s in allowed)}; first science packet dated "
-                f"{stamp}, {'inside' if covering else 'outside'} its validity {_window(chosen)}")
+        report(
+            f"the first science packet is dated {stamp}, outside the validity of every schema that fits its bits "
+            f"({windows}); decoded with the newest, {chosen.name} (pass schema= to choose)"
+        )
+    evidence = (
+        f"{chosen.name}: {seen} allow {', '.join(s.name for s in allowed)}; first science packet dated "
+        f"{stamp}, {'inside' if covering else 'outside'} its validity {_window(chosen)}"
+    )
     return chosen, evidence
 
 
-def _header_lengths(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
-                    candidates: list[Schema]) -> set[int]:
+def _header_lengths(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema]) -> set[int]:
     """Lengths of the capture's event-header packets (science packets whose type is the header's)."""
     lengths: set[int] = set()
     for schema in candidates:
@@ -232,16 +250,20 @@ def _header_lengths(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
     return lengths
 
 
-def _first_science_time(buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray,
-                        candidates: list[Schema]) -> np.datetime64 | None:
+def _first_science_time(
+    buffer: np.ndarray, starts: np.ndarray, apids: np.ndarray, candidates: list[Schema]
+) -> np.datetime64 | None:
     schema = candidates[0]
     first = np.flatnonzero(apids == schema.science_apid)
     if first.size == 0:
         return None
     coarse, fine = schema.packet_time_fields
-    return met_to_utc(extract_bits(buffer, starts[first[:1]], coarse.offset, coarse.bits),
-                      extract_bits(buffer, starts[first[:1]], fine.offset, fine.bits),
-                      epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)[0]
+    return met_to_utc(
+        extract_bits(buffer, starts[first[:1]], coarse.offset, coarse.bits),
+        extract_bits(buffer, starts[first[:1]], fine.offset, fine.bits),
+        epoch=schema.met_epoch,
+        fine_tick_s=schema.fine_tick_s,
+    )[0]
 
 
 def _window(schema: Schema) -> str:
@@ -249,8 +271,16 @@ def _window(schema: Schema) -> str:
     return f"[{np.datetime_as_string(schema.valid_from, unit='D')} .. {end})"
 
 
-def _science_events(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, science: np.ndarray, chosen: Schema,
-                    candidates: list[Schema], report: Reporter, source: str) -> xr.Dataset:
+def _science_events(
+    buffer: np.ndarray,
+    framing: Framing,
+    packets: xr.Dataset,
+    science: np.ndarray,
+    chosen: Schema,
+    candidates: list[Schema],
+    report: Reporter,
+    source: str,
+) -> xr.Dataset:
     """Assemble the science packets into the event model, each event with the schema its date and bits call for
     (:mod:`idex.decode.versions`; only ``chosen`` when ``candidates`` is empty: a schema given by the caller)."""
     starts, ends = framing.starts[science], framing.ends[science]
@@ -277,47 +307,64 @@ def _report_gaps(buffer: np.ndarray, framing: Framing, apids: np.ndarray, schema
     science = np.flatnonzero(apids == schema.science_apid)
     long_enough = science[(framing.ends[science] - framing.starts[science]) >= schema.payload_offset]
     numbers = extract(buffer, framing.starts[long_enough], schema.subheader_field("event_number"))
-    for start, stop, kind in zip(framing.gap_starts, framing.gap_ends, framing.gap_kinds):
+    for start, stop, kind in zip(framing.gap_starts, framing.gap_ends, framing.gap_kinds, strict=True):
         before = np.searchsorted(framing.starts[long_enough], start) - 1
         after = np.searchsorted(framing.starts[long_enough], stop)
         around = sorted({int(numbers[i]) for i in (before, after) if 0 <= i < numbers.size})
         where = f" (between science packets of event {' and '.join(map(str, around))})" if around else ""
         if kind == GAP_TRUNCATED:
-            report(f"last packet is truncated: {stop - start} bytes remain of the length its header announces; "
-                   f"skipped{where}", offset=int(start))
+            report(
+                f"last packet is truncated: {stop - start} bytes remain of the length its header announces; "
+                f"skipped{where}",
+                offset=int(start),
+            )
         else:
-            report(f"{stop - start} bytes do not frame as packets (garbage or corrupted length field); "
-                   f"skipped{where}", offset=int(start))
+            report(
+                f"{stop - start} bytes do not frame as packets (garbage or corrupted length field); skipped{where}",
+                offset=int(start),
+            )
 
 
 def _packet_table(buffer: np.ndarray, framing: Framing, apid: np.ndarray, schema: Schema) -> xr.Dataset:
     starts, ends = framing.starts, framing.ends
-    primary = {name: extract_bits(buffer, starts, *PRIMARY_HEADER[name])
-               for name in ("sec_hdr_flag", "sequence_flags", "sequence_count")}
+    primary = {
+        name: extract_bits(buffer, starts, *PRIMARY_HEADER[name])
+        for name in ("sec_hdr_flag", "sequence_flags", "sequence_count")
+    }
     # the framing checked the CRC of every APID any candidate schema declares one for; keep the chosen schema's
     crc = np.where(np.isin(apid, list(schema.crc_apids)), framing.crc, NOT_CHECKED).astype(np.int8)
     has_time = (primary["sec_hdr_flag"] == 1) & (ends - starts >= 12)
     coarse, fine = schema.packet_time_fields
     met = np.full(starts.size, np.nan)
-    met[has_time] = (extract_bits(buffer, starts[has_time], coarse.offset, coarse.bits)
-                     + extract_bits(buffer, starts[has_time], fine.offset, fine.bits) * schema.fine_tick_s)
+    met[has_time] = (
+        extract_bits(buffer, starts[has_time], coarse.offset, coarse.bits)
+        + extract_bits(buffer, starts[has_time], fine.offset, fine.bits) * schema.fine_tick_s
+    )
     return xr.Dataset(
         {
             "offset": ("packet", starts, {"long_name": "Byte offset of the packet in the capture"}),
             "length": ("packet", (ends - starts).astype(np.uint32), {"long_name": "Packet length", "units": "bytes"}),
             "apid": ("packet", apid, {"long_name": "Application process identifier"}),
             "sequence_flags": ("packet", primary["sequence_flags"].astype(np.uint8), {"long_name": "Sequence flags"}),
-            "sequence_count": ("packet", primary["sequence_count"].astype(np.uint16),
-                               {"long_name": "Source sequence count"}),
+            "sequence_count": (
+                "packet",
+                primary["sequence_count"].astype(np.uint16),
+                {"long_name": "Source sequence count"},
+            ),
             "met": ("packet", met, {"long_name": "Mission elapsed time of the secondary header", "units": "s"}),
-            "crc": ("packet", crc, {"long_name": "CRC-16 check", "flag_values": [-1, 0, 1],
-                                    "flag_meanings": "not_checked mismatch ok"}),
+            "crc": (
+                "packet",
+                crc,
+                {"long_name": "CRC-16 check", "flag_values": [-1, 0, 1], "flag_meanings": "not_checked mismatch ok"},
+            ),
         },
         attrs={"description": "Every CCSDS packet of the capture, in file order"},
     )
 
 
-def _raw_apid_nodes(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *, exclude: int) -> dict[str, xr.Dataset]:
+def _raw_apid_nodes(
+    buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *, exclude: int
+) -> dict[str, xr.Dataset]:
     """One node per APID other than ``exclude``: its packets' bytes as a CF contiguous ragged array."""
     nodes = {}
     apids = packets["apid"].values
@@ -326,15 +373,23 @@ def _raw_apid_nodes(buffer: np.ndarray, framing: Framing, packets: xr.Dataset, *
             continue
         index = np.flatnonzero(apids == apid)
         starts, ends = framing.starts[index], framing.ends[index]
-        raw = np.concatenate([buffer[a:b] for a, b in zip(starts, ends)]).astype(np.uint8, copy=False)
+        raw = np.concatenate([buffer[a:b] for a, b in zip(starts, ends, strict=True)]).astype(np.uint8, copy=False)
         nodes[f"apid_{apid}"] = xr.Dataset(
             {
                 "packet_index": ("packet", index, {"long_name": "Row in /packets"}),
-                "packet_length": ("packet", (ends - starts).astype(np.uint32),
-                                  {"long_name": "Bytes of each packet in raw", "units": "bytes",
-                                   "sample_dimension": "byte"}),
-                "raw": ("byte", raw, {"long_name": "Whole packet bytes, one packet after another "
-                                                   "(CF contiguous ragged array counted by packet_length)"}),
+                "packet_length": (
+                    "packet",
+                    (ends - starts).astype(np.uint32),
+                    {"long_name": "Bytes of each packet in raw", "units": "bytes", "sample_dimension": "byte"},
+                ),
+                "raw": (
+                    "byte",
+                    raw,
+                    {
+                        "long_name": "Whole packet bytes, one packet after another "
+                        "(CF contiguous ragged array counted by packet_length)"
+                    },
+                ),
             },
             attrs={"apid": int(apid), "description": "Raw packets kept undecoded so that nothing is lost"},
         )
@@ -353,4 +408,4 @@ def raw_packets(node: xr.Dataset) -> list[bytes]:
     """
     raw = node["raw"].values.tobytes()
     stops = np.cumsum(node["packet_length"].values.astype(np.int64))
-    return [raw[a:b] for a, b in zip(np.r_[0, stops[:-1]], stops)]
+    return [raw[a:b] for a, b in zip(np.r_[0, stops[:-1]], stops, strict=True)]

@@ -41,8 +41,9 @@ def detrend(t: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> tup
     return y - np.polyval(coefficients, t), coefficients
 
 
-def _sine_and_line(t: np.ndarray, amplitude: float, frequency: float, phase: float, slope: float,
-                   offset: float) -> np.ndarray:
+def _sine_and_line(
+    t: np.ndarray, amplitude: float, frequency: float, phase: float, slope: float, offset: float
+) -> np.ndarray:
     return sine(t, amplitude, frequency, phase) + slope * t + offset
 
 

@@ -12,8 +12,20 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["BOTH", "BOTH_LOG", "FREE", "LOWER", "PINNED", "START_MARGIN", "UPPER", "bound_kinds", "is_pinned",
-           "one_sided_scale", "to_external", "to_internal"]
+__all__ = [
+    "BOTH",
+    "BOTH_LOG",
+    "FREE",
+    "LOWER",
+    "PINNED",
+    "START_MARGIN",
+    "UPPER",
+    "bound_kinds",
+    "is_pinned",
+    "one_sided_scale",
+    "to_external",
+    "to_internal",
+]
 
 FREE, LOWER, UPPER, BOTH, BOTH_LOG = 0, 1, 2, 3, 4
 """Transform kinds: no bound, a lower or an upper bound (``sqrt``), two bounds (``sin``), and two positive
@@ -100,4 +112,3 @@ def one_sided_scale(start: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> 
         distance = np.where(np.isfinite(lower), start - lower, upper - start)
         fallback = 1e-3 * np.maximum(np.abs(np.where(np.isfinite(lower), lower, upper)), 1.0)
         return np.ascontiguousarray(np.where(np.isfinite(distance) & (distance > 0), distance, fallback))
-

@@ -98,8 +98,9 @@ def _solve(a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _cost_at(model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f, jac,
-             want_jacobian):  # pragma: no cover - compiled
+def _cost_at(
+    model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f, jac, want_jacobian
+):  # pragma: no cover - compiled
     """χ² at internal ``u`` (fills ``x``, ``f`` and, on request, the internal Jacobian ``jac``)."""
     to_external(u, kind, lower, upper, scale, x, dxdu)
     evaluate(model, t, x, f, jac, want_jacobian, constants)
@@ -114,8 +115,9 @@ def _cost_at(model, constants, t, y, w, u, kind, lower, upper, scale, x, dxdu, f
 
 
 @numba.njit(cache=True, nogil=True)
-def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, max_iterations, ftol, xtol,
-              gtol):  # pragma: no cover - compiled
+def _fit_rows(
+    model, constants, t, y, w, source, p0, kind, lower, upper, scale, max_iterations, ftol, xtol, gtol
+):  # pragma: no cover - compiled
     """Fit every row of ``p0`` to data row ``source[row]``.
 
     Returns external parameters, χ², status (0 converged, 1 iteration limit, 2 not finite, 3 at a bound)
@@ -145,8 +147,9 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
         if not np.all(np.isfinite(p0[r])):
             continue
         to_internal(p0[r], kind[s], lower[s], upper[s], scale[r], u)
-        cost = _cost_at(model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f,
-                        jac, with_jacobian)
+        cost = _cost_at(
+            model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f, jac, with_jacobian
+        )
         if not np.isfinite(cost):
             continue
         status[r] = 1
@@ -184,8 +187,23 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
             trial = u + step
             new_cost = np.inf
             if np.all(np.isfinite(trial)):
-                new_cost = _cost_at(model, constants, t[s], y[s], w[s], trial, kind[s], lower[s], upper[s], scale[r],
-                                    x, dxdu, trial_f, unused, without_jacobian)
+                new_cost = _cost_at(
+                    model,
+                    constants,
+                    t[s],
+                    y[s],
+                    w[s],
+                    trial,
+                    kind[s],
+                    lower[s],
+                    upper[s],
+                    scale[r],
+                    x,
+                    dxdu,
+                    trial_f,
+                    unused,
+                    without_jacobian,
+                )
             if np.isfinite(new_cost) and new_cost <= cost:
                 moved = True
                 for i in range(k):
@@ -199,8 +217,23 @@ def _fit_rows(model, constants, t, y, w, source, p0, kind, lower, upper, scale, 
                 if small:
                     status[r] = 0
                     break
-                _cost_at(model, constants, t[s], y[s], w[s], u, kind[s], lower[s], upper[s], scale[r], x, dxdu, f,
-                         jac, with_jacobian)
+                _cost_at(
+                    model,
+                    constants,
+                    t[s],
+                    y[s],
+                    w[s],
+                    u,
+                    kind[s],
+                    lower[s],
+                    upper[s],
+                    scale[r],
+                    x,
+                    dxdu,
+                    f,
+                    jac,
+                    with_jacobian,
+                )
                 fresh = True
             else:
                 damping *= 10.0
@@ -289,8 +322,23 @@ def levenberg_marquardt(
         f_tolerance, x_tolerance = (_REFINE_TOLERANCE,) * 2 if refine else (max(ftol, tolerance), max(xtol, tolerance))
 
         def rows(start: int, stop: int):  # a block of rows, alone: results do not depend on the blocks
-            return _fit_rows(model.id, model.constant_array, t, y, weight, source[start:stop], first[start:stop],
-                             kind, lower, upper, scale[start:stop], limit, f_tolerance, x_tolerance, gtol)
+            return _fit_rows(
+                model.id,
+                model.constant_array,
+                t,
+                y,
+                weight,
+                source[start:stop],
+                first[start:stop],
+                kind,
+                lower,
+                upper,
+                scale[start:stop],
+                limit,
+                f_tolerance,
+                x_tolerance,
+                gtol,
+            )
 
         parts = run_blocks(rows, blocks(first.shape[0], minimum=16))
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
@@ -298,8 +346,12 @@ def levenberg_marquardt(
     if s == 1:
         params, cost, status, spent, pinned = run(starts[0], np.arange(n), max_iterations, 0.0)
     else:  # explore every start coarsely, keep the lowest chi-square of every row, polish it with fresh damping
-        params, cost, _, iterations, _ = run(starts.reshape(s * n, k), np.tile(np.arange(n), s),
-                                             min(_EXPLORE_ITERATIONS, max_iterations), _EXPLORE_TOLERANCE)
+        params, cost, _, iterations, _ = run(
+            starts.reshape(s * n, k),
+            np.tile(np.arange(n), s),
+            min(_EXPLORE_ITERATIONS, max_iterations),
+            _EXPLORE_TOLERANCE,
+        )
         best = np.argmin(np.where(np.isfinite(cost), cost, np.inf).reshape(s, n), axis=0)
         chosen = params.reshape(s, n, k)[best, np.arange(n)]
         params, cost, status, polish, pinned = run(chosen, np.arange(n), max_iterations, 0.0)
@@ -339,8 +391,16 @@ def _errors(jtj: np.ndarray, redchi: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish(model: FitModel, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p: np.ndarray, pinned: np.ndarray,
-            status: np.ndarray, iterations: np.ndarray) -> LMResult:
+def _finish(
+    model: FitModel,
+    t: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    p: np.ndarray,
+    pinned: np.ndarray,
+    status: np.ndarray,
+    iterations: np.ndarray,
+) -> LMResult:
     n, k = p.shape
     failed = status == FitStatus.NOT_FINITE
     p = np.where(failed[:, None], np.nan, p)
@@ -360,15 +420,17 @@ def _finish(model: FitModel, t: np.ndarray, y: np.ndarray, weight: np.ndarray, p
         free = ~pinned[ok]  # parameters pinned at a bound get no error
         for pattern in np.unique(free, axis=0):
             rows = np.flatnonzero(np.all(free == pattern, axis=1))
-            stderr[ok[rows][:, None], np.flatnonzero(pattern)] = _errors(jtj[rows][:, pattern][:, :, pattern],
-                                                                          redchi[ok[rows]])
+            stderr[ok[rows][:, None], np.flatnonzero(pattern)] = _errors(
+                jtj[rows][:, pattern][:, :, pattern], redchi[ok[rows]]
+            )
     undetermined = _undetermined(model, t, weight, p, stderr, pinned)
     status[(status == FitStatus.CONVERGED) & undetermined] = FitStatus.UNDETERMINED
     return LMResult(p, stderr, chisqr, redchi, status, iterations)
 
 
-def _undetermined(model: FitModel, t: np.ndarray, weight: np.ndarray, p: np.ndarray, stderr: np.ndarray,
-                  pinned: np.ndarray) -> np.ndarray:
+def _undetermined(
+    model: FitModel, t: np.ndarray, weight: np.ndarray, p: np.ndarray, stderr: np.ndarray, pinned: np.ndarray
+) -> np.ndarray:
     """Rows whose optimum the data do not pin down (see :attr:`FitStatus.UNDETERMINED`)."""
     bad = np.any(~pinned & ~np.isfinite(stderr), axis=1)
     scales = [model.parameters.index(name) for name in model.scales]

@@ -160,8 +160,11 @@ def fit(
         triggers = sorted({ds[name].attrs["trigger_time"] for name in names})
         blocks = stored_form(ds)[[*names, *triggers]]
         indexed = [name for name in blocks.xindexes if name not in blocks.dims]  # e.g. epoch, when event numbers repeat
-        fits = xr.map_blocks(_fit_in_memory, blocks.drop_vars(indexed),  # map_blocks splits no such index
-                             kwargs={"specs": chosen, "curves": curves, "max_iterations": max_iterations})
+        fits = xr.map_blocks(
+            _fit_in_memory,
+            blocks.drop_vars(indexed),  # map_blocks splits no such index
+            kwargs={"specs": chosen, "curves": curves, "max_iterations": max_iterations},
+        )
         fits = fits.assign_coords(blocks[indexed].coords) if indexed else fits
     else:
         fits = _fit_in_memory(ds, chosen, curves=curves, max_iterations=max_iterations)

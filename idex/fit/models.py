@@ -74,8 +74,9 @@ def _emg(t, p, f, jac, want_jacobian):  # pragma: no cover - compiled
             # d/dz of 0.5 lam e^E erfc(z), written as one exponential so it stays finite where erfc underflows
             derfc = -lam / _SQRT_PI * math.exp(exponent - z * z)
             jac[j, 0] = area * (lam * base + derfc / (_SQRT2 * sigma))
-            jac[j, 1] = area * (lam * lam * sigma * base + derfc * (lam * sigma * sigma - mu + t[j])
-                                / (_SQRT2 * sigma * sigma))
+            jac[j, 1] = area * (
+                lam * lam * sigma * base + derfc * (lam * sigma * sigma - mu + t[j]) / (_SQRT2 * sigma * sigma)
+            )
             jac[j, 2] = area * (base / lam + (mu + lam * sigma * sigma - t[j]) * base + derfc * sigma / _SQRT2)
             jac[j, 3] = base
 
@@ -179,9 +180,12 @@ class FitModel:
     def _in_blocks(self, t: np.ndarray, p: np.ndarray, *, jacobian: bool) -> np.ndarray:
         """Rows evaluated in blocks on parallel threads (:mod:`idex.threads`)."""
         t, p = self._prepare(t, p)
-        parts = run_blocks(lambda start, stop: _rows(self.id, t[start:stop], p[start:stop], jacobian,
-                                                     self.constant_array)[1 if jacobian else 0],
-                           blocks(p.shape[0], minimum=256))
+        parts = run_blocks(
+            lambda start, stop: _rows(self.id, t[start:stop], p[start:stop], jacobian, self.constant_array)[
+                1 if jacobian else 0
+            ],
+            blocks(p.shape[0], minimum=256),
+        )
         return np.concatenate(parts)
 
     @property
@@ -195,12 +199,19 @@ class FitModel:
 
 
 MODELS = {
-    "impact": FitModel("impact", IMPACT, ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time"),
-                       locations=("time_of_impact",), scales=("amplitude", "rise_time")),
-    "emg": FitModel("emg", EMG, ("center", "sigma", "decay_rate", "area"), locations=("center",),
-                    scales=("sigma", "area")),
-    "qd": FitModel("qd", QD, ("entry_time", "charge", "velocity"), locations=("entry_time",),
-                   scales=("charge", "velocity")),
+    "impact": FitModel(
+        "impact",
+        IMPACT,
+        ("time_of_impact", "baseline", "amplitude", "rise_time", "discharge_time"),
+        locations=("time_of_impact",),
+        scales=("amplitude", "rise_time"),
+    ),
+    "emg": FitModel(
+        "emg", EMG, ("center", "sigma", "decay_rate", "area"), locations=("center",), scales=("sigma", "area")
+    ),
+    "qd": FitModel(
+        "qd", QD, ("entry_time", "charge", "velocity"), locations=("entry_time",), scales=("charge", "velocity")
+    ),
 }
 """Models by name, as referenced from the ``fits`` section of a schema."""
 
@@ -244,6 +255,6 @@ def lmfit_model(name: str):
 
     parameters = [inspect.Parameter("t", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     parameters += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=1.0) for n in spec.parameters]
-    function.__signature__ = inspect.Signature(parameters)  # lmfit reads parameter names from the signature
+    function.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # lmfit reads the names
     function.__name__ = name
     return lmfit.Model(function, independent_vars=["t"])

@@ -15,7 +15,7 @@ profile's maximum, the feature the mass calibration (:mod:`idex.science.mass`) l
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -31,8 +31,9 @@ from idex.model.timing import time_from_trigger
 __all__ = ["PeakWindows", "fit_peaks", "peak_windows"]
 
 
-def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1,
-              min_snr: float = 6.0) -> xr.Dataset:
+def fit_peaks(
+    ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1, min_snr: float = 6.0
+) -> xr.Dataset:
     """Find and fit the TOF peaks of every event.
 
     Parameters
@@ -82,31 +83,56 @@ def fit_peaks(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20,
         success[index] = result.success & (result.params[:, 3] > 0) & inside
         status[index] = result.status
         peak_saturated[index] = windows.saturated
-    units = {"center": "us", "sigma": "us", "decay_rate": "1/us", "maximum_time": "us",
-             "area": f"{ds[channel].attrs.get('calibration_units', '')} us"}
-    data = {}
+    units = {
+        "center": "us",
+        "sigma": "us",
+        "decay_rate": "1/us",
+        "maximum_time": "us",
+        "area": f"{ds[channel].attrs.get('calibration_units', '')} us",
+    }
+    data: dict[str, tuple[Any, ...]] = {}
     for name, array in grid.items():
         key = name.removeprefix(f"{channel}_peak_").removesuffix("_stderr")
-        data[name] = (("event", "peak"), np.where(success, array, np.nan) if key == "maximum_time" else array,
-                      {"long_name": name.replace("_", " "), "units": units.get(key, "")})
-    data[f"{channel}_peak_success"] = (("event", "peak"), success,
-                                       {"long_name": f"{channel} peak fit reached a determined optimum in its window"})
-    data[f"{channel}_peak_status"] = (("event", "peak"), status,
-                                      {"long_name": f"{channel} peak fit status (-1: no peak)",
-                                       **FitStatus.flag_attributes()})
-    data[f"{channel}_peak_saturated"] = (("event", "peak"), peak_saturated, {
-        "long_name": f"{channel} peak reaches the ADC limit (those samples not fitted)"})
-    data[f"{channel}_peaks_saturated"] = ("event", peak_saturated.any(axis=1),
-                                          {"long_name": f"{channel} has a saturated peak"})
+        data[name] = (
+            ("event", "peak"),
+            np.where(success, array, np.nan) if key == "maximum_time" else array,
+            {"long_name": name.replace("_", " "), "units": units.get(key, "")},
+        )
+    data[f"{channel}_peak_success"] = (
+        ("event", "peak"),
+        success,
+        {"long_name": f"{channel} peak fit reached a determined optimum in its window"},
+    )
+    data[f"{channel}_peak_status"] = (
+        ("event", "peak"),
+        status,
+        {"long_name": f"{channel} peak fit status (-1: no peak)", **FitStatus.flag_attributes()},
+    )
+    data[f"{channel}_peak_saturated"] = (
+        ("event", "peak"),
+        peak_saturated,
+        {"long_name": f"{channel} peak reaches the ADC limit (those samples not fitted)"},
+    )
+    data[f"{channel}_peaks_saturated"] = (
+        "event",
+        peak_saturated.any(axis=1),
+        {"long_name": f"{channel} has a saturated peak"},
+    )
     out = xr.Dataset(data, coords={"event": ds["event"]})
     if "mass_stretch" in ds:
         trigger = ds[ds[channel].attrs["trigger_time"]].values[:, None]
         flight = out[f"{channel}_peak_maximum_time"].values + trigger - ds["mass_shift"].values[:, None]
         with np.errstate(all="ignore"):
             masses = np.where(flight > 0, (flight / ds["mass_stretch"].values[:, None]) ** 2, np.nan)
-        out[f"{channel}_peak_mass"] = (("event", "peak"), masses,
-                                       {"long_name": f"{channel} peak mass at the fitted maximum", "units": "u",
-                                        "calibration": ds["mass_stretch"].attrs.get("calibration", "")})
+        out[f"{channel}_peak_mass"] = (
+            ("event", "peak"),
+            masses,
+            {
+                "long_name": f"{channel} peak mass at the fitted maximum",
+                "units": "u",
+                "calibration": ds["mass_stretch"].attrs.get("calibration", ""),
+            },
+        )
     return out
 
 
@@ -129,8 +155,9 @@ class PeakWindows(NamedTuple):
     """Whether the window reaches the ADC limit."""
 
 
-def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1,
-                 min_snr: float = 6.0) -> PeakWindows:
+def peak_windows(
+    ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 20, half_width_us: float = 0.1, min_snr: float = 6.0
+) -> PeakWindows:
     """Find the peaks of every event and cut their fit windows (the parameters are :func:`fit_peaks`'s)."""
     values = calibrated(ds, [channel])[channel].values
     limit = 2 ** int(ds[channel].attrs.get("sample_bits", 16)) - 1
@@ -139,7 +166,10 @@ def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 
     n_events = values.shape[0]
     dt = float(np.nanmedian(np.diff(time[0])))
     half = max(4, int(round(half_width_us / dt)))
-    rows, slots, centres, levels = [], [], [], np.full(n_events, np.nan, values.dtype)
+    rows: list[int] = []
+    slots: list[int] = []
+    centres: list[int] = []
+    levels = np.full(n_events, np.nan, values.dtype)
     for event in range(n_events):
         y, t = values[event], time[event]
         quiet = np.isfinite(y) & (t < -0.5)
@@ -152,12 +182,30 @@ def peak_windows(ds: xr.Dataset, channel: str = "tof_high", *, max_peaks: int = 
         rows += [event] * len(chosen)
         slots += range(len(chosen))
         centres += chosen
-    return _cut(values, time, clipped, levels, np.array(rows, np.int64), np.array(slots, np.int64),
-                np.array(centres, np.int64), half, dt)
+    return _cut(
+        values,
+        time,
+        clipped,
+        levels,
+        np.array(rows, np.int64),
+        np.array(slots, np.int64),
+        np.array(centres, np.int64),
+        half,
+        dt,
+    )
 
 
-def _cut(values: np.ndarray, time: np.ndarray, clipped: np.ndarray, levels: np.ndarray, rows: np.ndarray,
-         slots: np.ndarray, centres: np.ndarray, half: int, dt: float) -> PeakWindows:
+def _cut(
+    values: np.ndarray,
+    time: np.ndarray,
+    clipped: np.ndarray,
+    levels: np.ndarray,
+    rows: np.ndarray,
+    slots: np.ndarray,
+    centres: np.ndarray,
+    half: int,
+    dt: float,
+) -> PeakWindows:
     """Windows of ``2 * half + 1`` samples from ``centre - half`` (clipped to the record, padded at the end),
     all peaks at once; windows shorter than 8 samples inside the record are dropped."""
     n = values.shape[1]
@@ -174,8 +222,15 @@ def _cut(values: np.ndarray, time: np.ndarray, clipped: np.ndarray, levels: np.n
     width = np.sum(inside & (signal > height[:, None] / 2), axis=1) * dt / 2.355
     area = np.array([row[:size].sum() for row, size in zip(signal, hi - lo, strict=True)])  # NumPy's 1-D summation
     found = np.column_stack([time[rows, centres], np.maximum(dt, width), area * dt])
-    return PeakWindows(rows, slots, time[rows[:, None], position], y, _starts(found),
-                       np.array([-np.inf, dt / 10, 1e-3 / dt, 0.0]), at_limit.any(axis=1))
+    return PeakWindows(
+        rows,
+        slots,
+        time[rows[:, None], position],
+        y,
+        _starts(found),
+        np.array([-np.inf, dt / 10, 1e-3 / dt, 0.0]),
+        at_limit.any(axis=1),
+    )
 
 
 def _starts(found: np.ndarray) -> np.ndarray:

@@ -34,12 +34,27 @@ __all__ = ["cdf_dataset", "default_cdf_name", "read_cdf", "to_cdf"]
 
 # ISTP fill values by numpy dtype (the CDF type xarray_to_cdf chooses for each).
 _FILLVAL: dict[str, Any] = {
-    "uint8": np.uint8(255), "uint16": np.uint16(65535), "uint32": np.uint32(4294967295),
-    "int8": np.int8(-128), "int16": np.int16(-32768), "int32": np.int32(-2147483648),
-    "int64": np.int64(-9223372036854775808), "float32": np.float32(-1e31), "float64": np.float64(-1e31),
+    "uint8": np.uint8(255),
+    "uint16": np.uint16(65535),
+    "uint32": np.uint32(4294967295),
+    "int8": np.int8(-128),
+    "int16": np.int16(-32768),
+    "int32": np.int32(-2147483648),
+    "int64": np.int64(-9223372036854775808),
+    "float32": np.float32(-1e31),
+    "float64": np.float64(-1e31),
 }
-_FORMAT = {"uint8": "I3", "uint16": "I5", "uint32": "I10", "int8": "I4", "int16": "I6", "int32": "I11",
-           "int64": "I20", "float32": "E13.6", "float64": "E22.15"}
+_FORMAT = {
+    "uint8": "I3",
+    "uint16": "I5",
+    "uint32": "I10",
+    "int8": "I4",
+    "int16": "I6",
+    "int32": "I11",
+    "int64": "I20",
+    "float32": "E13.6",
+    "float64": "E22.15",
+}
 _TT2000_RANGE = (np.datetime64("1990-01-01T00:00:00", "ns"), np.datetime64("2100-01-01T00:00:00", "ns"))
 
 
@@ -124,12 +139,23 @@ def _global_attributes(ds: xr.Dataset) -> Mapping[str, Any]:
 def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -> dict[str, Any]:
     attrs = {k: v for k, v in variable.attrs.items() if k not in ("units",)}
     long_name = str(variable.attrs.get("long_name", name))
-    attrs.update(CATDESC=long_name, FIELDNAM=_field_name(long_name), LABLAXIS=name[:30],
-                 UNITS=str(variable.attrs.get("units", "")) or " ")
+    attrs.update(
+        CATDESC=long_name,
+        FIELDNAM=_field_name(long_name),
+        LABLAXIS=name[:30],
+        UNITS=str(variable.attrs.get("units", "")) or " ",
+    )
     if variable.dtype.kind == "M":  # times: CDF_TIME_TT2000
-        attrs.update(VAR_TYPE="support_data", FILLVAL=np.int64(-9223372036854775808), FORMAT=" ", UNITS="ns",
-                     VALIDMIN=_TT2000_RANGE[0], VALIDMAX=_TT2000_RANGE[1], TIME_BASE="J2000",
-                     TIME_SCALE="Terrestrial Time")
+        attrs.update(
+            VAR_TYPE="support_data",
+            FILLVAL=np.int64(-9223372036854775808),
+            FORMAT=" ",
+            UNITS="ns",
+            VALIDMIN=_TT2000_RANGE[0],
+            VALIDMAX=_TT2000_RANGE[1],
+            TIME_BASE="J2000",
+            TIME_SCALE="Terrestrial Time",
+        )
         if name == "epoch":
             return attrs
         attrs.update(DEPEND_0="epoch", DISPLAY_TYPE="no_plot")
@@ -153,7 +179,7 @@ def _istp_attrs(name: str, variable: xr.Variable, time_of_dim: dict[str, str]) -
         bits = int(variable.attrs.get("bits", variable.attrs.get("sample_bits", np.iinfo(dtype).bits)))
         info = np.iinfo(dtype)
         attrs["VALIDMIN"] = dtype.type(max(info.min, 0 if dtype.kind == "u" else info.min))
-        attrs["VALIDMAX"] = dtype.type(min(info.max - (1 if dtype.kind == "u" else 0), 2 ** bits - 1))
+        attrs["VALIDMAX"] = dtype.type(min(info.max - (1 if dtype.kind == "u" else 0), 2**bits - 1))
     else:
         attrs["VALIDMIN"], attrs["VALIDMAX"] = dtype.type(-1e30), dtype.type(1e30)
     return attrs
@@ -173,8 +199,15 @@ def _field_name(long_name: str, limit: int = 30) -> str:
     return cut if 0 < len(cut) <= limit else long_name[:limit]
 
 
-def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: int = 1,
-           profile: str = "idex", compression: int = DEFAULT_COMPRESSION) -> Path:
+def to_cdf(
+    ds: xr.Dataset,
+    path: PathLike,
+    *,
+    overwrite: bool = False,
+    version: int = 1,
+    profile: str = "idex",
+    compression: int = DEFAULT_COMPRESSION,
+) -> Path:
     """Write ``ds`` as an ISTP CDF file; cdflib's strict mode must accept it without a single warning.
 
     Parameters
@@ -215,25 +248,58 @@ def to_cdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, version: 
     if profile not in ("idex", "official", "l2a"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex', 'official' or 'l2a'")
     prepared = {"idex": cdf_dataset, "official": official_dataset, "l2a": l2a_product}[profile](
-        stored_form(ds) if profile == "idex" else ds)
+        stored_form(ds) if profile == "idex" else ds
+    )
     text = [name for name, v in prepared.variables.items() if v.dtype.kind == "U" and v.chunks]
     prepared = prepared.assign({name: prepared[name].compute() for name in text})  # cdflib takes no lazy text
-    prepared.attrs.update(Logical_file_id=target.stem, Generation_date=np.datetime_as_string(
-        np.datetime64("now"), unit="D").replace("-", ""))
+    prepared.attrs.update(
+        Logical_file_id=target.stem,
+        Generation_date=np.datetime_as_string(np.datetime64("now"), unit="D").replace("-", ""),
+    )
     with atomic_path(target, overwrite=overwrite) as temporary, warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            xarray_to_cdf(prepared, str(temporary), istp=True, terminate_on_warning=True,
-                          auto_fix_depends=False, record_dimensions=["epoch"], compression=compression)
+            xarray_to_cdf(
+                prepared,
+                str(temporary),
+                istp=True,
+                terminate_on_warning=True,
+                auto_fix_depends=False,
+                record_dimensions=["epoch"],
+                compression=compression,
+            )
         except Exception as error:  # cdflib raises ISTPError or plain exceptions: name the file either way
             raise ExportError(f"cannot write {target.name}: {error}") from error
     return target
 
 
-_ISTP_KEYS = frozenset({"CATDESC", "FIELDNAM", "LABLAXIS", "UNITS", "VAR_TYPE", "FILLVAL", "FORMAT", "VALIDMIN",
-                        "VALIDMAX", "DEPEND_0", "DEPEND_1", "DEPEND_2", "DISPLAY_TYPE", "TIME_BASE", "TIME_SCALE",
-                        "standard_name", "idex_coordinate", "idex_dtype", "idex_dim", "units", "long_name",
-                        "TIME_ATTRS", _ESCAPED})
+_ISTP_KEYS = frozenset(
+    {
+        "CATDESC",
+        "FIELDNAM",
+        "LABLAXIS",
+        "UNITS",
+        "VAR_TYPE",
+        "FILLVAL",
+        "FORMAT",
+        "VALIDMIN",
+        "VALIDMAX",
+        "DEPEND_0",
+        "DEPEND_1",
+        "DEPEND_2",
+        "DISPLAY_TYPE",
+        "TIME_BASE",
+        "TIME_SCALE",
+        "standard_name",
+        "idex_coordinate",
+        "idex_dtype",
+        "idex_dim",
+        "units",
+        "long_name",
+        "TIME_ATTRS",
+        _ESCAPED,
+    }
+)
 
 
 def read_cdf(path: PathLike) -> xr.Dataset:

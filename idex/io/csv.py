@@ -34,10 +34,13 @@ def to_csv(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False) -> Path:
     table = ds[columns].reset_coords().to_dataframe()
     if "epoch" in table:
         table["epoch"] = table["epoch"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + table["epoch"].dt.nanosecond.map(
-            lambda ns: f"{ns:03d}")
+            lambda ns: f"{ns:03d}"
+        )
     sidecar = Path(str(path) + ".units.json")
-    units = {name: {"units": str(ds[name].attrs.get("units", "")), "long_name": str(ds[name].attrs.get("long_name", ""))}
-             for name in ["event", *table.columns]}
+    units = {
+        name: {"units": str(ds[name].attrs.get("units", "")), "long_name": str(ds[name].attrs.get("long_name", ""))}
+        for name in ["event", *table.columns]
+    }
     with atomic_path(path, overwrite=overwrite) as temporary:
         table.to_csv(temporary, float_format="%.17g")
         with atomic_path(sidecar, overwrite=True) as side:

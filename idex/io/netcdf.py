@@ -26,7 +26,7 @@ def check_netcdf(ds: xr.Dataset) -> None:
         if variable.dtype.kind == "O" and variable.size and not isinstance(variable.values.flat[0], str):
             raise ExportError(f"variable {name!r} holds Python objects, not strings")
         for key, value in variable.attrs.items():
-            _check_attr(name, key, value)
+            _check_attr(str(name), key, value)
     for key, value in ds.attrs.items():
         _check_attr("<global>", key, value)
 
@@ -36,8 +36,9 @@ def _check_attr(variable: str, key: str, value: object) -> None:
         raise ExportError(f"attribute {key!r} of {variable!r} is {value!r}, which netCDF cannot store")
 
 
-def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
-              compression: int = DEFAULT_COMPRESSION) -> Path:
+def to_netcdf(
+    ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = DEFAULT_COMPRESSION
+) -> Path:
     """Write ``ds`` as compressed netCDF-4 (an HDF5 file).
 
     Parameters
@@ -57,14 +58,16 @@ def to_netcdf(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
     """
     ds = stored_form(ds)
     check_netcdf(ds)
-    encoding = {name: {"zlib": True, "complevel": compression, "shuffle": True}
-                for name, v in ds.data_vars.items() if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0}
+    encoding = {
+        name: {"zlib": True, "complevel": compression, "shuffle": True}
+        for name, v in ds.data_vars.items()
+        if v.dtype.kind in "biuf" and v.ndim > 0 and compression > 0
+    }
     with atomic_path(path, overwrite=overwrite) as temporary:
         ds.to_netcdf(temporary, engine="netcdf4", encoding=encoding)
     return Path(path)
 
 
-def to_hdf5(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False,
-            compression: int = DEFAULT_COMPRESSION) -> Path:
+def to_hdf5(ds: xr.Dataset, path: PathLike, *, overwrite: bool = False, compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``ds`` as an HDF5 file (netCDF-4 layout, readable by h5py and by ``xarray.open_dataset``)."""
     return to_netcdf(ds, path, overwrite=overwrite, compression=compression)

@@ -108,12 +108,25 @@ def read_official(path: PathLike) -> xr.Dataset:
     except IdexError:
         raise
     except _CORRUPTION as error:  # cdflib reports damage with whatever error the bytes lead it to
-        raise ProductError(f"{path}: not a readable IDEX science CDF (truncated or corrupted: "
-                           f"{type(error).__name__}: {error})") from error
+        raise ProductError(
+            f"{path}: not a readable IDEX science CDF (truncated or corrupted: {type(error).__name__}: {error})"
+        ) from error
 
 
-_CORRUPTION = (ValueError, OSError, EOFError, MemoryError, KeyError, IndexError, TypeError, OverflowError,
-               ZeroDivisionError, struct.error, zlib.error, UnicodeDecodeError)
+_CORRUPTION = (
+    ValueError,
+    OSError,
+    EOFError,
+    MemoryError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    ZeroDivisionError,
+    struct.error,
+    zlib.error,
+    UnicodeDecodeError,
+)
 """What reading a damaged CDF raises inside cdflib and NumPy (``gzip.BadGzipFile`` is an ``OSError``)."""
 
 
@@ -129,8 +142,10 @@ def _read_official(path: PathLike) -> xr.Dataset:
         raise ProductError(f"{path} is not an IDEX science CDF (Logical_source {source!r})")
     epoch = np.array(cdflib.cdfepoch.to_datetime(cdf.varget("epoch")), dtype="datetime64[ns]")
     schemas = loadable_schemas()
-    schema = next((s for s in sorted(schemas, key=lambda s: s.valid_from, reverse=True) if epoch.size and
-                   s.covers(epoch[0])), max(schemas, key=lambda s: s.valid_from))
+    schema = next(
+        (s for s in sorted(schemas, key=lambda s: s.valid_from, reverse=True) if epoch.size and s.covers(epoch[0])),
+        max(schemas, key=lambda s: s.valid_from),
+    )
     official_of = {entry["source"]: name for name, entry in profile()["variables"].items() if "source" in entry}
     if "idx__txhdrevtnum" in names:
         ds = _l1a_model(cdf, schema, official_of, Path(str(path)).name)
@@ -146,8 +161,15 @@ def _read_official(path: PathLike) -> xr.Dataset:
         if values.dtype.kind == "f" and "FILLVAL" in attrs:  # ISTP fill value -> NaN
             values = np.where(values == attrs["FILLVAL"], np.nan, values)
         dims = ["event"] + [f"{name}_dim_{i}" for i in range(1, np.ndim(values))]
-        extras[name] = (dims, values, {"long_name": attrs.get("CATDESC", name),
-                                       "units": str(attrs.get("UNITS", "")).strip(), "official_name": name})
+        extras[name] = (
+            dims,
+            values,
+            {
+                "long_name": attrs.get("CATDESC", name),
+                "units": str(attrs.get("UNITS", "")).strip(),
+                "official_name": name,
+            },
+        )
     ds = ds.assign(extras)
     ds.attrs.update(official_logical_source=source, source=Path(str(path)).name)
     return ds
@@ -187,8 +209,10 @@ def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) 
         packet_fine=cdf.varget("shfine").astype(fine.dtype),
         subheader=subheader,
         header=header,
-        waveforms={c.name: WaveformRows.dense(cdf.varget(official_of[c.name]).astype(np.uint16), c.fill_value)
-                   for c in schema.channels.values()},
+        waveforms={
+            c.name: WaveformRows.dense(cdf.varget(official_of[c.name]).astype(np.uint16), c.fill_value)
+            for c in schema.channels.values()
+        },
         quality=np.zeros(n, np.uint16),
     )
     ds = events_dataset(events, schema, source=source)  # flags recomputed from the waveforms, as open_raw does
@@ -201,27 +225,37 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
     """Waveforms back in counts, housekeeping in engineering units, time axes and trigger times."""
     from idex.model.dataset import channel_attrs, source_coordinate, time_coordinate, with_trigger_clocks
 
-    official = {c.name: name for name, entry in profile()["variables"].items()
-                if (c := schema.channels.get(entry.get("source", ""))) is not None}
+    official = {
+        c.name: name
+        for name, entry in profile()["variables"].items()
+        if (c := schema.channels.get(entry.get("source", ""))) is not None
+    }
     data: dict[str, Any] = {}
-    coords: dict[str, Any] = {"event": ("event", np.arange(1, epoch.size + 1), {"long_name": "Row in the product"}),
-                              "epoch": ("event", epoch, {"long_name": "Impact time (UTC)", "standard_name": "time"}),
-                              "source": source_coordinate(source, epoch.size)}
+    coords: dict[str, Any] = {
+        "event": ("event", np.arange(1, epoch.size + 1), {"long_name": "Row in the product"}),
+        "epoch": ("event", epoch, {"long_name": "Impact time (UTC)", "standard_name": "time"}),
+        "source": source_coordinate(source, epoch.size),
+    }
     used = set(official.values())
     for channel in schema.channels.values():
         values = cdf.varget(official[channel.name]) / channel.calibration_factor
         counts = np.rint(values)
         if not np.allclose(values, counts, rtol=0, atol=1e-6):
-            raise ProductError(f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
-                             "the product was calibrated with other factors")
+            raise ProductError(
+                f"{source}: {official[channel.name]} / {channel.calibration_factor} is not whole: "
+                "the product was calibrated with other factors"
+            )
         data[channel.name] = (("event", channel.dim), counts.astype(np.uint16), channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
     for axis, entry in profile()["variables"].items():  # the official 2-D time axes give the trigger times
         kind, _, channel_name = entry.get("derived", "").partition(":")
         if kind == "time_from_trigger":
             trigger = schema.channels[channel_name].trigger_time
-            data[trigger] = ("event", -cdf.varget(axis)[:, 0], {"long_name": "Trigger time from the record start",
-                                                                "units": "us"})
+            data[trigger] = (
+                "event",
+                -cdf.varget(axis)[:, 0],
+                {"long_name": "Trigger time from the record start", "units": "us"},
+            )
             used.add(axis)
     for item in schema.housekeeping:
         data[item.name] = ("event", cdf.varget(item.name), dict(item.attrs))
@@ -230,15 +264,24 @@ def _l1b_model(cdf: Any, schema: Any, epoch: np.ndarray, source: str) -> tuple[x
         data[name] = ("event", cdf.varget(name), {"long_name": name})
         used.add(name)
     if "dead_time" in cdf.cdf_info().zVariables:  # official seconds -> the model's microseconds
-        data["dead_time"] = ("event", cdf.varget("dead_time") * 1e6, {"long_name": "Dead time after the event",
-                                                                       "units": "us"})
+        data["dead_time"] = (
+            "event",
+            cdf.varget("dead_time") * 1e6,
+            {"long_name": "Dead time after the event", "units": "us"},
+        )
         used.add("dead_time")
     for name, entry in profile()["variables"].items():  # the mission's event flags, copied through from L1a
         if entry.get("source") == name and name.endswith("_flag") and name in cdf.cdf_info().zVariables:
-            data[name] = ("event", cdf.varget(name).astype(np.uint8), {"long_name": entry["attrs"]["CATDESC"],
-                                                                        "flag_values": [0, 1]})
+            data[name] = (
+                "event",
+                cdf.varget(name).astype(np.uint8),
+                {"long_name": entry["attrs"]["CATDESC"], "flag_values": [0, 1]},
+            )
             used.add(name)
-    data["quality_flags"] = ("event", np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
-                             {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
+    data["quality_flags"] = (
+        "event",
+        np.zeros(epoch.size, np.uint16),  # an L1b product carries no per-event flags
+        {"long_name": "Event quality flags", **QualityFlag.flag_attributes()},
+    )
     ds = xr.Dataset(data, coords=coords, attrs={"idex_schema": schema.name, "title": "IDEX dust-impact events"})
     return with_trigger_clocks(ds), used

@@ -113,7 +113,10 @@ def expand_paths(paths: str | PathLike | Iterable[PathLike]) -> list[str]:
 def __getattr__(name: str) -> object:
     """``open_products`` moved to :mod:`idex.opening` (it opens every kind of file); the old name still works."""
     if name == "open_products":
-        warnings.warn("idex.io.products.open_products moved: use idex.open_products (idex.opening.open_products)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "idex.io.products.open_products moved: use idex.open_products (idex.opening.open_products)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module("idex.opening"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,32 +23,89 @@ from idex.exceptions import TrcError
 __all__ = ["Trace", "TrcError", "TrcHeader", "read_trc"]
 
 _DESCRIPTOR = [  # (name, offset, numpy type) relative to "WAVEDESC"
-    ("descriptor_name", 0, "S16"), ("template_name", 16, "S16"), ("comm_type", 32, "i2"), ("comm_order", 34, "i2"),
-    ("wave_descriptor", 36, "i4"), ("user_text", 40, "i4"), ("res_desc1", 44, "i4"), ("trigtime_array", 48, "i4"),
-    ("ris_time_array", 52, "i4"), ("res_array1", 56, "i4"), ("wave_array_1", 60, "i4"), ("wave_array_2", 64, "i4"),
-    ("res_array2", 68, "i4"), ("res_array3", 72, "i4"), ("instrument_name", 76, "S16"),
-    ("instrument_number", 92, "i4"), ("trace_label", 96, "S16"), ("wave_array_count", 116, "i4"),
-    ("pnts_per_screen", 120, "i4"), ("first_valid_pnt", 124, "i4"), ("last_valid_pnt", 128, "i4"),
-    ("first_point", 132, "i4"), ("sparsing_factor", 136, "i4"), ("segment_index", 140, "i4"),
-    ("subarray_count", 144, "i4"), ("sweeps_per_acq", 148, "i4"), ("points_per_pair", 152, "i2"),
-    ("pair_offset", 154, "i2"), ("vertical_gain", 156, "f4"), ("vertical_offset", 160, "f4"),
-    ("max_value", 164, "f4"), ("min_value", 168, "f4"), ("nominal_bits", 172, "i2"),
-    ("nom_subarray_count", 174, "i2"), ("horiz_interval", 176, "f4"), ("horiz_offset", 180, "f8"),
-    ("pixel_offset", 188, "f8"), ("vertunit", 196, "S48"), ("horunit", 244, "S48"),
-    ("horiz_uncertainty", 292, "f4"), ("trigger_seconds", 296, "f8"), ("trigger_minutes", 304, "i1"),
-    ("trigger_hours", 305, "i1"), ("trigger_day", 306, "i1"), ("trigger_month", 307, "i1"),
-    ("trigger_year", 308, "i2"), ("acq_duration", 312, "f4"), ("record_type", 316, "i2"),
-    ("processing_done", 318, "i2"), ("ris_sweeps", 322, "i2"), ("timebase", 324, "i2"),
-    ("vert_coupling", 326, "i2"), ("probe_att", 328, "f4"), ("fixed_vert_gain", 332, "i2"),
-    ("bandwidth_limit", 334, "i2"), ("vertical_vernier", 336, "f4"), ("acq_vert_offset", 340, "f4"),
+    ("descriptor_name", 0, "S16"),
+    ("template_name", 16, "S16"),
+    ("comm_type", 32, "i2"),
+    ("comm_order", 34, "i2"),
+    ("wave_descriptor", 36, "i4"),
+    ("user_text", 40, "i4"),
+    ("res_desc1", 44, "i4"),
+    ("trigtime_array", 48, "i4"),
+    ("ris_time_array", 52, "i4"),
+    ("res_array1", 56, "i4"),
+    ("wave_array_1", 60, "i4"),
+    ("wave_array_2", 64, "i4"),
+    ("res_array2", 68, "i4"),
+    ("res_array3", 72, "i4"),
+    ("instrument_name", 76, "S16"),
+    ("instrument_number", 92, "i4"),
+    ("trace_label", 96, "S16"),
+    ("wave_array_count", 116, "i4"),
+    ("pnts_per_screen", 120, "i4"),
+    ("first_valid_pnt", 124, "i4"),
+    ("last_valid_pnt", 128, "i4"),
+    ("first_point", 132, "i4"),
+    ("sparsing_factor", 136, "i4"),
+    ("segment_index", 140, "i4"),
+    ("subarray_count", 144, "i4"),
+    ("sweeps_per_acq", 148, "i4"),
+    ("points_per_pair", 152, "i2"),
+    ("pair_offset", 154, "i2"),
+    ("vertical_gain", 156, "f4"),
+    ("vertical_offset", 160, "f4"),
+    ("max_value", 164, "f4"),
+    ("min_value", 168, "f4"),
+    ("nominal_bits", 172, "i2"),
+    ("nom_subarray_count", 174, "i2"),
+    ("horiz_interval", 176, "f4"),
+    ("horiz_offset", 180, "f8"),
+    ("pixel_offset", 188, "f8"),
+    ("vertunit", 196, "S48"),
+    ("horunit", 244, "S48"),
+    ("horiz_uncertainty", 292, "f4"),
+    ("trigger_seconds", 296, "f8"),
+    ("trigger_minutes", 304, "i1"),
+    ("trigger_hours", 305, "i1"),
+    ("trigger_day", 306, "i1"),
+    ("trigger_month", 307, "i1"),
+    ("trigger_year", 308, "i2"),
+    ("acq_duration", 312, "f4"),
+    ("record_type", 316, "i2"),
+    ("processing_done", 318, "i2"),
+    ("ris_sweeps", 322, "i2"),
+    ("timebase", 324, "i2"),
+    ("vert_coupling", 326, "i2"),
+    ("probe_att", 328, "f4"),
+    ("fixed_vert_gain", 332, "i2"),
+    ("bandwidth_limit", 334, "i2"),
+    ("vertical_vernier", 336, "f4"),
+    ("acq_vert_offset", 340, "f4"),
     ("wave_source", 344, "i2"),
 ]
 DESCRIPTOR_BYTES = 346
-_RECORD_TYPES = ("single_sweep", "interleaved", "histogram", "graph", "filter_coefficient", "complex", "extrema",
-                 "sequence_obsolete", "centered_RIS", "peak_detect")
+_RECORD_TYPES = (
+    "single_sweep",
+    "interleaved",
+    "histogram",
+    "graph",
+    "filter_coefficient",
+    "complex",
+    "extrema",
+    "sequence_obsolete",
+    "centered_RIS",
+    "peak_detect",
+)
 _COUPLINGS = ("DC 50 Ohm", "ground", "DC 1 MOhm", "ground", "AC 1 MOhm")
-_PROCESSING = ("no_processing", "fir_filter", "interpolated", "sparsed", "autoscaled", "no_result", "rolling",
-               "cumulative")
+_PROCESSING = (
+    "no_processing",
+    "fir_filter",
+    "interpolated",
+    "sparsed",
+    "autoscaled",
+    "no_result",
+    "rolling",
+    "cumulative",
+)
 
 
 @dataclass(frozen=True)
@@ -138,23 +195,31 @@ class TrcHeader:
     @property
     def data_offset(self) -> int:
         """Byte offset of WAVE_ARRAY_1 in the file."""
-        return (self.wavedesc_offset + self.wave_descriptor + self.user_text + self.trigtime_array
-                + self.ris_time_array)
+        return self.wavedesc_offset + self.wave_descriptor + self.user_text + self.trigtime_array + self.ris_time_array
 
     @property
     def trigger_time(self) -> np.datetime64:
         """Trigger time stamp with the full sub-second precision (ns); NaT when the stamp is not a valid time."""
-        if not (np.isfinite(self.trigger_seconds) and 0 <= self.trigger_seconds < 61 and 1 <= self.trigger_month <= 12
-                and 1 <= self.trigger_day <= 31 and 0 <= self.trigger_hours < 24 and 0 <= self.trigger_minutes < 60
-                and 0 < self.trigger_year < 10000):
+        if not (
+            np.isfinite(self.trigger_seconds)
+            and 0 <= self.trigger_seconds < 61
+            and 1 <= self.trigger_month <= 12
+            and 1 <= self.trigger_day <= 31
+            and 0 <= self.trigger_hours < 24
+            and 0 <= self.trigger_minutes < 60
+            and 0 < self.trigger_year < 10000
+        ):
             return np.datetime64("NaT", "ns")
         whole = int(self.trigger_seconds)
         try:
             day = np.datetime64(f"{self.trigger_year:04d}-{self.trigger_month:02d}-{self.trigger_day:02d}", "ns")
         except ValueError:  # e.g. 31 February
             return np.datetime64("NaT", "ns")
-        return (day + np.timedelta64(self.trigger_hours * 3600 + self.trigger_minutes * 60 + whole, "s")
-                + np.timedelta64(int(round((self.trigger_seconds - whole) * 1e9)), "ns"))
+        return (
+            day
+            + np.timedelta64(self.trigger_hours * 3600 + self.trigger_minutes * 60 + whole, "s")
+            + np.timedelta64(int(round((self.trigger_seconds - whole) * 1e9)), "ns")
+        )
 
     @property
     def record_type_name(self) -> str:
@@ -206,30 +271,42 @@ def _read_header(buffer: bytes | np.ndarray, path: Path) -> TrcHeader:
     if start < 0:
         raise TrcError(f"{path}: not a LeCroy trace (no WAVEDESC in the first 64 bytes)")
     if len(buffer) < start + DESCRIPTOR_BYTES:
-        raise TrcError(f"{path}: truncated: the descriptor needs {start + DESCRIPTOR_BYTES} bytes, "
-                       f"the file has {len(buffer)}")
-    order = "<" if int.from_bytes(buffer[start + 34:start + 36], "little") == 1 else ">"
-    dtype = np.dtype({"names": [f[0] for f in _DESCRIPTOR], "formats": [order + f[2] for f in _DESCRIPTOR],
-                      "offsets": [f[1] for f in _DESCRIPTOR], "itemsize": DESCRIPTOR_BYTES})
+        raise TrcError(
+            f"{path}: truncated: the descriptor needs {start + DESCRIPTOR_BYTES} bytes, the file has {len(buffer)}"
+        )
+    order = "<" if int.from_bytes(buffer[start + 34 : start + 36], "little") == 1 else ">"
+    dtype = np.dtype(
+        {
+            "names": [f[0] for f in _DESCRIPTOR],
+            "formats": [order + f[2] for f in _DESCRIPTOR],
+            "offsets": [f[1] for f in _DESCRIPTOR],
+            "itemsize": DESCRIPTOR_BYTES,
+        }
+    )
     record = np.frombuffer(buffer, dtype=dtype, count=1, offset=start)[0]
     values: dict[str, Any] = {}
     for name, _, kind in _DESCRIPTOR:
         value = record[name]
-        values[name] = value.split(b"\0", 1)[0].decode("ascii", "replace").strip() if kind.startswith("S") \
-            else value.item()
+        values[name] = (
+            value.split(b"\0", 1)[0].decode("ascii", "replace").strip() if kind.startswith("S") else value.item()
+        )
     if not values["template_name"].startswith("LECROY_2"):
         raise TrcError(f"{path}: unsupported template {values['template_name']!r} (expected LECROY_2_x)")
     if values["comm_type"] not in (0, 1):
         raise TrcError(f"{path}: COMM_TYPE {values['comm_type']} is neither 0 (byte) nor 1 (word)")
     if values["wave_descriptor"] < DESCRIPTOR_BYTES:
-        raise TrcError(f"{path}: WAVE_DESCRIPTOR {values['wave_descriptor']} is shorter than the "
-                       f"{DESCRIPTOR_BYTES}-byte descriptor of the LECROY_2 template")
+        raise TrcError(
+            f"{path}: WAVE_DESCRIPTOR {values['wave_descriptor']} is shorter than the "
+            f"{DESCRIPTOR_BYTES}-byte descriptor of the LECROY_2 template"
+        )
     for block in ("user_text", "trigtime_array", "ris_time_array", "wave_array_1", "subarray_count"):
         if values[block] < 0:
             raise TrcError(f"{path}: {block.upper()} is negative ({values[block]})")
     if values["trigtime_array"] and values["trigtime_array"] != 16 * max(1, values["subarray_count"]):
-        raise TrcError(f"{path}: TRIGTIME_ARRAY of {values['trigtime_array']} bytes does not hold 16 bytes for each "
-                       f"of the {values['subarray_count']} segments")
+        raise TrcError(
+            f"{path}: TRIGTIME_ARRAY of {values['trigtime_array']} bytes does not hold 16 bytes for each "
+            f"of the {values['subarray_count']} segments"
+        )
     if not np.isfinite(values["horiz_interval"]) or values["horiz_interval"] <= 0:
         raise TrcError(f"{path}: HORIZ_INTERVAL {values['horiz_interval']} is not a sample interval")
     return TrcHeader(**values, wavedesc_offset=start)
@@ -286,18 +363,22 @@ def _read(path: Path, header_only: bool) -> Trace | TrcHeader:
     header = _read_header(buffer, path)
     end = header.data_offset + header.wave_array_1
     if size < end:
-        raise TrcError(f"{path}: truncated: the descriptor announces {end} bytes of descriptor and data, "
-                       f"the file has {size}")
+        raise TrcError(
+            f"{path}: truncated: the descriptor announces {end} bytes of descriptor and data, the file has {size}"
+        )
     segments = header.segments
     if header.n_samples % segments:
         raise TrcError(f"{path}: {header.n_samples} samples do not split into {segments} equal segments")
     if header.trigtime_array:
-        table = np.frombuffer(buffer, dtype=f"{header.byte_order}f8", count=2 * segments,
-                              offset=header.wavedesc_offset + header.wave_descriptor + header.user_text)
+        table = np.frombuffer(
+            buffer,
+            dtype=f"{header.byte_order}f8",
+            count=2 * segments,
+            offset=header.wavedesc_offset + header.wave_descriptor + header.user_text,
+        )
         trigger_times, offsets = table[0::2].copy(), table[1::2].copy()
     else:
         trigger_times, offsets = np.zeros(1), np.array([header.horiz_offset])
     raw = np.frombuffer(buffer, dtype=header.sample_dtype, count=header.n_samples, offset=header.data_offset)
     volts = header.vertical_gain * raw.astype(np.float64) - header.vertical_offset
     return Trace(path, header, trigger_times, offsets, volts.reshape(segments, -1))
-

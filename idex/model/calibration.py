@@ -72,8 +72,11 @@ def calibrated(ds: xr.Dataset, channels: Iterable[str] | None = None) -> xr.Data
     >>> ds.idex.calibrated()["target_low"].attrs["units"]
     'pC'
     """
-    names = list(channels) if channels is not None else [
-        name for name, v in ds.data_vars.items() if "calibration_factor" in v.attrs]
+    names = (
+        list(channels)
+        if channels is not None
+        else [name for name, v in ds.data_vars.items() if "calibration_factor" in v.attrs]
+    )
     out = {}
     for name in names:
         raw = ds[name]

@@ -42,8 +42,13 @@ __all__ = ["DECIDED_BY", "classify", "dust_hits"]
 UNKNOWN = np.uint8(255)
 """Flag value of events without a header packet (the trigger information is missing)."""
 
-DECIDED_BY = ("not_science", "not_dust", "two_peaks_in_one_gain", "single_wide_high_gain_peak",
-              "two_peaks_after_truncated_baseline")
+DECIDED_BY = (
+    "not_science",
+    "not_dust",
+    "two_peaks_in_one_gain",
+    "single_wide_high_gain_peak",
+    "two_peaks_after_truncated_baseline",
+)
 """Meanings of ``dust_decided_by`` (its values are the positions in this tuple)."""
 
 
@@ -74,26 +79,45 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     names = {"science": "science_event_flag", "noise": "noise_capture_flag", "pulser": "pulser_flag"}
     for kind, name in names.items():
         values = np.where(has_header, (kinds == kind).astype(np.uint8), UNKNOWN)
-        out[name] = ("event", values, _flag_attrs(f"The event is a {kind.replace('science', 'science (real)')} "
-                                                  "event by the mission's trigger rules"))
-    out["active_channels"] = ("event", active.astype(np.uint8), {
-        "long_name": "Channels active in the trigger (trigger-id bits and non-zero TOF trigger modes)",
-        "flag_masks": [1 << i for i in range(len(spec.trigger_bits))],
-        "flag_meanings": " ".join(spec.trigger_bits)})
-    out["software_trigger"] = ("event", software.astype(np.uint8),
-                               {"long_name": "Software or external trigger", "flag_values": [0, 1]})
+        out[name] = (
+            "event",
+            values,
+            _flag_attrs(
+                f"The event is a {kind.replace('science', 'science (real)')} event by the mission's trigger rules"
+            ),
+        )
+    out["active_channels"] = (
+        "event",
+        active.astype(np.uint8),
+        {
+            "long_name": "Channels active in the trigger (trigger-id bits and non-zero TOF trigger modes)",
+            "flag_masks": [1 << i for i in range(len(spec.trigger_bits))],
+            "flag_meanings": " ".join(spec.trigger_bits),
+        },
+    )
+    out["software_trigger"] = (
+        "event",
+        software.astype(np.uint8),
+        {"long_name": "Software or external trigger", "flag_values": [0, 1]},
+    )
     if waveforms is None:
-        waveforms = {c.name: WaveformRows.dense(ds[c.name].values, c.fill_value)
-                     for c in schema.channels.values() if c.name in ds}
+        waveforms = {
+            c.name: WaveformRows.dense(ds[c.name].values, c.fill_value)
+            for c in schema.channels.values()
+            if c.name in ds
+        }
     for channel in schema.channels.values():
         if channel.name not in waveforms:
             continue
-        limit = spec.saturation_fraction * (2 ** channel.sample_bits - 1)
+        limit = spec.saturation_fraction * (2**channel.sample_bits - 1)
         stored = waveforms[channel.name]
         saturated = np.zeros(n, np.uint8)  # a row of fill values never saturates
         saturated[stored.rows] = _saturated_rows(stored.samples, limit, channel.fill_value)
-        out[f"{channel.name}_saturation_flag"] = ("event", saturated, _flag_attrs(
-            f"{channel.name} reached {spec.saturation_fraction:.0%} of full scale ({limit:.2f} DN)"))
+        out[f"{channel.name}_saturation_flag"] = (
+            "event",
+            saturated,
+            _flag_attrs(f"{channel.name} reached {spec.saturation_fraction:.0%} of full scale ({limit:.2f} DN)"),
+        )
     gains = spec.dust.channels
     channel = schema.channels[gains[0]]
     tested = np.flatnonzero(has_header & (kinds == "science"))
@@ -101,14 +125,17 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
     limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
     clock, trigger = ds[channel.time].values.astype(np.float64), ds[channel.trigger_time].values.astype(np.float64)
-    references = (np.array(spec.dust.reference_baseline_dn, np.float64),
-                  np.array(spec.dust.reference_sigma_dn, np.float64))
+    references = (
+        np.array(spec.dust.reference_baseline_dn, np.float64),
+        np.array(spec.dust.reference_sigma_dn, np.float64),
+    )
 
     def test_block(start: int, stop: int) -> tuple[np.ndarray, ...]:  # events without data share one fill row
         rows = tested[start:stop]
         arrays, index = zip(*(w.gather(rows) for w in tof), strict=True)
-        return dust_test(arrays, fills, limits, clock, trigger[rows], np.stack(index), _parameters(spec.dust),
-                         *references)
+        return dust_test(
+            arrays, fills, limits, clock, trigger[rows], np.stack(index), _parameters(spec.dust), *references
+        )
 
     parts = run_blocks(test_block, blocks(tested.size, minimum=32))
     rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
@@ -118,33 +145,57 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     decided[tested] = rule
     why = {}
     for index, g in enumerate(gains):
-        for name, values, dtype in (("dust_baseline", baseline, np.float64), ("dust_noise", sigma, np.float64),
-                                    ("dust_peaks", qualifying, np.int16), ("widest_peak", widest, np.float64)):
+        for name, values, dtype in (
+            ("dust_baseline", baseline, np.float64),
+            ("dust_noise", sigma, np.float64),
+            ("dust_peaks", qualifying, np.int16),
+            ("widest_peak", widest, np.float64),
+        ):
             full = np.zeros(n, dtype) if dtype == np.int16 else np.full(n, np.nan)
             full[tested] = values[:, index]
             why[f"{g}_{name}"] = full
     out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))
-    out["dust_decided_by"] = ("event", decided, {"long_name": "Which rule decided the dust test",
-                                                 "flag_values": list(range(len(DECIDED_BY))),
-                                                 "flag_meanings": " ".join(DECIDED_BY)})
+    out["dust_decided_by"] = (
+        "event",
+        decided,
+        {
+            "long_name": "Which rule decided the dust test",
+            "flag_values": list(range(len(DECIDED_BY))),
+            "flag_meanings": " ".join(DECIDED_BY),
+        },
+    )
     for g in gains:
-        out[f"{g}_dust_baseline"] = ("event", why[f"{g}_dust_baseline"],
-                                     {"long_name": f"{g} baseline of the dust test (median of the first "
-                                                   f"{spec.dust.baseline_us} us)", "units": "dN"})
-        out[f"{g}_dust_noise"] = ("event", why[f"{g}_dust_noise"],
-                                  {"long_name": f"{g} noise of the dust test (1.4826 MAD)", "units": "dN"})
-        out[f"{g}_dust_peaks"] = ("event", why[f"{g}_dust_peaks"], {
-            "long_name": f"{g} peaks at least {spec.dust.min_width_us} us wide in the deciding pass"})
-        out[f"{g}_widest_peak"] = ("event", why[f"{g}_widest_peak"],
-                                   {"long_name": f"{g} widest peak (FWHM, on the highest unsaturated gain)",
-                                    "units": "us"})
+        out[f"{g}_dust_baseline"] = (
+            "event",
+            why[f"{g}_dust_baseline"],
+            {
+                "long_name": f"{g} baseline of the dust test (median of the first {spec.dust.baseline_us} us)",
+                "units": "dN",
+            },
+        )
+        out[f"{g}_dust_noise"] = (
+            "event",
+            why[f"{g}_dust_noise"],
+            {"long_name": f"{g} noise of the dust test (1.4826 MAD)", "units": "dN"},
+        )
+        out[f"{g}_dust_peaks"] = (
+            "event",
+            why[f"{g}_dust_peaks"],
+            {"long_name": f"{g} peaks at least {spec.dust.min_width_us} us wide in the deciding pass"},
+        )
+        out[f"{g}_widest_peak"] = (
+            "event",
+            why[f"{g}_widest_peak"],
+            {"long_name": f"{g} widest peak (FWHM, on the highest unsaturated gain)", "units": "us"},
+        )
     return out
 
 
 def _saturated_rows(raw: np.ndarray, limit: float, fill: int) -> np.ndarray:
     """1 for each row (event) with a sample other than ``fill`` at or above ``limit``, blocks in parallel."""
-    parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill),
-                       blocks(raw.shape[0], minimum=256))
+    parts = run_blocks(
+        lambda start, stop: _rows_reaching(raw[start:stop], limit, fill), blocks(raw.shape[0], minimum=256)
+    )
     return np.concatenate(parts)
 
 
@@ -186,8 +237,17 @@ def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, 
 
 
 def _parameters(dust: DustSpec) -> DustParameters:
-    return (dust.baseline_us, dust.height_sigma, dust.prominence_sigma, dust.distance_us, dust.min_width_us,
-            int(dust.min_peaks), dust.single_peak_width_us, dust.match_us, dust.truncation_dn)
+    return (
+        dust.baseline_us,
+        dust.height_sigma,
+        dust.prominence_sigma,
+        dust.distance_us,
+        dust.min_width_us,
+        int(dust.min_peaks),
+        dust.single_peak_width_us,
+        dust.match_us,
+        dust.truncation_dn,
+    )
 
 
 def dust_hits(ds: xr.Dataset) -> xr.Dataset:

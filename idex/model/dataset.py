@@ -27,8 +27,17 @@ from idex.model.timing import met_to_utc
 from idex.model.waveform_rows import WaveformRows
 from idex.schema import Channel, Schema
 
-__all__ = ["channel_attrs", "empty_events_dataset", "events_dataset", "source_coordinate", "stored_form",
-           "time_coordinate", "trigger_clock", "waveform_channels", "with_trigger_clocks"]
+__all__ = [
+    "channel_attrs",
+    "empty_events_dataset",
+    "events_dataset",
+    "source_coordinate",
+    "stored_form",
+    "time_coordinate",
+    "trigger_clock",
+    "waveform_channels",
+    "with_trigger_clocks",
+]
 
 EVENT = "event"
 
@@ -86,18 +95,33 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     number_field = schema.subheader_field("event_number")
     data: dict[str, Any] = {}
     coords: dict[str, Any] = {
-        EVENT: (EVENT, events.subheader[number_field.name], {"long_name": "Event number", **_field_attrs(number_field)}),
-        "epoch": (EVENT, _event_epoch(events, schema, values), {
-            "long_name": "Impact time (UTC)", "standard_name": "time",
-            "description": "Trigger time stamped in the event header (sub-header event time when the header "
-                           "is missing), MET converted to UTC with leap seconds"}),
-        "source": source_coordinate(source, events.subheader[number_field.name].size),
+        EVENT: (
+            EVENT,
+            events.subheader[str(number_field.name)],
+            {"long_name": "Event number", **_field_attrs(number_field)},
+        ),
+        "epoch": (
+            EVENT,
+            _event_epoch(events, schema, values),
+            {
+                "long_name": "Impact time (UTC)",
+                "standard_name": "time",
+                "description": "Trigger time stamped in the event header (sub-header event time when the header "
+                "is missing), MET converted to UTC with leap seconds",
+            },
+        ),
+        "source": source_coordinate(source, events.subheader[str(number_field.name)].size),
     }
-    data["packet_epoch"] = (EVENT, _utc(events.packet_coarse, events.packet_fine, schema), {
-        "long_name": "Spacecraft time of the event-header packet (UTC)",
-        "description": "Secondary-header MET of the header packet converted to UTC with leap seconds"})
-    for field, array in zip(schema.packet_time_fields, (events.packet_coarse, events.packet_fine)):
-        data[field.name] = (EVENT, array, _field_attrs(field))
+    data["packet_epoch"] = (
+        EVENT,
+        _utc(events.packet_coarse, events.packet_fine, schema),
+        {
+            "long_name": "Spacecraft time of the event-header packet (UTC)",
+            "description": "Secondary-header MET of the header packet converted to UTC with leap seconds",
+        },
+    )
+    for field, array in zip(schema.packet_time_fields, (events.packet_coarse, events.packet_fine), strict=True):
+        data[str(field.name)] = (EVENT, array, _field_attrs(field))
     for field in schema.subheader:
         if field.name and field.per_event and field.name != number_field.name:
             data[field.name] = (EVENT, events.subheader[field.name], _field_attrs(field))
@@ -113,10 +137,15 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
         if channel.trigger_time in data:  # the lazy trigger-relative clock, built with the rest (one merge)
             coords[trigger_clock_name(channel.time)] = trigger_clock(
-                xr.Variable(*coords[channel.time][:2]), xr.Variable(*data[channel.trigger_time][:2]),
-                channel.trigger_time)
-    data["quality_flags"] = (EVENT, events.quality,
-                             {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
+                xr.Variable(*coords[channel.time][:2]),
+                xr.Variable(*data[channel.trigger_time][:2]),
+                channel.trigger_time,
+            )
+    data["quality_flags"] = (
+        EVENT,
+        events.quality,
+        {"long_name": "Event quality flags", **QualityFlag.flag_attributes()},
+    )
     if schema.classification is not None:  # the mission's event flags, in the same construction (one merge)
         data.update(classify(_classification_inputs(data, coords, schema), schema, events.waveforms))
     return xr.Dataset(data, coords=coords, attrs=_global_attrs(schema, source))
@@ -126,22 +155,37 @@ def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], s
     """The few variables :func:`idex.model.classify.classify` reads, as a small Dataset."""
     spec = schema.classification
     assert spec is not None
-    names = {spec.trigger_id, spec.pulser_threshold_field, *spec.trigger_modes.values(), *schema.channels,
-             *(channel.trigger_time for channel in schema.channels.values())}
-    return xr.Dataset({name: data[name] for name in names if name in data},
-                      coords={channel.time: coords[channel.time] for channel in schema.channels.values()})
+    names = {
+        spec.trigger_id,
+        spec.pulser_threshold_field,
+        *spec.trigger_modes.values(),
+        *schema.channels,
+        *(channel.trigger_time for channel in schema.channels.values()),
+    }
+    return xr.Dataset(
+        {name: data[name] for name in names if name in data},
+        coords={channel.time: coords[channel.time] for channel in schema.channels.values()},
+    )
 
 
 def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
     """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation)."""
-    return (EVENT, np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
-            {"long_name": "File the event was read from"})
+    return (
+        EVENT,
+        np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
+        {"long_name": "File the event was read from"},
+    )
 
 
 def channel_attrs(channel: Channel) -> dict[str, Any]:
     """Attributes of a waveform variable: the schema's, plus its fill value, clocks and calibration."""
-    attrs = {**channel.attrs, "fill_value_used": channel.fill_value, "sample_bits": channel.sample_bits,
-             "time": channel.time, "trigger_time": channel.trigger_time}
+    attrs = {
+        **channel.attrs,
+        "fill_value_used": channel.fill_value,
+        "sample_bits": channel.sample_bits,
+        "time": channel.time,
+        "trigger_time": channel.trigger_time,
+    }
     if channel.calibration_factor is not None:
         attrs.update(calibration_factor=channel.calibration_factor, calibration_units=channel.calibration_units)
     return attrs
@@ -149,8 +193,11 @@ def channel_attrs(channel: Channel) -> dict[str, Any]:
 
 def time_coordinate(dim: str, n_samples: int, period_us: float) -> tuple[str, np.ndarray, dict[str, Any]]:
     """A 1-D sample clock: µs from the start of the record (``arange``, not ``linspace``)."""
-    return (dim, np.arange(n_samples) * period_us,
-            {"long_name": f"Time from the start of the {dim} record", "units": "us", "sample_rate_mhz": 1 / period_us})
+    return (
+        dim,
+        np.arange(n_samples) * period_us,
+        {"long_name": f"Time from the start of the {dim} record", "units": "us", "sample_rate_mhz": 1 / period_us},
+    )
 
 
 class _TriggerRelativeClock(BackendArray):
@@ -207,8 +254,9 @@ def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
 def trigger_clock(clock: xr.Variable, trigger: xr.Variable, trigger_name: str) -> xr.Variable:
     """The lazy ``(event, sample)`` clock ``clock - trigger`` (µs) of one sampling rate."""
     lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(np.asarray(clock.values), np.asarray(trigger.values)))
-    return xr.Variable((EVENT, clock.dims[0]), lazy, {"long_name": f"Time from the trigger ({trigger_name})",
-                                                      "units": "us"})
+    return xr.Variable(
+        (EVENT, clock.dims[0]), lazy, {"long_name": f"Time from the trigger ({trigger_name})", "units": "us"}
+    )
 
 
 def stored_form(ds: xr.Dataset) -> xr.Dataset:
@@ -220,8 +268,11 @@ def stored_form(ds: xr.Dataset) -> xr.Dataset:
 def waveform_channels(ds: xr.Dataset) -> list[str]:
     """Names of the waveform variables of an event model (those that name their clock and trigger time)."""
     variables = ds.variables  # plain Variables: no DataArray built per name
-    return [name for name in ds.data_vars if variables[name].ndim == 2
-            and "time" in variables[name].attrs and "trigger_time" in variables[name].attrs]
+    return [
+        str(name)
+        for name in ds.data_vars
+        if variables[name].ndim == 2 and "time" in variables[name].attrs and "trigger_time" in variables[name].attrs
+    ]
 
 
 def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
@@ -233,8 +284,10 @@ def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
         packet_fine=np.zeros(0, np.uint16),
         subheader={f.name: np.zeros(0, f.dtype) for f in schema.subheader if f.name and f.per_event},
         header=header,
-        waveforms={c.name: WaveformRows.dense(np.zeros((0, c.n_samples), np.uint16), c.fill_value)
-                   for c in schema.channels.values()},
+        waveforms={
+            c.name: WaveformRows.dense(np.zeros((0, c.n_samples), np.uint16), c.fill_value)
+            for c in schema.channels.values()
+        },
         quality=np.zeros(0, np.uint16),
     )
     return events_dataset(events, schema, source=source)
@@ -267,7 +320,9 @@ def _event_epoch(events: ScienceEvents, schema: Schema, values: dict[str, Any]) 
     return _utc(np.where(events.has_header, coarse, fallback), np.where(events.has_header, fine, 0), schema)
 
 
-def _derived(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+def _derived(
+    events: ScienceEvents, schema: Schema, values: dict[str, Any]
+) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
     """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
     values = dict(values)
     out = {}

@@ -28,6 +28,7 @@ import numpy as np
 
 from idex.model.order_statistics import median, median_spacing, sort_in_place
 from idex.model.peak_finding import find_peaks
+from idex.model.peak_widths import half_maximum_width, peak_widths
 from idex.model.statistics import MAD_TO_SIGMA
 
 __all__ = ["dust_test"]
@@ -113,9 +114,18 @@ def _distance_is_robust(clock: np.ndarray, distance_us: float) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma: float, distance: int,
-                height_sigma: float, prominence_sigma: float, limit: float, signal: np.ndarray,
-                out: np.ndarray) -> int:
+def _gain_peaks(
+    raw: np.ndarray,
+    corrected: np.ndarray,
+    time: np.ndarray,
+    sigma: float,
+    distance: int,
+    height_sigma: float,
+    prominence_sigma: float,
+    limit: float,
+    signal: np.ndarray,
+    out: np.ndarray,
+) -> int:
     """Peaks above the thresholds into ``out``, one per run of saturated samples (its highest corrected value,
     first on ties); returns how many. ``signal`` is scratch space."""
     if not (np.isfinite(sigma) and sigma > 0):
@@ -159,63 +169,6 @@ def _gain_peaks(raw: np.ndarray, corrected: np.ndarray, time: np.ndarray, sigma:
     return m
 
 
-@numba.njit(cache=True, nogil=True)
-def _crossing(time: np.ndarray, values: np.ndarray, a: int, b: int, level: float) -> float:
-    if values[b] == values[a]:
-        return time[a]
-    return time[a] + (level - values[a]) * (time[b] - time[a]) / (values[b] - values[a])
-
-
-@numba.njit(cache=True, nogil=True)
-def _fwhm(corrected: np.ndarray, time: np.ndarray, peak: int) -> float:
-    """Width (µs) of the region above half the peak's height around it; NaN where it is not bounded."""
-    height = corrected[peak]
-    if not (np.isfinite(height) and height > 0):
-        return np.nan
-    half = height / 2
-    n = corrected.size
-    left = peak
-    while left > 0 and np.isfinite(corrected[left]) and corrected[left] >= half:
-        left -= 1
-    right = peak
-    while right < n - 1 and np.isfinite(corrected[right]) and corrected[right] >= half:
-        right += 1
-    left_ok = (left < n - 1 and np.isfinite(corrected[left]) and corrected[left] < half
-               and np.isfinite(corrected[left + 1]) and corrected[left + 1] >= half)
-    right_ok = (right < n - 1 and np.isfinite(corrected[right]) and corrected[right] < half
-                and np.isfinite(corrected[right - 1]) and corrected[right - 1] >= half)
-    if not (left_ok and right_ok):
-        return np.nan
-    return abs(_crossing(time, corrected, right - 1, right, half) - _crossing(time, corrected, left, left + 1, half))
-
-
-@numba.njit(cache=True, nogil=True)
-def _widths(raw: np.ndarray, corrected: np.ndarray, peaks: np.ndarray, counts: np.ndarray, time: np.ndarray,
-            limits: np.ndarray, match_us: float, widths: np.ndarray) -> None:
-    """FWHM of every peak of every gain (row = gain) into ``widths``, saturated peaks measured on a lower gain."""
-    n_gains = raw.shape[0]
-    for g in range(n_gains):
-        for slot in range(counts[g]):
-            widths[g, slot] = np.nan
-            peak = peaks[g, slot]
-            if not raw[g, peak] >= limits[g]:
-                widths[g, slot] = _fwhm(corrected[g], time, peak)
-                continue
-            for lower in range(g + 1, n_gains):
-                if counts[lower] == 0:
-                    continue
-                nearest = peaks[lower, 0]
-                for other in peaks[lower, :counts[lower]]:
-                    if abs(time[other] - time[peak]) < abs(time[nearest] - time[peak]):
-                        nearest = other
-                if abs(time[nearest] - time[peak]) > match_us or raw[lower, nearest] >= limits[lower]:
-                    continue
-                width = _fwhm(corrected[lower], time, nearest)
-                if np.isfinite(width):
-                    widths[g, slot] = width
-                    break
-
-
 class _Workspace(NamedTuple):
     """Arrays of one pass, allocated once per call and reused for every event."""
 
@@ -228,26 +181,51 @@ class _Workspace(NamedTuple):
 
 @numba.njit(cache=True, nogil=True)
 def _workspace(n_gains: int, n_samples: int) -> _Workspace:
-    return _Workspace(np.empty((n_gains, n_samples)), np.zeros((n_gains, n_samples // 2 + 1), np.int64),
-                      np.zeros(n_gains, np.int64), np.empty((n_gains, n_samples // 2 + 1)), np.empty(n_samples))
+    return _Workspace(
+        np.empty((n_gains, n_samples)),
+        np.zeros((n_gains, n_samples // 2 + 1), np.int64),
+        np.zeros(n_gains, np.int64),
+        np.empty((n_gains, n_samples // 2 + 1)),
+        np.empty(n_samples),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
-def _pass(raw: np.ndarray, time: np.ndarray, baselines: np.ndarray, sigmas: np.ndarray, distance: int,
-          limits: np.ndarray, height_sigma: float, prominence_sigma: float, match_us: float,
-          work: _Workspace) -> None:
+def _pass(
+    raw: np.ndarray,
+    time: np.ndarray,
+    baselines: np.ndarray,
+    sigmas: np.ndarray,
+    distance: int,
+    limits: np.ndarray,
+    height_sigma: float,
+    prominence_sigma: float,
+    match_us: float,
+    work: _Workspace,
+) -> None:
     """Corrected gains, their peaks (row = gain, ``counts`` used) and the peak widths of one pass, into ``work``."""
     for g in range(raw.shape[0]):
         for i in range(raw.shape[1]):
             work.corrected[g, i] = raw[g, i] - baselines[g]
-        work.counts[g] = _gain_peaks(raw[g], work.corrected[g], time, sigmas[g], distance, height_sigma,
-                                     prominence_sigma, limits[g], work.signal, work.peaks[g])
-    _widths(raw, work.corrected, work.peaks, work.counts, time, limits, match_us, work.widths)
+        work.counts[g] = _gain_peaks(
+            raw[g],
+            work.corrected[g],
+            time,
+            sigmas[g],
+            distance,
+            height_sigma,
+            prominence_sigma,
+            limits[g],
+            work.signal,
+            work.peaks[g],
+        )
+    peak_widths(raw, work.corrected, work.peaks, work.counts, time, limits, match_us, work.widths)
 
 
 @numba.njit(cache=True, nogil=True)
-def _summary(widths: np.ndarray, counts: np.ndarray, min_width_us: float, qualifying: np.ndarray,
-             widest: np.ndarray) -> None:
+def _summary(
+    widths: np.ndarray, counts: np.ndarray, min_width_us: float, qualifying: np.ndarray, widest: np.ndarray
+) -> None:
     for g in range(counts.size):
         qualifying[g] = 0
         widest[g] = np.nan
@@ -268,12 +246,32 @@ def _any_finite(values: np.ndarray) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndarray, parameters: DustParameters,
-               reference_baseline: np.ndarray, reference_sigma: np.ndarray, work: _Workspace, baseline: np.ndarray,
-               sigma: np.ndarray, qualifying: np.ndarray, widest: np.ndarray) -> int:
+def _one_event(
+    raw: np.ndarray,
+    time: np.ndarray,
+    distance: int,
+    limits: np.ndarray,
+    parameters: DustParameters,
+    reference_baseline: np.ndarray,
+    reference_sigma: np.ndarray,
+    work: _Workspace,
+    baseline: np.ndarray,
+    sigma: np.ndarray,
+    qualifying: np.ndarray,
+    widest: np.ndarray,
+) -> int:
     """Rule of one event (``raw``: gains x samples, NaN where no sample); fills the per-gain outputs."""
-    (baseline_us, height_sigma, prominence_sigma, _, min_width_us, min_peaks, single_peak_width_us,
-     match_us, truncation_dn) = parameters
+    (
+        baseline_us,
+        height_sigma,
+        prominence_sigma,
+        _,
+        min_width_us,
+        min_peaks,
+        single_peak_width_us,
+        match_us,
+        truncation_dn,
+    ) = parameters
     n_gains = raw.shape[0]
     for g in range(n_gains):
         baseline[g], sigma[g] = _baseline_and_noise(raw[g], time, baseline_us)
@@ -284,8 +282,11 @@ def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndar
             continue
         if qualifying[g] >= min_peaks:
             return TWO_PEAKS
-        if g == 0 and work.counts[0] == 1 and \
-                _fwhm(work.corrected[0], time, work.peaks[0, 0]) >= single_peak_width_us:
+        if (
+            g == 0
+            and work.counts[0] == 1
+            and half_maximum_width(work.corrected[0], time, work.peaks[0, 0]) >= single_peak_width_us
+        ):
             return SINGLE_WIDE_PEAK
     # Element-wise loops rather than array expressions and np.where here: each of those is a kernel of its own
     # for numba to compile, which made the first use of idex markedly slower.
@@ -314,9 +315,17 @@ def _one_event(raw: np.ndarray, time: np.ndarray, distance: int, limits: np.ndar
 
 
 @numba.njit(cache=True, nogil=True)
-def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarray, clock: np.ndarray,
-              trigger: np.ndarray, events: np.ndarray, parameters: DustParameters, reference_baseline: np.ndarray,
-              reference_sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def dust_test(
+    gains: tuple[np.ndarray, ...],
+    fills: np.ndarray,
+    limits: np.ndarray,
+    clock: np.ndarray,
+    trigger: np.ndarray,
+    events: np.ndarray,
+    parameters: DustParameters,
+    reference_baseline: np.ndarray,
+    reference_sigma: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The dust test of the listed events.
 
     Parameters
@@ -367,6 +376,18 @@ def dust_test(gains: tuple[np.ndarray, ...], fills: np.ndarray, limits: np.ndarr
         for i in range(n_samples):
             time[i] = clock[i] - trigger[k]
         distance = shared_distance if robust else _distance_samples(time, distance_us)
-        rule[k] = _one_event(raw, time, distance, limits, parameters, reference_baseline, reference_sigma, work,
-                             baseline[k], sigma[k], qualifying[k], widest[k])
+        rule[k] = _one_event(
+            raw,
+            time,
+            distance,
+            limits,
+            parameters,
+            reference_baseline,
+            reference_sigma,
+            work,
+            baseline[k],
+            sigma[k],
+            qualifying[k],
+            widest[k],
+        )
     return rule, baseline, sigma, qualifying, widest

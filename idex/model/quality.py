@@ -84,8 +84,7 @@ class FitStatus(enum.IntEnum):
     """The model or data gave NaN/inf, or fewer valid samples than parameters: no result."""
     AT_BOUND = 3, "at a bound: the best chi-square lies on a parameter limit"
     """The best χ² lies on a parameter bound: the optimum inside the allowed range was not found."""
-    UNDETERMINED = 4, ("undetermined: a parameter is not constrained by the data, or the onset lies outside the "
-                       "record")
+    UNDETERMINED = 4, ("undetermined: a parameter is not constrained by the data, or the onset lies outside the record")
     """A scale parameter's standard error is at least its magnitude, the covariance is singular, or a
     location parameter (onset, centre) lies outside the fitted record."""
     NO_SIGNAL = 5, "no signal: the evidence for a pulse is below the false-alarm threshold"

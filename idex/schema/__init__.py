@@ -71,4 +71,3 @@ __all__ = [
     "schema_from_text",
     "validate_schema",
 ]
-

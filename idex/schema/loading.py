@@ -20,8 +20,9 @@ import yaml
 from idex._typing import PathLike
 from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.resources import YAML_LOADER, data_dir
+from idex.schema.building import dotted_path, line_of
 from idex.schema.definitions import Schema
-from idex.schema.validation import SchemaBuilder, dotted_path, line_of
+from idex.schema.validation import SchemaBuilder
 
 __all__ = [
     "SCHEMA_PATH_ENV",
@@ -65,8 +66,12 @@ def registered_name(value: object, attribute: str, *, kind: str = "schema") -> s
     if _REGISTERED_NAME.fullmatch(text) and any((d / sub / f"{text}.yaml").is_file() for d in schema_dirs()):
         return text
     result = ValidationResult(f"the {attribute!r} attribute of the data")
-    result.add("not-registered", attribute, f"names no shipped or registered {kind} ({len(str(value))} characters, not "
-                                            f"shown); a data attribute may only name one, never a file")
+    result.add(
+        "not-registered",
+        attribute,
+        f"names no shipped or registered {kind} ({len(str(value))} characters, not "
+        f"shown); a data attribute may only name one, never a file",
+    )
     raise SchemaError(result)
 
 
@@ -99,12 +104,14 @@ def indistinguishable_overlaps(schemas: Iterable[Schema]) -> list[str]:
     found = []
     ordered = sorted(schemas, key=lambda s: s.valid_from)
     for i, first in enumerate(ordered):
-        for second in ordered[i + 1:]:
+        for second in ordered[i + 1 :]:
             overlap = first.valid_until is None or second.valid_from < first.valid_until
             if overlap and first.header_packet_bytes == second.header_packet_bytes:
-                found.append(f"{first.name} and {second.name} overlap from {second.valid_from} and have the same "
-                             f"{first.header_packet_bytes}-byte event header: captures in the overlap go to "
-                             f"{second.name}")
+                found.append(
+                    f"{first.name} and {second.name} overlap from {second.valid_from} and have the same "
+                    f"{first.header_packet_bytes}-byte event header: captures in the overlap go to "
+                    f"{second.name}"
+                )
     return found
 
 
@@ -206,8 +213,11 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
     try:
         document, lines = _parse_yaml(text, result)
     except _TooManyNodes:
-        result.add("too-large", "", f"the YAML expands to more than {MAX_SCHEMA_NODES} values (aliases repeating "
-                                    "aliases?); a schema may not")
+        result.add(
+            "too-large",
+            "",
+            f"the YAML expands to more than {MAX_SCHEMA_NODES} values (aliases repeating aliases?); a schema may not",
+        )
         raise SchemaError(result) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -260,8 +270,9 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
             seen: set[str] = set()
             for key, value in node.value:
                 if key.value in seen:
-                    result.add("duplicate-key", dotted_path(path + (key.value,)), "key appears twice",
-                               key.start_mark.line + 1)
+                    result.add(
+                        "duplicate-key", dotted_path(path + (key.value,)), "key appears twice", key.start_mark.line + 1
+                    )
                 seen.add(key.value)
                 walk(value, path + (_scalar_key(key),))
         elif isinstance(node, yaml.SequenceNode):
@@ -287,5 +298,3 @@ def _dates_as_text(node: Any) -> Any:
 def _scalar_key(node: yaml.Node) -> Any:
     value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
     return value
-
-

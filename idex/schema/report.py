@@ -31,32 +31,44 @@ def describe(schema: Schema) -> str:
     trigger_id                        byte   56 bit 6  10 bits  IDX__TXHDRTRIGID
     """
     until = schema.valid_until if schema.valid_until is not None else "open"
-    lines = [f"{schema.name} ({schema.source})", f"  {schema.description}",
-             f"  valid {schema.valid_from} .. {until}; science APID {schema.science_apid}; event-header packets of "
-             f"{schema.header_packet_bytes} bytes (type {schema.header_type_code})",
-             "  sub-header (every science packet):"]
+    lines = [
+        f"{schema.name} ({schema.source})",
+        f"  {schema.description}",
+        f"  valid {schema.valid_from} .. {until}; science APID {schema.science_apid}; event-header packets of "
+        f"{schema.header_packet_bytes} bytes (type {schema.header_type_code})",
+        "  sub-header (every science packet):",
+    ]
     lines += [f"    {f.name or '(spare)':32s}  {_place(f)}  {f.mnemonic}" for f in schema.subheader]
     lines.append("  event header (header packets):")
     lines += [f"    {f.name or '(spare)':32s}  {_place(f)}  {f.mnemonic}" for f in schema.header_fields]
     lines.append("  channels:")
-    lines += [f"    {c.name}: type {c.type_code}, {c.n_samples} x {c.sample_bits}-bit samples at "
-              f"{c.sample_rate_mhz} MHz on {c.dim}" for c in schema.channels.values()]
+    lines += [
+        f"    {c.name}: type {c.type_code}, {c.n_samples} x {c.sample_bits}-bit samples at "
+        f"{c.sample_rate_mhz} MHz on {c.dim}"
+        for c in schema.channels.values()
+    ]
     lines.append("  derived: " + ", ".join(d.name for d in schema.derived))
-    lines.append("  housekeeping: " + (", ".join(f"{h.name} ({h.word} bits {h.lsb}..{h.lsb + h.bits - 1})"
-                                                for h in schema.housekeeping) or "none"))
+    lines.append(
+        "  housekeeping: "
+        + (", ".join(f"{h.name} ({h.word} bits {h.lsb}..{h.lsb + h.bits - 1})" for h in schema.housekeeping) or "none")
+    )
     return "\n".join(lines)
 
 
 def _items(schema: Schema) -> dict[str, str]:
     """Everything that can differ between versions, as comparable text keyed by what it is."""
-    items = {"validity": f"{schema.valid_from} .. {schema.valid_until}",
-             "event-header packet bytes": str(schema.header_packet_bytes)}
+    items = {
+        "validity": f"{schema.valid_from} .. {schema.valid_until}",
+        "event-header packet bytes": str(schema.header_packet_bytes),
+    }
     for kind, fields in (("sub-header", schema.subheader), ("header", schema.header_fields)):
         for f in fields:
             items[f"{kind} {f.name or f.mnemonic}"] = _place(f).replace("  ", ", ")
     for c in schema.channels.values():
-        items[f"channel {c.name}"] = (f"type {c.type_code}, {c.n_samples} x {c.sample_bits} bits, "
-                                      f"{c.sample_rate_mhz} MHz, factor {c.calibration_factor}")
+        items[f"channel {c.name}"] = (
+            f"type {c.type_code}, {c.n_samples} x {c.sample_bits} bits, "
+            f"{c.sample_rate_mhz} MHz, factor {c.calibration_factor}"
+        )
     for d in schema.derived:
         items[f"derived {d.name}"] = d.expression.source
     for h in schema.housekeeping:
@@ -103,10 +115,13 @@ def new_schema(name: str, base: str | PathLike, folder: PathLike | None = None) 
     document["name"] = name
     document["description"] = f"Copy of {source.name} to edit: {document.get('description', '')}"
     target_folder.mkdir(parents=True, exist_ok=True)
-    header = (f"# {name}: made with `idex schema new {name} --from {source.name}`; edit it, then check it with\n"
-              f"# `idex schema validate {target}` and compare with `idex schema diff {source.name} {name}`.\n")
-    target.write_text(header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120),
-                      encoding="utf-8")
+    header = (
+        f"# {name}: made with `idex schema new {name} --from {source.name}`; edit it, then check it with\n"
+        f"# `idex schema validate {target}` and compare with `idex schema diff {source.name} {name}`.\n"
+    )
+    target.write_text(
+        header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8"
+    )
     return target
 
 

@@ -4,22 +4,20 @@ while the dataclasses are built; every problem with its YAML path and line."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from idex.exceptions import ValidationResult
 from idex.resources import data_dir
+from idex.schema.building import FieldBuilder
 from idex.schema.ccsds import PRIMARY_HEADER_BITS
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
     CompositionSpec,
     Conversion,
-    Derived,
     DustSpec,
     Field,
     FitParameter,
@@ -29,15 +27,14 @@ from idex.schema.definitions import (
     MessageSpec,
     Schema,
 )
-from idex.schema.expressions import MAX_INTEGER_BITS, Bound, Expression, ExpressionError
+from idex.schema.expressions import MAX_INTEGER_BITS, Bound
 
-__all__ = ["SchemaBuilder", "dotted_path", "fit_specs", "line_of"]
-
-_RESERVED_NAMES = frozenset({"event", "epoch", "quality_flags"})
+__all__ = ["SchemaBuilder", "fit_specs"]
 
 
-def fit_specs(entries: Mapping[str, dict], channels: set[str],
-              error: Callable[[str, tuple, str], None]) -> dict[str, FitSpec]:
+def fit_specs(
+    entries: Mapping[str, dict], channels: set[str], error: Callable[[str, tuple, str], None]
+) -> dict[str, FitSpec]:
     """Build the fit declarations of a ``fits`` section (packet schema or scope setup), reporting problems.
 
     Parameters
@@ -61,129 +58,55 @@ def fit_specs(entries: Mapping[str, dict], channels: set[str],
             error("unknown-name", (name, "model"), f"unknown model {entry['model']!r}; choose one of {sorted(MODELS)}")
             continue
         if list(entry["parameters"]) != list(model.parameters):
-            error("parameters", (name, "parameters"),
-                  f"model {model.name!r} needs parameters {list(model.parameters)} in this order")
+            error(
+                "parameters",
+                (name, "parameters"),
+                f"model {model.name!r} needs parameters {list(model.parameters)} in this order",
+            )
         parameters = []
         for key, spec in entry["parameters"].items():
             if spec["initial"] not in RULES:
-                error("unknown-name", (name, "parameters", key, "initial"),
-                      f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}")
+                error(
+                    "unknown-name",
+                    (name, "parameters", key, "initial"),
+                    f"unknown initial-guess rule {spec['initial']!r}; choose one of {sorted(RULES)}",
+                )
             low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
             if low >= high:
                 error("bounds", (name, "parameters", key), f"min {low} is not below max {high}")
             parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
         window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
-        out[name] = FitSpec(name, model.name, (float(window[0]), float(window[1])), tuple(parameters),
-                            float(entry.get("false_alarm_probability", 1e-3)))
+        out[name] = FitSpec(
+            name,
+            model.name,
+            (float(window[0]), float(window[1])),
+            tuple(parameters),
+            float(entry.get("false_alarm_probability", 1e-3)),
+        )
     return out
 
 
-def dotted_path(path: Iterable[Any]) -> str:
-    """A YAML path as text: ``channels.tof_high.sample_bits``, list items as ``[i]``."""
-    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
-
-
-def line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
-    """The line of ``path`` in the YAML text, or of its nearest ancestor that has one."""
-    while path not in lines and path:
-        path = path[:-1]
-    return lines.get(path)
-
-
-def _storable(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (str, int, float)):
-        return True
-    if isinstance(value, list):
-        return bool(value) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    return False
-
-
-class SchemaBuilder:
+class SchemaBuilder(FieldBuilder):
     """Second validation pass: semantic checks while building the dataclasses."""
-
-    def __init__(self, path: Path, doc: dict, lines: dict[tuple, int], result: ValidationResult) -> None:
-        self.path, self.doc, self.lines, self.result = path, doc, lines, result
-        self.names: dict[str, tuple] = {}
-        self.bounds: dict[tuple, Bound] = {}  # what each expression's value can be, by its place
-
-    def error(self, code: str, where: tuple, message: str) -> None:
-        self.result.add(code, dotted_path(where), message, line_of(self.lines, where))
-
-    def claim(self, name: str, where: tuple) -> None:
-        """Register an output variable name; names must be unique across the whole schema."""
-        if name in _RESERVED_NAMES:
-            self.error("reserved-name", where, f"{name!r} is reserved for the event model")
-        elif name in self.names:
-            self.error("duplicate-name", where, f"{name!r} is already defined at {dotted_path(self.names[name])}")
-        else:
-            self.names[name] = where
-
-    def attrs(self, entry: Mapping[str, Any], where: tuple) -> dict[str, Any]:
-        attrs = dict(entry.get("attrs", {}))
-        for key in ("long_name", "units"):
-            if key in entry:
-                attrs[key] = entry[key]
-        for key, value in attrs.items():
-            if not _storable(value):
-                self.error("attr-type", where + ("attrs", key),
-                           f"attribute value {value!r} cannot be stored in CDF/netCDF "
-                           "(use a string, a number or a non-empty list of numbers)")
-        return attrs
-
-    def enumeration(self, entry: Mapping[str, Any], where: tuple, attrs: dict[str, Any]) -> dict[int, str]:
-        enum: dict[int, str] = {}
-        for key, label in entry.get("enumeration", {}).items():
-            try:
-                enum[int(key)] = label
-            except (TypeError, ValueError):
-                self.error("enum-key", where + ("enumeration", key), f"enumeration key {key!r} is not an integer")
-        if enum:
-            attrs["flag_values"] = sorted(enum)
-            attrs["flag_meanings"] = " ".join(enum[k].replace(" ", "_") for k in sorted(enum))
-        return enum
-
-    def fields(self, entries: list[dict], where: tuple, start_bit: int, claim: bool = True) -> tuple[Field, ...]:
-        out, offset = [], start_bit
-        for index, entry in enumerate(entries):
-            here = where + (index,)
-            name = None if entry.get("spare") else entry.get("name")
-            if name is None and not entry.get("spare"):
-                self.error("missing-name", here, f"field {entry['mnemonic']} needs a name (or spare: true)")
-            if name is not None and claim:
-                self.claim(name, here + ("name",))
-            attrs = self.attrs(entry, here)
-            attrs.setdefault("mnemonic", entry["mnemonic"])
-            enum = self.enumeration(entry, here, attrs)
-            out.append(Field(entry["mnemonic"], name, entry["bits"], offset, entry.get("per_event", True),
-                             MappingProxyType(enum), MappingProxyType(attrs)))
-            offset += entry["bits"]
-        if (offset - start_bit) % 8:
-            self.error("bit-alignment", where,
-                       f"fields add up to {offset - start_bit} bits, not a whole number of bytes")
-        return tuple(out)
-
-    def datetime(self, text: str | None, where: tuple) -> np.datetime64 | None:
-        if text is None:
-            return None
-        try:
-            return np.datetime64(text, "ns")
-        except ValueError:
-            self.error("datetime", where, f"{text!r} is not an ISO date-time like 2023-10-01T00:00:00")
-            return None
 
     def build(self) -> Schema:
         doc = self.doc
         if self.path.suffix in (".yaml", ".yml") and doc["name"] != self.path.stem:
-            self.error("name", ("name",), f"{doc['name']!r} differs from the file name {self.path.name!r}: a schema "
-                                          "is found by its file name, so the two must agree")
+            self.error(
+                "name",
+                ("name",),
+                f"{doc['name']!r} differs from the file name {self.path.name!r}: a schema "
+                "is found by its file name, so the two must agree",
+            )
         constants = {k: float(v) for k, v in doc["constants"].items()}
         for key in constants:
             self.claim(key, ("constants", key))
         framing = doc["framing"]
-        secondary = self.fields([{"mnemonic": f["name"].upper(), **f} for f in framing["secondary_header"]],
-                                ("framing", "secondary_header"), PRIMARY_HEADER_BITS)
+        secondary = self.fields(
+            [{"mnemonic": f["name"].upper(), **f} for f in framing["secondary_header"]],
+            ("framing", "secondary_header"),
+            PRIMARY_HEADER_BITS,
+        )
         sci = doc["science"]
         sub_start = secondary[-1].offset + secondary[-1].bits if secondary else PRIMARY_HEADER_BITS
         subheader = self.fields(sci["subheader"], ("science", "subheader"), sub_start)
@@ -197,17 +120,22 @@ class SchemaBuilder:
         sec_names = {f.name for f in secondary}
         for key in ("packet_coarse", "packet_fine"):
             if time[key] not in sec_names:
-                self.error("unknown-name", ("time", key),
-                           f"{time[key]!r} is not a secondary-header field ({sorted(sec_names)})")
+                self.error(
+                    "unknown-name",
+                    ("time", key),
+                    f"{time[key]!r} is not a secondary-header field ({sorted(str(n) for n in sec_names)})",
+                )
         known = {name: Bound.of(value) for name, value in constants.items()}
         known.update({f.name: Bound(False, min(f.bits, MAX_INTEGER_BITS)) for f in (*subheader, *header) if f.name})
-        event_coarse, event_fine = (self.expression(time[key], ("time", key), dict(known))
-                                    for key in ("event_coarse", "event_fine"))
+        event_coarse, event_fine = (
+            self.expression(time[key], ("time", key), dict(known)) for key in ("event_coarse", "event_fine")
+        )
         derived = self.derived(doc.get("derived", []), dict(known))
         fields_by_name = {f.name: f for f in header if f.name}
         housekeeping = self.housekeeping(doc.get("housekeeping", []), fields_by_name)
-        channels = self.channels(doc["channels"], constants, {d.name for d in derived},
-                                 sci["event_header"]["type_code"])
+        channels = self.channels(
+            doc["channels"], constants, {d.name for d in derived}, sci["event_header"]["type_code"]
+        )
         valid_from = self.datetime(doc["valid_from"], ("valid_from",))
         met_epoch = self.datetime(time["met_epoch"], ("time", "met_epoch"))
         xtce = data_dir("defs") / doc["xtce"] if doc.get("xtce") else None
@@ -243,44 +171,13 @@ class SchemaBuilder:
             fits=MappingProxyType(self.fits(doc.get("fits", {}), channels)),
             mass=self.mass(doc.get("mass"), channels),
             composition=self.composition(doc.get("composition"), channels),
-            classification=self.classification(doc.get("classification"), channels,
-                                               {f.name for f in header if f.name} | {d.name for d in derived}),
+            classification=self.classification(
+                doc.get("classification"), channels, {f.name for f in header if f.name} | {d.name for d in derived}
+            ),
             messages=self.messages(doc.get("messages"), secondary),
             cdf_global_attributes=MappingProxyType(dict(doc.get("cdf", {}).get("global_attributes", {}))),
             attrs=MappingProxyType(self.attrs(doc, ())),
         )
-
-    def expression(self, text: str, where: tuple, known: dict[str, Bound]) -> Expression:
-        """Parse an expression, check that it only reads names defined so far and bound its cost."""
-        try:
-            expression = Expression(text)
-        except ExpressionError as exc:
-            self.error("expression", where, str(exc))
-            return Expression("0")
-        unknown = sorted(expression.names - known.keys())
-        if unknown:
-            self.error("unknown-name", where,
-                       f"{', '.join(unknown)} not defined above (fields, constants or earlier derived entries)")
-            return expression
-        try:
-            self.bounds[where] = expression.bound(known)
-        except ExpressionError as exc:
-            self.error("expression-cost", where, str(exc))
-            return Expression("0")
-        return expression
-
-    def derived(self, entries: list[dict], known: dict[str, Bound]) -> tuple[Derived, ...]:
-        out = []
-        for index, entry in enumerate(entries):
-            here = ("derived", index)
-            self.claim(entry["name"], here + ("name",))
-            expression = self.expression(entry["expr"], here + ("expr",), known)
-            known[entry["name"]] = self.bounds.get(here + ("expr",), Bound(True))
-            attrs = self.attrs(entry, here)
-            enum = self.enumeration(entry, here, attrs)
-            dtype = np.dtype(entry["dtype"]) if "dtype" in entry else None
-            out.append(Derived(entry["name"], expression, dtype, MappingProxyType(enum), MappingProxyType(attrs)))
-        return tuple(out)
 
     def housekeeping(self, entries: list[dict], fields: Mapping[str, Field]) -> tuple[Housekeeping, ...]:
         out = []
@@ -292,13 +189,21 @@ class SchemaBuilder:
             if word is None:
                 self.error("unknown-name", here + ("word",), f"{entry['word']!r} is not an event-header field")
             elif entry["lsb"] + entry["bits"] > word.bits:
-                self.error("bit-range", here, f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
-                           f"exceed the {word.bits}-bit word {entry['word']!r}")
+                self.error(
+                    "bit-range",
+                    here,
+                    f"bits {entry['lsb']}..{entry['lsb'] + entry['bits'] - 1} "
+                    f"exceed the {word.bits}-bit word {entry['word']!r}",
+                )
             bits = set(range(entry["lsb"], entry["lsb"] + entry["bits"]))
             for other, (other_name, other_bits) in used.get(entry["word"], {}).items():
                 if bits & other_bits:
-                    self.error("bit-range", here, f"bits {min(bits & other_bits)}..{max(bits & other_bits)} of "
-                               f"{entry['word']!r} are also read by housekeeping[{other}] ({other_name})")
+                    self.error(
+                        "bit-range",
+                        here,
+                        f"bits {min(bits & other_bits)}..{max(bits & other_bits)} of "
+                        f"{entry['word']!r} are also read by housekeeping[{other}] ({other_name})",
+                    )
             used.setdefault(entry["word"], {})[index] = (entry["name"], bits)
             attrs = self.attrs(entry, here)
             enum = self.enumeration(entry, here, attrs)
@@ -312,8 +217,11 @@ class SchemaBuilder:
                 enumeration=MappingProxyType(enum) if enum else None,
                 lookup=(tuple(lookup["raw"]), tuple(lookup["value"])) if lookup else None,
             )
-            out.append(Housekeeping(entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion,
-                                    MappingProxyType(attrs)))
+            out.append(
+                Housekeeping(
+                    entry["name"], entry["word"], entry["lsb"], entry["bits"], conversion, MappingProxyType(attrs)
+                )
+            )
         return tuple(out)
 
     def messages(self, entry: dict | None, secondary: tuple[Field, ...]) -> MessageSpec | None:
@@ -330,18 +238,25 @@ class SchemaBuilder:
             self.error("not-found", ("messages", "dictionaries"), f"{entry['dictionaries']!r} is not in defs/")
         return MessageSpec(entry["apid"], fields, entry["coarse"], entry["fine"], entry["id"], dictionaries)
 
-    def classification(self, entry: dict | None, channels: Mapping[str, Channel],
-                       values: set[str]) -> ClassificationSpec | None:
+    def classification(
+        self, entry: dict | None, channels: Mapping[str, Channel], values: set[str]
+    ) -> ClassificationSpec | None:
         if entry is None:
             return None
         here = ("classification",)
-        for key, name in (("trigger_id", entry["trigger_id"]), ("pulser", entry["pulser"]["threshold_field"]),
-                          *(("trigger_modes", mode) for mode in entry["trigger_modes"].values())):
+        for key, name in (
+            ("trigger_id", entry["trigger_id"]),
+            ("pulser", entry["pulser"]["threshold_field"]),
+            *(("trigger_modes", mode) for mode in entry["trigger_modes"].values()),
+        ):
             if name not in values:
                 self.error("unknown-name", here + (key,), f"{name!r} is not a header field or derived value")
         dust = entry["dust"]
-        for key, names in (("trigger_bits", entry["trigger_bits"]), ("trigger_modes", entry["trigger_modes"]),
-                           ("dust", dust["channels"])):
+        for key, names in (
+            ("trigger_bits", entry["trigger_bits"]),
+            ("trigger_modes", entry["trigger_modes"]),
+            ("dust", dust["channels"]),
+        ):
             for name in names:
                 if name not in channels:
                     self.error("unknown-name", here + (key,), f"{name!r} is not a channel")
@@ -349,14 +264,30 @@ class SchemaBuilder:
         if len(dust["reference_baseline_dn"]) != gains or len(dust["reference_sigma_dn"]) != gains:
             self.error("dimension", here + ("dust",), f"one reference baseline and sigma per channel ({gains})")
         return ClassificationSpec(
-            entry["trigger_id"], MappingProxyType(dict(entry["trigger_bits"])), tuple(entry["software_bits"]),
-            MappingProxyType(dict(entry["trigger_modes"])), entry["pulser"]["channel"], entry["pulser"]["mode"],
-            entry["pulser"]["threshold_field"], entry["pulser"]["threshold"], float(entry["saturation_fraction"]),
-            DustSpec(tuple(dust["channels"]), *(float(dust[k]) for k in ("baseline_us", "height_sigma",
-                     "prominence_sigma", "distance_us", "min_width_us")), int(dust["min_peaks"]),
-                     float(dust["single_peak_width_us"]), float(dust["match_us"]),
-                     tuple(float(v) for v in dust["reference_baseline_dn"]),
-                     tuple(float(v) for v in dust["reference_sigma_dn"]), float(dust["truncation_dn"])))
+            entry["trigger_id"],
+            MappingProxyType(dict(entry["trigger_bits"])),
+            tuple(entry["software_bits"]),
+            MappingProxyType(dict(entry["trigger_modes"])),
+            entry["pulser"]["channel"],
+            entry["pulser"]["mode"],
+            entry["pulser"]["threshold_field"],
+            entry["pulser"]["threshold"],
+            float(entry["saturation_fraction"]),
+            DustSpec(
+                tuple(dust["channels"]),
+                float(dust["baseline_us"]),
+                float(dust["height_sigma"]),
+                float(dust["prominence_sigma"]),
+                float(dust["distance_us"]),
+                float(dust["min_width_us"]),
+                int(dust["min_peaks"]),
+                float(dust["single_peak_width_us"]),
+                float(dust["match_us"]),
+                tuple(float(v) for v in dust["reference_baseline_dn"]),
+                tuple(float(v) for v in dust["reference_sigma_dn"]),
+                float(dust["truncation_dn"]),
+            ),
+        )
 
     def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
         if entry is None:
@@ -368,13 +299,18 @@ class SchemaBuilder:
         low, high = entry["stretch_us_per_sqrt_u"]
         if low >= high:
             self.error("bounds", ("mass", "stretch_us_per_sqrt_u"), f"{low} is not below {high}")
-        return MassSpec(entry["channel"], entry["lines"], (float(low), float(high)),
-                        tuple(float(v) for v in entry["shift_from_trigger_us"]),
-                        float(entry.get("baseline_before_trigger_us", -0.5)),
-                        float(entry.get("match_tolerance_us", 0.1)),
-                        tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
-                        if "stretch_prior_us_per_sqrt_u" in entry else None,
-                        float(entry.get("prior_sigmas", 3.0)))
+        return MassSpec(
+            entry["channel"],
+            entry["lines"],
+            (float(low), float(high)),
+            _pair(entry["shift_from_trigger_us"]),
+            float(entry.get("baseline_before_trigger_us", -0.5)),
+            float(entry.get("match_tolerance_us", 0.1)),
+            tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
+            if "stretch_prior_us_per_sqrt_u" in entry
+            else None,
+            float(entry.get("prior_sigmas", 3.0)),
+        )
 
     def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:
         if entry is None:
@@ -389,20 +325,30 @@ class SchemaBuilder:
             if not (data_dir("defs") / entry[key]).is_file():
                 self.error("not-found", ("composition", key), f"{entry[key]!r} is not a file in {data_dir('defs')}")
         low, high = gains["saturation_dn"]
-        return CompositionSpec(tuple(gains["channels"]), (float(low), float(high)), int(gains["guard_samples"]),
-                               float(gains["baseline_before_trigger_us"]), float(gains["ratio_min_sigma"]),
-                               float(gains["ratio_tolerance"]), entry["lines"], entry["rsf"],
-                               float(entry["line_sigma_us"]), (float(entry["line_tau_us"][0]),
-                                                               float(entry["line_tau_us"][1])),
-                               float(entry["line_shape_spread"]),
-                               float(entry["detection_sigma"]), float(entry["resolution_samples"]))
+        return CompositionSpec(
+            tuple(gains["channels"]),
+            (float(low), float(high)),
+            int(gains["guard_samples"]),
+            float(gains["baseline_before_trigger_us"]),
+            float(gains["ratio_min_sigma"]),
+            float(gains["ratio_tolerance"]),
+            entry["lines"],
+            entry["rsf"],
+            float(entry["line_sigma_us"]),
+            (float(entry["line_tau_us"][0]), float(entry["line_tau_us"][1])),
+            float(entry["line_shape_spread"]),
+            float(entry["detection_sigma"]),
+            float(entry["resolution_samples"]),
+        )
 
     def fits(self, entries: Mapping[str, dict], channels: Mapping[str, Channel]) -> dict[str, FitSpec]:
-        return fit_specs(entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where,
-                                                                                           message))
+        return fit_specs(
+            entries, set(channels), lambda code, where, message: self.error(code, ("fits",) + where, message)
+        )
 
-    def channels(self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str],
-                 header_code: int) -> dict[str, Channel]:
+    def channels(
+        self, entries: Mapping[str, dict], constants: Mapping[str, float], derived: set[str], header_code: int
+    ) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
         codes: dict[int, str] = {header_code: "the event header"}
         dims: dict[str, tuple[int, float, str]] = {}
@@ -410,33 +356,66 @@ class SchemaBuilder:
             here = ("channels", name)
             self.claim(name, here)
             if entry["type_code"] in codes:
-                self.error("duplicate-code", here + ("type_code",),
-                           f"type code {entry['type_code']} is already used by {codes[entry['type_code']]}")
+                self.error(
+                    "duplicate-code",
+                    here + ("type_code",),
+                    f"type code {entry['type_code']} is already used by {codes[entry['type_code']]}",
+                )
             codes[entry["type_code"]] = f"channel {name!r}"
             if entry["sample_bits"] * entry["samples_per_word"] > entry["word_bits"]:
-                self.error("bit-range", here, f"{entry['samples_per_word']} samples of {entry['sample_bits']} bits "
-                           f"do not fit a {entry['word_bits']}-bit word")
+                self.error(
+                    "bit-range",
+                    here,
+                    f"{entry['samples_per_word']} samples of {entry['sample_bits']} bits "
+                    f"do not fit a {entry['word_bits']}-bit word",
+                )
             rate = entry["sample_rate_mhz"]
             if isinstance(rate, str):
                 if rate not in constants:
                     self.error("unknown-name", here + ("sample_rate_mhz",), f"{rate!r} is not a constant")
                 rate = constants.get(rate, math.nan)
             if entry["trigger_time"] not in derived:
-                self.error("unknown-name", here + ("trigger_time",),
-                           f"{entry['trigger_time']!r} is not a derived entry")
+                self.error(
+                    "unknown-name", here + ("trigger_time",), f"{entry['trigger_time']!r} is not a derived entry"
+                )
             axis = (entry["n_samples"], float(rate), entry["time"])
             if dims.setdefault(entry["dim"], axis) != axis:
-                self.error("dimension", here, f"dimension {entry['dim']!r} is shared with channels of a different "
-                           "length, rate or time coordinate")
-            out[name] = Channel(name, entry["type_code"], entry["sample_bits"], entry["samples_per_word"],
-                                entry["word_bits"], entry["n_samples"], entry.get("drop_trailing", 0), float(rate),
-                                entry["dim"], entry["time"], entry["trigger_time"], entry.get("fill_value", 65535),
-                                entry.get("compressed_samples"), entry.get("calibration", {}).get("factor"),
-                                entry.get("calibration", {}).get("units"), MappingProxyType(self.attrs(entry, here)))
+                self.error(
+                    "dimension",
+                    here,
+                    f"dimension {entry['dim']!r} is shared with channels of a different "
+                    "length, rate or time coordinate",
+                )
+            out[name] = Channel(
+                name,
+                entry["type_code"],
+                entry["sample_bits"],
+                entry["samples_per_word"],
+                entry["word_bits"],
+                entry["n_samples"],
+                entry.get("drop_trailing", 0),
+                float(rate),
+                entry["dim"],
+                entry["time"],
+                entry["trigger_time"],
+                entry.get("fill_value", 65535),
+                entry.get("compressed_samples"),
+                entry.get("calibration", {}).get("factor"),
+                entry.get("calibration", {}).get("units"),
+                MappingProxyType(self.attrs(entry, here)),
+            )
             if entry.get("compressed_samples", entry["n_samples"]) < entry["n_samples"]:
-                self.error("bit-range", here + ("compressed_samples",),
-                           f"a compressed record of {entry['compressed_samples']} samples cannot fill "
-                           f"n_samples = {entry['n_samples']}")
+                self.error(
+                    "bit-range",
+                    here + ("compressed_samples",),
+                    f"a compressed record of {entry['compressed_samples']} samples cannot fill "
+                    f"n_samples = {entry['n_samples']}",
+                )
         for dim, (_, _, time) in dims.items():
             self.claim(time, ("channels", f"<time coordinate of {dim}>"))
         return out
+
+
+def _pair(values: Sequence[Any]) -> tuple[float, float]:
+    low, high = values
+    return float(low), float(high)

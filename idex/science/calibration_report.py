@@ -69,13 +69,20 @@ def _curve_panel(top, bottom, fit: CurveFit, campaigns: tuple[str, ...], label: 
     for index, name in enumerate(campaigns):
         mine = fit.campaign == index
         top.loglog(fit.velocity[mine], fit.value[mine], ".", ms=3, alpha=0.6, label=name)
-        bottom.semilogx(fit.velocity[mine], np.log10(fit.value[mine]) - fit.curve.log10(fit.velocity[mine]), ".",
-                        ms=3, alpha=0.6)
+        bottom.semilogx(
+            fit.velocity[mine], np.log10(fit.value[mine]) - fit.curve.log10(fit.velocity[mine]), ".", ms=3, alpha=0.6
+        )
     speeds = fit.band_velocity
     centre = fit.curve.log10(speeds)
-    top.loglog(speeds, 10 ** centre, "k-", lw=1.5, label="fit")
-    top.fill_between(speeds, 10 ** (centre - fit.band_sigma), 10 ** (centre + fit.band_sigma), color="k", alpha=0.2,
-                     label="1-sigma (bootstrap)")
+    top.loglog(speeds, 10**centre, "k-", lw=1.5, label="fit")
+    top.fill_between(
+        speeds,
+        10 ** (centre - fit.band_sigma),
+        10 ** (centre + fit.band_sigma),
+        color="k",
+        alpha=0.2,
+        label="1-sigma (bootstrap)",
+    )
     bottom.fill_between(speeds, -fit.band_sigma, fit.band_sigma, color="k", alpha=0.2)
     bottom.axhline(0, color="k", lw=0.8)
     top.set_ylabel(label)
@@ -87,14 +94,16 @@ def _curve_panel(top, bottom, fit: CurveFit, campaigns: tuple[str, ...], label: 
 def _ion_grid_panel(top, bottom, result: LabCalibration) -> None:
     grid = result.ion_grid
     if grid is None:
-        top.text(0.5, 0.5, "ion-grid law not calibrated\n(no successful ion-grid fits)", ha="center",
-                 transform=top.transAxes)
+        top.text(
+            0.5, 0.5, "ion-grid law not calibrated\n(no successful ion-grid fits)", ha="center", transform=top.transAxes
+        )
         return
     for index, name in enumerate(result.campaigns):
         mine = grid.campaign == index
         top.loglog(grid.velocity[mine], grid.ratio[mine], ".", ms=3, alpha=0.6, label=name)
-        bottom.semilogx(grid.velocity[mine], np.log10(grid.velocity[mine]) - np.log10(grid(grid.ratio[mine])), ".",
-                        ms=3, alpha=0.6)
+        bottom.semilogx(
+            grid.velocity[mine], np.log10(grid.velocity[mine]) - np.log10(grid(grid.ratio[mine])), ".", ms=3, alpha=0.6
+        )
     ratios = np.geomspace(*grid.ratio_range, 50)
     top.loglog(grid(ratios), ratios, "k-", lw=1.5, label="fit")
     bottom.axhline(0, color="k", lw=0.8)
@@ -105,13 +114,24 @@ def _ion_grid_panel(top, bottom, result: LabCalibration) -> None:
 
 
 def _markdown(result: LabCalibration) -> str:
-    lines = ["# IDEX lab calibration", "", f"{result.shots} shots from {', '.join(result.campaigns)}; "
-             f"uncertainties from {result.bootstrap} bootstrap resamplings of the shots.", ""]
+    lines = [
+        "# IDEX lab calibration",
+        "",
+        f"{result.shots} shots from {', '.join(result.campaigns)}; "
+        f"uncertainties from {result.bootstrap} bootstrap resamplings of the shots.",
+        "",
+    ]
     for title, fit in (("Rise time (us)", result.rise_time), ("Charge yield (C/kg)", result.charge_yield)):
         lines += [f"## {title}", "", "| parameter | value | standard error |", "| --- | --- | --- |"]
         lines += [f"| {name} | {getattr(fit.curve, name):.6g} | {fit.stderr[name]:.3g} |" for name in CURVE_PARAMETERS]
-        lines += ["", f"Valid {fit.velocity_range[0]:.3g}-{fit.velocity_range[1]:.3g} km/s; {fit.used} shots used, "
-                  f"residual rms {fit.residual_rms:.3f} dex.", "", _excluded(fit.excluded), ""]
+        lines += [
+            "",
+            f"Valid {fit.velocity_range[0]:.3g}-{fit.velocity_range[1]:.3g} km/s; {fit.used} shots used, "
+            f"residual rms {fit.residual_rms:.3f} dex.",
+            "",
+            _excluded(fit.excluded),
+            "",
+        ]
     grid = result.ion_grid
     lines += ["## Ion-grid law v = scale (100 R)^exponent + offset", ""]
     if grid is None:
@@ -119,9 +139,14 @@ def _markdown(result: LabCalibration) -> str:
     else:
         lines += ["| parameter | value | standard error |", "| --- | --- | --- |"]
         lines += [f"| {name} | {value:.6g} | {grid.stderr[name]:.3g} |" for name, value in grid.parameters.items()]
-        lines += ["", f"Charge ratios {grid.ratio_range[0]:.3g}-{grid.ratio_range[1]:.3g}, speeds "
-                  f"{grid.velocity_range[0]:.3g}-{grid.velocity_range[1]:.3g} km/s; {grid.used} shots used.", "",
-                  _excluded(grid.excluded), ""]
+        lines += [
+            "",
+            f"Charge ratios {grid.ratio_range[0]:.3g}-{grid.ratio_range[1]:.3g}, speeds "
+            f"{grid.velocity_range[0]:.3g}-{grid.velocity_range[1]:.3g} km/s; {grid.used} shots used.",
+            "",
+            _excluded(grid.excluded),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -46,7 +46,7 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     ds : xarray.Dataset
         Event model; channels without fit outputs (``<ch>_fit_status``) are fitted first.
     calibration : Calibration, optional
-        Velocity and yield curves (default: :func:`idex.science.velocity.load_calibration`).
+        Velocity and yield curves (default: :func:`idex.science.velocity_calibration.load_calibration`).
 
     Returns
     -------

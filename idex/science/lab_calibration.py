@@ -23,8 +23,8 @@ How, as a lab scientist would accept it:
 - The speed range of the shots used is the curve's range of validity: velocities outside it are NaN
   and flagged, never extrapolated.
 
-The result is written in the format :func:`idex.science.velocity.load_calibration` reads, with ``status: lab``
-and its provenance (campaigns, shot counts, date, idex version).
+The result is written in the format :func:`idex.science.velocity_calibration.load_calibration` reads, with
+``status: lab`` and its provenance (campaigns, shot counts, date, idex version).
 
 The TOF → mass calibration from runs of known composition is :mod:`idex.science.tof_calibration`.
 """
@@ -108,8 +108,14 @@ class LabCalibration:
     bootstrap: int
 
 
-def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target_low", bootstrap: int = 200,
-              outlier_sigma: float = 5.0, seed: int = 0) -> LabCalibration:
+def calibrate(
+    shots: xr.Dataset | Iterable[xr.Dataset],
+    *,
+    target: str = "target_low",
+    bootstrap: int = 200,
+    outlier_sigma: float = 5.0,
+    seed: int = 0,
+) -> LabCalibration:
     """Fit the rise-time, yield and ion-grid curves to accelerator shots.
 
     Parameters
@@ -136,9 +142,18 @@ def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target
     if not parts:
         raise InputError("no shots to calibrate from")
     names = [str(p.attrs.get("campaign") or p.attrs.get("source") or f"campaign {i + 1}") for i, p in enumerate(parts)]
-    table = {key: np.concatenate([_column(p, key) for p in parts]) for key in (
-        "particle_velocity", "particle_mass", f"{target}_fit_rise_time", f"{target}_impact_charge",
-        f"{target}_fit_success", "ion_grid_impact_charge", "ion_grid_fit_success")}
+    table = {
+        key: np.concatenate([_column(p, key) for p in parts])
+        for key in (
+            "particle_velocity",
+            "particle_mass",
+            f"{target}_fit_rise_time",
+            f"{target}_impact_charge",
+            f"{target}_fit_success",
+            "ion_grid_impact_charge",
+            "ion_grid_fit_success",
+        )
+    }
     campaign = np.concatenate([np.full(p.sizes["event"], i) for i, p in enumerate(parts)])
     rng = np.random.default_rng(seed)
     velocity = table["particle_velocity"]
@@ -146,12 +161,14 @@ def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target
     base = {"no QD velocity": ~(velocity > 0), f"{target} fit not successful": (velocity > 0) & ~target_ok}
     usable = (velocity > 0) & target_ok
     rise = table[f"{target}_fit_rise_time"]
-    rise_fit = _fit_curve(velocity, rise, usable, campaign, base, "non-positive rise time", bootstrap,
-                          outlier_sigma, rng)
+    rise_fit = _fit_curve(
+        velocity, rise, usable, campaign, base, "non-positive rise time", bootstrap, outlier_sigma, rng
+    )
     with np.errstate(all="ignore"):
         charge_yield = np.abs(table[f"{target}_impact_charge"]) * COULOMB_PER_PICOCOULOMB / table["particle_mass"]
-    yield_fit = _fit_curve(velocity, charge_yield, usable, campaign, base, "no mass or charge", bootstrap,
-                           outlier_sigma, rng)
+    yield_fit = _fit_curve(
+        velocity, charge_yield, usable, campaign, base, "no mass or charge", bootstrap, outlier_sigma, rng
+    )
     ion_ok = table["ion_grid_fit_success"] > 0
     with np.errstate(all="ignore"):
         ratio = np.abs(table["ion_grid_impact_charge"]) / np.abs(table[f"{target}_impact_charge"])
@@ -161,7 +178,7 @@ def calibrate(shots: xr.Dataset | Iterable[xr.Dataset], *, target: str = "target
 
 
 def write_calibration(result: LabCalibration, path: PathLike) -> Path:
-    """Write ``result`` in the calibration file format of :func:`idex.science.velocity.load_calibration`.
+    """Write ``result`` in the calibration file format of :func:`idex.science.velocity_calibration.load_calibration`.
 
     Returns
     -------
@@ -176,7 +193,7 @@ def write_calibration(result: LabCalibration, path: PathLike) -> Path:
     doc: dict[str, Any] = {
         "status": "lab",
         "source": f"idex calibrate {__version__}, {today}: {result.shots} shots of {len(result.campaigns)} "
-                  f"campaign(s): {', '.join(result.campaigns)}",
+        f"campaign(s): {', '.join(result.campaigns)}",
         "campaigns": list(result.campaigns),
         "created": today,
         "idex_version": __version__,
@@ -189,19 +206,27 @@ def write_calibration(result: LabCalibration, path: PathLike) -> Path:
     }
     grid = result.ion_grid
     if grid is not None:
-        doc["ion_grid"] = {**{k: float(v) for k, v in grid.parameters.items()},
-                           "ratio_range": [float(x) for x in grid.ratio_range],
-                           "stderr": {k: float(v) for k, v in grid.stderr.items()},
-                           "valid_velocity_kms": [float(x) for x in grid.velocity_range],
-                           "log10_sigma": {"ratio": [float(r) for r in grid.band_ratio],
-                                           "dex": [float(d) for d in grid.band_sigma]},
-                           "residual_rms_dex": float(grid.residual_rms),
-                           "shots_used": grid.used, "shots_excluded": dict(grid.excluded)}
+        doc["ion_grid"] = {
+            **{k: float(v) for k, v in grid.parameters.items()},
+            "ratio_range": [float(x) for x in grid.ratio_range],
+            "stderr": {k: float(v) for k, v in grid.stderr.items()},
+            "valid_velocity_kms": [float(x) for x in grid.velocity_range],
+            "log10_sigma": {"ratio": [float(r) for r in grid.band_ratio], "dex": [float(d) for d in grid.band_sigma]},
+            "residual_rms_dex": float(grid.residual_rms),
+            "shots_used": grid.used,
+            "shots_excluded": dict(grid.excluded),
+        }
     else:
-        doc["ion_grid"] = {"scale": float("nan"), "exponent": float("nan"), "offset": float("nan"),
-                           "ratio_range": [float("nan"), float("nan")], "comment": "not calibrated: no ion-grid fits"}
+        doc["ion_grid"] = {
+            "scale": float("nan"),
+            "exponent": float("nan"),
+            "offset": float("nan"),
+            "ratio_range": [float("nan"), float("nan")],
+            "comment": "not calibrated: no ion-grid fits",
+        }
     text = "# IDEX velocity and mass calibration from dust-accelerator shots (idex calibrate).\n" + yaml.safe_dump(
-        doc, sort_keys=False, allow_unicode=True, width=120)
+        doc, sort_keys=False, allow_unicode=True, width=120
+    )
     with atomic_path(path, overwrite=True) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
@@ -214,17 +239,31 @@ def _column(ds: xr.Dataset, name: str) -> np.ndarray:
 
 
 def _curve_entry(fit: CurveFit) -> dict[str, Any]:
-    return {**{k: float(getattr(fit.curve, k)) for k in CURVE_PARAMETERS},
-            "stderr": {k: float(v) for k, v in fit.stderr.items()},
-            "valid_velocity_kms": [float(x) for x in fit.velocity_range],
-            "log10_sigma": {"velocity_kms": [float(v) for v in fit.band_velocity],
-                            "dex": [float(s) for s in fit.band_sigma]},
-            "residual_rms_dex": float(fit.residual_rms), "shots_used": fit.used, "shots_excluded": dict(fit.excluded)}
+    return {
+        **{k: float(getattr(fit.curve, k)) for k in CURVE_PARAMETERS},
+        "stderr": {k: float(v) for k, v in fit.stderr.items()},
+        "valid_velocity_kms": [float(x) for x in fit.velocity_range],
+        "log10_sigma": {
+            "velocity_kms": [float(v) for v in fit.band_velocity],
+            "dex": [float(s) for s in fit.band_sigma],
+        },
+        "residual_rms_dex": float(fit.residual_rms),
+        "shots_used": fit.used,
+        "shots_excluded": dict(fit.excluded),
+    }
 
 
-def _fit_curve(velocity: np.ndarray, value: np.ndarray, usable: np.ndarray, campaign: np.ndarray,
-               base: Mapping[str, np.ndarray], bad_value: str, bootstrap: int, outlier_sigma: float,
-               rng: np.random.Generator) -> CurveFit:
+def _fit_curve(
+    velocity: np.ndarray,
+    value: np.ndarray,
+    usable: np.ndarray,
+    campaign: np.ndarray,
+    base: Mapping[str, np.ndarray],
+    bad_value: str,
+    bootstrap: int,
+    outlier_sigma: float,
+    rng: np.random.Generator,
+) -> CurveFit:
     excluded = {reason: int(mask.sum()) for reason, mask in base.items()}
     positive = usable & (value > 0) & np.isfinite(value)
     excluded[bad_value] = int((usable & ~positive).sum())
@@ -247,20 +286,32 @@ def _fit_curve(velocity: np.ndarray, value: np.ndarray, usable: np.ndarray, camp
     band = np.std([_log10_curve(s, grid) for s in samples], axis=0) if bootstrap > 1 else np.zeros(grid.size)
     external = _external(samples) if bootstrap > 1 else np.full((1, len(CURVE_PARAMETERS)), np.nan)
     kept = np.flatnonzero(positive)[inlier]
-    return CurveFit(BrokenPowerLaw(*_external(best[None])[0]),
-                    dict(zip(CURVE_PARAMETERS, np.std(external, axis=0), strict=True)),
-                    (float(10 ** x.min()), float(10 ** x.max())), 10 ** grid, band,
-                    float(np.sqrt(np.mean((y - _log10_curve(best, x)) ** 2))), int(x.size), excluded,
-                    velocity[kept], value[kept], campaign[kept])
+    return CurveFit(
+        BrokenPowerLaw(*_external(best[None])[0]),
+        dict(zip(CURVE_PARAMETERS, np.std(external, axis=0), strict=True)),
+        (float(10 ** x.min()), float(10 ** x.max())),
+        10**grid,
+        band,
+        float(np.sqrt(np.mean((y - _log10_curve(best, x)) ** 2))),
+        int(x.size),
+        excluded,
+        velocity[kept],
+        value[kept],
+        campaign[kept],
+    )
 
 
 def _log10_curve(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The broken power law in log10 with internal parameters ``log_a, a1, a2, a3, log10 vb, log10 vc, log10 k``."""
     log_a, a1, a2, a3, log_vb, log_vc, log_k = p
-    k = 10.0 ** log_k
+    k = 10.0**log_k
     with np.errstate(over="ignore"):
-        return (log_a + a1 * x + (a2 - a1) / k * np.logaddexp(0, k * (x - log_vb) * np.log(10)) / np.log(10)
-                + (a3 - a2) / k * np.logaddexp(0, k * (x - log_vc) * np.log(10)) / np.log(10))
+        return (
+            log_a
+            + a1 * x
+            + (a2 - a1) / k * np.logaddexp(0, k * (x - log_vb) * np.log(10)) / np.log(10)
+            + (a3 - a2) / k * np.logaddexp(0, k * (x - log_vc) * np.log(10)) / np.log(10)
+        )
 
 
 def _external(p: np.ndarray) -> np.ndarray:
@@ -279,8 +330,10 @@ def _best_curve(x: np.ndarray, y: np.ndarray, start: np.ndarray | None = None) -
     """Least-squares fit (soft-L1) from several break-velocity starts (and ``start``), lowest cost kept."""
     slope, intercept = np.polyfit(x, y, 1)
     quantiles = np.quantile(x, [0.1, 0.25, 0.5, 0.75, 0.9])
-    starts = [np.array([intercept, slope, slope, slope, b, c, 0.7]) for b, c in
-              ((quantiles[1], quantiles[3]), (quantiles[0], quantiles[2]), (quantiles[2], quantiles[4]))]
+    starts = [
+        np.array([intercept, slope, slope, slope, b, c, 0.7])
+        for b, c in ((quantiles[1], quantiles[3]), (quantiles[0], quantiles[2]), (quantiles[2], quantiles[4]))
+    ]
     if start is not None:
         starts.append(start)
     scale = max(robust_sigma(y - (slope * x + intercept)), 1e-3)
@@ -290,8 +343,13 @@ def _best_curve(x: np.ndarray, y: np.ndarray, start: np.ndarray | None = None) -
 
 def _fit_from(start: np.ndarray, x: np.ndarray, y: np.ndarray, scale: float, *, full: bool = False) -> Any:
     lower, upper = _bounds(x)
-    result = least_squares(lambda p: _log10_curve(p, x) - y, np.clip(start, lower + 1e-9, upper - 1e-9),
-                           bounds=(lower, upper), loss="soft_l1", f_scale=max(scale, 1e-3))
+    result = least_squares(
+        lambda p: _log10_curve(p, x) - y,
+        np.clip(start, lower + 1e-9, upper - 1e-9),
+        bounds=(lower, upper),
+        loss="soft_l1",
+        f_scale=max(scale, 1e-3),
+    )
     return result if full else result.x
 
 
@@ -300,9 +358,16 @@ def robust_sigma(residual: np.ndarray) -> float:
     return float(statistics.robust_sigma(residual)) or float(np.std(residual)) or 1e-3
 
 
-def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, campaign: np.ndarray,
-                  base: Mapping[str, np.ndarray], bootstrap: int, outlier_sigma: float,
-                  rng: np.random.Generator) -> IonGridFit | None:
+def _fit_ion_grid(
+    velocity: np.ndarray,
+    ratio: np.ndarray,
+    usable: np.ndarray,
+    campaign: np.ndarray,
+    base: Mapping[str, np.ndarray],
+    bootstrap: int,
+    outlier_sigma: float,
+    rng: np.random.Generator,
+) -> IonGridFit | None:
     excluded = {reason: int(mask.sum()) for reason, mask in base.items()}
     good = usable & (ratio > 0) & np.isfinite(ratio)
     excluded["non-positive charge ratio"] = int((usable & ~good).sum())
@@ -317,27 +382,44 @@ def _fit_ion_grid(velocity: np.ndarray, ratio: np.ndarray, usable: np.ndarray, c
     def fit(r: np.ndarray, v: np.ndarray, start: np.ndarray, scale: float) -> np.ndarray:
         upper_offset = max(v.min() - 1e-3, 1e-3)
         start = np.clip(start, [1e-6, -10, -50], [1e6, -1e-3, upper_offset - 1e-6])
-        return least_squares(lambda p: log_ratio(p, v) - np.log10(r), start, bounds=(
-            [1e-6, -10, -50], [1e6, -1e-3, upper_offset]), loss="soft_l1", f_scale=scale).x
+        return least_squares(
+            lambda p: log_ratio(p, v) - np.log10(r),
+            start,
+            bounds=([1e-6, -10, -50], [1e6, -1e-3, upper_offset]),
+            loss="soft_l1",
+            f_scale=scale,
+        ).x
 
     slope, intercept = np.polyfit(np.log10(100 * r), np.log10(v), 1)
-    first = fit(r, v, np.array([10 ** intercept, min(slope, -0.1), 0.0]), 0.05)
+    first = fit(r, v, np.array([10**intercept, min(slope, -0.1), 0.0]), 0.05)
     residual = log_ratio(first, v) - np.log10(r)
     scatter = robust_sigma(residual)
     inlier = np.abs(residual) <= outlier_sigma * scatter
     excluded["outlier"] = int((~inlier).sum())
     r, v = r[inlier], v[inlier]
     best = fit(r, v, first, scatter)
-    samples = np.array([fit(r[pick], v[pick], best, scatter)
-                        for pick in (rng.integers(0, r.size, r.size) for _ in range(bootstrap))]).reshape(-1, 3)
+    samples = np.array(
+        [fit(r[pick], v[pick], best, scatter) for pick in (rng.integers(0, r.size, r.size) for _ in range(bootstrap))]
+    ).reshape(-1, 3)
     kept = np.flatnonzero(good)[inlier]
     grid = np.geomspace(r.min(), r.max(), _BAND_POINTS)
     with np.errstate(all="ignore"):
-        band = np.std([np.log10(ion_grid_law(grid, *s)) for s in samples], axis=0) if bootstrap > 1 \
+        band = (
+            np.std([np.log10(ion_grid_law(grid, *s)) for s in samples], axis=0)
+            if bootstrap > 1
             else np.zeros(grid.size)
-    return IonGridFit(dict(zip(ION_GRID_PARAMETERS, best, strict=True)),
-                      dict(zip(ION_GRID_PARAMETERS, np.std(samples, axis=0) if bootstrap > 1 else [np.nan] * 3,
-                               strict=True)),
-                      (float(r.min()), float(r.max())), (float(v.min()), float(v.max())), grid, band,
-                      float(np.sqrt(np.mean((log_ratio(best, v) - np.log10(r)) ** 2))), int(r.size), excluded,
-                      ratio[kept], velocity[kept], campaign[kept])
+        )
+    return IonGridFit(
+        dict(zip(ION_GRID_PARAMETERS, best, strict=True)),
+        dict(zip(ION_GRID_PARAMETERS, np.std(samples, axis=0) if bootstrap > 1 else [np.nan] * 3, strict=True)),
+        (float(r.min()), float(r.max())),
+        (float(v.min()), float(v.max())),
+        grid,
+        band,
+        float(np.sqrt(np.mean((log_ratio(best, v) - np.log10(r)) ** 2))),
+        int(r.size),
+        excluded,
+        ratio[kept],
+        velocity[kept],
+        campaign[kept],
+    )

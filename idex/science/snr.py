@@ -84,8 +84,15 @@ def snr(ds: xr.Dataset, channel: str = "tof_high", *, window: tuple[float, float
     dim = ds[channel].dims[-1]
     fill = ds[channel].attrs.get("fill_value_used")  # telemetry's missing samples; accelerator shots have NaN
     signal = ds[channel].where(ds[channel] != fill) if fill is not None else ds[channel]
-    values = xr.apply_ufunc(snr_values, signal, time_from_trigger(ds, channel), kwargs={"window": window},
-                            input_core_dims=[[dim], [dim]], dask="parallelized", output_dtypes=[np.float64])
+    values = xr.apply_ufunc(
+        snr_values,
+        signal,
+        time_from_trigger(ds, channel),
+        kwargs={"window": window},
+        input_core_dims=[[dim], [dim]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+    )
     if values.chunks is None and values.size and not np.isfinite(values.values).any():
         warnings.warn(f"no {channel} samples in the baseline window {window} us: SNR is NaN", stacklevel=2)
     values.attrs = {"long_name": f"{channel} signal-to-noise ratio", "units": "1", "baseline_window_us": list(window)}

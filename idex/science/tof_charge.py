@@ -84,7 +84,8 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
     for name in [*channels, *(f"{c}_saturation_flag" for c in channels)]:
         if name not in ds:
             raise MissingKeyError(
-                f"no {name!r} in the event model: the TOF impact charge needs every TOF gain and its flag")
+                f"no {name!r} in the event model: the TOF impact charge needs every TOF gain and its flag"
+            )
     n = ds.sizes["event"]
     charge, error = np.full(n, np.nan), np.full(n, np.nan)
     used = np.full(n, "", dtype="U16")

@@ -23,187 +23,21 @@ IDEX's flight curves (which are not public): use your own with ``load_calibratio
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy.optimize import brentq
 
-from idex._typing import PathLike
-from idex.exceptions import CalibrationWarning, ProductError
+from idex.exceptions import CalibrationWarning
 from idex.model.quality import VelocityStatus
-from idex.resources import data_dir, read_yaml
-from idex.units import COULOMB_PER_PICOCOULOMB
+from idex.science.velocity_calibration import (
+    Band,
+    BrokenPowerLaw,
+    Calibration,
+    ion_grid_law,
+    load_calibration,
+)
 
 __all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
-
-
-
-def ion_grid_law(ratio: np.ndarray, scale: float, exponent: float, offset: float) -> np.ndarray:
-    """Velocity (km/s) from the ion-grid / target charge ratio ``R``: ``scale * (100 R)**exponent + offset``.
-
-    Examples
-    --------
-    >>> float(ion_grid_law(0.01, 2.0, -1.0, 0.5))
-    2.5
-    """
-    return scale * (100.0 * np.asarray(ratio, dtype=np.float64)) ** exponent + offset
-
-
-@dataclass(frozen=True)
-class BrokenPowerLaw:
-    """``log10 F(v) = log_a + a1 x + (a2-a1)/k log10(1+(v/vb)^k) + (a3-a2)/k log10(1+(v/vc)^k)``, x = log10 v."""
-
-    log_a: float
-    a1: float
-    a2: float
-    a3: float
-    vb: float
-    vc: float
-    k: float
-
-    def log10(self, velocity: np.ndarray | float) -> np.ndarray:
-        """``log10 F`` at ``velocity`` (km/s)."""
-        v = np.asarray(velocity, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            return (self.log_a + self.a1 * np.log10(v)
-                    + (self.a2 - self.a1) / self.k * np.log10(1 + (v / self.vb) ** self.k)
-                    + (self.a3 - self.a2) / self.k * np.log10(1 + (v / self.vc) ** self.k))
-
-    def __call__(self, velocity: np.ndarray | float) -> np.ndarray:
-        """``F`` at ``velocity`` (km/s).
-
-        Examples
-        --------
-        >>> float(load_calibration().charge_yield(10.0))
-        755.0090524738858
-        """
-        return 10.0 ** self.log10(velocity)
-
-    def invert(self, value: np.ndarray | float, bracket: tuple[float, float]) -> np.ndarray:
-        """Velocity (km/s) where ``F`` equals ``value``; NaN for non-positive values or no root in the bracket."""
-        values = np.atleast_1d(np.asarray(value, dtype=np.float64))
-        out = np.full(values.shape, np.nan)
-        for index, target in np.ndenumerate(values):
-            if not np.isfinite(target) or target <= 0:
-                continue
-            goal = np.log10(target)
-            try:
-                root = brentq(lambda x, goal=goal: float(self.log10(10.0 ** x)) - goal, *bracket, xtol=1e-14,
-                              rtol=1e-15)
-            except ValueError:  # no sign change: the value is outside the curve's range in the bracket
-                continue
-            out[index] = 10.0 ** root
-        return out.reshape(np.shape(value))
-
-
-@dataclass(frozen=True)
-class Band:
-    """A curve's uncertainty in log10 (dex): the 1-sigma spread of the mean curve at given abscissae
-    (velocities, or charge ratios for the ion-grid law) and one event's scatter about it; zero where unknown."""
-
-    points: tuple[float, ...] = ()
-    dex: tuple[float, ...] = ()
-    scatter: float = 0.0
-
-    def __call__(self, at: np.ndarray) -> np.ndarray:
-        """Total log10 uncertainty of one event's value at ``at``: the mean curve's and the scatter."""
-        return np.hypot(self.mean_curve(at), self.scatter)
-
-    def mean_curve(self, at: np.ndarray) -> np.ndarray:
-        """Spread of the mean curve at ``at``, interpolated in log10."""
-        if not self.points:
-            return np.zeros(np.shape(at))
-        with np.errstate(all="ignore"):
-            return np.interp(np.log10(at), np.log10(self.points), self.dex)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Rise-time and yield curves, the ion-grid ratio law, and where they come from."""
-
-    rise_time: BrokenPowerLaw
-    charge_yield: BrokenPowerLaw
-    ion_grid_scale: float
-    ion_grid_exponent: float
-    ion_grid_offset: float
-    ion_grid_ratio_range: tuple[float, float]
-    bracket: tuple[float, float]
-    status: str = "unknown"
-    source: str = "unknown"
-    path: str = ""
-    valid_velocity: tuple[float, float] = (0.0, np.inf)
-    rise_time_band: Band = Band()
-    yield_band: Band = Band()
-    ion_grid_band: Band = Band()
-
-    @property
-    def provenance(self) -> str:
-        """One line for the ``calibration`` attribute of derived variables: status, source and file."""
-        return f"{self.status}: {self.source} ({Path(self.path).name or 'in memory'})"
-
-    def velocity_from_rise_time(self, rise_us: np.ndarray | float) -> np.ndarray:
-        """Impact velocity (km/s) from the fitted target rise time (µs)."""
-        return self.rise_time.invert(rise_us, self.bracket)
-
-    def mass(self, charge_pc: np.ndarray | float, velocity: np.ndarray | float) -> np.ndarray:
-        """Dust mass (kg) from the impact charge (pC) and velocity (km/s).
-
-        Examples
-        --------
-        >>> float(load_calibration().mass(10.0, 10.0))  # doctest: +ELLIPSIS
-        1.32448...e-14
-        """
-        return np.abs(np.asarray(charge_pc, dtype=np.float64)) * COULOMB_PER_PICOCOULOMB / self.charge_yield(velocity)
-
-    def ion_grid_velocity(self, ion_charge: np.ndarray, target_charge: np.ndarray) -> np.ndarray:
-        """Velocity (km/s) from the ion-grid / target charge ratio; NaN outside the valid ratio range."""
-        with np.errstate(all="ignore"):
-            ratio = np.abs(np.asarray(ion_charge, dtype=np.float64)) / np.abs(np.asarray(target_charge, dtype=float))
-            velocity = ion_grid_law(ratio, self.ion_grid_scale, self.ion_grid_exponent, self.ion_grid_offset)
-        low, high = self.ion_grid_ratio_range
-        return np.where((ratio >= low) & (ratio <= high), velocity, np.nan)
-
-
-def load_calibration(path: PathLike | None = None) -> Calibration:
-    """Read the calibration curves (default: ``defs/velocity_calibration.yaml``, unit-test parameters).
-
-    Examples
-    --------
-    >>> calibration = load_calibration()
-    >>> calibration.status
-    'test-parameters'
-    """
-    return _load(str(Path(path) if path is not None else data_dir("defs") / "velocity_calibration.yaml"))
-
-
-@lru_cache(maxsize=8)
-def _load(path: str) -> Calibration:
-    doc = read_yaml(path)
-
-    def curve(entry: dict) -> BrokenPowerLaw:
-        return BrokenPowerLaw(*(float(entry[key]) for key in ("log_a", "a1", "a2", "a3", "vb", "vc", "k")))
-
-    def band(entry: dict, abscissa: str) -> Band:
-        spread = entry.get("log10_sigma") or {}
-        return Band(tuple(float(v) for v in spread.get(abscissa, ())), tuple(float(d) for d in spread.get("dex", ())),
-                    float(entry.get("residual_rms_dex", 0.0)))
-
-    missing = [key for key in ("rise_time", "yield", "ion_grid", "search_log10_velocity")
-               if not isinstance(doc, dict) or key not in doc]
-    if missing:
-        kind = " (a TOF calibration, for a schema's mass section)" if isinstance(doc, dict) and "mass" in doc else ""
-        raise ProductError(f"{path} is not a velocity calibration{kind}: it lacks {', '.join(missing)} "
-                                   "(write one with `idex calibrate` on accelerator shots)")
-    grid = doc["ion_grid"]
-    return Calibration(curve(doc["rise_time"]), curve(doc["yield"]), float(grid["scale"]), float(grid["exponent"]),
-                       float(grid["offset"]), tuple(grid["ratio_range"]), tuple(doc["search_log10_velocity"]),
-                       str(doc.get("status", "unknown")), str(doc.get("source", "unknown")), path,
-                       tuple(float(v) for v in doc.get("valid_velocity_kms", (0.0, np.inf))),
-                       band(doc["rise_time"], "velocity_kms"), band(doc["yield"], "velocity_kms"),
-                       band(grid, "ratio"))
 
 
 def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.Dataset:
@@ -233,8 +67,11 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     """
     calibration = calibration or load_calibration()
     if calibration.status != "flight":
-        warnings.warn(f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
-                      CalibrationWarning, stacklevel=3)
+        warnings.warn(
+            f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
+            CalibrationWarning,
+            stacklevel=3,
+        )
     provenance = {"calibration": calibration.provenance}
     out: dict[str, tuple[str, np.ndarray, dict[str, object]]] = {}
     with warnings.catch_warnings():
@@ -250,78 +87,145 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             charge = _earned(fits, target, "impact_charge")
             mass = calibration.mass(charge, velocity)
             velocity_error, mass_error = _errors(fits, target, calibration, velocity, mass)
-            status = np.select([~np.isfinite(rise), ~np.isfinite(found), ~inside], [
-                VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.NO_ROOT_IN_SEARCH_RANGE,
-                VelocityStatus.OUTSIDE_CALIBRATED_RANGE], VelocityStatus.OK).astype(np.uint8)
-            out[f"{target}_velocity"] = ("event", velocity, {"long_name": f"Impact velocity from the {target} "
-                                                             "rise time", "units": "km/s", **provenance})
-            out[f"{target}_velocity_stderr"] = ("event", velocity_error, {
-                "long_name": f"Standard error of {target}_velocity (fit and calibration)", "units": "km/s",
-                **provenance})
-            out[f"{target}_velocity_status"] = ("event", status, {
-                "long_name": f"Why {target}_velocity is missing", **VelocityStatus.flag_attributes(),
-                "valid_velocity_kms": [float(low), float(high)], **provenance})
-            out[f"{target}_mass"] = ("event", mass, {"long_name": f"Dust mass from the {target} charge and velocity",
-                                                     "units": "kg", **provenance})
-            out[f"{target}_mass_stderr"] = ("event", mass_error, {
-                "long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance})
+            status = np.select(
+                [~np.isfinite(rise), ~np.isfinite(found), ~inside],
+                [
+                    VelocityStatus.NO_SUCCESSFUL_FIT,
+                    VelocityStatus.NO_ROOT_IN_SEARCH_RANGE,
+                    VelocityStatus.OUTSIDE_CALIBRATED_RANGE,
+                ],
+                VelocityStatus.OK,
+            ).astype(np.uint8)
+            out[f"{target}_velocity"] = (
+                "event",
+                velocity,
+                {"long_name": f"Impact velocity from the {target} rise time", "units": "km/s", **provenance},
+            )
+            out[f"{target}_velocity_stderr"] = (
+                "event",
+                velocity_error,
+                {
+                    "long_name": f"Standard error of {target}_velocity (fit and calibration)",
+                    "units": "km/s",
+                    **provenance,
+                },
+            )
+            out[f"{target}_velocity_status"] = (
+                "event",
+                status,
+                {
+                    "long_name": f"Why {target}_velocity is missing",
+                    **VelocityStatus.flag_attributes(),
+                    "valid_velocity_kms": [float(low), float(high)],
+                    **provenance,
+                },
+            )
+            out[f"{target}_mass"] = (
+                "event",
+                mass,
+                {"long_name": f"Dust mass from the {target} charge and velocity", "units": "kg", **provenance},
+            )
+            out[f"{target}_mass_stderr"] = (
+                "event",
+                mass_error,
+                {"long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance},
+            )
         if "ion_grid_impact_charge" in fits:
-            target = _best_target_charge(fits)
+            target_charge = _best_target_charge(fits)
             ion = _earned(fits, "ion_grid", "impact_charge")
-            found = calibration.ion_grid_velocity(ion, target)
+            found = calibration.ion_grid_velocity(ion, target_charge)
             low, high = calibration.valid_velocity
             velocity = np.where((found >= low) & (found <= high), found, np.nan)
-            status = np.select([~np.isfinite(ion) | ~np.isfinite(target), ~np.isfinite(velocity)], [
-                VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE], VelocityStatus.OK)
-            mass = calibration.mass(target, velocity)
-            velocity_error, mass_error = _ion_grid_errors(fits, calibration, np.abs(ion / target), velocity, mass,
-                                                          target)
-            out["ion_grid_velocity"] = ("event", velocity, {"long_name": "Impact velocity from the ion-grid / target "
-                                                            "charge ratio", "units": "km/s", **provenance})
-            out["ion_grid_velocity_stderr"] = ("event", velocity_error, {
-                "long_name": "Standard error of ion_grid_velocity (fits and calibration)", "units": "km/s",
-                **provenance})
+            status = np.select(
+                [~np.isfinite(ion) | ~np.isfinite(target_charge), ~np.isfinite(velocity)],
+                [VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE],
+                VelocityStatus.OK,
+            )
+            mass = calibration.mass(target_charge, velocity)
+            velocity_error, mass_error = _ion_grid_errors(
+                fits, calibration, np.abs(ion / target_charge), velocity, mass, target_charge
+            )
+            out["ion_grid_velocity"] = (
+                "event",
+                velocity,
+                {"long_name": "Impact velocity from the ion-grid / target charge ratio", "units": "km/s", **provenance},
+            )
+            out["ion_grid_velocity_stderr"] = (
+                "event",
+                velocity_error,
+                {
+                    "long_name": "Standard error of ion_grid_velocity (fits and calibration)",
+                    "units": "km/s",
+                    **provenance,
+                },
+            )
             status_attrs: dict[str, object] = {
-                "long_name": "Why ion_grid_velocity is missing", **VelocityStatus.flag_attributes([
-                    VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE]),
+                "long_name": "Why ion_grid_velocity is missing",
+                **VelocityStatus.flag_attributes(
+                    [VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE]
+                ),
                 "ratio_range": [float(r) for r in calibration.ion_grid_ratio_range],
-                "valid_velocity_kms": [float(low), float(high)], **provenance}
+                "valid_velocity_kms": [float(low), float(high)],
+                **provenance,
+            }
             out["ion_grid_velocity_status"] = ("event", status.astype(np.uint8), status_attrs)
-            out["ion_grid_mass"] = ("event", mass, {"long_name": "Dust mass from the target charge and ion-grid "
-                                                    "velocity", "units": "kg", **provenance})
-            out["ion_grid_mass_stderr"] = ("event", mass_error, {
-                "long_name": "Standard error of ion_grid_mass (fits and calibration)", "units": "kg", **provenance})
+            out["ion_grid_mass"] = (
+                "event",
+                mass,
+                {"long_name": "Dust mass from the target charge and ion-grid velocity", "units": "kg", **provenance},
+            )
+            out["ion_grid_mass_stderr"] = (
+                "event",
+                mass_error,
+                {"long_name": "Standard error of ion_grid_mass (fits and calibration)", "units": "kg", **provenance},
+            )
     return xr.Dataset(out, coords={"event": fits["event"]})
 
 
-def _errors(fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray,
-            mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _errors(
+    fits: xr.Dataset, target: str, calibration: Calibration, velocity: np.ndarray, mass: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of velocity and mass from the rise time: the fit's relative errors of rise time and
     amplitude and the curves' uncertainty (mean-curve spread and one event's scatter), propagated to first
     order in log10."""
-    sigma_log_v = np.hypot(_relative_error(fits, target, "rise_time"), calibration.rise_time_band(velocity)) \
-        / np.abs(_log_slope(calibration.rise_time, velocity))
-    return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v,
-                                                            _relative_error(fits, target, "amplitude"))
+    sigma_log_v = np.hypot(_relative_error(fits, target, "rise_time"), calibration.rise_time_band(velocity)) / np.abs(
+        _log_slope(calibration.rise_time, velocity)
+    )
+    return velocity * np.log(10) * sigma_log_v, _mass_error(
+        calibration, mass, velocity, sigma_log_v, _relative_error(fits, target, "amplitude")
+    )
 
 
-def _ion_grid_errors(fits: xr.Dataset, calibration: Calibration, ratio: np.ndarray, velocity: np.ndarray,
-                     mass: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ion_grid_errors(
+    fits: xr.Dataset,
+    calibration: Calibration,
+    ratio: np.ndarray,
+    velocity: np.ndarray,
+    mass: np.ndarray,
+    target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of the ion-grid velocity and mass: both charges' fit errors and the law's uncertainty."""
     band = calibration.ion_grid_band  # its scatter is the shots' scatter in log10 R about the law
     target_error = np.where(np.isfinite(target), _best_target_relative_error(fits), np.nan)
-    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error ** 2
-                              + band.scatter ** 2)
+    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error**2 + band.scatter**2)
     power = ion_grid_law(ratio, calibration.ion_grid_scale, calibration.ion_grid_exponent, 0.0)
     slope = calibration.ion_grid_exponent * power / velocity  # d log v / d log R
     sigma_log_v = np.hypot(band.mean_curve(ratio), slope * sigma_log_ratio)
     return velocity * np.log(10) * sigma_log_v, _mass_error(calibration, mass, velocity, sigma_log_v, target_error)
 
 
-def _mass_error(calibration: Calibration, mass: np.ndarray, velocity: np.ndarray, sigma_log_v: np.ndarray,
-                sigma_log_charge: np.ndarray) -> np.ndarray:
-    sigma_log_m = np.sqrt(sigma_log_charge ** 2 + calibration.yield_band(velocity) ** 2
-                          + (_log_slope(calibration.charge_yield, velocity) * sigma_log_v) ** 2)
+def _mass_error(
+    calibration: Calibration,
+    mass: np.ndarray,
+    velocity: np.ndarray,
+    sigma_log_v: np.ndarray,
+    sigma_log_charge: np.ndarray,
+) -> np.ndarray:
+    sigma_log_m = np.sqrt(
+        sigma_log_charge**2
+        + calibration.yield_band(velocity) ** 2
+        + (_log_slope(calibration.charge_yield, velocity) * sigma_log_v) ** 2
+    )
     return mass * np.log(10) * sigma_log_m
 
 
@@ -336,8 +240,9 @@ def _relative_error(fits: xr.Dataset, channel: str, parameter: str) -> np.ndarra
     """A fitted parameter's standard error over its value, in log10 (dex); 0 where no error is given."""
     if f"{channel}_fit_{parameter}_stderr" not in fits:
         return np.zeros(fits.sizes["event"])
-    return np.abs(fits[f"{channel}_fit_{parameter}_stderr"].values / fits[f"{channel}_fit_{parameter}"].values) \
-        / np.log(10)
+    return np.abs(
+        fits[f"{channel}_fit_{parameter}_stderr"].values / fits[f"{channel}_fit_{parameter}"].values
+    ) / np.log(10)
 
 
 def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
@@ -346,8 +251,11 @@ def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
     if len(names) < 2:
         return _relative_error(fits, names[0], "amplitude") if names else np.zeros(fits.sizes["event"])
     high = _earned(fits, "target_high", "impact_charge")
-    return np.where(np.isfinite(high), _relative_error(fits, "target_high", "amplitude"),
-                    _relative_error(fits, "target_low", "amplitude"))
+    return np.where(
+        np.isfinite(high),
+        _relative_error(fits, "target_high", "amplitude"),
+        _relative_error(fits, "target_low", "amplitude"),
+    )
 
 
 def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
@@ -357,8 +265,11 @@ def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
 
 def _best_target_charge(fits: xr.Dataset) -> np.ndarray:
     """Target High charge where its fit succeeded, else Target Low's (the official preference)."""
-    charges = [_earned(fits, name, "impact_charge") for name in ("target_high", "target_low")
-               if f"{name}_impact_charge" in fits]
+    charges = [
+        _earned(fits, name, "impact_charge")
+        for name in ("target_high", "target_low")
+        if f"{name}_impact_charge" in fits
+    ]
     if not charges:
         return np.full(fits.sizes["event"], np.nan)
     return charges[0] if len(charges) == 1 else np.where(np.isfinite(charges[0]), charges[0], charges[1])

@@ -26,8 +26,15 @@ __all__ = ["process_campaign"]
 log = logging.getLogger(__name__)
 
 
-def process_campaign(folder: PathLike, output: PathLike, *, setup: str | PathLike = "idex_dust_accelerator",
-                     url: str | None = None, quicklook: bool = True, force: bool = False) -> bool:
+def process_campaign(
+    folder: PathLike,
+    output: PathLike,
+    *,
+    setup: str | PathLike = "idex_dust_accelerator",
+    url: str | None = None,
+    quicklook: bool = True,
+    force: bool = False,
+) -> bool:
     """Read, fit and join one campaign folder; write ``shots.nc``, ``shots.csv`` and per-shot figures.
 
     Returns
@@ -68,7 +75,7 @@ def _shot_figures(ds: xr.Dataset, folder: Path) -> None:
     channels = waveform_channels(ds)
     for number in ds["event"].values:
         fig, axes = plt.subplots(len(channels), 1, figsize=(10, 2.4 * len(channels)), constrained_layout=True)
-        for ax, name in zip(np.atleast_1d(axes), channels):
+        for ax, name in zip(np.atleast_1d(axes), channels, strict=True):
             time = time_from_trigger(ds, name).sel(event=number)
             values = ds[name].sel(event=number) * ds[name].attrs["calibration_factor"]
             ax.plot(time, values, color="black", lw=0.6)

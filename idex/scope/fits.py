@@ -22,6 +22,7 @@ from idex.units import COULOMB_PER_PICOCOULOMB
 
 __all__ = ["fit_any", "fit_shots"]
 
+
 def _cleaned(ds: xr.Dataset, setup: ScopeSetup) -> xr.Dataset:
     """Calibrated fitted channels with the setup's background removal applied (units: the channel's)."""
     out = {}
@@ -83,34 +84,62 @@ def fit_shots(ds: xr.Dataset, setup: str | PathLike | ScopeSetup | None = None) 
     t = time_from_trigger(ds, name).values
     y = (ds[name] * ds[name].attrs["calibration_factor"]).values
     valid = np.isfinite(y)
-    p0 = np.array([_qd_guess(t[i][valid[i]], y[i][valid[i]], qd) if valid[i].sum() > 16 else np.full(3, np.nan)
-                   for i in range(y.shape[0])])
+    p0 = np.array(
+        [
+            _qd_guess(t[i][valid[i]], y[i][valid[i]], qd) if valid[i].sum() > 16 else np.full(3, np.nan)
+            for i in range(y.shape[0])
+        ]
+    )
     model = MODELS["qd"].with_constants(qd["tube_length_cm"], qd["tube_diameter_cm"], qd["decay_us"])
     baseline = np.nanmedian(np.where(valid, y, np.nan)[:, : max(8, y.shape[1] // 10)], axis=1)
     slowest, fastest = (float(v) for v in qd["velocity_range_kms"])
     p0[:, 2] = np.clip(p0[:, 2], slowest * 1.01, fastest * 0.99)  # a start inside the physical range
-    result = levenberg_marquardt(model, np.where(valid, t, 0.0), y - baseline[:, None], p0,
-                                 lower=np.array([-np.inf, -np.inf, slowest]),
-                                 upper=np.array([np.inf, np.inf, fastest]), mask=valid)
+    result = levenberg_marquardt(
+        model,
+        np.where(valid, t, 0.0),
+        y - baseline[:, None],
+        p0,
+        lower=np.array([-np.inf, -np.inf, slowest]),
+        upper=np.array([np.inf, np.inf, fastest]),
+        mask=valid,
+    )
     units = {"entry_time": "us", "charge": ds[name].attrs["calibration_units"], "velocity": "km/s"}
     for i, parameter in enumerate(model.parameters):
-        out[f"qd_fit_{parameter}"] = ("event", result.params[:, i], {"long_name": f"QD fit: {parameter}",
-                                                                     "units": units[parameter]})
-        out[f"qd_fit_{parameter}_stderr"] = ("event", result.stderr[:, i], {
-            "units": units[parameter], "long_name": f"QD fit: error of {parameter}"})
+        out[f"qd_fit_{parameter}"] = (
+            "event",
+            result.params[:, i],
+            {"long_name": f"QD fit: {parameter}", "units": units[parameter]},
+        )
+        out[f"qd_fit_{parameter}_stderr"] = (
+            "event",
+            result.stderr[:, i],
+            {"units": units[parameter], "long_name": f"QD fit: error of {parameter}"},
+        )
     out["qd_fit_success"] = ("event", result.success, {"long_name": "QD fit reached a determined optimum"})
-    out["qd_fit_status"] = ("event", result.status.astype(np.int8), {
-        "long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()})
+    out["qd_fit_status"] = (
+        "event",
+        result.status.astype(np.int8),
+        {"long_name": "QD fit status", "velocity_range_kms": [slowest, fastest], **FitStatus.flag_attributes()},
+    )
     earned = np.where(result.success[:, None], result.params, np.nan)  # particle values only from successful fits
     charge_c = np.abs(earned[:, 1]) * COULOMB_PER_PICOCOULOMB
     speed = earned[:, 2] * 1e3
-    out["particle_charge"] = ("event", np.abs(earned[:, 1]), {"long_name": "Particle charge from the QD fit",
-                                                              "units": units["charge"]})
-    out["particle_velocity"] = ("event", earned[:, 2], {"long_name": "Particle velocity from the QD fit",
-                                                        "units": "km/s"})
+    out["particle_charge"] = (
+        "event",
+        np.abs(earned[:, 1]),
+        {"long_name": "Particle charge from the QD fit", "units": units["charge"]},
+    )
+    out["particle_velocity"] = (
+        "event",
+        earned[:, 2],
+        {"long_name": "Particle velocity from the QD fit", "units": "km/s"},
+    )
     with np.errstate(all="ignore"):
-        out["particle_mass"] = ("event", 2 * charge_c * qd["accelerator_voltage_v"] / speed**2,
-                                {"long_name": "Particle mass, 2 q U / v^2", "units": "kg"})
+        out["particle_mass"] = (
+            "event",
+            2 * charge_c * qd["accelerator_voltage_v"] / speed**2,
+            {"long_name": "Particle mass, 2 q U / v^2", "units": "kg"},
+        )
     return out
 
 

@@ -74,8 +74,14 @@ def load_setup(setup: str | PathLike = "idex_dust_accelerator") -> ScopeSetup:
         if missing:
             result.add("structure", f"channels.{name}", f"missing {missing}")
             continue
-        channels[name] = ScopeChannel(name, entry["scope_channel"], float(entry["gain"]), entry["units"],
-                                      int(entry.get("polarity", 1)), entry.get("long_name", name))
+        channels[name] = ScopeChannel(
+            name,
+            entry["scope_channel"],
+            float(entry["gain"]),
+            entry["units"],
+            int(entry.get("polarity", 1)),
+            entry.get("long_name", name),
+        )
     try:
         pattern = re.compile(doc["file_pattern"])
         if not {"channel", "shot"} <= set(pattern.groupindex):
@@ -83,20 +89,34 @@ def load_setup(setup: str | PathLike = "idex_dust_accelerator") -> ScopeSetup:
     except re.error as exc:
         result.add("pattern", "file_pattern", f"not a regular expression: {exc}")
         pattern = re.compile("$^")
-    fits = fit_specs(doc.get("fits", {}), set(channels),
-                     lambda code, where, message: result.add(code, ".".join(map(str, ("fits",) + where)), message))
+    fits = fit_specs(
+        doc.get("fits", {}),
+        set(channels),
+        lambda code, where, message: result.add(code, ".".join(map(str, ("fits",) + where)), message),
+    )
     qd = doc.get("qd")
     if qd is not None and qd.get("channel") not in channels:
         result.add("unknown-name", "qd.channel", f"{qd.get('channel')!r} is not a channel")
     if qd is not None and not _is_range(qd.get("velocity_range_kms")):
-        result.add("structure", "qd.velocity_range_kms", "needs [slowest, fastest] km/s the accelerator can give a "
-                   "grain (the QD fit is bounded to it), with 0 < slowest < fastest")
+        result.add(
+            "structure",
+            "qd.velocity_range_kms",
+            "needs [slowest, fastest] km/s the accelerator can give a "
+            "grain (the QD fit is bounded to it), with 0 < slowest < fastest",
+        )
     if not result.ok:
         raise SchemaError(result)
-    return ScopeSetup(doc["name"], doc.get("description", ""), pattern, float(doc.get("shot_tolerance_s", 1.0)),
-                      MappingProxyType(channels), MappingProxyType(doc.get("background", {})), MappingProxyType(fits),
-                      MappingProxyType(qd) if qd else None, MappingProxyType(doc["database"]) if doc.get("database")
-                      else None)
+    return ScopeSetup(
+        doc["name"],
+        doc.get("description", ""),
+        pattern,
+        float(doc.get("shot_tolerance_s", 1.0)),
+        MappingProxyType(channels),
+        MappingProxyType(doc.get("background", {})),
+        MappingProxyType(fits),
+        MappingProxyType(qd) if qd else None,
+        MappingProxyType(doc["database"]) if doc.get("database") else None,
+    )
 
 
 def setup_of(ds: Any) -> ScopeSetup:
@@ -112,5 +132,9 @@ def setup_of(ds: Any) -> ScopeSetup:
 
 def _is_range(value: object) -> bool:
     """True for ``[low, high]`` with ``0 < low < high``."""
-    return (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-            and 0 < value[0] < value[1])
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+        and 0 < value[0] < value[1]
+    )

@@ -22,8 +22,9 @@ from idex.scope.setups import ScopeSetup, load_setup
 __all__ = ["open_trc"]
 
 
-def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | ScopeSetup = "idex_dust_accelerator"
-             ) -> xr.Dataset:
+def open_trc(
+    source: PathLike | Iterable[PathLike], *, setup: str | PathLike | ScopeSetup = "idex_dust_accelerator"
+) -> xr.Dataset:
     """Read LeCroy traces into the event model: one ``event`` per shot, channels named by the setup.
 
     Parameters
@@ -59,16 +60,20 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
         else:
             channel = None
         if channel is None:
-            warnings.warn(f"{path.name}: name does not match the setup's file pattern or channel map; skipped",
-                          PacketWarning, stacklevel=2)
+            warnings.warn(
+                f"{path.name}: name does not match the setup's file pattern or channel map; skipped",
+                PacketWarning,
+                stacklevel=2,
+            )
             continue
         trace = read_trc(path)
         for segment in range(trace.volts.shape[0]):
             key = shot if trace.volts.shape[0] == 1 else f"{shot}.{segment}"
             shots[key][channel.name] = (trace, segment)
     if not shots:
-        raise FileNotFoundError(f"no .trc file named like C1Trace00001.trc (the setup's pattern "
-                                f"{setup.file_pattern.pattern}) in {source}")
+        raise FileNotFoundError(
+            f"no .trc file named like C1Trace00001.trc (the setup's pattern {setup.file_pattern.pattern}) in {source}"
+        )
     keys = sorted(shots, key=lambda k: tuple(int(p) for p in k.split(".")))
     n = len(keys)
     quality = np.zeros(n, np.uint16)
@@ -76,12 +81,15 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
     data: dict[str, Any] = {}
     coords: dict[str, Any] = {}
     for row, key in enumerate(keys):
-        triggers = [trace.header.trigger_time + np.timedelta64(int(round(trace.trigger_times[segment] * 1e9)), "ns")
-                    for trace, segment in shots[key].values()]
+        triggers = [
+            trace.header.trigger_time + np.timedelta64(int(round(trace.trigger_times[segment] * 1e9)), "ns")
+            for trace, segment in shots[key].values()
+        ]
         epoch[row] = min(triggers)
         if (max(triggers) - min(triggers)) / np.timedelta64(1, "s") > setup.shot_tolerance_s:
-            warnings.warn(f"shot {key}: traces triggered {max(triggers) - min(triggers)} apart", PacketWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"shot {key}: traces triggered {max(triggers) - min(triggers)} apart", PacketWarning, stacklevel=2
+            )
     for name, channel in setup.channels.items():
         present = [(row, shots[key][name]) for row, key in enumerate(keys) if name in shots[key]]
         if not present:
@@ -92,27 +100,44 @@ def open_trc(source: PathLike | Iterable[PathLike], *, setup: str | PathLike | S
         trigger = np.full(n, np.nan)
         for row, (trace, segment) in present:
             if trace.volts.shape[1] != width or trace.header.horiz_interval != interval:
-                raise InputError(f"{trace.path.name}: {trace.volts.shape[1]} samples every "
-                                 f"{trace.header.horiz_interval} s, but {first.path.name} has {width} every {interval}")
+                raise InputError(
+                    f"{trace.path.name}: {trace.volts.shape[1]} samples every "
+                    f"{trace.header.horiz_interval} s, but {first.path.name} has {width} every {interval}"
+                )
             values[row] = trace.volts[segment]
             trigger[row] = -trace.trigger_offsets[segment] * 1e6
         for row, key in enumerate(keys):
             if name not in shots[key]:
                 quality[row] |= np.uint16(QualityFlag.MISSING_CHANNEL)
-                warnings.warn(f"shot {key}: no {name} trace ({channel.scope_channel}); samples are NaN",
-                              PacketWarning, stacklevel=2)
+                warnings.warn(
+                    f"shot {key}: no {name} trace ({channel.scope_channel}); samples are NaN",
+                    PacketWarning,
+                    stacklevel=2,
+                )
         dim, time = f"sample_{name}", f"time_{name}"
         coords[time] = time_coordinate(dim, width, interval * 1e6)
-        data[f"trigger_time_{name}"] = ("event", trigger, {"long_name": f"{name} trigger time from the record start",
-                                                           "units": "us"})
-        data[name] = (("event", dim), values, {
-            "long_name": channel.long_name, "units": "V", "scope_channel": channel.scope_channel,
-            "calibration_factor": channel.gain * channel.polarity, "calibration_units": channel.units,
-            "time": time, "trigger_time": f"trigger_time_{name}"})
+        data[f"trigger_time_{name}"] = (
+            "event",
+            trigger,
+            {"long_name": f"{name} trigger time from the record start", "units": "us"},
+        )
+        data[name] = (
+            ("event", dim),
+            values,
+            {
+                "long_name": channel.long_name,
+                "units": "V",
+                "scope_channel": channel.scope_channel,
+                "calibration_factor": channel.gain * channel.polarity,
+                "calibration_units": channel.units,
+                "time": time,
+                "trigger_time": f"trigger_time_{name}",
+            },
+        )
     data["quality_flags"] = ("event", quality, {"long_name": "Event quality flags", **QualityFlag.flag_attributes()})
     data["shot"] = ("event", np.array(keys), {"long_name": "Shot number (file number[.segment])"})
-    coords.update(event=("event", np.arange(1, n + 1), {"long_name": "Shot row"}),
-                  epoch=("event", epoch, {"long_name": "Scope trigger time"}))
+    coords.update(
+        event=("event", np.arange(1, n + 1), {"long_name": "Shot row"}),
+        epoch=("event", epoch, {"long_name": "Scope trigger time"}),
+    )
     return xr.Dataset(data, coords=coords, attrs={"idex_scope_setup": setup.name, "title": "IDEX accelerator shots"})
-
-

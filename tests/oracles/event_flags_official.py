@@ -33,9 +33,18 @@ import synthetic_events  # noqa: E402
 from imap_processing.idex.idex_event_flags import classify_event_flags  # noqa: E402
 from imap_processing.idex.idex_l1a import PacketParser  # noqa: E402
 
-FLAGS = ("science_event_flag", "noise_capture_flag", "pulser_flag", "dust_hit_flag", "tof_high_saturation_flag",
-         "tof_mid_saturation_flag", "tof_low_saturation_flag", "target_high_saturation_flag",
-         "target_low_saturation_flag", "ion_grid_saturation_flag")
+FLAGS = (
+    "science_event_flag",
+    "noise_capture_flag",
+    "pulser_flag",
+    "dust_hit_flag",
+    "tof_high_saturation_flag",
+    "tof_mid_saturation_flag",
+    "tof_low_saturation_flag",
+    "target_high_saturation_flag",
+    "target_low_saturation_flag",
+    "ion_grid_saturation_flag",
+)
 CAPTURES = ("imap_idex_l0_raw_20231214_v001.pkts", "imap_idex_l0_raw_20230725_v001.pkts")
 
 
@@ -43,16 +52,29 @@ def main() -> None:
     out: dict = {"captures": {}, "synthetic": {"seed": 2026, "n": 300}}
     for name in CAPTURES:
         sci = PacketParser(str(TESTS / "data" / name)).data["l1a_sci-10days"]
-        out["captures"][name] = {"event_number": sci["idx__txhdrevtnum"].values.astype(int).tolist(),
-                                 **{flag: sci[flag].values.astype(int).tolist() for flag in FLAGS}}
+        out["captures"][name] = {
+            "event_number": sci["idx__txhdrevtnum"].values.astype(int).tolist(),
+            **{flag: sci[flag].values.astype(int).tolist() for flag in FLAGS},
+        }
     rows = []
     for event in synthetic_events.events(out["synthetic"]["seed"], out["synthetic"]["n"]):
-        telemetry = {"idx__txhdrtrigid": event["trigger_id"], "idx__txhdrhgtrigmode": event["tof_high_trigger_mode"],
-                     "idx__txhdrmgtrigmode": event["tof_mid_trigger_mode"],
-                     "idx__txhdrlgtrigmode": event["tof_low_trigger_mode"],
-                     "idx__txhdrhgtrigctrl1": event["tof_high_trigger_level"] << 22}
-        flags = classify_event_flags(telemetry, event["tof_high"], event["tof_mid"], event["tof_low"],
-                                     event["time_high"], event["target_high"], event["target_low"], event["ion_grid"])
+        telemetry = {
+            "idx__txhdrtrigid": event["trigger_id"],
+            "idx__txhdrhgtrigmode": event["tof_high_trigger_mode"],
+            "idx__txhdrmgtrigmode": event["tof_mid_trigger_mode"],
+            "idx__txhdrlgtrigmode": event["tof_low_trigger_mode"],
+            "idx__txhdrhgtrigctrl1": event["tof_high_trigger_level"] << 22,
+        }
+        flags = classify_event_flags(
+            telemetry,
+            event["tof_high"],
+            event["tof_mid"],
+            event["tof_low"],
+            event["time_high"],
+            event["target_high"],
+            event["target_low"],
+            event["ion_grid"],
+        )
         rows.append([int(flags[flag]) for flag in FLAGS])
     out["synthetic"]["flags"] = {flag: [row[i] for row in rows] for i, flag in enumerate(FLAGS)}
     (TESTS / "data" / "event_flags_official.json").write_text(json.dumps(out) + "\n", encoding="utf-8")

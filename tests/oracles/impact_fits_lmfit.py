@@ -27,8 +27,9 @@ DECAYS = (20.0, 300.0, 5000.0)
 def impact(t, time_of_impact, baseline, amplitude, rise_time, discharge_time):
     """ALGORITHMS §2.2 in NumPy: baseline + H(t - t0) A (1 - exp(-(t - t0)/rise)) exp(-(t - t0)/discharge)."""
     s = np.maximum(t - time_of_impact, 0.0)
-    return baseline + np.where(t > time_of_impact,
-                               amplitude * (1 - np.exp(-s / rise_time)) * np.exp(-s / discharge_time), 0.0)
+    return baseline + np.where(
+        t > time_of_impact, amplitude * (1 - np.exp(-s / rise_time)) * np.exp(-s / discharge_time), 0.0
+    )
 
 
 def best_fit(t: np.ndarray, y: np.ndarray, spec) -> lmfit.model.ModelResult:
@@ -41,7 +42,7 @@ def best_fit(t: np.ndarray, y: np.ndarray, spec) -> lmfit.model.ModelResult:
         for rise in RISES:
             for decay in DECAYS:
                 params = model.make_params()
-                for value, parameter in zip((onset, baseline, amplitude, rise, decay), spec.parameters):
+                for value, parameter in zip((onset, baseline, amplitude, rise, decay), spec.parameters, strict=True):
                     params[parameter.name].set(value=value, min=parameter.min, max=parameter.max)
                 result = model.fit(y, params, t=t)
                 if np.isfinite(result.chisqr) and (best is None or result.chisqr < best.chisqr):
@@ -61,7 +62,9 @@ def main() -> None:
                 valid = np.isfinite(y[event])
                 result = best_fit(t[event][valid], y[event][valid], spec)
                 out[f"{day}/{channel}/{event}"] = {
-                    "chisqr": result.chisqr, "params": [result.params[p.name].value for p in spec.parameters]}
+                    "chisqr": result.chisqr,
+                    "params": [result.params[p.name].value for p in spec.parameters],
+                }
                 print(day, channel, event, result.chisqr, flush=True)
     (DATA / "impact_fits_lmfit.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 

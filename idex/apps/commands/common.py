@@ -29,16 +29,22 @@ def user_errors(command: F) -> F:
         except (IdexError, OSError) as error:
             if verbose:
                 raise
-            message = str(error) if isinstance(error, IdexError) else str(error).splitlines()[0] if str(error) \
-                else type(error).__name__  # idex's own messages are written for people: show all of them
+            message = (
+                str(error)
+                if isinstance(error, IdexError)
+                else str(error).splitlines()[0]
+                if str(error)
+                else type(error).__name__
+            )  # idex's own messages are written for people: show all of them
             message = message.replace("pass overwrite=True (--overwrite on the command line)", "pass --overwrite")
             raise click.ClickException(message) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-COMPRESSION_HELP = ("GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 "
-                    "(default 1: 3-6x faster than 6, files ~20 % larger).")
+COMPRESSION_HELP = (
+    "GZIP/zlib level of .cdf/.nc/.h5 outputs, 0 (none) to 9 (default 1: 3-6x faster than 6, files ~20 % larger)."
+)
 
 
 def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = False):
@@ -48,8 +54,9 @@ def decode_tree(capture: Path, *, schema: str | None = None, strict: bool = Fals
     from idex.opening import kind_of, require_packets
 
     if capture.is_file() and kind_of(capture) != "telemetry":
-        raise ProductError(f"{capture} is a {kind_of(capture)} file, not a raw capture; "
-                           "commands other than decode open it directly")
+        raise ProductError(
+            f"{capture} is a {kind_of(capture)} file, not a raw capture; commands other than decode open it directly"
+        )
     verbose = click.get_current_context().find_root().params.get("verbose", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always" if verbose else "ignore", PacketWarning)
@@ -86,5 +93,3 @@ def selected(ds, all_events: bool):
     if all_events or "dust_hit_flag" not in ds:
         return ds
     return ds.idex.dust()
-
-

@@ -16,23 +16,48 @@ __all__ = ["batch", "calibrate", "capture", "scope", "view"]
 
 @click.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the products (the folder tree of ROOT is mirrored).")
-@click.option("--format", "formats", default="nc", show_default=True,
-              help="Comma-separated output formats: nc, h5, cdf, csv.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the products (the folder tree of ROOT is mirrored).",
+)
+@click.option(
+    "--format", "formats", default="nc", show_default=True, help="Comma-separated output formats: nc, h5, cdf, csv."
+)
 @click.option("--fit", is_flag=True, help="Fit the waveforms too.")
 @click.option("--quicklook", "with_quicklook", is_flag=True, help="Write quicklook figures too.")
 @click.option("-j", "--jobs", type=int, help="Parallel local processes (default: CPU count).")
 @click.option("--scheduler", help="Run on a dask.distributed scheduler at this address instead.")
 @click.option("--force", is_flag=True, help="Reprocess files already done and unchanged.")
-@click.option("--kernels", "-k", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="SPICE kernel or meta-kernel: add the L1B pointing variables (repeat; --force after changing).")
-@click.option("--spin-table", "spin_tables", multiple=True, type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="SDC spin-table CSV for spin_phase, with --kernels (repeat).")
+@click.option(
+    "--kernels",
+    "-k",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SPICE kernel or meta-kernel: add the L1B pointing variables (repeat; --force after changing).",
+)
+@click.option(
+    "--spin-table",
+    "spin_tables",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SDC spin-table CSV for spin_phase, with --kernels (repeat).",
+)
 @user_errors
-def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook: bool, jobs: int | None,
-          scheduler: str | None, force: bool, kernels: tuple[Path, ...] = (),
-          spin_tables: tuple[Path, ...] = ()) -> None:
+def batch(
+    root: Path,
+    output_dir: Path,
+    formats: str,
+    fit: bool,
+    with_quicklook: bool,
+    jobs: int | None,
+    scheduler: str | None,
+    force: bool,
+    kernels: tuple[Path, ...] = (),
+    spin_tables: tuple[Path, ...] = (),
+) -> None:
     """Decode (and fit, export, plot) every capture under ROOT; rerun to pick up only new or changed files.
 
     \b
@@ -42,18 +67,26 @@ def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook:
     """
     from idex.apps.batch import BatchOptions, find_captures, run_batch
 
-    options = BatchOptions(tuple(f.strip() for f in formats.split(",")), fit, with_quicklook,
-                           tuple(str(k) for k in kernels), tuple(str(t) for t in spin_tables))
+    options = BatchOptions(
+        tuple(f.strip() for f in formats.split(",")),
+        fit,
+        with_quicklook,
+        tuple(str(k) for k in kernels),
+        tuple(str(t) for t in spin_tables),
+    )
     total = len(find_captures(root))
     with progress(length=total, label="captures") as bar:
-        results = run_batch(root, output_dir, options, jobs=jobs, scheduler=scheduler, force=force,
-                            progress=lambda _: bar.update(1))
+        results = run_batch(
+            root, output_dir, options, jobs=jobs, scheduler=scheduler, force=force, progress=lambda _: bar.update(1)
+        )
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         click.echo(f"failed: {result.source}: {result.message}", err=True)
     counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
-    click.echo(f"{len(results)} captures: {counts['done']} done, {counts['skipped']} skipped (unchanged), "
-               f"{counts['failed']} failed")
+    click.echo(
+        f"{len(results)} captures: {counts['done']} done, {counts['skipped']} skipped (unchanged), "
+        f"{counts['failed']} failed"
+    )
     if failed:
         sys.exit(1)
 
@@ -61,14 +94,21 @@ def batch(root: Path, output_dir: Path, formats: str, fit: bool, with_quicklook:
 @click.command()
 @click.option("--host", default="localhost", show_default=True, help="Telemetry server (GS-OASIS).")
 @click.option("--port", default=7514, show_default=True, type=int, help="Telemetry port.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("captures"),
-              show_default=True, help="Folder for the capture files.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("captures"),
+    show_default=True,
+    help="Folder for the capture files.",
+)
 @click.option("--rotate-mb", type=float, help="Start a new file after this many MB.")
 @click.option("--rotate-minutes", type=float, help="Start a new file after this many minutes.")
 @click.option("--live", is_flag=True, help="Decode as it goes: one line per completed event.")
 @user_errors
-def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rotate_minutes: float | None,
-            live: bool) -> None:
+def capture(
+    host: str, port: int, output_dir: Path, rotate_mb: float | None, rotate_minutes: float | None, live: bool
+) -> None:
     """Record raw telemetry from a TCP socket until Ctrl+C or SIGTERM, reconnecting when dropped.
 
     \b
@@ -87,14 +127,20 @@ def capture(host: str, port: int, output_dir: Path, rotate_mb: float | None, rot
     from idex.schema import loadable_schemas
 
     known = frozenset().union(*(loaded.known_apids for loaded in loadable_schemas()))
-    writer = CaptureWriter(output_dir, rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
-                           rotate_seconds=rotate_minutes * 60 if rotate_minutes else None, known_apids=known,
-                           events=EventParts(max(loadable_schemas(), key=lambda s: s.valid_from)))
+    writer = CaptureWriter(
+        output_dir,
+        rotate_bytes=int(rotate_mb * 1e6) if rotate_mb else None,
+        rotate_seconds=rotate_minutes * 60 if rotate_minutes else None,
+        known_apids=known,
+        events=EventParts(max(loadable_schemas(), key=lambda s: s.valid_from)),
+    )
     on_packets = LiveEvents(_print_event).feed if live else None
     click.echo(f"capturing from {host}:{port} into {output_dir} (Ctrl+C to stop)", err=True)
     received = run_capture(host, port, writer, stop, on_packets=on_packets)
-    click.echo(f"stopped: {received} bytes in {len(writer.files)} file(s): "
-               + ", ".join(p.name for p in writer.files), err=True)
+    click.echo(
+        f"stopped: {received} bytes in {len(writer.files)} file(s): " + ", ".join(p.name for p in writer.files),
+        err=True,
+    )
 
 
 def _print_event(ds) -> None:
@@ -103,25 +149,46 @@ def _print_event(ds) -> None:
     for number in ds["event"].values:
         row = ds.sel(event=number)
         epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
-        click.echo(f"event {int(number)} {epoch} trigger_id={int(row['trigger_id'])} "
-                   f"tof_high_max={int(row['tof_high'].max())} flags={int(row['quality_flags'])}")
+        click.echo(
+            f"event {int(number)} {epoch} trigger_id={int(row['trigger_id'])} "
+            f"tof_high_max={int(row['tof_high'].max())} flags={int(row['quality_flags'])}"
+        )
 
 
 @click.command()
 @click.argument("campaigns", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Calibration file to write (the format ds.idex.velocity(calibration=...) reads).")
-@click.option("--report", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the report: calibration.png (curves, shots, residuals) and calibration.md.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Calibration file to write (the format ds.idex.velocity(calibration=...) reads).",
+)
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the report: calibration.png (curves, shots, residuals) and calibration.md.",
+)
 @click.option("--target", default="target_low", show_default=True, help="Target channel to calibrate.")
 @click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0), help="Bootstrap resamplings.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--tof", is_flag=True, help="Instead: TOF stretch/shift defaults for a schema's mass section from "
-                                          "event files of known composition.")
+@click.option(
+    "--tof",
+    is_flag=True,
+    help="Instead: TOF stretch/shift defaults for a schema's mass section from event files of known composition.",
+)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
-def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, target: str, bootstrap: int,
-              seed: int, tof: bool, overwrite: bool) -> None:
+def calibrate(
+    campaigns: tuple[Path, ...],
+    output: Path,
+    report: Path | None,
+    target: str,
+    bootstrap: int,
+    seed: int,
+    tof: bool,
+    overwrite: bool,
+) -> None:
     """Fit the rise-time, charge-yield and ion-grid curves to dust-accelerator shots.
 
     \b
@@ -147,9 +214,11 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
         result = calibrate_tof(open_all(files))
         write_tof_calibration(result, output)
         section = result.mass_section()
-        click.echo(f"{result.used} events ({result.undetermined} undetermined, {result.outliers} outliers left out): "
-                   f"stretch {section['stretch_us_per_sqrt_u']} us/sqrt(u), shift "
-                   f"{section['shift_from_trigger_us']} us from the trigger -> {output}")
+        click.echo(
+            f"{result.used} events ({result.undetermined} undetermined, {result.outliers} outliers left out): "
+            f"stretch {section['stretch_us_per_sqrt_u']} us/sqrt(u), shift "
+            f"{section['shift_from_trigger_us']} us from the trigger -> {output}"
+        )
         return
     files = sorted({f for c in campaigns for f in ([c] if c.is_file() else c.rglob("shots.nc"))})
     if not files:
@@ -158,27 +227,35 @@ def calibrate(campaigns: tuple[Path, ...], output: Path, report: Path | None, ta
     for path, ds in zip(files, open_all(files), strict=True):
         ds.attrs["campaign"] = path.parent.name if path.name == "shots.nc" else path.stem
         shots.append(ds)
-    result = fit_curves(shots, target=target, bootstrap=bootstrap, seed=seed)
-    write_calibration(result, output)
+    curves = fit_curves(shots, target=target, bootstrap=bootstrap, seed=seed)
+    write_calibration(curves, output)
     if report is not None:
         from idex.science.calibration_report import write_report
 
-        write_report(result, report)
-    rise, charge_yield = result.rise_time, result.charge_yield
-    click.echo(f"{result.shots} shots of {len(files)} campaign(s): rise time from {rise.used}, yield from "
-               f"{charge_yield.used}, ion grid from {result.ion_grid.used if result.ion_grid else 0} shots; valid "
-               f"{max(rise.velocity_range[0], charge_yield.velocity_range[0]):.3g}-"
-               f"{min(rise.velocity_range[1], charge_yield.velocity_range[1]):.3g} km/s -> {output}")
+        write_report(curves, report)
+    rise, charge_yield = curves.rise_time, curves.charge_yield
+    click.echo(
+        f"{curves.shots} shots of {len(files)} campaign(s): rise time from {rise.used}, yield from "
+        f"{charge_yield.used}, ion grid from {curves.ion_grid.used if curves.ion_grid else 0} shots; valid "
+        f"{max(rise.velocity_range[0], charge_yield.velocity_range[0]):.3g}-"
+        f"{min(rise.velocity_range[1], charge_yield.velocity_range[1]):.3g} km/s -> {output}"
+    )
 
 
 @click.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the products, one sub-folder per campaign.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the products, one sub-folder per campaign.",
+)
 @click.option("--setup", default="idex_dust_accelerator", show_default=True, help="Scope setup name or YAML file.")
 @click.option("--db", help="SQLAlchemy URL of the accelerator database (default: the setup's environment variable).")
-@click.option("--quicklook/--no-quicklook", "with_quicklook", default=True, show_default=True,
-              help="Write a figure per shot.")
+@click.option(
+    "--quicklook/--no-quicklook", "with_quicklook", default=True, show_default=True, help="Write a figure per shot."
+)
 @click.option("--force", is_flag=True, help="Reprocess campaigns whose products are newer than their traces.")
 @user_errors
 def scope(root: Path, output_dir: Path, setup: str, db: str | None, with_quicklook: bool, force: bool) -> None:
@@ -228,13 +305,13 @@ def view(paths: tuple[Path, ...]) -> None:
 
     unreadable = [f"{p} ({kind_of(p)})" for p in paths if p.is_file() and kind_of(p) in ("csv", "text")]
     if unreadable:  # checked before Qt starts: the viewer shows event files, not tables
-        raise click.BadParameter(f"not event files: {', '.join(unreadable)}; open the .nc, .h5, .cdf, capture or "
-                                 ".trc instead", param_hint="PATHS")
+        raise click.BadParameter(
+            f"not event files: {', '.join(unreadable)}; open the .nc, .h5, .cdf, capture or .trc instead",
+            param_hint="PATHS",
+        )
     try:
         from idex.apps.view import main as view_main
         from idex.apps.view.app import run  # noqa: F401 - imports Qt (PySide6): fails here, not inside the viewer
     except ImportError as error:
         raise click.ClickException(f"the viewer needs Qt: pip install 'idex[gui]' ({error})") from None
     sys.exit(view_main([str(p) for p in paths]))
-
-

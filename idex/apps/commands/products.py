@@ -1,4 +1,4 @@
-"""Commands that turn captures and products into products: decode, fit, quicklook, table, snr, maps, composition."""
+"""Commands that turn captures and products into products: decode, fit, quicklook, table, snr."""
 
 from __future__ import annotations
 
@@ -6,32 +6,54 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_all, open_events, selected, user_errors
+from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
 from idex.apps.commands.fitting import fitted as fitted_events
-from idex.apps.commands.grammar import GRID, INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
+from idex.apps.commands.grammar import INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
 
-__all__ = ["composition", "decode", "fit", "maps", "quicklook", "snr", "table"]
+__all__ = ["decode", "fit", "quicklook", "snr", "table"]
 
 
 @click.command()
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write: .nc, .h5, .cdf or .csv (default: CAPTURE with suffix .nc).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write: .nc, .h5, .cdf or .csv (default: CAPTURE with suffix .nc).",
+)
 @click.option("--schema", help="Schema name or YAML path (default: chosen from the capture's date).")
 @click.option("--strict", is_flag=True, help="Stop at the first decoding problem instead of flagging it.")
 @click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
-@click.option("--kernels", "-k", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat).")
-@click.option("--spin-table", "spin_tables", multiple=True, type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="SDC spin-table CSV for spin_phase, with --kernels (repeat).")
+@click.option(
+    "--kernels",
+    "-k",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat).",
+)
+@click.option(
+    "--spin-table",
+    "spin_tables",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SDC spin-table CSV for spin_phase, with --kernels (repeat).",
+)
 @user_errors
-def decode(capture: Path, output: Path | None, schema: str | None, strict: bool, all_groups: bool,
-           overwrite: bool, compression: int | None, kernels: tuple[Path, ...] = (),
-           spin_tables: tuple[Path, ...] = ()) -> None:
+def decode(
+    capture: Path,
+    output: Path | None,
+    schema: str | None,
+    strict: bool,
+    all_groups: bool,
+    overwrite: bool,
+    compression: int | None,
+    kernels: tuple[Path, ...] = (),
+    spin_tables: tuple[Path, ...] = (),
+) -> None:
     """Decode a raw capture into the event model and write it (netCDF, HDF5, CDF or CSV).
 
     \b
@@ -67,23 +89,41 @@ def decode(capture: Path, output: Path | None, schema: str | None, strict: bool,
     flagged = int((events["quality_flags"] != 0).sum())
     verbose = click.get_current_context().find_root().params.get("verbose", False)
     hint = "; idex -v decode ... lists them" if (flagged or problems) and not verbose else ""
-    click.echo(f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems{hint}) "
-               f"with schema {events.attrs.get('idex_schemas', tree.attrs['idex_schema'])} -> {output}")
+    click.echo(
+        f"{capture.name}: {events.sizes['event']} events ({flagged} flagged, {problems} problems{hint}) "
+        f"with schema {events.attrs.get('idex_schemas', tree.attrs['idex_schema'])} -> {output}"
+    )
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("snr"),
-              show_default=True, help="Folder for snr.csv and the plots.")
-@click.option("--fit/--no-fit", "with_fit", default=True, show_default=True,
-              help="Fit the target signals to plot SNR against impact charge.")
-@click.option("--all-events", is_flag=True, help="Include noise captures, pulser and non-dust events (default: "
-                                                  "dust hits only, as the mission's L2 products count them).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("snr"),
+    show_default=True,
+    help="Folder for snr.csv and the plots.",
+)
+@click.option(
+    "--fit/--no-fit",
+    "with_fit",
+    default=True,
+    show_default=True,
+    help="Fit the target signals to plot SNR against impact charge.",
+)
+@click.option(
+    "--all-events",
+    is_flag=True,
+    help="Include noise captures, pulser and non-dust events (default: "
+    "dust hits only, as the mission's L2 products count them).",
+)
 @click.option("--keep-duplicates", is_flag=True, help=KEEP_DUPLICATES_HELP)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @user_errors
-def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bool, keep_duplicates: bool,
-        overwrite: bool) -> None:
+def snr(
+    files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bool, keep_duplicates: bool, overwrite: bool
+) -> None:
     """SNR study: per-event SNR of the TOF channels (official definition) as CSV, and the study plots.
 
     \b
@@ -109,8 +149,10 @@ def snr(files: tuple[str, ...], output_dir: Path, with_fit: bool, all_events: bo
     output_dir.mkdir(parents=True, exist_ok=True)
     save_table(table, output_dir / "snr.csv")
     plots = snr_plots(table, output_dir)
-    click.echo(f"{len(table)} events from {len(paths)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots"
-               + _left_out(total - chosen, table.attrs.get("duplicates_dropped", 0)))
+    click.echo(
+        f"{len(table)} events from {len(paths)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots"
+        + _left_out(total - chosen, table.attrs.get("duplicates_dropped", 0))
+    )
 
 
 def _left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events keeps") -> str:
@@ -119,98 +161,43 @@ def _left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events k
     if not_dust:
         notes.append(f"{not_dust} events that are not dust hits left out ({keep_all} them)")
     if duplicates:
-        notes.append(f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates "
-                     "keeps them)")
+        notes.append(
+            f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates keeps them)"
+        )
     return f"; {'; '.join(notes)}" if notes else ""
 
 
 @click.command()
-@click.argument("files", nargs=-1)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("sky_map.png"),
-              show_default=True, help="PNG to write.")
-@click.option("--bins", type=GRID, default="72x36", show_default=True,
-              help="Longitude x latitude bins (equal area), written NxM.")
-@click.option("--smooth", type=float, default=0.0, help="Gaussian smoothing width, in bins.")
-@click.option("--exposure", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Exposure map (.npy, latitude x longitude bins) to turn counts into rates.")
-@click.option("--synthetic", type=int, help="Ignore FILES and map this many synthetic interstellar-dust events.")
-@click.option("--all-events", is_flag=True, help="Map every event, not only the dust hits.")
-@click.option("--messages", "-m", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Event messages (captures, msg CDFs): map rates per second of acquisition on the official 6° grid.")
-@click.option("--projection", type=click.Choice(["mollweide", "rectangular"]), default="mollweide",
-              show_default=True, help="With --messages: the map's projection.")
-@click.option("--map-quantity", type=click.Choice(["rate", "counts"]), default="rate", show_default=True,
-              help="With --messages: exposure-normalised rates or counts.")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
-@user_errors
-def maps(files: tuple[str, ...], output: Path, bins: tuple[int, int], smooth: float, exposure: Path | None,
-         synthetic: int | None, all_events: bool, messages: tuple[Path, ...], projection: str, map_quantity: str,
-         overwrite: bool) -> None:
-    """Sky map of dust arrival directions (per-event longitude/latitude) on a Mollweide projection.
-
-    \b
-    Examples:
-      idex maps archive/*l1b*.cdf -o map.png --smooth 1
-      idex maps --synthetic 5000 -o demo_map.png
-      idex maps pointed/*.nc -m msg/*.cdf --projection rectangular -o rate_map.png
-    """
-    import numpy as np
-
-    from idex.apps import maps as skymaps
-
-    refuse_existing([output], overwrite)
-    if messages:
-        from idex.apps.commands.rates import draw_rate_map
-
-        return draw_rate_map(tuple(expand_inputs(files)), messages, output, projection=projection,
-                             quantity=map_quantity, all_events=all_events)
-    n_lon, n_lat = bins
-    paths = expand_inputs(files) if files and not synthetic else []
-    if synthetic:
-        events = [skymaps.synthetic(synthetic)]
-    elif paths:
-        opened = open_all(paths)
-        events = [selected(ds, all_events) for ds in opened]
-        left_out = sum(ds.sizes["event"] for ds in opened) - sum(ds.sizes["event"] for ds in events)
-        if left_out:
-            click.echo(f"{left_out} events that are not dust hits left out (--all-events keeps them)", err=True)
-    else:
-        raise click.UsageError("give FILES or --synthetic N")
-    missing = [str(p) for p, ds in zip(paths, events, strict=True) if "longitude" not in ds] if not synthetic else []
-    if missing:
-        raise click.ClickException(f"no longitude/latitude in {', '.join(missing)} "
-                                   "(add them with `idex pointing FILES -k KERNELS --spin-table CSV`)")
-    lon = np.concatenate([ds["longitude"].values for ds in events])
-    lat = np.concatenate([ds["latitude"].values for ds in events])
-    if not np.isfinite(lon).any():
-        raise click.ClickException("every longitude/latitude is NaN (made without SPICE kernels; "
-                                   "see `idex pointing --help`)")
-    skymap = skymaps.sky_map(lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth,
-                             exposure=np.load(exposure) if exposure else None)
-    if not np.isfinite(lon).all():
-        click.echo(f"{int((~np.isfinite(lon)).sum())} events without longitude/latitude (NaN) left out", err=True)
-    skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
-    peak_lon, peak_lat = skymap.peak
-    click.echo(f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {skymaps.FRAME} lon "
-               f"{skymaps.plotted_longitude(peak_lon):.1f}, lat {peak_lat:.1f} deg on the map's -180..180 axis; "
-               f"{peak_lon:.1f} in 0..360)")
-
-
-@click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to write: .nc, .h5, .cdf or .csv.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write: .nc, .h5, .cdf or .csv.",
+)
 @click.option("--channels", help="Comma-separated channels to fit (default: all the schema fits).")
 @click.option("--curves", is_flag=True, help="Also store the fitted model curves.")
 @click.option("--schema", help="Schema (name or YAML path) whose fits to use (default: the one the data carry).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
-@click.option("--profile", type=click.Choice(["idex", "official", "l2a"]),
-              help="CDF layout: idex's own (default), the mission's L1a, or the mission's L2A science product "
-                   "(impact charges, velocities and masses under the L2A names).")
+@click.option(
+    "--profile",
+    type=click.Choice(["idex", "official", "l2a"]),
+    help="CDF layout: idex's own (default), the mission's L1a, or the mission's L2A science product "
+    "(impact charges, velocities and masses under the L2A names).",
+)
 @user_errors
-def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: str | None, overwrite: bool,
-        compression: int | None, profile: str | None) -> None:
+def fit(
+    source: Path,
+    output: Path,
+    channels: str | None,
+    curves: bool,
+    schema: str | None,
+    overwrite: bool,
+    compression: int | None,
+    profile: str | None,
+) -> None:
     """Fit every event's target and ion-grid signals and write the events with the fit outputs.
 
     \b
@@ -229,8 +216,11 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
     fitted = fitted_events(ds, channels.split(",") if channels else None, curves=curves, schema=schema)
     options = {"profile": profile} if profile else {}
     to_file(fitted, output, overwrite=overwrite, compression=compression, **options)
-    names = channels.split(",") if channels else [n[: -len("_fit_success")] for n in fitted.data_vars
-                                                   if n.endswith("_fit_success")]
+    names = (
+        channels.split(",")
+        if channels
+        else [str(n).removesuffix("_fit_success") for n in fitted.data_vars if str(n).endswith("_fit_success")]
+    )
     summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
     if refit:
         click.echo(f"{source.name} held fits of {', '.join(refit)}: replaced by this fit", err=True)
@@ -239,8 +229,14 @@ def fit(source: Path, output: Path, channels: str | None, curves: bool, schema: 
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quicklook"),
-              show_default=True, help="Folder for the figures.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("quicklook"),
+    show_default=True,
+    help="Folder for the figures.",
+)
 @click.option("--pdf", is_flag=True, help="One multi-page PDF instead of a PNG per event.")
 @click.option("--fit/--no-fit", "with_fit", default=True, show_default=True, help="Overlay impact fits.")
 @click.option("--events", type=INTEGERS, help="Comma-separated event numbers (default: all).")
@@ -261,8 +257,11 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
     numbers = events if events else [int(n) for n in ds["event"].values]
     unknown = sorted(set(numbers) - {int(n) for n in ds["event"].values})
     if unknown:
-        raise click.BadParameter(f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
-                                 f"{int(ds['event'].min())}..{int(ds['event'].max())})", param_hint="--events")
+        raise click.BadParameter(
+            f"no event {', '.join(map(str, unknown))} in {source.name} (events are "
+            f"{int(ds['event'].min())}..{int(ds['event'].max())})",
+            param_hint="--events",
+        )
     with progress(length=len(numbers), label="plotting") as bar:
         written = write_quicklooks(ds, output_dir, stem=source.stem, pdf=pdf, events=numbers, progress=bar)
     click.echo(f"{source.name}: {len(written)} files in {output_dir}")
@@ -270,8 +269,9 @@ def quicklook(source: Path, output_dir: Path, pdf: bool, with_fit: bool, events:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="CSV file to write.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV file to write."
+)
 @click.option("--dust-only", is_flag=True, help="Only the dust hits (dust_hit_flag 1).")
 @click.option("--keep-duplicates", is_flag=True, help=KEEP_DUPLICATES_HELP)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
@@ -300,48 +300,7 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
         not_dust = int((~dust).sum())
         frame = frame[dust]
     save_table(frame, output)
-    click.echo(f"{len(frame)} events from {len(paths)} files -> {output}"
-               + _left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps"))
-
-
-
-
-@click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("composition.csv"),
-              show_default=True, help="CSV table, one row per event.")
-@click.option("--rsf", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Relative sensitivity factors (YAML, as defs/rsf_defaults.yaml; default: the schema's).")
-@click.option("--lines", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Line list (CSV, as defs/composition_lines.csv; default: the schema's).")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write annotated spectra, the Mg-Si-Fe ternary and noise figures to this folder.")
-@click.option("--all-events", is_flag=True, help="Every event, not only the dust hits.")
-@user_errors
-def composition(files: tuple[Path, ...], output: Path, rsf: Path | None, lines: Path | None, plots: Path | None,
-                all_events: bool) -> None:
-    """Composition of every dust event: identified lines, element abundances (after RSFs) with errors, upper limits.
-
-    \b
-    Examples:
-      idex composition capture.pkts -o table.csv
-      idex composition products/*.nc --rsf lab_rsf.yaml --plots composition_plots/
-    """
-    import pandas as pd
-
-    from idex.apps.composition_plots import composition_table, write_composition_plots
-    from idex.atomic import save_table
-
-    results, noises = [], []
-    for path in files:
-        ds = selected(open_events(path), all_events)
-        results.append((path.stem, ds.idex.composition(rsf=rsf, lines=lines)))
-        if plots is not None:
-            noises.append(ds.idex.noise())
-    table = pd.concat([composition_table(result, stem) for stem, result in results], ignore_index=True)
-    save_table(table, output)
-    analysed = int((table["composition_status"] == 0).sum())
-    message = f"{len(table)} events ({analysed} analysed) from {len(files)} files -> {output}"
-    if plots is not None:
-        message += f" and {len(write_composition_plots(results, plots, noise=noises))} plots in {plots}"
-    click.echo(message)
+    click.echo(
+        f"{len(frame)} events from {len(paths)} files -> {output}"
+        + _left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps")
+    )

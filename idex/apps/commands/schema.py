@@ -93,8 +93,11 @@ def schema_diff(first: str, second: str) -> None:
 @schema.command("new")
 @click.argument("name")
 @click.option("--from", "base", default="science_2023_12", show_default=True, help="Schema to copy.")
-@click.option("--folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write it (default: the first folder on $IDEX_SCHEMA_PATH).")
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write it (default: the first folder on $IDEX_SCHEMA_PATH).",
+)
 @user_errors
 def schema_new(name: str, base: str, folder: Path | None) -> None:
     """Write a copy of a schema under a new name into your schema folder, ready to edit.
@@ -106,6 +109,7 @@ def schema_new(name: str, base: str, folder: Path | None) -> None:
     from idex.schema.report import new_schema
 
     target = new_schema(name, base, folder)
-    click.echo(f"{target}: copy of {base}; edit it, then `idex schema validate {target}` "
-               f"(and put its folder on $IDEX_SCHEMA_PATH to use it by name)")
-
+    click.echo(
+        f"{target}: copy of {base}; edit it, then `idex schema validate {target}` "
+        f"(and put its folder on $IDEX_SCHEMA_PATH to use it by name)"
+    )

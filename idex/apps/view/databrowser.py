@@ -61,8 +61,14 @@ class DataBrowser(QWidget):
                 group = QTreeWidgetItem([node.path, "", "", ""])
                 top.addChild(group)
                 for name, variable in node.dataset.variables.items():
-                    item = QTreeWidgetItem([str(name), " × ".join(map(str, variable.shape)), str(variable.dtype),
-                                            str(variable.attrs.get("units", ""))])
+                    item = QTreeWidgetItem(
+                        [
+                            str(name),
+                            " × ".join(map(str, variable.shape)),
+                            str(variable.dtype),
+                            str(variable.attrs.get("units", "")),
+                        ]
+                    )
                     key = len(self.variables)
                     self.variables[key] = node.dataset[name]
                     item.setData(0, _ROLE, key)

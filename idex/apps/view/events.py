@@ -206,15 +206,22 @@ class EventBrowser(QWidget):
         shown = result if result is not None else automatic[:k]
         self.parameters.setRowCount(k)
         for i, parameter in enumerate(spec.parameters):
-            values = (parameter.name, f"{shown[i]:.6g}", f"{parameter.min:.6g}", f"{parameter.max:.6g}",
-                      f"{automatic[i]:.6g} ± {automatic[k + i]:.2g}")
+            values = (
+                parameter.name,
+                f"{shown[i]:.6g}",
+                f"{parameter.min:.6g}",
+                f"{parameter.max:.6g}",
+                f"{automatic[i]:.6g} ± {automatic[k + i]:.2g}",
+            )
             for j, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if j in (0, 4):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.parameters.setItem(i, j, item)
-        self.chi2.setText(f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])}, "
-                          f"significance {automatic[-1]:.1f})")
+        self.chi2.setText(
+            f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])}, "
+            f"significance {automatic[-1]:.1f})"
+        )
         self._remember(channel, automatic, k)
 
     def _remember(self, channel: str, automatic: np.ndarray, k: int) -> None:
@@ -243,8 +250,9 @@ class EventBrowser(QWidget):
         initial, parameters = [], []
         for i, parameter in enumerate(spec.parameters):
             initial.append(float(self._cell(i, 1).text()))
-            parameters.append(dataclasses.replace(parameter, min=float(self._cell(i, 2).text()),
-                                                  max=float(self._cell(i, 3).text())))
+            parameters.append(
+                dataclasses.replace(parameter, min=float(self._cell(i, 2).text()), max=float(self._cell(i, 3).text()))
+            )
         return dataclasses.replace(spec, parameters=tuple(parameters)), np.array([initial])
 
     def refit(self) -> float:
@@ -267,8 +275,10 @@ class EventBrowser(QWidget):
         """Keep the current fit of this channel: saved in the sidecar file, never in the data file."""
         channel = self.fit_channel.currentText()
         params = self.fits[(self.current_event, channel)]
-        self.shown.overrides[f"{self.current_event}:{channel}"] = {"model": self.specs[channel].model,
-                                                            "params": [float(v) for v in params]}
+        self.shown.overrides[f"{self.current_event}:{channel}"] = {
+            "model": self.specs[channel].model,
+            "params": [float(v) for v in params],
+        }
         save_overrides(self.shown)
 
     def revert(self) -> None:
@@ -292,12 +302,16 @@ class EventBrowser(QWidget):
             self.canvas.draw_idle()
             return
         overlay = self.overlay.isChecked()
-        axes = [self.figure.add_subplot(111)] * len(channels) if overlay else \
-            self.figure.subplots(len(channels), 1, sharex=False, squeeze=False)[:, 0]
+        axes = (
+            [self.figure.add_subplot(111)] * len(channels)
+            if overlay
+            else self.figure.subplots(len(channels), 1, sharex=False, squeeze=False)[:, 0]
+        )
         for ax, channel in zip(axes, channels, strict=True):
             t, y = self._data(channel)
-            units = self.opened.events[channel].attrs.get("calibration_units",
-                                                          self.opened.events[channel].attrs.get("units", ""))
+            units = self.opened.events[channel].attrs.get(
+                "calibration_units", self.opened.events[channel].attrs.get("units", "")
+            )
             scale = np.nanmax(np.abs(y - np.nanmedian(y))) if overlay else 1.0
             baseline = np.nanmedian(y) if overlay else 0.0
             ax.plot(t, (y - baseline) / (scale or 1.0), lw=0.6, label=channel)
@@ -310,15 +324,22 @@ class EventBrowser(QWidget):
                 else:
                     ax.plot(t, curve, color="tab:gray", lw=1.0, ls="--", label=f"fit: {_status_name(status)}")
             if channel in self.specs and not overlay and (self.current_event, channel) in self.evidence:
-                ax.text(0.01, 0.95, self._verdict(channel, t.size), ha="left", va="top", fontsize=7,
-                        color="tab:gray", transform=ax.transAxes)
+                ax.text(
+                    0.01,
+                    0.95,
+                    self._verdict(channel, t.size),
+                    ha="left",
+                    va="top",
+                    fontsize=7,
+                    color="tab:gray",
+                    transform=ax.transAxes,
+                )
             ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
             ax.set_ylabel("normalised" if overlay else f"{channel} [{units}]")
         axes[-1].set_xlabel("time from trigger [µs]")
         axes[0].legend(fontsize=7, loc="upper right")
         self.figure.suptitle(f"{self.shown.path.name} · event {self.current_event}")
         self.canvas.draw_idle()
-
 
     def _verdict(self, channel: str, samples: int) -> str:
         """What the channel's fit is worth: its status and significance (and, with no signal, the threshold)."""

@@ -57,8 +57,11 @@ class Explorer(QWidget):
         self.redraw()
 
     def _values(self, name: str) -> np.ndarray:
-        return np.concatenate([np.asarray(f.events[name].values, dtype=float) for f in self.files]) \
-            if self.files else np.zeros(0)
+        return (
+            np.concatenate([np.asarray(f.events[name].values, dtype=float) for f in self.files])
+            if self.files
+            else np.zeros(0)
+        )
 
     def redraw(self) -> None:
         """Draw the scatter for the chosen variables."""
@@ -71,8 +74,11 @@ class Explorer(QWidget):
         self.points = [(i, int(n)) for i, f in enumerate(self.files) for n in f.events["event"].values]
         scatter = ax.scatter(x, y, c=c, cmap="viridis", s=25, picker=5)
         self.figure.colorbar(scatter, ax=ax, label=self.color_choice.currentText())
-        ax.set(xlabel=self._label(self.x_choice.currentText()), ylabel=self._label(self.y_choice.currentText()),
-               title=f"{len(self.points)} events from {len(self.files)} file(s) · click a point to open it")
+        ax.set(
+            xlabel=self._label(self.x_choice.currentText()),
+            ylabel=self._label(self.y_choice.currentText()),
+            title=f"{len(self.points)} events from {len(self.files)} file(s) · click a point to open it",
+        )
         self.canvas.draw_idle()
 
     def _label(self, name: str) -> str:
