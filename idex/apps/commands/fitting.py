@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from idex.apps.commands.grammar import progress
+
+if TYPE_CHECKING:  # xarray is imported by the command's body: `idex --help` stays light
+    import xarray as xr
 
 __all__ = ["BLOCK", "fitted"]
 
@@ -26,6 +28,8 @@ def fitted(
 
     The result is the one a single call gives (events are fitted independently of each other).
     """
+    import xarray as xr
+
     n = ds.sizes.get("event", 0)
     if n <= block:
         return ds.idex.fit(channels, merge=True, curves=curves, schema=schema)
