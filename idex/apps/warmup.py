@@ -10,6 +10,7 @@ compiles what it needs, and says so first).
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def _cache_dirs(packages: tuple[str, ...]) -> list[Path]:
     """Where numba keeps the kernels of ``packages``, as numba itself says (``$NUMBA_CACHE_DIR`` or
     ``__pycache__``; the layout under ``$NUMBA_CACHE_DIR`` differs between numba versions), else the package's
     ``__pycache__``."""
+    if "NUMBA_CACHE_DIR" not in os.environ:  # next to the modules: known without importing numba (`--help` stays light)
+        return [_PACKAGE / package / "__pycache__" for package in packages]
     folders = []
     for package in packages:
         module, name = _KERNEL_OF[package].split(":")
