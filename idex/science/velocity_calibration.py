@@ -1,5 +1,6 @@
 """The curves that turn fitted target signals into speed and mass: rise time → velocity, charge yield, the
-ion-grid law, and their uncertainty bands, read from a calibration file (:func:`load_calibration`).
+ion-grid law, and their uncertainty bands, read from a calibration file by
+:func:`~idex.science.velocity_calibration.load_calibration`.
 
 A calibration file states its ``status`` (``flight``, ``lab`` or ``test-parameters``) and ``source``; the shipped
 ``defs/velocity_calibration.yaml`` holds the mission pipeline's *unit-test* parameter sets, not IDEX's flight
