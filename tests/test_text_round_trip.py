@@ -65,3 +65,14 @@ def test_csv_holds_long_text_whole(tmp_path, fitted):
     with open(path, newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
     assert [row["target_low_fit_message"] for row in rows] == [LONG, "", "short"]
+
+
+def test_cdf_gives_back_the_models_own_global_attributes_and_invents_none(tmp_path, fitted):
+    """Text, numbers and lists of numbers a user put on the model come back as they were; the schema's ISTP
+    global attributes (Mission_group, Logical_source, ...) stay in the file and are not added to the model."""
+    ds = _with_long_texts(fitted)
+    ds.attrs.update(campaign_number=7, gain_ratio=9.75, window_us=[-7.0, -5.0])
+    back = idex.open(ds.idex.to_cdf(tmp_path / "events.cdf"))
+    assert set(back.attrs) == set(ds.attrs)
+    for key, value in ds.attrs.items():
+        assert np.all(np.asarray(back.attrs[key]) == np.asarray(value)), key

@@ -12,6 +12,7 @@ widths marked ``idex_dtype``), dimensions (marked ``idex_dim`` on the time axes)
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -100,7 +101,12 @@ def cdf_dataset(ds: xr.Dataset) -> xr.Dataset:
         variable.attrs = _istp_attrs(str(name), variable, time_of_dim)
     for dim, time in time_of_dim.items():  # remembered, so that read_cdf names the sample dimensions again
         out[time].attrs["idex_dim"] = dim
-    out.attrs = {**{k: v for k, v in ds.attrs.items() if isinstance(v, str)}, **global_attributes}
+    own = {k: v for k, v in ds.attrs.items() if _storable_global(v) and k not in global_attributes}
+    escaped = sorted(k for k, v in own.items() if isinstance(v, str) and not v.isascii())  # cdflib garbles those
+    own.update({k: own[k].encode("unicode_escape").decode("ascii") for k in escaped})
+    # The model's own global attributes are named, so that read_cdf gives back exactly those (not the ISTP ones)
+    names = {"names": sorted(own), "unicode_escape": escaped}
+    out.attrs = {**own, **global_attributes, _OWN_GLOBAL_NAMES: json.dumps(names)}
     return out
 
 
@@ -350,7 +356,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
         ds[name].attrs = clean
     marked = [name for name, v in raw.variables.items() if v.attrs.get("idex_coordinate") == "true"]
     ds = ds.set_coords([name for name in marked if name in ds])
-    ds.attrs = {k: _plain(v) for k, v in raw.attrs.items() if k in _OWN_GLOBALS or k.startswith("idex")}
+    ds.attrs = _own_global_attributes(raw.attrs)
     return with_trigger_clocks(ds)
 
 
@@ -364,6 +370,29 @@ def _standard_names(path: PathLike) -> dict[str, str]:
 
 
 _OWN_GLOBALS = frozenset({"source", "Conventions", "title", "history", "profile"})
+"""Global attributes of the model kept from files written before they were named in :data:`_OWN_GLOBAL_NAMES`."""
+
+_OWN_GLOBAL_NAMES = "idex_global_attributes"
+"""Global attribute listing (JSON) the model's own global attributes, written beside the schema's ISTP ones."""
+
+
+def _own_global_attributes(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's global attributes among those of the file: the ones the writer named, text unescaped."""
+    names = json.loads(str(_plain(stored.get(_OWN_GLOBAL_NAMES, "{}"))))
+    named, escaped = set(names.get("names", ())), set(names.get("unicode_escape", ()))
+    own = {
+        k: _plain(v)
+        for k, v in stored.items()
+        if (k in named or k in _OWN_GLOBALS or k.startswith("idex")) and k != _OWN_GLOBAL_NAMES
+    }
+    return {k: str(v).encode("ascii").decode("unicode_escape") if k in escaped else v for k, v in own.items()}
+
+
+def _storable_global(value: Any) -> bool:
+    """Text, a number or a list of numbers: what a CDF global attribute holds and gives back as it was."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, (int, float)) for v in value)
 
 
 def _plain(value: Any) -> Any:
