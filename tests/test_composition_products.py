@@ -28,6 +28,9 @@ def test_composition_command_writes_a_table_and_plots(tmp_path):
     assert (frame["rsf_status"] == "test-parameters").all()
     analysed = frame["composition_status"] == 0
     assert analysed.sum() >= 6
+    # every event left out or not analysed is counted, with the reason
+    assert f"{analysed.sum()} analysed; not analysed: {(~analysed).sum()} no mass scale" in result.output
+    assert "4 events that are not dust hits left out (--all-events keeps them)" in result.output
     assert np.allclose(frame.loc[analysed, [c for c in frame if c.endswith("_abundance")]].sum(axis=1), 1.0)
     names = {p.name for p in plots.iterdir()}
     assert "ternary_mg_si_fe.png" in names and any(n.endswith("_noise.png") for n in names)

@@ -12,7 +12,7 @@ import click
 
 from idex.exceptions import IdexError, PacketWarning
 
-__all__ = ["COMPRESSION_HELP", "decode_tree", "open_all", "open_events", "selected", "user_errors"]
+__all__ = ["COMPRESSION_HELP", "decode_tree", "left_out", "open_all", "open_events", "selected", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,3 +93,15 @@ def selected(ds, all_events: bool):
     if all_events or "dust_hit_flag" not in ds:
         return ds
     return ds.idex.dust()
+
+
+def left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events keeps") -> str:
+    """What a summary line adds about the events left out, and how to keep them."""
+    notes = []
+    if not_dust:
+        notes.append(f"{not_dust} events that are not dust hits left out ({keep_all} them)")
+    if duplicates:
+        notes.append(
+            f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates keeps them)"
+        )
+    return f"; {'; '.join(notes)}" if notes else ""

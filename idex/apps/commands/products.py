@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, open_events, selected, user_errors
+from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, left_out, open_events, selected, user_errors
 from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
@@ -151,20 +151,8 @@ def snr(
     plots = snr_plots(table, output_dir)
     click.echo(
         f"{len(table)} events from {len(paths)} files -> {output_dir / 'snr.csv'} and {len(plots)} plots"
-        + _left_out(total - chosen, table.attrs.get("duplicates_dropped", 0))
+        + left_out(total - chosen, table.attrs.get("duplicates_dropped", 0))
     )
-
-
-def _left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events keeps") -> str:
-    """What a summary line adds about the events left out, and how to keep them."""
-    notes = []
-    if not_dust:
-        notes.append(f"{not_dust} events that are not dust hits left out ({keep_all} them)")
-    if duplicates:
-        notes.append(
-            f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates keeps them)"
-        )
-    return f"; {'; '.join(notes)}" if notes else ""
 
 
 @click.command()
@@ -302,5 +290,5 @@ def table(files: tuple[str, ...], output: Path, dust_only: bool, keep_duplicates
     save_table(frame, output)
     click.echo(
         f"{len(frame)} events from {len(paths)} files -> {output}"
-        + _left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps")
+        + left_out(not_dust, duplicates, keep_all="leaving out --dust-only keeps")
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import open_all, open_events, selected, user_errors
+from idex.apps.commands.common import left_out, open_all, open_events, selected, user_errors
 from idex.apps.commands.grammar import GRID, OVERWRITE_HELP, expand_inputs, refuse_existing
 
 __all__ = ["composition", "maps"]
@@ -172,17 +172,26 @@ def composition(
 
     from idex.apps.composition_plots import composition_table, write_composition_plots
     from idex.atomic import save_table
+    from idex.science.composition import STATUS
 
-    results, noises = [], []
+    results, noises, total = [], [], 0
     for path in files:
-        ds = selected(open_events(path), all_events)
+        events = open_events(path)
+        total += events.sizes["event"]
+        ds = selected(events, all_events)
         results.append((path.stem, ds.idex.composition(rsf=rsf, lines=lines)))
         if plots is not None:
             noises.append(ds.idex.noise())
     table = pd.concat([composition_table(result, stem) for stem, result in results], ignore_index=True)
     save_table(table, output)
-    analysed = int((table["composition_status"] == 0).sum())
-    message = f"{len(table)} events ({analysed} analysed) from {len(files)} files -> {output}"
+    counts = table["composition_status"].value_counts()
+    not_analysed = ", ".join(f"{int(n)} {STATUS[int(code)].replace('_', ' ')}" for code, n in counts.items() if code)
+    message = (
+        f"{len(table)} events ({int(counts.get(0, 0))} analysed"
+        + (f"; not analysed: {not_analysed}" if not_analysed else "")
+        + f") from {len(files)} files -> {output}"
+        + left_out(total - len(table), 0)
+    )
     if plots is not None:
         message += f" and {len(write_composition_plots(results, plots, noise=noises))} plots in {plots}"
     click.echo(message)
