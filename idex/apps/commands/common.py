@@ -12,7 +12,16 @@ import click
 
 from idex.exceptions import IdexError, PacketWarning
 
-__all__ = ["COMPRESSION_HELP", "decode_tree", "left_out", "open_all", "open_events", "selected", "user_errors"]
+__all__ = [
+    "COMPRESSION_HELP",
+    "decode_tree",
+    "left_out",
+    "pointing_options",
+    "open_all",
+    "open_events",
+    "selected",
+    "user_errors",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,3 +114,27 @@ def left_out(not_dust: int, duplicates: int, *, keep_all: str = "--all-events ke
             f"{duplicates} duplicates dropped: the same impact time in several files (--keep-duplicates keeps them)"
         )
     return f"; {'; '.join(notes)}" if notes else ""
+
+
+def pointing_options(note: str = "") -> Callable[[F], F]:
+    """``--kernels/-k`` and ``--spin-table`` of the commands that add the mission's L1B pointing variables
+    (``note`` ends the kernels' help, e.g. how a rerun picks up new kernels)."""
+    existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--spin-table",
+            "spin_tables",
+            multiple=True,
+            type=existing_file,
+            help="SDC spin-table CSV for spin_phase, with --kernels (repeat).",
+        )(command)
+        return click.option(
+            "--kernels",
+            "-k",
+            multiple=True,
+            type=existing_file,
+            help=f"SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat{note}).",
+        )(command)
+
+    return decorate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import open_all, user_errors
+from idex.apps.commands.common import open_all, pointing_options, user_errors
 from idex.apps.commands.grammar import OVERWRITE_HELP, progress, refuse_existing
 
 __all__ = ["batch", "calibrate", "capture", "scope", "view"]
@@ -31,20 +31,7 @@ __all__ = ["batch", "calibrate", "capture", "scope", "view"]
 @click.option("-j", "--jobs", type=int, help="Parallel local processes (default: CPU count).")
 @click.option("--scheduler", help="Run on a dask.distributed scheduler at this address instead.")
 @click.option("--force", is_flag=True, help="Reprocess files already done and unchanged.")
-@click.option(
-    "--kernels",
-    "-k",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="SPICE kernel or meta-kernel: add the L1B pointing variables (repeat; --force after changing).",
-)
-@click.option(
-    "--spin-table",
-    "spin_tables",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="SDC spin-table CSV for spin_phase, with --kernels (repeat).",
-)
+@pointing_options(note="; --force after changing")
 @user_errors
 def batch(
     root: Path,

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from idex.apps.commands.common import COMPRESSION_HELP, decode_tree, left_out, open_events, selected, user_errors
+from idex.apps.commands.common import (
+    COMPRESSION_HELP,
+    decode_tree,
+    left_out,
+    open_events,
+    pointing_options,
+    selected,
+    user_errors,
+)
 from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
 
@@ -28,20 +36,7 @@ __all__ = ["decode", "fit", "quicklook", "snr", "table"]
 @click.option("--all-groups", is_flag=True, help="netCDF only: write the whole tree (events, packets, raw APIDs).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--compression", type=click.IntRange(0, 9), help=COMPRESSION_HELP)
-@click.option(
-    "--kernels",
-    "-k",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="SPICE kernel or meta-kernel: add the mission's L1B pointing variables (repeat).",
-)
-@click.option(
-    "--spin-table",
-    "spin_tables",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="SDC spin-table CSV for spin_phase, with --kernels (repeat).",
-)
+@pointing_options()
 @user_errors
 def decode(
     capture: Path,
