@@ -76,3 +76,20 @@ def test_cdf_gives_back_the_models_own_global_attributes_and_invents_none(tmp_pa
     assert set(back.attrs) == set(ds.attrs)
     for key, value in ds.attrs.items():
         assert np.all(np.asarray(back.attrs[key]) == np.asarray(value)), key
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        pytest.param("not json {", id="not-json"),
+        pytest.param('["names"]', id="not-a-mapping"),
+        pytest.param('{"names": ["note"], "unicode_escape": ["note"]}', id="bad-escape"),
+    ],
+)
+def test_a_crafted_global_attribute_list_is_a_warning_not_a_traceback(listed):
+    from idex.exceptions import IdexWarning
+    from idex.io.cdf import _own_global_attributes
+
+    stored = {"idex_global_attributes": listed, "idex_schema": "science_2023_12", "note": "ends in \\"}
+    with pytest.warns(IdexWarning, match="crafted.cdf: global attribute idex_global_attributes"):
+        assert _own_global_attributes(stored, "crafted.cdf") == {"idex_schema": "science_2023_12"}

@@ -24,7 +24,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import atomic_path
-from idex.exceptions import ExportError
+from idex.exceptions import ExportError, IdexWarning
 from idex.io.official import official_dataset
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
@@ -356,7 +356,7 @@ def read_cdf(path: PathLike) -> xr.Dataset:
         ds[name].attrs = clean
     marked = [name for name, v in raw.variables.items() if v.attrs.get("idex_coordinate") == "true"]
     ds = ds.set_coords([name for name in marked if name in ds])
-    ds.attrs = _own_global_attributes(raw.attrs)
+    ds.attrs = _own_global_attributes(raw.attrs, path)
     return with_trigger_clocks(ds)
 
 
@@ -376,16 +376,28 @@ _OWN_GLOBAL_NAMES = "idex_global_attributes"
 """Global attribute listing (JSON) the model's own global attributes, written beside the schema's ISTP ones."""
 
 
-def _own_global_attributes(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """The model's global attributes among those of the file: the ones the writer named, text unescaped."""
-    names = json.loads(str(_plain(stored.get(_OWN_GLOBAL_NAMES, "{}"))))
-    named, escaped = set(names.get("names", ())), set(names.get("unicode_escape", ()))
-    own = {
-        k: _plain(v)
-        for k, v in stored.items()
-        if (k in named or k in _OWN_GLOBALS or k.startswith("idex")) and k != _OWN_GLOBAL_NAMES
-    }
-    return {k: str(v).encode("ascii").decode("unicode_escape") if k in escaped else v for k, v in own.items()}
+def _own_global_attributes(stored: Mapping[str, Any], path: PathLike) -> dict[str, Any]:
+    """The model's global attributes among those of the file: the ones the writer named, text unescaped.
+
+    A file whose list is not what :func:`cdf_dataset` writes gives back only idex's own attributes, with a warning.
+    """
+    try:
+        names = json.loads(str(_plain(stored.get(_OWN_GLOBAL_NAMES, "{}"))))
+        named, escaped = set(names.get("names", ())), set(names.get("unicode_escape", ()))
+        own = {
+            k: _plain(v)
+            for k, v in stored.items()
+            if (k in named or k in _OWN_GLOBALS or k.startswith("idex")) and k != _OWN_GLOBAL_NAMES
+        }
+        return {k: str(v).encode("ascii").decode("unicode_escape") if k in escaped else v for k, v in own.items()}
+    except (ValueError, AttributeError, TypeError):  # not JSON, not a mapping, or text that is not escaped ASCII
+        warnings.warn(
+            f"{path}: global attribute {_OWN_GLOBAL_NAMES} is not the list idex writes; "
+            "only idex's own global attributes are read",
+            IdexWarning,
+            stacklevel=3,
+        )
+        return {k: _plain(v) for k, v in stored.items() if k.startswith("idex") and k != _OWN_GLOBAL_NAMES}
 
 
 def _storable_global(value: Any) -> bool:
