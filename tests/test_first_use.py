@@ -33,3 +33,10 @@ def test_the_cache_folders_are_numbas_own():
     from idex.fit.engine import _fit_rows
 
     assert warmup._cache_dirs(("fit",)) == [Path(_fit_rows._cache._cache_path)]
+
+
+def test_after_decoding_a_clean_capture_warmup_still_compiles_the_scan(tmp_path, monkeypatch):
+    # a clean capture is framed without the compiled scan: its kernel folder holds the unpacking kernel only
+    (tmp_path / "waveform._kernel.locals.unpack-47.py311.nbi").touch()
+    monkeypatch.setattr(warmup, "_cache_dirs", lambda packages: [tmp_path for _ in packages])
+    assert kernels_cached(("decode",)) and not kernels_cached(("scan",)) and not kernels_cached()

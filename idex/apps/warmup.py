@@ -17,14 +17,24 @@ from pathlib import Path
 __all__ = ["STEPS", "kernels_cached", "warm_up"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-_KERNEL_PACKAGES = ("decode", "model", "fit")
-"""Sub-packages whose modules hold ``numba.njit(cache=True)`` kernels."""
+_KERNEL_PACKAGES = ("decode", "scan", "model", "fit")
+"""What compiles: unpacking, the resynchronising scan (a capture that does not frame cleanly), the dust test,
+the fit."""
 _KERNEL_OF = {
     "decode": "idex.decode.framing:_frame_some",
+    "scan": "idex.decode.framing:_frame_some",
     "model": "idex.model.dust_test:dust_test",
     "fit": "idex.fit.engine:_fit_rows",
 }
 """A kernel of each package: numba keeps every kernel of a package in the same folder as this one."""
+_KERNEL_FILE = {
+    "decode": "waveform._kernel.locals.unpack",
+    "scan": "framing._frame_some",
+    "model": "dust_test.dust_test",
+    "fit": "engine._fit_rows",
+}
+"""How numba names the cache index of the kernel each step compiles last (``<module>.<qualname>-<line>.*.nbi``):
+a clean capture is decoded without the scan, so a package folder with some kernels may still lack others."""
 
 STEPS = ("decode", "classify", "fit", "peaks")
 """What :func:`warm_up` runs, in order (each compiles the kernels it reaches)."""
@@ -35,25 +45,26 @@ def _cache_dirs(packages: tuple[str, ...]) -> list[Path]:
     ``__pycache__``; the layout under ``$NUMBA_CACHE_DIR`` differs between numba versions), else the package's
     ``__pycache__``."""
     if "NUMBA_CACHE_DIR" not in os.environ:  # next to the modules: known without importing numba (`--help` stays light)
-        return [_PACKAGE / package / "__pycache__" for package in packages]
+        return [_PACKAGE / _KERNEL_OF[package].split(".")[1] / "__pycache__" for package in packages]
     folders = []
     for package in packages:
         module, name = _KERNEL_OF[package].split(":")
         cache = getattr(getattr(importlib.import_module(module), name), "_cache", None)
-        folders.append(Path(getattr(cache, "_cache_path", "") or _PACKAGE / package / "__pycache__"))
+        folders.append(Path(getattr(cache, "_cache_path", "") or _PACKAGE / module.split(".")[1] / "__pycache__"))
     return folders
 
 
 def kernels_cached(packages: tuple[str, ...] = _KERNEL_PACKAGES) -> bool:
-    """True when every one of ``packages`` (default: all that hold kernels) has compiled kernels in numba's
-    cache (no compilation ahead).
+    """True when the kernel each of ``packages`` (default: all of them) compiles is in numba's cache (no
+    compilation ahead).
 
     Examples
     --------
     >>> isinstance(kernels_cached(), bool)
     True
     """
-    return all(folder.is_dir() and any(folder.glob("*.nbi")) for folder in _cache_dirs(packages))
+    folders = _cache_dirs(packages)
+    return all(any(folder.glob(f"{_KERNEL_FILE[p]}-*.nbi")) for p, folder in zip(packages, folders, strict=True))
 
 
 def warm_up(progress: Callable[[str], None] | None = None) -> None:
