@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import re
 import warnings
@@ -21,6 +20,7 @@ from idex._typing import PathLike
 from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.resources import YAML_LOADER, data_dir
 from idex.schema.building import dotted_path, line_of
+from idex.schema.defaults import meta_schema
 from idex.schema.definitions import Schema
 from idex.schema.validation import SchemaBuilder
 
@@ -235,7 +235,6 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
     return dataclasses.replace(schema, text=text)
 
 
-@lru_cache(maxsize=1)
 def _short_message(error: jsonschema.ValidationError) -> str:
     """The meta-schema's message, without echoing a whole oversized list or mapping."""
     if error.validator in ("maxItems", "maxProperties"):
@@ -243,9 +242,9 @@ def _short_message(error: jsonschema.ValidationError) -> str:
     return error.message if len(error.message) <= 300 else error.message[:300] + "..."
 
 
+@lru_cache(maxsize=1)
 def _meta_validator() -> jsonschema.Draft202012Validator:
-    meta = json.loads((data_dir("schemas") / "_meta.schema.json").read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(meta)
+    return jsonschema.Draft202012Validator(meta_schema())
 
 
 MAX_SCHEMA_BYTES = 2_000_000
