@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from idex.exceptions import ProductError
-from idex.model.calibration import schema_of
+from idex.model.provenance import schema_of
 
 __all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
