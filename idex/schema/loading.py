@@ -258,7 +258,11 @@ class _TooManyNodes(Exception):
 
 def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML, recording the line of every node and flagging duplicate keys."""
-    root = yaml.compose(text, Loader=YAML_LOADER)
+    loader = YAML_LOADER(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
     lines: dict[tuple, int] = {}
 
     def walk(node: yaml.Node, path: tuple) -> None:  # visits aliased nodes once per use: counts the expansion
@@ -278,9 +282,14 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
             for index, item in enumerate(node.value):
                 walk(item, path + (index,))
 
-    if root is not None:
-        walk(root, ())
-    return _dates_as_text(yaml.load(text, Loader=YAML_LOADER)), lines  # noqa: S506 - a safe loader
+    if root is None:
+        return None, lines
+    walk(root, ())
+    loader = YAML_LOADER("")  # the document is built from the nodes just walked: the text is parsed once
+    try:
+        return _dates_as_text(loader.construct_document(root)), lines
+    finally:
+        loader.dispose()
 
 
 def _dates_as_text(node: Any) -> Any:
