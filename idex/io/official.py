@@ -20,6 +20,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import IdexError, ProductError
+from idex.io.cdf_attributes import plain_attribute as _plain
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
@@ -173,12 +174,6 @@ def _read_official(path: PathLike) -> xr.Dataset:
     ds = ds.assign(extras)
     ds.attrs.update(official_logical_source=source, source=Path(str(path)).name)
     return ds
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return value.item()
-    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:
