@@ -50,7 +50,8 @@ CORRUPTION: tuple[type[BaseException], ...] = (
 
 
 def read_checked(path: PathLike, read: Callable[[PathLike], T], what: str) -> T:
-    """``read(path)`` after :func:`check_structure`, a damaged file refused with a :class:`ProductError` naming it.
+    """``read(path)`` after :func:`check_structure`; a damaged file is refused with a
+    :class:`~idex.exceptions.ProductError` naming it.
 
     Parameters
     ----------
