@@ -15,6 +15,10 @@ environment holding the core dependencies only (idex itself from this checkout, 
 in this environment with dask hidden from the import system (``sys.modules["dask"] = None``: ``find_spec``
 answers "not installed", as xarray asks).
 
+The three decode processes (idex, idex without dask, the reference) run in alternation, one of each per round,
+best of ``--runs`` rounds: on a shared machine whose load changes while the benchmark runs, a round slows all three
+alike, where timing each one's runs in a block would compare one load phase with another.
+
 Last, both decoders warm (in process, after a first call, best of 10): ``idex.open_raw`` against ``PacketParser``.
 
 Run: ``python benchmarks/startup.py [--runs 5] [--reference-python /path/to/imap/venv/bin/python]
@@ -98,6 +102,18 @@ def best_of(command: list[str], runs: int, env: dict[str, str] | None = None) ->
     return min(times)
 
 
+def interleaved(commands: dict[str, tuple[list[str], dict[str, str] | None]], runs: int) -> dict[str, float]:
+    """Least wall-clock time (s) of each whole-process command over ``runs`` rounds, one run of each per round:
+    a machine whose load changes during the benchmark slows every command of a round alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, (command, env) in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -115,9 +131,6 @@ def main() -> None:
             "import idex, xarray": best_of([python, "-c", "import idex, xarray"], args.runs),
             "idex --help": best_of([cli, "--help"], args.runs),
             "idex decode --help": best_of([cli, "decode", "--help"], args.runs),
-            "idex decode capture -o events.nc": best_of(
-                [cli, "decode", str(CAPTURE), "-o", out, "--overwrite"], args.runs
-            ),
         }
         decode_args = ["decode", str(CAPTURE), "-o", out, "--overwrite"]
         dask_here = importlib.util.find_spec("dask") is not None
@@ -132,7 +145,10 @@ def main() -> None:
             lean_name = "idex decode, dask hidden in this environment"
             lean, environment = [python, "-c", _CLI.format(hide=_HIDE_DASK), *decode_args], None
         subprocess.run(lean, check=True, capture_output=True, env=environment)
-        rows[lean_name] = best_of(lean, args.runs, env=environment)
+        decisive: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "idex decode capture -o events.nc": ([cli, *decode_args], None),
+            lean_name: (lean, environment),
+        }
         ours = _WARM.format(repeats=WARM_REPEATS, setup="\nimport idex", call=f"idex.open_raw({str(CAPTURE)!r})")
         warm_runs = sorted(
             float(subprocess.run([python, "-c", ours], check=True, capture_output=True, text=True).stdout)
@@ -158,8 +174,7 @@ def main() -> None:
                 ).stdout
             )
             reference_name = "mission pipeline L1a (imap-processing), decode only, nothing written"
-            code = _MISSION_L1A.format(path=str(CAPTURE))
-            reference = best_of([args.reference_python, "-c", code], args.runs)
+            decisive[reference_name] = ([args.reference_python, "-c", _MISSION_L1A.format(path=str(CAPTURE))], None)
         else:
             try:
                 import space_packet_parser  # noqa: F401
@@ -168,7 +183,10 @@ def main() -> None:
             else:
                 reference_name = "official approach (space_packet_parser + bit strings, xarray imported)"
                 code = _OFFICIAL_APPROACH.format(here=str(HERE), path=str(CAPTURE))
-                reference = best_of([python, "-c", code], args.runs)
+                decisive[reference_name] = ([python, "-c", code], None)
+        timed = interleaved(decisive, args.runs)  # idex and the reference in alternation, as the load varies
+        rows.update({name: timed[name] for name in list(decisive)[:2]})
+        reference = timed.get(reference_name) if reference_name else None
     width = max(len(name) for name in rows) + 2
     print(
         f"whole processes, best of {args.runs}, bundled capture {CAPTURE.name} ({CAPTURE.stat().st_size} bytes); "

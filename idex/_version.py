@@ -1,8 +1,4 @@
-"""Version of the installed ``idex`` package."""
+"""Version of ``idex``, written once: the package metadata takes it from here (``[tool.hatch.version]``), so a
+process learns it without searching the installed distributions."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("idex")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+__version__ = "0.1.0"

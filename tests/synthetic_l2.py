@@ -1,7 +1,7 @@
 """Synthetic inputs of one IDEX 10-day window for the L2B/L2C parity tests (numpy only, deterministic).
 
 Shared by ``tests/oracles/rates_official.py`` (which runs the mission pipeline's ``idex_l2b`` on them) and
-``tests/test_rates.py`` (which runs idex on the same values).
+``tests/science/test_rates.py`` (which runs idex on the same values).
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def test_seeded_fuzzing_of_two_versions_in_one_capture_loses_no_untouched_event(
     """Damaged concatenations of the two real packet versions: every event none of whose packets was touched
     decodes exactly as in its own capture (found by its impact time), whatever version it is."""
     import packet_tools as pt
-    from test_nothing_lost import _damage
+
+    from tests.decode.test_nothing_lost import _damage
 
     rng = np.random.default_rng(20261201)
     parts = [bytes_2023_07, bytes_2023_12]

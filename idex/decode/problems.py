@@ -5,6 +5,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
+import xarray as xr
+
 from idex.exceptions import PacketDecodeError, PacketWarning
 
 __all__ = ["Problem", "Reporter"]
@@ -47,3 +50,21 @@ class Reporter:
             raise PacketDecodeError(text, offset=offset if offset >= 0 else None)
         self.problems.append(Problem(message, offset, event))
         warnings.warn(text, PacketWarning, stacklevel=4)
+
+    def dataset(self) -> xr.Dataset:
+        """The problems reported so far as the ``/problems`` node: byte offset, event number and message."""
+        return xr.Dataset(
+            {
+                "offset": (
+                    "problem",
+                    np.array([p.offset for p in self.problems], np.int64),
+                    {"long_name": "Byte offset in the capture (-1: not tied to one packet)"},
+                ),
+                "event_number": (
+                    "problem",
+                    np.array([p.event for p in self.problems], np.int64),
+                    {"long_name": "Event number (-1: not tied to one event)"},
+                ),
+                "message": ("problem", np.array([p.message for p in self.problems], dtype=object)),
+            }
+        )

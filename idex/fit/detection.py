@@ -18,7 +18,7 @@ construction, no pulse is left. The evidence is
 with ``e`` the whitened residuals and ``σ_e²`` their variance under the impact model. For one free
 onset this is a Gaussian √Δχ²; the onset can lie at any of the ``m`` samples, so the threshold for a
 false-alarm probability ``p`` per record is the two-sided normal quantile of ``p / m`` (a Bonferroni
-bound, conservative). ``benchmarks/detection.py`` and ``tests/test_detection.py`` measure the actual
+bound, conservative). ``benchmarks/detection.py`` and ``tests/fit/test_detection.py`` measure the actual
 false-alarm rate on noise and drift records and the detection probability against amplitude.
 """
 

@@ -26,7 +26,7 @@ from idex.fit.guesses import shape_of, starts
 from idex.fit.models import MODELS, impact_peak
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import stored_form
-from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag
+from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag, without_flags
 from idex.model.timing import time_from_trigger
 from idex.schema import FitSpec, Schema
 
@@ -234,7 +234,7 @@ def fit_quality(ds: xr.Dataset) -> xr.DataArray:
     >>> bool(((fitted["quality_flags"].values & idex.QualityFlag.NO_SIGNAL) > 0).tolist() == (status == 5).tolist())
     True
     """
-    flags = ds["quality_flags"] & np.uint16(~_FIT_FLAGS & 0xFFFF)
+    flags = without_flags(ds["quality_flags"], _FIT_FLAGS)
     for name in ds.data_vars:
         if not str(name).endswith("_fit_status"):
             continue

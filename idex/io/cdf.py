@@ -25,6 +25,7 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.atomic import atomic_path
 from idex.exceptions import ExportError, IdexWarning
+from idex.io.cdf_attributes import plain_attribute as _plain
 from idex.io.official import official_dataset
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
@@ -405,10 +406,3 @@ def _storable_global(value: Any) -> bool:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return True
     return isinstance(value, list) and bool(value) and all(isinstance(v, (int, float)) for v in value)
-
-
-def _plain(value: Any) -> Any:
-    """A CDF attribute value as a plain Python or NumPy scalar (cdflib hands back one-element lists)."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    return value.item() if isinstance(value, np.generic) else value

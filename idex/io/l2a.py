@@ -9,8 +9,6 @@ The TOF mass-spectrum block of the mission's L2A, which its pipeline fills with 
 
 from __future__ import annotations
 
-import struct
-import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import IdexError, ProductError
+from idex.exceptions import ProductError
 from idex.fit.models import MODELS
-from idex.io.preflight import check_structure
+from idex.io.preflight import read_checked
 from idex.resources import data_dir, read_yaml
 from idex.science.l2a import L2A_CHANNELS, PARAMETER_LABELS, l2a_values
 
@@ -123,15 +121,7 @@ def read_l2a(path: PathLike) -> xr.Dataset:
     ProductError
         Naming the file, when it is not a readable L2A product.
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
-    try:
-        return _read(path)
-    except IdexError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, IndexError, TypeError, struct.error, zlib.error) as error:
-        raise ProductError(f"{path}: not a readable IDEX L2A CDF ({type(error).__name__}: {error})") from error
+    return read_checked(path, _read, "IDEX L2A CDF")
 
 
 def _read(path: PathLike) -> xr.Dataset:

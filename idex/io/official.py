@@ -9,8 +9,6 @@ under ``not_produced`` (spare and sync/CRC words) are not written.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ import numpy as np
 import xarray as xr
 
 from idex._typing import PathLike
-from idex.exceptions import IdexError, ProductError
-from idex.io.preflight import check_structure
+from idex.exceptions import ProductError
+from idex.io.cdf_attributes import plain_attribute as _plain
+from idex.io.preflight import read_checked
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag
 from idex.model.timing import time_from_trigger
@@ -100,33 +99,9 @@ def read_official(path: PathLike) -> xr.Dataset:
     -------
     xarray.Dataset
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
-    try:
-        return _read_official(path)
-    except IdexError:
-        raise
-    except _CORRUPTION as error:  # cdflib reports damage with whatever error the bytes lead it to
-        raise ProductError(
-            f"{path}: not a readable IDEX science CDF (truncated or corrupted: {type(error).__name__}: {error})"
-        ) from error
+    return read_checked(path, _read_official, "IDEX science CDF")
 
 
-_CORRUPTION = (
-    ValueError,
-    OSError,
-    EOFError,
-    MemoryError,
-    KeyError,
-    IndexError,
-    TypeError,
-    OverflowError,
-    ZeroDivisionError,
-    struct.error,
-    zlib.error,
-    UnicodeDecodeError,
-)
 """What reading a damaged CDF raises inside cdflib and NumPy (``gzip.BadGzipFile`` is an ``OSError``)."""
 
 
@@ -173,12 +148,6 @@ def _read_official(path: PathLike) -> xr.Dataset:
     ds = ds.assign(extras)
     ds.attrs.update(official_logical_source=source, source=Path(str(path)).name)
     return ds
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return value.item()
-    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _l1a_model(cdf: Any, schema: Any, official_of: dict[str, str], source: str) -> xr.Dataset:

@@ -11,20 +11,68 @@ than the file stores for it. The limits are in ``defs/file_limits.yaml``.
 from __future__ import annotations
 
 import os
+import struct
+import zlib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from idex._typing import PathLike
-from idex.exceptions import ProductError
+from idex.exceptions import IdexError, ProductError
 from idex.resources import data_dir, read_yaml
 
-__all__ = ["check_structure"]
+__all__ = ["CORRUPTION", "check_structure", "read_checked"]
+
+T = TypeVar("T")
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 _NETCDF3 = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+
+CORRUPTION: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    EOFError,
+    MemoryError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    ZeroDivisionError,
+    struct.error,
+    zlib.error,
+    UnicodeDecodeError,
+)
+"""What cdflib raises on damaged bytes: whatever error the bytes lead it to."""
+
+
+def read_checked(path: PathLike, read: Callable[[PathLike], T], what: str) -> T:
+    """``read(path)`` after :func:`check_structure`; a damaged file is refused with a
+    :class:`~idex.exceptions.ProductError` naming it.
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    read : callable
+        The reader; its own :class:`~idex.exceptions.IdexError` pass through unchanged.
+    what : str
+        What the file should be, for the message (``"IDEX science CDF"``).
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    check_structure(path)  # declared sizes against what the file stores, before anything is loaded
+    try:
+        return read(path)
+    except IdexError:
+        raise
+    except CORRUPTION as error:
+        raise ProductError(
+            f"{path}: not a readable {what} (truncated or corrupted: {type(error).__name__}: {error})"
+        ) from error
 
 
 @cache

@@ -5,7 +5,8 @@ Names, dimensions, units and descriptions all come from the schema. Waveforms st
 time coordinate (µs from the start of the record), and per-event trigger times give the time
 relative to the trigger as lazy 2-D coordinates (``time_from_trigger_high``): computed only for the
 rows that are looked at, so ``ds.tof_high.isel(event=0).plot(x="time_from_trigger_high")`` costs one row
-and the capture's peak memory does not grow. Writers drop them; readers attach them again.
+and the capture's peak memory does not grow (:mod:`idex.model.trigger_clocks`). Writers drop them; readers attach
+them again.
 """
 
 from __future__ import annotations
@@ -16,17 +17,26 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from xarray.backends import BackendArray
-from xarray.core import indexing
 
 from idex._version import __version__
 from idex.model.classify import classify
 from idex.model.housekeeping import convert_housekeeping
+from idex.model.provenance import schema_attributes
 from idex.model.quality import QualityFlag
 from idex.model.timing import met_to_utc
+from idex.model.trigger_clocks import (
+    EVENT,
+    stored_form,
+    trigger_clock,
+    trigger_clock_name,
+    waveform_channels,
+    with_trigger_clocks,
+)
 from idex.model.waveform_rows import WaveformRows
 from idex.schema import Channel, Schema
 
+# stored_form, trigger_clock, waveform_channels and with_trigger_clocks live in idex.model.trigger_clocks; named
+# here too, where they were first published
 __all__ = [
     "channel_attrs",
     "empty_events_dataset",
@@ -38,8 +48,6 @@ __all__ = [
     "waveform_channels",
     "with_trigger_clocks",
 ]
-
-EVENT = "event"
 
 
 @dataclass(frozen=True)
@@ -200,81 +208,6 @@ def time_coordinate(dim: str, n_samples: int, period_us: float) -> tuple[str, np
     )
 
 
-class _TriggerRelativeClock(BackendArray):
-    """``clock[sample] - trigger[event]`` computed for the requested rows only (xarray's lazy indexing)."""
-
-    def __init__(self, clock: np.ndarray, trigger: np.ndarray) -> None:
-        self.shape = (trigger.size, clock.size)
-        self.dtype = np.dtype(np.float64)
-        self._clock, self._trigger = clock, trigger
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
-
-    def _outer(self, key: tuple[Any, Any]) -> np.ndarray:
-        rows, samples = key
-        return np.add.outer(-np.asarray(self._trigger[rows], np.float64), self._clock[samples])
-
-
-def trigger_clock_name(clock: str) -> str:
-    """Name of the trigger-relative clock of a record clock: ``time_high`` -> ``time_from_trigger_high``."""
-    return "time_from_trigger" + clock.removeprefix("time") if clock.startswith("time") else f"{clock}_from_trigger"
-
-
-def with_trigger_clocks(ds: xr.Dataset) -> xr.Dataset:
-    """Attach the lazy 2-D ``time_from_trigger_*`` coordinates (µs) of every sampling clock of ``ds``.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        Event model whose waveforms name their ``time`` (1-D record clock) and ``trigger_time``.
-
-    Returns
-    -------
-    xarray.Dataset
-        ``ds`` with one ``(event, sample)`` coordinate per clock, values ``time - trigger_time``.
-
-    Examples
-    --------
-    >>> import idex
-    >>> ds = idex.open_raw(idex.testing.sample_capture(), group="events")
-    >>> float(ds.tof_high.isel(event=0).time_from_trigger_high[0]) == -float(ds.trigger_time_high[0])
-    True
-    """
-    variables = ds.variables
-    clocks = {}
-    for name in waveform_channels(ds):
-        attrs = variables[name].attrs
-        clock, trigger = variables[attrs["time"]], variables[attrs["trigger_time"]]
-        if clock.ndim == 1 and trigger.dims == (EVENT,):
-            clocks[trigger_clock_name(attrs["time"])] = trigger_clock(clock, trigger, attrs["trigger_time"])
-    return ds.assign_coords(clocks)
-
-
-def trigger_clock(clock: xr.Variable, trigger: xr.Variable, trigger_name: str) -> xr.Variable:
-    """The lazy ``(event, sample)`` clock ``clock - trigger`` (µs) of one sampling rate."""
-    lazy = indexing.LazilyIndexedArray(_TriggerRelativeClock(np.asarray(clock.values), np.asarray(trigger.values)))
-    return xr.Variable(
-        (EVENT, clock.dims[0]), lazy, {"long_name": f"Time from the trigger ({trigger_name})", "units": "us"}
-    )
-
-
-def stored_form(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` without the derived trigger-relative clocks (what writers store; readers attach them again)."""
-    derived = {trigger_clock_name(ds[name].attrs["time"]) for name in waveform_channels(ds)}
-    return ds.drop_vars([name for name in ds.coords if name in derived and ds[name].ndim == 2])
-
-
-def waveform_channels(ds: xr.Dataset) -> list[str]:
-    """Names of the waveform variables of an event model (those that name their clock and trigger time)."""
-    variables = ds.variables  # plain Variables: no DataArray built per name
-    return [
-        str(name)
-        for name in ds.data_vars
-        if variables[name].ndim == 2 and "time" in variables[name].attrs and "trigger_time" in variables[name].attrs
-    ]
-
-
 def empty_events_dataset(schema: Schema, *, source: str = "") -> xr.Dataset:
     """An event model with zero events (for captures without science packets)."""
     header = {f.name: np.zeros(0, f.dtype) for f in schema.header_fields if f.name}
@@ -344,9 +277,7 @@ def _global_attrs(schema: Schema, source: str) -> Mapping[str, Any]:
     attrs = {
         "title": "IDEX dust-impact events",
         "source": source,
-        "idex_schema": schema.name,
-        "idex_schema_sha256": schema.sha256,
-        "idex_schema_yaml": schema.text,  # the schema itself: analyses use exactly the one the data were decoded with
+        **schema_attributes(schema),  # the schema itself: analyses use exactly the one the data were decoded with
         "idex_version": __version__,
         "Conventions": "CF-1.10",
     }

@@ -2,7 +2,7 @@
 
 Numba compiles ``np.sort``, ``np.median`` and ``np.diff`` into generic quicksort, selection and broadcasting code
 that took seconds to compile on idex's first use; these few loops compile in a fraction of that and give the
-same values (``tests/test_kernel_helpers.py`` checks them against NumPy).
+same values (``tests/model/test_order_statistics.py`` checks them against NumPy).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ machine to machine. Where two peaks of equal height lie closer than ``distance``
 visiting order change the result: each peak removes only lower or equal neighbours within
 ``distance``), the order comes from NumPy's own ``argsort`` called on the same array SciPy sorts (object
 mode, a few microseconds), so the result is SciPy's on the machine it runs on.
-``tests/test_peak_finding.py`` checks both paths against ``scipy.signal.find_peaks``.
+``tests/model/test_peak_finding.py`` checks both paths against ``scipy.signal.find_peaks``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar
 
-__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag", "VelocityStatus"]
+if TYPE_CHECKING:  # the enums load without NumPy or xarray (``import idex; idex.QualityFlag``)
+    import numpy as np
+    import xarray as xr
+
+__all__ = ["STATUS_MESSAGES", "FitStatus", "QualityFlag", "VelocityStatus", "without_flags"]
 
 
 class QualityFlag(enum.IntFlag):
@@ -124,3 +129,18 @@ class VelocityStatus(enum.IntEnum):
         """CF ``flag_values``/``flag_meanings`` of ``members`` (default: every code)."""
         chosen = list(cls if members is None else members)
         return {"flag_values": [int(s) for s in chosen], "flag_meanings": " ".join(s.name.lower() for s in chosen)}
+
+
+_Flags = TypeVar("_Flags", "np.ndarray", "xr.DataArray")
+
+
+def without_flags(flags: _Flags, bits: QualityFlag) -> _Flags:
+    """``quality_flags`` values with ``bits`` cleared, for a step that sets those bits anew (a refit, a new mass scale).
+
+    >>> import numpy as np
+    >>> without_flags(np.array([6, 1], dtype=np.uint16), QualityFlag.TRUNCATED).tolist()
+    [4, 1]
+    """
+    import numpy as np
+
+    return flags & np.uint16(~bits & 0xFFFF)

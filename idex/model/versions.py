@@ -21,14 +21,14 @@ import numpy as np
 import xarray as xr
 
 from idex.exceptions import ProductError
-from idex.model.calibration import schema_of
+from idex.model.provenance import schema_of
+from idex.model.trigger_clocks import EVENT
 
 __all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
 SCHEMA_COORDINATE = "packet_schema"
 """Name of the per-event coordinate holding the name of the schema each event was decoded with."""
 
-EVENT = "event"
 _COORDINATE = "__coordinate__"  # private marker in the templates' attributes: a coordinate in its model
 
 

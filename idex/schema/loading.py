@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import re
 import warnings
@@ -21,6 +20,7 @@ from idex._typing import PathLike
 from idex.exceptions import SchemaError, SchemaWarning, ValidationResult
 from idex.resources import YAML_LOADER, data_dir
 from idex.schema.building import dotted_path, line_of
+from idex.schema.defaults import meta_schema
 from idex.schema.definitions import Schema
 from idex.schema.validation import SchemaBuilder
 
@@ -235,7 +235,6 @@ def _build(text: str, path: Path, result: ValidationResult) -> Schema:
     return dataclasses.replace(schema, text=text)
 
 
-@lru_cache(maxsize=1)
 def _short_message(error: jsonschema.ValidationError) -> str:
     """The meta-schema's message, without echoing a whole oversized list or mapping."""
     if error.validator in ("maxItems", "maxProperties"):
@@ -243,9 +242,9 @@ def _short_message(error: jsonschema.ValidationError) -> str:
     return error.message if len(error.message) <= 300 else error.message[:300] + "..."
 
 
+@lru_cache(maxsize=1)
 def _meta_validator() -> jsonschema.Draft202012Validator:
-    meta = json.loads((data_dir("schemas") / "_meta.schema.json").read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(meta)
+    return jsonschema.Draft202012Validator(meta_schema())
 
 
 MAX_SCHEMA_BYTES = 2_000_000
@@ -259,7 +258,11 @@ class _TooManyNodes(Exception):
 
 def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML, recording the line of every node and flagging duplicate keys."""
-    root = yaml.compose(text, Loader=YAML_LOADER)
+    loader = YAML_LOADER(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
     lines: dict[tuple, int] = {}
 
     def walk(node: yaml.Node, path: tuple) -> None:  # visits aliased nodes once per use: counts the expansion
@@ -279,9 +282,14 @@ def _parse_yaml(text: str, result: ValidationResult) -> tuple[Any, dict[tuple, i
             for index, item in enumerate(node.value):
                 walk(item, path + (index,))
 
-    if root is not None:
-        walk(root, ())
-    return _dates_as_text(yaml.load(text, Loader=YAML_LOADER)), lines  # noqa: S506 - a safe loader
+    if root is None:
+        return None, lines
+    walk(root, ())
+    loader = YAML_LOADER("")  # the document is built from the nodes just walked: the text is parsed once
+    try:
+        return _dates_as_text(loader.construct_document(root)), lines
+    finally:
+        loader.dispose()
 
 
 def _dates_as_text(node: Any) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 from idex.resources import data_dir
 from idex.schema.building import FieldBuilder
 from idex.schema.ccsds import PRIMARY_HEADER_BITS
+from idex.schema.defaults import with_defaults
 from idex.schema.definitions import (
     Channel,
     ClassificationSpec,
@@ -50,7 +51,8 @@ def fit_specs(
     from idex.fit.models import MODELS
 
     out = {}
-    for name, entry in entries.items():
+    for name, given in entries.items():
+        entry = with_defaults("fits", given)
         if name not in channels:
             error("unknown-name", (name,), f"{name!r} is not a channel")
         model = MODELS.get(entry["model"])
@@ -75,13 +77,13 @@ def fit_specs(
             if low >= high:
                 error("bounds", (name, "parameters", key), f"min {low} is not below max {high}")
             parameters.append(FitParameter(key, spec["initial"], low, high, spec.get("units")))
-        window = tuple(entry.get("baseline_us", (-math.inf, -5.0)))
+        window = tuple(entry["baseline_us"])
         out[name] = FitSpec(
             name,
             model.name,
             (float(window[0]), float(window[1])),
             tuple(parameters),
-            float(entry.get("false_alarm_probability", 1e-3)),
+            float(entry["false_alarm_probability"]),
         )
     return out
 
@@ -289,9 +291,10 @@ class SchemaBuilder(FieldBuilder):
             ),
         )
 
-    def mass(self, entry: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
-        if entry is None:
+    def mass(self, given: dict | None, channels: Mapping[str, Channel]) -> MassSpec | None:
+        if given is None:
             return None
+        entry = with_defaults("mass", given)
         if entry["channel"] not in channels:
             self.error("unknown-name", ("mass", "channel"), f"{entry['channel']!r} is not a channel")
         if not (data_dir("defs") / entry["lines"]).is_file():
@@ -304,12 +307,12 @@ class SchemaBuilder(FieldBuilder):
             entry["lines"],
             (float(low), float(high)),
             _pair(entry["shift_from_trigger_us"]),
-            float(entry.get("baseline_before_trigger_us", -0.5)),
-            float(entry.get("match_tolerance_us", 0.1)),
+            float(entry["baseline_before_trigger_us"]),
+            float(entry["match_tolerance_us"]),
             tuple(float(v) for v in entry["stretch_prior_us_per_sqrt_u"])  # type: ignore[arg-type]
             if "stretch_prior_us_per_sqrt_u" in entry
             else None,
-            float(entry.get("prior_sigmas", 3.0)),
+            float(entry["prior_sigmas"]),
         )
 
     def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:
@@ -352,7 +355,8 @@ class SchemaBuilder(FieldBuilder):
         out: dict[str, Channel] = {}
         codes: dict[int, str] = {header_code: "the event header"}
         dims: dict[str, tuple[int, float, str]] = {}
-        for name, entry in entries.items():
+        for name, given in entries.items():
+            entry = with_defaults("channels", given)
             here = ("channels", name)
             self.claim(name, here)
             if entry["type_code"] in codes:
@@ -393,12 +397,12 @@ class SchemaBuilder(FieldBuilder):
                 entry["samples_per_word"],
                 entry["word_bits"],
                 entry["n_samples"],
-                entry.get("drop_trailing", 0),
+                entry["drop_trailing"],
                 float(rate),
                 entry["dim"],
                 entry["time"],
                 entry["trigger_time"],
-                entry.get("fill_value", 65535),
+                entry["fill_value"],
                 entry.get("compressed_samples"),
                 entry.get("calibration", {}).get("factor"),
                 entry.get("calibration", {}).get("units"),

@@ -35,7 +35,7 @@ import yaml
 from idex._typing import PathLike
 from idex.exceptions import InputError, MissingKeyError
 from idex.model.calibration import schema_of
-from idex.model.quality import QualityFlag
+from idex.model.quality import QualityFlag, without_flags
 from idex.resources import data_dir
 from idex.schema import MassSpec, Schema
 from idex.science.line_pairing import MIN_LINES, SHARPNESS, UNDETERMINED, MassFit, kappa, pair, peak_times, solve
@@ -266,7 +266,7 @@ def mass(
     mass_flags = QualityFlag.MASS_UNDETERMINED | QualityFlag.MASS_PRIOR_CONFLICT
     own = np.where(np.isfinite(stretch), 0, int(QualityFlag.MASS_UNDETERMINED))
     own |= np.array([int(QualityFlag.MASS_PRIOR_CONFLICT) if f.conflict else 0 for f in fits], dtype=np.int64)
-    flags = (ds["quality_flags"].values & np.uint16(~mass_flags & 0xFFFF)) | own.astype(np.uint16)
+    flags = without_flags(ds["quality_flags"].values, mass_flags) | own.astype(np.uint16)
     result = ds.assign(
         mass_stretch=(
             "event",

@@ -36,6 +36,7 @@ from idex.science.velocity_calibration import (
     ion_grid_law,
     load_calibration,
 )
+from idex.science.velocity_channels import velocity_channels
 
 __all__ = ["Band", "BrokenPowerLaw", "Calibration", "estimate", "ion_grid_law", "load_calibration"]
 
@@ -73,10 +74,12 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             stacklevel=3,
         )
     provenance = {"calibration": calibration.provenance}
+    roles = velocity_channels()
+    ion_grid = roles.ion_grid_channel
     out: dict[str, tuple[str, np.ndarray, dict[str, object]]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for target in ("target_low", "target_high"):
+        for target in roles.rise_time_channels:
             if f"{target}_fit_rise_time" not in fits:
                 continue
             rise = _earned(fits, target, "fit_rise_time")
@@ -130,9 +133,9 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
                 mass_error,
                 {"long_name": f"Standard error of {target}_mass (fit and calibration)", "units": "kg", **provenance},
             )
-        if "ion_grid_impact_charge" in fits:
-            target_charge = _best_target_charge(fits)
-            ion = _earned(fits, "ion_grid", "impact_charge")
+        if f"{ion_grid}_impact_charge" in fits:
+            target_charge, target_error = _best_target(fits, roles.target_preference)
+            ion = _earned(fits, ion_grid, "impact_charge")
             found = calibration.ion_grid_velocity(ion, target_charge)
             low, high = calibration.valid_velocity
             velocity = np.where((found >= low) & (found <= high), found, np.nan)
@@ -143,24 +146,28 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
             )
             mass = calibration.mass(target_charge, velocity)
             velocity_error, mass_error = _ion_grid_errors(
-                fits, calibration, np.abs(ion / target_charge), velocity, mass, target_charge
+                fits, ion_grid, calibration, np.abs(ion / target_charge), velocity, mass, target_charge, target_error
             )
-            out["ion_grid_velocity"] = (
+            out[f"{ion_grid}_velocity"] = (
                 "event",
                 velocity,
-                {"long_name": "Impact velocity from the ion-grid / target charge ratio", "units": "km/s", **provenance},
+                {
+                    "long_name": "Impact velocity from the ion-grid / target charge ratio",
+                    "units": "km/s",
+                    **provenance,
+                },
             )
-            out["ion_grid_velocity_stderr"] = (
+            out[f"{ion_grid}_velocity_stderr"] = (
                 "event",
                 velocity_error,
                 {
-                    "long_name": "Standard error of ion_grid_velocity (fits and calibration)",
+                    "long_name": f"Standard error of {ion_grid}_velocity (fits and calibration)",
                     "units": "km/s",
                     **provenance,
                 },
             )
             status_attrs: dict[str, object] = {
-                "long_name": "Why ion_grid_velocity is missing",
+                "long_name": f"Why {ion_grid}_velocity is missing",
                 **VelocityStatus.flag_attributes(
                     [VelocityStatus.OK, VelocityStatus.NO_SUCCESSFUL_FIT, VelocityStatus.OUTSIDE_CALIBRATED_RANGE]
                 ),
@@ -168,16 +175,16 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
                 "valid_velocity_kms": [float(low), float(high)],
                 **provenance,
             }
-            out["ion_grid_velocity_status"] = ("event", status.astype(np.uint8), status_attrs)
-            out["ion_grid_mass"] = (
+            out[f"{ion_grid}_velocity_status"] = ("event", status.astype(np.uint8), status_attrs)
+            out[f"{ion_grid}_mass"] = (
                 "event",
                 mass,
                 {"long_name": "Dust mass from the target charge and ion-grid velocity", "units": "kg", **provenance},
             )
-            out["ion_grid_mass_stderr"] = (
+            out[f"{ion_grid}_mass_stderr"] = (
                 "event",
                 mass_error,
-                {"long_name": "Standard error of ion_grid_mass (fits and calibration)", "units": "kg", **provenance},
+                {"long_name": f"Standard error of {ion_grid}_mass (fits and calibration)", "units": "kg", **provenance},
             )
     return xr.Dataset(out, coords={"event": fits["event"]})
 
@@ -198,16 +205,18 @@ def _errors(
 
 def _ion_grid_errors(
     fits: xr.Dataset,
+    ion_grid: str,
     calibration: Calibration,
     ratio: np.ndarray,
     velocity: np.ndarray,
     mass: np.ndarray,
     target: np.ndarray,
+    target_relative_error: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of the ion-grid velocity and mass: both charges' fit errors and the law's uncertainty."""
     band = calibration.ion_grid_band  # its scatter is the shots' scatter in log10 R about the law
-    target_error = np.where(np.isfinite(target), _best_target_relative_error(fits), np.nan)
-    sigma_log_ratio = np.sqrt(_relative_error(fits, "ion_grid", "amplitude") ** 2 + target_error**2 + band.scatter**2)
+    target_error = np.where(np.isfinite(target), target_relative_error, np.nan)
+    sigma_log_ratio = np.sqrt(_relative_error(fits, ion_grid, "amplitude") ** 2 + target_error**2 + band.scatter**2)
     power = ion_grid_law(ratio, calibration.ion_grid_scale, calibration.ion_grid_exponent, 0.0)
     slope = calibration.ion_grid_exponent * power / velocity  # d log v / d log R
     sigma_log_v = np.hypot(band.mean_curve(ratio), slope * sigma_log_ratio)
@@ -245,31 +254,19 @@ def _relative_error(fits: xr.Dataset, channel: str, parameter: str) -> np.ndarra
     ) / np.log(10)
 
 
-def _best_target_relative_error(fits: xr.Dataset) -> np.ndarray:
-    """The amplitude error (dex) of the target charge :func:`_best_target_charge` picks."""
-    names = [name for name in ("target_high", "target_low") if f"{name}_impact_charge" in fits]
-    if len(names) < 2:
-        return _relative_error(fits, names[0], "amplitude") if names else np.zeros(fits.sizes["event"])
-    high = _earned(fits, "target_high", "impact_charge")
-    return np.where(
-        np.isfinite(high),
-        _relative_error(fits, "target_high", "amplitude"),
-        _relative_error(fits, "target_low", "amplitude"),
-    )
-
-
 def _earned(fits: xr.Dataset, channel: str, output: str) -> np.ndarray:
     """``<channel>_<output>`` where the channel's fit succeeded, NaN elsewhere."""
     return np.where(fits[f"{channel}_fit_success"].values, fits[f"{channel}_{output}"].values, np.nan)
 
 
-def _best_target_charge(fits: xr.Dataset) -> np.ndarray:
-    """Target High charge where its fit succeeded, else Target Low's (the official preference)."""
-    charges = [
-        _earned(fits, name, "impact_charge")
-        for name in ("target_high", "target_low")
-        if f"{name}_impact_charge" in fits
-    ]
-    if not charges:
-        return np.full(fits.sizes["event"], np.nan)
-    return charges[0] if len(charges) == 1 else np.where(np.isfinite(charges[0]), charges[0], charges[1])
+def _best_target(fits: xr.Dataset, preference: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The target charge and its amplitude error (dex) from the first channel of ``preference`` whose fit
+    succeeded (the official preference: Target High, else Target Low); NaN charge where none did."""
+    names = [name for name in preference if f"{name}_impact_charge" in fits]
+    charge = np.full(fits.sizes["event"], np.nan)
+    error = _relative_error(fits, names[-1], "amplitude") if names else np.zeros(fits.sizes["event"])
+    for name in reversed(names):
+        earned = _earned(fits, name, "impact_charge")
+        charge = np.where(np.isfinite(earned), earned, charge)
+        error = np.where(np.isfinite(earned), _relative_error(fits, name, "amplitude"), error)
+    return charge, error

@@ -19,7 +19,7 @@ from idex.fit.models import MODELS
 from idex.io.trc import TrcError, read_trc
 from idex.scope import fit_shots, join_accelerator, load_setup, open_trc
 
-LECROY = Path(__file__).parent / "data" / "lecroy"
+LECROY = Path(__file__).parents[1] / "data" / "lecroy"
 
 
 def test_header_only_file_matches_its_source_facts():

@@ -19,7 +19,7 @@ pytest.importorskip("spiceypy")
 from idex.exceptions import IdexWarning, ProductError  # noqa: E402
 from idex.science.pointing import facts, pointing, utc_to_tt2000  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SPICE = DATA / "spice"
 KERNELS = [SPICE / n for n in ("test.tls", "imap_test.tsc", "imap_test.tf", "imap_test.bsp", "imap_test_spin.bc")]
 TABLES = sorted(SPICE.glob("*.spin.csv"))

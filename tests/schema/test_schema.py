@@ -182,3 +182,31 @@ def test_schema_override_wins_over_date(events_2023_12):
     assert forced.attrs["idex_schema"] == "science_2023_07"
     np.testing.assert_array_equal(forced["tof_high"].values, events_2023_12["tof_high"].values)
     assert (forced["quality_flags"].values & idex.QualityFlag.SCHEMA_MISMATCH).all()
+
+
+def test_optional_keys_take_the_meta_schema_defaults():
+    """Leaving out the optional keys the shipped schema states with their default values builds the same specs;
+    the values come from ``_meta.schema.json`` (read here with json), not from Python."""
+    import json
+
+    from idex.schema import schema_from_text
+
+    meta = json.loads((data_dir("schemas") / "_meta.schema.json").read_text(encoding="utf-8"))
+    channel_keys = meta["properties"]["channels"]["additionalProperties"]["properties"]
+    mass_keys = meta["properties"]["mass"]["properties"]
+
+    def strip(document):
+        for entry in document["channels"].values():
+            entry.pop("drop_trailing", None)
+            entry.pop("fill_value", None)
+        for key in ("baseline_before_trigger_us", "match_tolerance_us", "prior_sigmas"):
+            assert document["mass"][key] == mass_keys[key]["default"]
+            del document["mass"][key]
+
+    shipped = idex.load_schema(SHIPPED)
+    bare = schema_from_text(_edited(strip))
+    assert bare.mass == shipped.mass
+    for name, channel in bare.channels.items():
+        assert channel.fill_value == channel_keys["fill_value"]["default"]
+        assert channel.drop_trailing == channel_keys["drop_trailing"]["default"]
+        assert channel.n_samples == shipped.channels[name].n_samples

@@ -14,7 +14,7 @@ import idex
 from idex.apps.cli import main
 from idex.science.pointing import utc_to_tt2000
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SPICE = DATA / "spice"
 
 

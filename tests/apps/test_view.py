@@ -16,10 +16,10 @@ pytest.importorskip("pytestqt")
 
 from conftest import CAPTURE_2023_07, CAPTURE_2023_12  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from test_scope import synthetic_campaign  # noqa: E402
 
 from idex.apps.view.app import MainWindow  # noqa: E402
 from idex.apps.view.data import overrides_path  # noqa: E402
+from tests.scope.test_scope import synthetic_campaign  # noqa: E402
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from idex.decode.clean_framing import clean_chain
 from idex.decode.framing import CRC_OK, NOT_CHECKED, frame
 from idex.schema import load_schema
 from idex.testing import sample_capture
+from tests.decode.test_framing import packet
 from tests.framing_reference import reference_frame
-from tests.test_ccsds import packet
 
 KNOWN, WITH_CRC = {1376, 1418, 1424}, {1418, 1424}
 

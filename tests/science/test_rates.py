@@ -22,7 +22,7 @@ from idex.science.exposure import exposure, spec, utc_to_met, window_edges
 from idex.science.rates import poisson_interval, tally
 from idex.science.spin_table import read_spin_tables, spin_phase
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 DAY_S = 86400.0
 
 
@@ -224,7 +224,7 @@ def test_acquisition_messages_in_both_renderings() -> None:
     from idex.science.exposure import transitions
 
     dictionaries = json.loads(
-        (Path(__file__).parents[1] / "defs" / "idex_evt_msg_parsing_dictionaries.json").read_text()
+        (Path(__file__).parents[2] / "defs" / "idex_evt_msg_parsing_dictionaries.json").read_text()
     )
     on = message_text(192, [0, 2, 0, 3], dictionaries)  # ACQSETUP ==> ACQ, as idex decodes a capture
     off = message_text(192, [0, 3, 0, 5], dictionaries)  # ACQ ==> CHILL

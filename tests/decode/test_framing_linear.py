@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from idex.decode.framing import CRC_OK, check_crc, frame
+from tests.decode.test_framing import packet
 from tests.framing_reference import reference_frame, resync_run
-from tests.test_ccsds import packet
 
 KNOWN, WITH_CRC = {1376, 1418, 1424}, {1418, 1424}
 

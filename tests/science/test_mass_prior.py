@@ -10,7 +10,7 @@ import idex
 from idex.science.mass import calibrate_spectrum, reference_lines
 from idex.science.mass_polynomial import polynomial_mass
 from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
-from tests.test_mass import DT, TRIGGER, synthetic_spectrum
+from tests.science.test_mass import DT, TRIGGER, synthetic_spectrum
 
 CAMPAIGN = (1.43736, 0.00067)  # the schema's prior: idex calibrate --tof on the 2023-12-14 capture
 
