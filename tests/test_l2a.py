@@ -175,11 +175,11 @@ def test_where_the_fits_differ_idex_is_lower_or_says_why(side_by_side):
     """χ² compared in units of the noise variance (Δχ² / reduced χ²): below 0.01 both fits are the same optimum
     (their parameters differ by less than 0.1 standard error), and their charges differ by less than 0.1 of the
     charge's standard error. Elsewhere idex's χ² is lower, or the mission's optimum lies outside idex's parameter
-    bounds (a discharge time of a minute, a rise of milliseconds on a 126 µs record: idex says at_bound). One weak
-    pulse (target high row 12, onset determined to ±2.5 µs, ten samples) ends at_bound 0.02 noise units above the
-    mission's: the onset's step makes χ² kink at every sample, so a flat valley holds local minima a sample apart.
-    Never is idex's χ² otherwise higher. The table is printed."""
-    same, lower, outside, neighbour, worse = [], [], [], [], []
+    bounds (a discharge time of a minute, a rise of milliseconds on a 126 µs record: idex says at_bound). Never is
+    idex's χ² higher: not even on a weak pulse whose onset χ² kinks at every sample (target high row 12, whose flat
+    onset valley holds a local minimum in every cell; :mod:`idex.fit.onset` scans the cells nearby). The table is
+    printed."""
+    same, lower, outside, worse = [], [], [], []
     print(
         f"\n{'channel':>12} {'row':>3} {'idex status':>14} {'idex chi2':>12} {'mission chi2':>12} {'dchi2/s2':>9} "
         f"{'idex Q':>10} {'mission Q':>10} {'dQ/Q':>8} {'dQ/sQ':>8}  mission outside idex's bounds"
@@ -198,15 +198,13 @@ def test_where_the_fits_differ_idex_is_lower_or_says_why(side_by_side):
             lower.append(r)
         elif r["mission_outside"]:
             outside.append(r)
-        elif r["status"] == "at_bound" and delta < 0.1:
-            neighbour.append(r)
         else:
             worse.append(r)
     print(
         f"same optimum {len(same)}, idex lower {len(lower)}, mission outside idex's bounds {len(outside)}, "
-        f"idex at_bound in a neighbouring onset minimum {len(neighbour)}, idex higher otherwise {len(worse)}"
+        f"idex higher {len(worse)}"
     )
-    assert not worse and len(neighbour) <= 1
+    assert not worse
     assert len(same) >= 10 and len(lower) >= 20 and len(outside) <= 5
     for r in same:  # the charge is determined only to its standard error; both optima lie well inside it
         assert abs(r["idex_charge"] - r["mission_charge"]) < 0.1 * r["charge_stderr"], r
@@ -256,7 +254,7 @@ def test_same_optimum_same_charge_velocity_and_mass(side_by_side):
             mass = calibration.mass(np.array([r["idex_charge"], charge]), velocity)
             np.testing.assert_allclose(mass[0], mass[1], rtol=1e-6)
         compared.append(r)
-    assert len(compared) >= 9
+    assert len(compared) >= 8  # ion grid row 2: idex's onset scan finds a lower optimum than the mission's
 
 
 @pytest.mark.filterwarnings("ignore::idex.exceptions.CalibrationWarning")
