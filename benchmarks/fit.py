@@ -29,15 +29,17 @@ import xarray as xr  # noqa: E402
 from scipy.special import erfc  # noqa: E402
 
 import idex  # noqa: E402
+from idex.fit.columns import FitColumns  # noqa: E402
 from idex.fit.events import fit_arrays  # noqa: E402
 from idex.fit.grid import grid_start  # noqa: E402
 from idex.fit.guesses import shape_of, starts  # noqa: E402
+from idex.fit.models import MODELS  # noqa: E402
 from idex.fit.peaks import peak_windows  # noqa: E402
 from idex.model.quality import FitStatus  # noqa: E402
 from idex.threads import n_threads  # noqa: E402
 
 CHANNELS = ("target_low", "target_high", "ion_grid")
-K = 5  # impact-model parameters
+COLUMNS = FitColumns(MODELS["impact"].parameters)  # of fit_arrays' rows
 
 
 def impact(t, time_of_impact, baseline, amplitude, rise_time, discharge_time):
@@ -124,7 +126,7 @@ def main() -> None:
     del os.environ["IDEX_NUM_THREADS"]
     ours_seconds = seconds[1]
     tried = sum(out.shape[0] for out in outputs.values())  # every record is fitted, then its evidence judged
-    converged = sum(int((out[:, 2 * K + 2] == FitStatus.CONVERGED).sum()) for out in outputs.values())
+    converged = sum(int((out[:, COLUMNS["status"]] == FitStatus.CONVERGED).sum()) for out in outputs.values())
     model = lmfit.Model(impact, independent_vars=["t"])
     m = args.reference_events
     reference_fits, reference_seconds, ours_as_good, lmfit_as_good, judged = 0, 0.0, 0, 0, 0
@@ -140,9 +142,9 @@ def main() -> None:
             best = lmfit_best(model, t[i], y[i], spec, first[:, i])
             reference_seconds += time.perf_counter() - t0
             reference_fits += 1
-            if outputs[channel][i, 2 * K + 2] == FitStatus.NO_SIGNAL:
+            if outputs[channel][i, COLUMNS["status"]] == FitStatus.NO_SIGNAL:
                 continue  # idex withholds the numbers of a record without evidence of a pulse: nothing to compare
-            ours = outputs[channel][i, 2 * K]
+            ours = outputs[channel][i, COLUMNS["chisqr"]]
             judged += 1
             ours_as_good += ours <= best * 1.01
             lmfit_as_good += best <= ours * 1.01

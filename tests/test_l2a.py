@@ -17,6 +17,7 @@ from conftest import DATA
 
 import idex
 from idex.exceptions import CalibrationWarning, ProductError
+from idex.fit.columns import FitColumns
 from idex.fit.events import fit_arrays
 from idex.fit.models import MODELS, impact_peak
 from idex.io.l2a import profile
@@ -26,7 +27,7 @@ from idex.science.velocity import load_calibration
 L2A = DATA / "imap_idex_l2a_sci-10days_20231214_v001.cdf"
 L1B = DATA / "imap_idex_l1b_sci-10days_20231214_v001.0001.cdf"
 CHANNELS = {"target_low": "Target_Low", "target_high": "Target_High", "ion_grid": "Ion_Grid"}
-K = 5
+COLUMNS = FitColumns(MODELS["impact"].parameters)  # of fit_arrays' rows
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +155,15 @@ def side_by_side(official):
                 {
                     "channel": channel,
                     "row": row,
-                    "status": FitStatus(int(out[row, 2 * K + 2])).name.lower(),
-                    "idex_chi2": out[row, 2 * K],
+                    "status": FitStatus(int(out[row, COLUMNS["status"]])).name.lower(),
+                    "idex_chi2": out[row, COLUMNS["chisqr"]],
                     "mission_chi2": official[f"{channel}_chi_squared"][row],
-                    "redchi": out[row, 2 * K + 1],
-                    "idex_charge": abs(out[row, 2 * K + 5]),
-                    "charge_stderr": _charge_stderr(t[row], out[row, :K], out[row, 2 * K + 1]),
+                    "redchi": out[row, COLUMNS["redchi"]],
+                    "idex_charge": abs(out[row, COLUMNS["peak_height"]]),
+                    "charge_stderr": _charge_stderr(t[row], out[row, COLUMNS.values], out[row, COLUMNS["redchi"]]),
                     "mission_charge": abs(impact_peak(theirs[None])[1][0]),
                     "mission_outside": ", ".join(outside),
-                    "idex_parameters": out[row, :K],
+                    "idex_parameters": out[row, COLUMNS.values],
                     "mission_parameters": theirs,
                     "t": t[row],
                     "y": l1b.varget(name)[row].astype(np.float64),
