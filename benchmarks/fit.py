@@ -7,9 +7,10 @@ global grid start (idex.fit.grid), keeping the best and polishing it. The refere
 does with lmfit, at the same χ² quality:
 a plain NumPy model, the same bounds, the same starts, one lmfit fit per start and event, keeping the best;
 on every record (idex fits every record, then judges its evidence for a pulse; both fit the same). Prints
-fits/s for both (wall clock and per CPU second), the ratio, and how often each reaches the other's optimum, on one core; then the engine on
-every core (blocks of events in parallel threads) against itself on one. Last, ``fit_peaks`` (find and fit
-every TOF-High peak with the EMG) against lmfit fits of each peak window from the same starts, the best kept.
+fits/s for both (wall clock and per CPU second), the ratio, and how often each reaches the other's optimum, on
+one core; then the engine on every core (blocks of events in parallel threads) against itself on one. Last,
+``fit_peaks`` (find and fit every TOF-High peak with the EMG) against lmfit fits of each peak window from the same
+starts, the best kept.
 
 Run: ``python benchmarks/fit.py [--copies 100] [--reference-events 28] [--reference-peaks 300]``
 """
