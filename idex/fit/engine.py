@@ -165,9 +165,12 @@ def _fit_rows(
                     weight2 = w[s, j] * w[s, j]
                     residual = y[s, j] - f[j]
                     for i in range(k):
-                        g[i] += weight2 * jac[j, i] * residual
+                        if jac[j, i] == 0.0:  # e.g. every parameter but the baseline before an onset: adds nothing
+                            continue
+                        weighted = weight2 * jac[j, i]
+                        g[i] += weighted * residual
                         for col in range(i + 1):
-                            a[i, col] += weight2 * jac[j, i] * jac[j, col]
+                            a[i, col] += weighted * jac[j, col]
                 for i in range(k):
                     for col in range(i):
                         a[col, i] = a[i, col]
