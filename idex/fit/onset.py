@@ -4,7 +4,7 @@ The impact model is a step at the onset ``t0``: moving ``t0`` across a sample sw
 baseline to the pulse, so χ² is smooth between two samples (in a *cell*) and kinks at every sample. A weak
 pulse's flat valley in ``t0`` then holds a local minimum in almost every cell, and a minimum may sit *on* a
 sample, a corner where no gradient vanishes. The local optimiser (:mod:`idex.fit.engine`) stops in the cell
-it started in (2023-12-14 target high row 12 of the L1b: two cells late, χ² 0.01 above the minimum), or at a
+it started in (2023-12-14 target high row 12 of the L1b: 1.6 samples late, χ² 0.01 above the minimum), or at a
 corner before the other parameters reached their optimum.
 
 Here, for every fit, each cell within :data:`SAMPLES` samples of its onset is tried: with the rise and
@@ -30,6 +30,8 @@ SAMPLES = 4
 """Sample periods the onset is moved by, either side of the optimum."""
 ROUNDS = 3
 """Scans at most, each from the optimum the previous one found."""
+_BLOCK = 256
+"""Rows whose cells are profiled together."""
 
 
 def scan_onset(
@@ -107,7 +109,7 @@ def scan_onset(
     for _ in range(ROUNDS):
         if not rows.size:
             break
-        pair_rows, start, cell = _cells(model, t[rows], y[rows], valid[rows], params[rows], redchi[rows], lower, upper)
+        pair_rows, start, cell = _cells_in_blocks(model, t, y, valid, params, redchi, rows, lower, upper)
         if not pair_rows.size:
             break
         low, high = np.tile(lower, (pair_rows.size, 1)), np.tile(upper, (pair_rows.size, 1))
@@ -128,6 +130,26 @@ def scan_onset(
         status[rows] = polished.status[chosen]
         iterations[rows] += polished.iterations[chosen] + in_cell.iterations[best[lower_chi2]]
     return LMResult(params, stderr, chisqr, redchi, status, iterations)
+
+
+def _cells_in_blocks(
+    model: FitModel,
+    t: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    params: np.ndarray,
+    noise: np.ndarray,
+    rows: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_cells` of ``rows``, :data:`_BLOCK` rows at a time (its arrays hold every cell's model: memory)."""
+    parts = []
+    for first in range(0, rows.size, _BLOCK):
+        block = rows[first : first + _BLOCK]
+        which, start, cell = _cells(model, t[block], y[block], valid[block], params[block], noise[block], lower, upper)
+        parts.append((which + first, start, cell))
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 def _cells(
