@@ -25,11 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from detection_records import drifts, pulses, surrogates  # noqa: E402
 
 import idex  # noqa: E402
+from idex.fit.columns import FitColumns  # noqa: E402
 from idex.fit.events import fit_arrays  # noqa: E402
+from idex.fit.models import MODELS  # noqa: E402
 from idex.model.calibration import calibrated, schema_of  # noqa: E402
 from idex.model.quality import FitStatus  # noqa: E402
 
-STATUS = 12
+STATUS = FitColumns(MODELS["impact"].parameters)["status"]  # of fit_arrays' rows
 
 
 def single_sample_rule(t: np.ndarray, y: np.ndarray) -> np.ndarray:

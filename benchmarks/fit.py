@@ -7,9 +7,10 @@ global grid start (idex.fit.grid), keeping the best and polishing it. The refere
 does with lmfit, at the same χ² quality:
 a plain NumPy model, the same bounds, the same starts, one lmfit fit per start and event, keeping the best;
 on every record (idex fits every record, then judges its evidence for a pulse; both fit the same). Prints
-fits/s for both, the ratio, and how often each reaches the other's optimum, on one core; then the engine on
-every core (blocks of events in parallel threads) against itself on one. Last, ``fit_peaks`` (find and fit
-every TOF-High peak with the EMG) against lmfit fits of each peak window from the same starts, the best kept.
+fits/s for both (wall clock and per CPU second), the ratio, and how often each reaches the other's optimum, on
+one core; then the engine on every core (blocks of events in parallel threads) against itself on one. Last,
+``fit_peaks`` (find and fit every TOF-High peak with the EMG) against lmfit fits of each peak window from the same
+starts, the best kept.
 
 Run: ``python benchmarks/fit.py [--copies 100] [--reference-events 28] [--reference-peaks 300]``
 """
@@ -29,15 +30,17 @@ import xarray as xr  # noqa: E402
 from scipy.special import erfc  # noqa: E402
 
 import idex  # noqa: E402
+from idex.fit.columns import FitColumns  # noqa: E402
 from idex.fit.events import fit_arrays  # noqa: E402
 from idex.fit.grid import grid_start  # noqa: E402
 from idex.fit.guesses import shape_of, starts  # noqa: E402
+from idex.fit.models import MODELS  # noqa: E402
 from idex.fit.peaks import peak_windows  # noqa: E402
 from idex.model.quality import FitStatus  # noqa: E402
 from idex.threads import n_threads  # noqa: E402
 
 CHANNELS = ("target_low", "target_high", "ion_grid")
-K = 5  # impact-model parameters
+COLUMNS = FitColumns(MODELS["impact"].parameters)  # of fit_arrays' rows
 
 
 def impact(t, time_of_impact, baseline, amplitude, rise_time, discharge_time):
@@ -115,19 +118,19 @@ def main() -> None:
     inputs = {c: (ds.idex.time(c).values, ds.idex.calibrated([c])[c].values) for c in CHANNELS}
     fit_arrays(inputs["ion_grid"][0][:2], inputs["ion_grid"][1][:2], schema.fits["ion_grid"])  # warm-up
     cores = n_threads()
-    seconds = {}
+    seconds, cpu = {}, {}
     for threads in sorted({1, cores}):
         os.environ["IDEX_NUM_THREADS"] = str(threads)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         outputs = {channel: fit_arrays(*inputs[channel], schema.fits[channel]) for channel in CHANNELS}
-        seconds[threads] = time.perf_counter() - t0
+        seconds[threads], cpu[threads] = time.perf_counter() - t0, time.process_time() - c0
     del os.environ["IDEX_NUM_THREADS"]
     ours_seconds = seconds[1]
     tried = sum(out.shape[0] for out in outputs.values())  # every record is fitted, then its evidence judged
-    converged = sum(int((out[:, 2 * K + 2] == FitStatus.CONVERGED).sum()) for out in outputs.values())
+    converged = sum(int((out[:, COLUMNS["status"]] == FitStatus.CONVERGED).sum()) for out in outputs.values())
     model = lmfit.Model(impact, independent_vars=["t"])
     m = args.reference_events
-    reference_fits, reference_seconds, ours_as_good, lmfit_as_good, judged = 0, 0.0, 0, 0, 0
+    reference_fits, reference_seconds, reference_cpu, ours_as_good, lmfit_as_good, judged = 0, 0.0, 0.0, 0, 0, 0
     for channel in CHANNELS:
         spec = schema.fits[channel]
         t, y = inputs[channel][0][:m], inputs[channel][1][:m]
@@ -136,13 +139,16 @@ def main() -> None:
         bounds = [np.array([getattr(p, side) for p in spec.parameters]) for side in ("min", "max")]
         first = np.concatenate([first, grid_start(t, y, np.isfinite(y), *bounds)[None]])  # as fit_arrays adds it
         for i in range(min(m, n)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             best = lmfit_best(model, t[i], y[i], spec, first[:, i])
-            reference_seconds += time.perf_counter() - t0
+            reference_seconds, reference_cpu = (
+                reference_seconds + time.perf_counter() - t0,
+                reference_cpu + (time.process_time() - c0),
+            )
             reference_fits += 1
-            if outputs[channel][i, 2 * K + 2] == FitStatus.NO_SIGNAL:
+            if outputs[channel][i, COLUMNS["status"]] == FitStatus.NO_SIGNAL:
                 continue  # idex withholds the numbers of a record without evidence of a pulse: nothing to compare
-            ours = outputs[channel][i, 2 * K]
+            ours = outputs[channel][i, COLUMNS["chisqr"]]
             judged += 1
             ours_as_good += ours <= best * 1.01
             lmfit_as_good += best <= ours * 1.01
@@ -150,13 +156,16 @@ def main() -> None:
     reference_rate = reference_fits / reference_seconds
     print(
         f"idex engine: {n} events x 3 channels, {tried} fits ({converged} converged), "
-        f"{first.shape[0]} starts each: {ours_rate:.0f} fits/s"
+        f"{first.shape[0]} starts each: {ours_rate:.0f} fits/s ({tried / cpu[1]:.0f} per CPU second)"
     )
     print(
         f"lmfit, NumPy model, same {first.shape[0]} starts, best kept, on the first {m} events: "
-        f"{reference_rate:.1f} fits/s ({reference_fits} fits)"
+        f"{reference_rate:.1f} fits/s ({reference_fits / reference_cpu:.1f} per CPU second; {reference_fits} fits)"
     )
-    print(f"ratio (one core each): {ours_rate / reference_rate:.0f}x")
+    print(  # CPU time: the machine's other load slows both runs' wall clocks unequally, not their CPU seconds
+        f"ratio (one core each): {ours_rate / reference_rate:.0f}x wall clock, "
+        f"{tried / cpu[1] / (reference_fits / reference_cpu):.0f}x CPU time"
+    )
     if cores > 1:
         print(
             f"idex engine on {cores} threads: {tried / seconds[cores]:.0f} fits/s = "

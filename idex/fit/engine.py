@@ -133,10 +133,9 @@ def _fit_rows(
     f = np.empty(m)
     trial_f = np.empty(m)
     jac = np.empty((m, k))
-    unused = np.empty((1, k))
-    # Run-time booleans, not literals: numba compiles a callee once per literal value it is given.
+    trial_jac = np.empty((m, k))  # a trial's Jacobian: accepted, it is the next iteration's (no second evaluation)
+    # A run-time boolean, not a literal: numba compiles a callee once per literal value it is given.
     with_jacobian = k > 0
-    without_jacobian = not with_jacobian
     a = np.empty((k, k))
     g = np.empty(k)
     x = np.empty(k)
@@ -166,9 +165,12 @@ def _fit_rows(
                     weight2 = w[s, j] * w[s, j]
                     residual = y[s, j] - f[j]
                     for i in range(k):
-                        g[i] += weight2 * jac[j, i] * residual
+                        if jac[j, i] == 0.0:  # e.g. every parameter but the baseline before an onset: adds nothing
+                            continue
+                        weighted = weight2 * jac[j, i]
+                        g[i] += weighted * residual
                         for col in range(i + 1):
-                            a[i, col] += weight2 * jac[j, i] * jac[j, col]
+                            a[i, col] += weighted * jac[j, col]
                 for i in range(k):
                     for col in range(i):
                         a[col, i] = a[i, col]
@@ -201,8 +203,8 @@ def _fit_rows(
                     x,
                     dxdu,
                     trial_f,
-                    unused,
-                    without_jacobian,
+                    trial_jac,
+                    with_jacobian,
                 )
             if np.isfinite(new_cost) and new_cost <= cost:
                 moved = True
@@ -214,26 +216,11 @@ def _fit_rows(
                     u[i] = trial[i]
                 cost = new_cost
                 damping = max(damping / 10.0, 1e-12)
+                f, trial_f = trial_f, f
+                jac, trial_jac = trial_jac, jac
                 if small:
                     status[r] = 0
                     break
-                _cost_at(
-                    model,
-                    constants,
-                    t[s],
-                    y[s],
-                    w[s],
-                    u,
-                    kind[s],
-                    lower[s],
-                    upper[s],
-                    scale[r],
-                    x,
-                    dxdu,
-                    f,
-                    jac,
-                    with_jacobian,
-                )
                 fresh = True
             else:
                 damping *= 10.0

@@ -19,11 +19,13 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.exceptions import MissingKeyError
+from idex.fit.columns import FitColumns
 from idex.fit.detection import significance, threshold
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.grid import grid_start
 from idex.fit.guesses import shape_of, starts
 from idex.fit.models import MODELS, impact_peak
+from idex.fit.onset import scan_onset
 from idex.model.calibration import calibrated, schema_of
 from idex.model.dataset import stored_form
 from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag, without_flags
@@ -33,6 +35,9 @@ from idex.schema import FitSpec, Schema
 __all__ = ["fit", "fit_arrays", "fit_quality"]
 
 _COLUMN = "fit_column"
+_SCAN_MARGIN = 1.0
+"""Records whose significance is this far below the detection threshold get no onset scan (:mod:`idex.fit.onset`):
+a scan lowers χ² by a fraction of the noise variance, which moves the significance by far less."""
 
 
 def fit_arrays(
@@ -40,9 +45,9 @@ def fit_arrays(
 ) -> np.ndarray:
     """Fit ``y`` (``(n, m)``, NaN = missing) on times ``t`` with ``spec``; return one row of outputs per event.
 
-    The columns are: the parameters, their standard errors, χ², reduced χ², status code
-    (:class:`~idex.model.quality.FitStatus`), iterations, (impact model) the peak time and signed peak height,
-    and the evidence for a pulse (:func:`idex.fit.detection.significance`). This is the typed core that
+    :class:`~idex.fit.columns.FitColumns` names the columns: the parameters, their standard errors, χ², reduced
+    χ², status code (:class:`~idex.model.quality.FitStatus`), iterations, (impact model) the peak time and signed
+    peak height, and the evidence for a pulse (:func:`idex.fit.detection.significance`). This is the typed core that
     :func:`fit` maps over chunks of events. Every event is fitted from the starts of
     :func:`idex.fit.guesses.starts`, or from ``initial`` (``(n, k)``, e.g. values a user chose for a refit)
     alone; where the evidence is below the threshold of ``spec.false_alarm_probability`` the status is
@@ -51,7 +56,8 @@ def fit_arrays(
     model = MODELS[spec.model]
     k = len(model.parameters)
     n = y.shape[0]
-    out = np.full((n, _columns(spec)), np.nan)
+    columns = FitColumns.of(spec)
+    out = np.full((n, len(columns)), np.nan)
     if n == 0:
         return out
     t = np.asarray(t, dtype=np.float64)
@@ -78,24 +84,27 @@ def fit_arrays(
     with np.errstate(all="ignore"):
         curve = model.function(t, np.where(np.isfinite(result.params), result.params, np.nan))
     evidence = significance(t, y, valid, curve, k)
-    quiet = ~(evidence >= threshold(spec.false_alarm_probability, y.shape[1]))
+    cut = threshold(spec.false_alarm_probability, y.shape[1])
+    if initial is None and spec.model == "impact":  # the onset's best sample cell near the optimum (chi2 kinks)
+        near = evidence >= cut - _SCAN_MARGIN  # far below the cut a record's numbers are withheld: not worth a scan
+        result = scan_onset(model, t, y, valid, lower, upper, result, scan=near, max_iterations=max_iterations)
+        times = np.broadcast_to(t, y.shape)[near]
+        with np.errstate(all="ignore"):
+            curve[near] = model.function(times, result.params[near])
+        evidence[near] = significance(times, y[near], valid[near], curve[near], k)
+    quiet = ~(evidence >= cut)
     status = np.where(quiet & np.isfinite(evidence), FitStatus.NO_SIGNAL, result.status)
-    out[:, :k] = result.params
-    out[:, k : 2 * k] = result.stderr
-    out[:, 2 * k] = result.chisqr
-    out[:, 2 * k + 1] = result.redchi
+    out[:, columns.values] = result.params
+    out[:, columns.errors] = result.stderr
+    out[:, columns["chisqr"]] = result.chisqr
+    out[:, columns["redchi"]] = result.redchi
     if spec.model == "impact":
-        out[:, 2 * k + 4], out[:, 2 * k + 5] = impact_peak(out[:, :k])
+        out[:, columns["peak_time"]], out[:, columns["peak_height"]] = impact_peak(result.params)
     out[status == FitStatus.NO_SIGNAL] = np.nan  # the data do not support a pulse: no numbers
-    out[:, 2 * k + 2] = status
-    out[:, 2 * k + 3] = result.iterations
-    out[:, -1] = evidence
+    out[:, columns["status"]] = status
+    out[:, columns["iterations"]] = result.iterations
+    out[:, columns["significance"]] = evidence
     return out
-
-
-def _columns(spec: FitSpec) -> int:
-    """Columns of :func:`fit_arrays`: parameters and errors, χ², reduced χ², status, iterations, peak, significance."""
-    return 2 * len(spec.parameters) + 7
 
 
 def fit(
@@ -199,7 +208,7 @@ def _fit_in_memory(ds: xr.Dataset, specs: Mapping[str, FitSpec], *, curves: bool
             detection_threshold=threshold(spec.false_alarm_probability, ds.sizes[dim]),
         )
         if curves:
-            parameters = table.isel({_COLUMN: slice(0, len(spec.parameters))})
+            parameters = table.isel({_COLUMN: FitColumns.of(spec).values})
             curve = xr.apply_ufunc(
                 MODELS[spec.model].function,
                 time,
@@ -246,29 +255,33 @@ def fit_quality(ds: xr.Dataset) -> xr.DataArray:
 
 
 def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[str, xr.DataArray]:
-    k = len(spec.parameters)
+    columns = FitColumns.of(spec)
     name = spec.channel
     out = {}
-    for i, parameter in enumerate(spec.parameters):
+
+    def column(label: str) -> xr.DataArray:
+        return table.isel({_COLUMN: columns[label]}, drop=True)
+
+    for parameter in spec.parameters:
         units = parameter.units or data_units
-        column = table.isel({_COLUMN: i}, drop=True)
-        column.attrs = {
+        value = column(parameter.name)
+        value.attrs = {
             "long_name": f"{name} fit: {parameter.name.replace('_', ' ')}",
             "units": units,
             "model": spec.model,
             "initial_guess_rule": parameter.initial,
         }
-        out[f"{name}_fit_{parameter.name}"] = column
-        error = table.isel({_COLUMN: k + i}, drop=True)
+        out[f"{name}_fit_{parameter.name}"] = value
+        error = column(f"{parameter.name}_stderr")
         error.attrs = {"long_name": f"{name} fit: standard error of {parameter.name.replace('_', ' ')}", "units": units}
         out[f"{name}_fit_{parameter.name}_stderr"] = error
-    status = table.isel({_COLUMN: 2 * k + 2}, drop=True).fillna(int(FitStatus.NOT_FINITE)).astype(np.int8)
+    status = column("status").fillna(int(FitStatus.NOT_FINITE)).astype(np.int8)
     status.attrs = {"long_name": f"{name} fit status", **FitStatus.flag_attributes()}
     out[f"{name}_fit_chisqr"] = _with(
-        table.isel({_COLUMN: 2 * k}, drop=True), f"{name} fit chi-square", f"({data_units})^2" if data_units else "1"
+        column("chisqr"), f"{name} fit chi-square", f"({data_units})^2" if data_units else "1"
     )
     out[f"{name}_fit_redchi"] = _with(
-        table.isel({_COLUMN: 2 * k + 1}, drop=True),
+        column("redchi"),
         f"{name} fit reduced chi-square",
         f"({data_units})^2" if data_units else "1",
     )
@@ -277,7 +290,7 @@ def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[
     success.attrs = {"long_name": f"{name} fit reached a determined optimum (status converged)"}
     out[f"{name}_fit_success"] = success
     out[f"{name}_fit_significance"] = _with(
-        table.isel({_COLUMN: -1}, drop=True),
+        column("significance"),
         f"{name} evidence for a pulse: whitened sqrt(delta chi-square) of the fit against a drift",
         "1",
     )
@@ -285,14 +298,12 @@ def _named_outputs(table: xr.DataArray, spec: FitSpec, data_units: str) -> dict[
     message.attrs = {"long_name": f"{name} fit message"}
     out[f"{name}_fit_message"] = message
     out[f"{name}_fit_iterations"] = _with(
-        table.isel({_COLUMN: 2 * k + 3}, drop=True).fillna(0).astype(np.int32), f"{name} fit iterations", "1"
+        column("iterations").fillna(0).astype(np.int32), f"{name} fit iterations", "1"
     )
     if spec.model == "impact":
-        out[f"{name}_peak_time"] = _with(
-            table.isel({_COLUMN: 2 * k + 4}, drop=True), f"{name} time of the fitted peak from the trigger", "us"
-        )
+        out[f"{name}_peak_time"] = _with(column("peak_time"), f"{name} time of the fitted peak from the trigger", "us")
         out[f"{name}_impact_charge"] = _with(
-            abs(table.isel({_COLUMN: 2 * k + 5}, drop=True)),
+            abs(column("peak_height")),
             f"{name} impact signal: |peak - baseline| of the fit",
             data_units,
         )

@@ -42,28 +42,44 @@ def _best_rows(origin, y, w, step, rises, discharges, amplitude_bounds, out):  #
     """
     n, m = y.shape
     shape = np.empty(m)
+    running, running_squares = np.zeros(m + 1), np.zeros(m + 1)
+    unrisen, left = np.empty((rises.shape[1], m)), np.empty((discharges.shape[1], m))
     for r in range(n):
         sw = sy = syy = 0.0
+        whole = True  # every sample valid: the shape's sums over a record's tail are prefix sums, shared by the onsets
         for j in range(m):
             sw += w[r, j]
             sy += w[r, j] * y[r, j]
             syy += w[r, j] * y[r, j] * y[r, j]
+            whole = whole and w[r, j] == 1.0
         if sw < 3 or not step[r] > 0:
             continue
         best = np.inf
-        for rise in rises[r]:
-            for discharge in discharges[r]:
+        for j in range(m):  # each exponential once per time on the grid, not once per combination
+            s = j * step[r]
+            for g in range(rises.shape[1]):
+                unrisen[g, j] = math.exp(-s / rises[r, g])
+            for g in range(discharges.shape[1]):
+                left[g, j] = math.exp(-s / discharges[r, g])
+        for g_rise, rise in enumerate(rises[r]):
+            for g_discharge, discharge in enumerate(discharges[r]):
                 for j in range(m):
-                    s = j * step[r]
-                    shape[j] = (1.0 - math.exp(-s / rise)) * math.exp(-s / discharge)
+                    shape[j] = (1.0 - unrisen[g_rise, j]) * left[g_discharge, j]
+                    running[j + 1] = running[j] + shape[j]  # summed in the order of the loop below: the same sums
+                    running_squares[j + 1] = running_squares[j] + shape[j] * shape[j]
                 for i in range(ONSETS):
                     first = (i * m) // ONSETS
                     ss = sss = sys = 0.0
-                    for j in range(m - first):
-                        weighted = w[r, first + j] * shape[j]
-                        ss += weighted
-                        sss += weighted * shape[j]
-                        sys += weighted * y[r, first + j]
+                    if whole:
+                        ss, sss = running[m - first], running_squares[m - first]
+                        for j in range(m - first):
+                            sys += shape[j] * y[r, first + j]
+                    else:
+                        for j in range(m - first):
+                            weighted = w[r, first + j] * shape[j]
+                            ss += weighted
+                            sss += weighted * shape[j]
+                            sys += weighted * y[r, first + j]
                     spread = sss - ss * ss / sw
                     if not spread > 1e-12 * max(sss, 1e-300):
                         continue

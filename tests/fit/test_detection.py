@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from detection_records import drifts, pulses, surrogates
 
+from idex.fit.columns import FitColumns
 from idex.fit.detection import significance, threshold
 from idex.fit.events import fit_arrays
+from idex.fit.models import MODELS
 from idex.model.calibration import calibrated, schema_of
 from idex.model.quality import FitStatus
 
-K = 5  # impact-model parameters
-STATUS = 2 * K + 2
+STATUS = FitColumns(MODELS["impact"].parameters)["status"]  # of fit_arrays' rows
 
 
 def test_a_pulse_that_starts_before_the_trigger_is_fitted(events_2023_07):

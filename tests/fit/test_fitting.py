@@ -11,6 +11,7 @@ import xarray as xr
 from conftest import CAPTURE_2023_12, DATA
 
 import idex
+from idex.fit.columns import FitColumns
 from idex.fit.detection import threshold
 from idex.fit.engine import levenberg_marquardt
 from idex.fit.events import fit_arrays
@@ -19,6 +20,7 @@ from idex.model.quality import FitStatus
 
 IMPACT = MODELS["impact"]
 EMG = MODELS["emg"]
+COLUMNS = FitColumns(IMPACT.parameters)  # of fit_arrays' rows: every spec fitted here is an impact model's
 
 
 def synthetic_impacts(n: int, seed: int = 0, noise: float = 0.02):
@@ -95,11 +97,10 @@ def test_impact_recovers_known_parameters_at_the_real_noise_level():
     t, y, truth = realistic_impacts(1200, seed=1)
     spec = idex.load_schema("science_2023_12").fits["target_low"]
     out = fit_arrays(t, y, spec)
-    k = len(spec.parameters)
-    assert (out[:, 2 * k + 2] == FitStatus.CONVERGED).all()
+    assert (out[:, COLUMNS["status"]] == FitStatus.CONVERGED).all()
     chisqr_at_truth = np.sum((y - IMPACT.function(t, truth)) ** 2, axis=1)
-    assert np.all(out[:, 2 * k] <= chisqr_at_truth * (1 + 1e-9))
-    pulls = np.abs(out[:, :k] - truth) / out[:, k : 2 * k]
+    assert np.all(out[:, COLUMNS["chisqr"]] <= chisqr_at_truth * (1 + 1e-9))
+    pulls = np.abs(out[:, COLUMNS.values] - truth) / out[:, COLUMNS.errors]
     assert np.all(np.percentile(pulls, 95, axis=0) < 2.5)  # Gaussian: 1.96
     assert np.all(np.percentile(pulls, 99.5, axis=0) < 4.0)
 
@@ -109,8 +110,7 @@ def test_weak_pulses_are_either_determined_or_say_so():
     t, y, truth = realistic_impacts(400, seed=2, amplitude_dn=(3, 15))
     spec = idex.load_schema("science_2023_12").fits["target_low"]
     out = fit_arrays(t, y, spec)
-    k = len(spec.parameters)
-    status = out[:, 2 * k + 2]
+    status = out[:, COLUMNS["status"]]
     success = status == FitStatus.CONVERGED
     assert 0.2 < success.mean() < 1.0  # the easy ones succeed, the hardest do not claim to
     assert set(np.unique(status[~success])) <= {
@@ -119,9 +119,9 @@ def test_weak_pulses_are_either_determined_or_say_so():
         FitStatus.UNDETERMINED,
         FitStatus.NO_SIGNAL,
     }
-    pulls = np.abs(out[success, :k] - truth[success]) / out[success, k : 2 * k]
+    pulls = np.abs(out[success, COLUMNS.values] - truth[success]) / out[success, COLUMNS.errors]
     assert np.percentile(pulls[:, 2], 95) < 3.0  # amplitude
-    assert np.all(np.isfinite(out[success, k : 2 * k]))
+    assert np.all(np.isfinite(out[success, COLUMNS.errors]))
 
 
 def test_noise_and_drift_are_not_impacts():
@@ -130,12 +130,11 @@ def test_noise_and_drift_are_not_impacts():
     t = np.tile(np.arange(512) / 4.0625 - 63.0, (200, 1))
     noise = np.round(2050 + rng.normal(0, TARGET_LOW_NOISE_DN, t.shape)) * TARGET_LOW_PC_PER_DN
     spec = idex.load_schema("science_2023_12").fits["target_low"]
-    k = len(spec.parameters)
-    status = fit_arrays(t, noise, spec)[:, 2 * k + 2]
+    status = fit_arrays(t, noise, spec)[:, COLUMNS["status"]]
     assert (status == FitStatus.NO_SIGNAL).mean() > 0.95
     drift = noise + (t + 63.0) * rng.uniform(0.1, 0.3, (200, 1)) * TARGET_LOW_PC_PER_DN  # 13-38 DN over the record
     out = fit_arrays(t, drift, spec)
-    assert not np.any(out[:, 2 * k + 2] == FitStatus.CONVERGED)
+    assert not np.any(out[:, COLUMNS["status"]] == FitStatus.CONVERGED)
 
 
 def test_a_pulse_of_the_wrong_sign_ends_at_a_bound():
@@ -145,13 +144,12 @@ def test_a_pulse_of_the_wrong_sign_ends_at_a_bound():
     t, y, truth = realistic_impacts(20, seed=5, amplitude_dn=(50, 200))
     inverted = 2 * truth[:, 1:2] - y
     spec = idex.load_schema("science_2023_12").fits["target_low"]
-    k = len(spec.parameters)
-    assert np.all(fit_arrays(t, inverted, spec)[:, 2 * k + 2] == FitStatus.NO_SIGNAL)
+    assert np.all(fit_arrays(t, inverted, spec)[:, COLUMNS["status"]] == FitStatus.NO_SIGNAL)
     out = fit_arrays(t, inverted, dataclasses.replace(spec, false_alarm_probability=1.0))
-    status = out[:, 2 * k + 2]
+    status = out[:, COLUMNS["status"]]
     assert set(np.unique(status)) <= {FitStatus.ITERATION_LIMIT, FitStatus.AT_BOUND, FitStatus.UNDETERMINED}
     assert np.mean(status == FitStatus.AT_BOUND) >= 0.5
-    pinned = out[status == FitStatus.AT_BOUND, k : 2 * k]
+    pinned = out[status == FitStatus.AT_BOUND, COLUMNS.errors]
     assert np.all(np.isnan(pinned).any(axis=1))  # no error for a parameter on its bound
 
 
@@ -196,14 +194,41 @@ def test_never_worse_than_lmfit_from_far_off_starts():
     t, y, truth = realistic_impacts(40, seed=3)
     spec = idex.load_schema("science_2023_12").fits["target_low"]
     ours = fit_arrays(t, y, spec)
-    k = len(spec.parameters)
     for i in range(40):
         start = truth[i] * np.array([1, 1, 3, 4, 0.25]) + np.array([8, 0, 0, 0, 0])
         reference = _lmfit_one(t[i], y[i], spec, start)
-        assert ours[i, 2 * k] <= reference.chisqr * (1 + 1e-5)
-        if reference.chisqr <= ours[i, 2 * k] * (1 + 1e-6):
+        assert ours[i, COLUMNS["chisqr"]] <= reference.chisqr * (1 + 1e-5)
+        if reference.chisqr <= ours[i, COLUMNS["chisqr"]] * (1 + 1e-6):
             errors = np.array([reference.params[p.name].stderr for p in spec.parameters])
-            np.testing.assert_allclose(ours[i, k : 2 * k], errors, rtol=0.02)
+            np.testing.assert_allclose(ours[i, COLUMNS.errors], errors, rtol=0.02)
+
+
+def test_weak_pulse_onset_in_the_best_sample_cell():
+    """Weak pulses (4-12 DN on 2 DN noise), whose χ² kinks at every sample in the onset so a flat onset valley holds a
+    local minimum in almost every cell: no fit of idex's ends above the best of an independent brute force, SciPy's
+    bounded least squares started in every sample cell within 5 µs of the true onset (the other parameters at the
+    truth's), by more than 0.01 of the noise variance (the reduced χ²: the same optimum, as in test_l2a; below
+    that both optimisers stop at different points of a flat discharge-time valley). Printed: the largest excess."""
+    from scipy.optimize import least_squares
+
+    t, y, truth = realistic_impacts(16, seed=21, amplitude_dn=(4, 12))
+    spec = dataclasses.replace(idex.load_schema("science_2023_12").fits["target_low"], false_alarm_probability=1.0)
+    out = fit_arrays(t, y, spec)
+    bounds = ([p.min for p in spec.parameters], [p.max for p in spec.parameters])
+    step = t[0, 1] - t[0, 0]
+    best = np.full(len(y), np.inf)
+    for i in range(len(y)):
+
+        def residual(p, i=i):
+            return IMPACT.function(t[i][None], p[None])[0] - y[i]
+
+        for shift in np.arange(-5.0, 5.0, step):
+            start = truth[i] + np.array([shift + 0.5 * step, 0, 0, 0, 0])
+            found = least_squares(residual, start, bounds=bounds, x_scale="jac", ftol=1e-14, xtol=1e-14, gtol=1e-14)
+            best[i] = min(best[i], 2 * found.cost)
+    excess = (out[:, COLUMNS["chisqr"]] - best) / out[:, COLUMNS["redchi"]]
+    print(f"idex's chi-square above the brute force's, in noise variances: at most {excess.max():+.1e}")
+    assert np.all(excess < 0.01)
 
 
 ORACLE = json.loads((DATA / "impact_fits_lmfit.json").read_text(encoding="utf-8"))

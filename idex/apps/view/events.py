@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from idex.apps.view.data import Opened, save_overrides
+from idex.fit.columns import FitColumns
 from idex.fit.detection import threshold
 from idex.fit.events import fit_arrays
 from idex.fit.models import MODELS
@@ -202,16 +203,16 @@ class EventBrowser(QWidget):
         t, y = self._data(channel)
         result = self.fits.get((self.current_event, channel))
         automatic = fit_arrays(t[None], y[None], spec)[0]
-        k = len(spec.parameters)
-        shown = result if result is not None else automatic[:k]
-        self.parameters.setRowCount(k)
+        columns = FitColumns.of(spec)
+        shown = result if result is not None else automatic[columns.values]
+        self.parameters.setRowCount(len(columns.parameters))
         for i, parameter in enumerate(spec.parameters):
             values = (
                 parameter.name,
                 f"{shown[i]:.6g}",
                 f"{parameter.min:.6g}",
                 f"{parameter.max:.6g}",
-                f"{automatic[i]:.6g} ± {automatic[k + i]:.2g}",
+                f"{automatic[columns[parameter.name]]:.6g} ± {automatic[columns[f'{parameter.name}_stderr']]:.2g}",
             )
             for j, text in enumerate(values):
                 item = QTableWidgetItem(text)
@@ -219,24 +220,24 @@ class EventBrowser(QWidget):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.parameters.setItem(i, j, item)
         self.chi2.setText(
-            f"χ²: {automatic[2 * k]:.6g}  (automatic fit: {_status_name(automatic[2 * k + 2])}, "
-            f"significance {automatic[-1]:.1f})"
+            f"χ²: {automatic[columns['chisqr']]:.6g}  (automatic fit: {_status_name(automatic[columns['status']])}, "
+            f"significance {automatic[columns['significance']]:.1f})"
         )
-        self._remember(channel, automatic, k)
+        self._remember(channel, automatic, columns)
 
-    def _remember(self, channel: str, automatic: np.ndarray, k: int) -> None:
+    def _remember(self, channel: str, automatic: np.ndarray, columns: FitColumns) -> None:
         """Keep the automatic fit of ``channel`` for this event (unless one was kept or refitted)."""
         if (self.current_event, channel) not in self.fits:
-            self.fits[(self.current_event, channel)] = automatic[:k]
-            self.statuses[(self.current_event, channel)] = int(automatic[2 * k + 2])
-        self.evidence.setdefault((self.current_event, channel), float(automatic[-1]))
+            self.fits[(self.current_event, channel)] = automatic[columns.values]
+            self.statuses[(self.current_event, channel)] = int(automatic[columns["status"]])
+        self.evidence.setdefault((self.current_event, channel), float(automatic[columns["significance"]]))
 
     def _fit_every_channel(self) -> None:
         """The automatic fit of every fitted channel of this event, so each panel can say what its fit is worth."""
         for channel, spec in self.specs.items():
             if channel in self.shown.events and (self.current_event, channel) not in self.evidence:
                 t, y = self._data(channel)
-                self._remember(channel, fit_arrays(t[None], y[None], spec)[0], len(spec.parameters))
+                self._remember(channel, fit_arrays(t[None], y[None], spec)[0], FitColumns.of(spec))
 
     # fitting ----------------------------------------------------------------------------------------
     def _cell(self, row: int, column: int) -> QTableWidgetItem:
@@ -261,15 +262,15 @@ class EventBrowser(QWidget):
         spec, initial = self._edited_spec(channel)
         t, y = self._data(channel)
         out = fit_arrays(t[None], y[None], spec, initial=initial)[0]
-        k = len(spec.parameters)
-        self.fits[(self.current_event, channel)] = out[:k]
-        self.statuses[(self.current_event, channel)] = int(out[2 * k + 2])
-        self.evidence[(self.current_event, channel)] = float(out[-1])
-        for i in range(k):
-            self._cell(i, 4).setText(f"{out[i]:.6g} ± {out[k + i]:.2g}")
-        self.chi2.setText(f"χ²: {out[2 * k]:.6g}  (refit: {_status_name(out[2 * k + 2])})")
+        columns = FitColumns.of(spec)
+        self.fits[(self.current_event, channel)] = out[columns.values]
+        self.statuses[(self.current_event, channel)] = int(out[columns["status"]])
+        self.evidence[(self.current_event, channel)] = float(out[columns["significance"]])
+        for i, name in enumerate(columns.parameters):
+            self._cell(i, 4).setText(f"{out[columns[name]]:.6g} ± {out[columns[f'{name}_stderr']]:.2g}")
+        self.chi2.setText(f"χ²: {out[columns['chisqr']]:.6g}  (refit: {_status_name(out[columns['status']])})")
         self.redraw()
-        return float(out[2 * k])
+        return float(out[columns["chisqr"]])
 
     def keep(self) -> None:
         """Keep the current fit of this channel: saved in the sidecar file, never in the data file."""
