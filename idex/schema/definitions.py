@@ -101,6 +101,21 @@ class FitSpec:
 
 
 @dataclass(frozen=True)
+class PeakSearch:
+    """How :func:`idex.science.line_pairing.peak_times` finds a TOF spectrum's peaks (the schema's ``mass`` section;
+    these defaults are the shipped schemas' values)."""
+
+    prominence_sigma: float = 4.5
+    """Smallest prominence in robust noise standard deviations of the pre-trigger samples."""
+    prominence_fraction: float = 0.015
+    """Smallest prominence as a fraction of the spectrum's largest (smoothed) value."""
+    separation_us: float = 0.05
+    """Closest two peaks (µs; at least 3 samples)."""
+    smoothing_samples: int = 5
+    """Width of the running mean the peaks are searched on (samples)."""
+
+
+@dataclass(frozen=True)
 class MassSpec:
     """Where to look for the TOF to mass calibration of :func:`idex.science.mass.mass`."""
 
@@ -114,6 +129,8 @@ class MassSpec:
     """Campaign stretch and its spread (µs/√u): an instrument property that every event must agree with."""
     prior_sigmas: float = 3.0
     """Largest distance, in combined standard deviations, of an event's own stretch from the prior."""
+    peaks: PeakSearch = PeakSearch()
+    """Thresholds of the peak search."""
 
 
 @dataclass(frozen=True)

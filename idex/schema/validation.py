@@ -25,6 +25,7 @@ from idex.schema.definitions import (
     Housekeeping,
     MassSpec,
     MessageSpec,
+    PeakSearch,
     Schema,
 )
 from idex.schema.expressions import MAX_INTEGER_BITS, Bound
@@ -310,6 +311,12 @@ class SchemaBuilder(FieldBuilder):
             if "stretch_prior_us_per_sqrt_u" in entry
             else None,
             float(entry.get("prior_sigmas", 3.0)),
+            PeakSearch(
+                float(entry.get("peak_prominence_sigma", PeakSearch.prominence_sigma)),
+                float(entry.get("peak_prominence_fraction", PeakSearch.prominence_fraction)),
+                float(entry.get("peak_separation_us", PeakSearch.separation_us)),
+                int(entry.get("peak_smoothing_samples", PeakSearch.smoothing_samples)),
+            ),
         )
 
     def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:

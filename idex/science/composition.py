@@ -26,13 +26,13 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.exceptions import MissingKeyError
 from idex.model.calibration import schema_of
-from idex.model.statistics import MAD_TO_SIGMA
 from idex.schema import CompositionSpec, Schema
 from idex.science.abundances import abundances, ratio
 from idex.science.combined_tof import combined_tof
 from idex.science.grain_summary import grain_variables
-from idex.science.line_fit import autocorrelation, fit_columns, templates
+from idex.science.line_fit import autocorrelation, fit_columns
 from idex.science.line_list import LineList, Sensitivities, ambiguities, load_lines, load_rsf
+from idex.science.line_placement import line_groups, line_shapes, local_offsets, place_lines
 from idex.science.mass import mass
 
 __all__ = ["RATIOS", "composition"]
@@ -41,125 +41,6 @@ RATIOS = {"mg_si": (("Mg",), ("Si",)), "fe_si": (("Fe",), ("Si",)), "mg_number":
 """Summaries: atomic ratio of the numerator elements' sum to the denominator elements' sum."""
 
 STATUS = ("analysed", "no_mass_scale", "no_spectrum")
-
-RECENTRE_SAMPLES = 8
-"""Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
-RECENTRE_SIGMA = 20.0
-"""Height, in noise standard deviations, of a line whose maximum measures the local offset."""
-POSITION_ITERATIONS = 3
-"""Fits that place the strong lines (:func:`_positions`)."""
-POSITION_STEP_SAMPLES = 1.0
-"""Largest move of a line's position in one of those fits (samples)."""
-
-
-def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
-    """Fitted lines joined into groups closer than ``resolution`` (µs) on the time axis."""
-    fitted = lines.fitted[np.argsort(times[lines.fitted])]
-    groups: list[list[int]] = []
-    for index in fitted:
-        if groups and times[index] - times[groups[-1][-1]] < resolution:
-            groups[-1].append(int(index))
-        else:
-            groups.append([int(index)])
-    return [np.array(g) for g in groups]
-
-
-def _offsets(
-    y: np.ndarray, sigma: np.ndarray, clock: np.ndarray, times: np.ndarray, lines: LineList, dt: float
-) -> np.ndarray:
-    """Correction of every line's time: the mass scale ``shift + stretch * sqrt(m)`` is not exact at every mass
-    (at 1 u it can be several samples off). Atom lines standing :data:`RECENTRE_SIGMA` above the noise with a
-    maximum within :data:`RECENTRE_SAMPLES` of their predicted time (on whichever gain holds it) measure the offset; a
-    polynomial in ``sqrt(m)`` through them (degree up to 2 with at least one point to spare, outliers dropped,
-    constant beyond the measured masses) corrects all lines."""
-    roots, measured = [], []
-    for index in np.flatnonzero(np.array(lines.kinds) == "atom"):
-        centre = int(round((times[index] - clock[0]) / dt))
-        low, high = centre - RECENTRE_SAMPLES, centre + RECENTRE_SAMPLES + 1
-        if low < 1 or high >= y.size - 1:
-            continue
-        peak = low + int(np.nanargmax(y[low:high]))
-        if peak in (low, high - 1) or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
-            continue
-        left, mid, right = y[peak - 1], y[peak], y[peak + 1]
-        curvature = left - 2 * mid + right
-        fraction = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
-        roots.append(np.sqrt(lines.masses[index]))
-        measured.append(clock[0] + (peak + np.clip(fraction, -0.5, 0.5)) * dt - times[index])
-    if not roots:
-        return np.zeros(times.size)
-    x, offset = np.array(roots), np.array(measured)
-    keep = np.ones(x.size, bool)
-    for _ in range(3):
-        degree = min(2, int(keep.sum()) - 2)  # a curve only where points are left over to check it
-        coefficients = np.polyfit(x[keep], offset[keep], degree) if degree > 0 else [float(np.median(offset[keep]))]
-        residual = offset - np.polyval(coefficients, x)
-        keep = np.abs(residual) <= max(3 * MAD_TO_SIGMA * np.median(np.abs(residual[keep])), 0.5 * dt)
-        if keep.sum() < 1:
-            break
-    # never extrapolated: beyond the measured lines, the offset of the nearest one
-    return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
-
-
-def _shapes(clock: np.ndarray, times: np.ndarray, masses: np.ndarray, config: CompositionSpec) -> np.ndarray:
-    """``(3, line, sample)`` templates of every line: nominal, wider, longer tail (by the shape spread)."""
-    spread = 1 + config.line_shape_spread
-    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
-    return np.array(
-        [
-            templates(clock, times, masses, s, t)
-            for s, t in (
-                (sigma_us, (tau_a, tau_b)),
-                (sigma_us * spread, (tau_a, tau_b)),
-                (sigma_us, (tau_a * spread, tau_b * spread)),
-            )
-        ]
-    )
-
-
-def _positions(
-    y: np.ndarray,
-    sigma: np.ndarray,
-    clock: np.ndarray,
-    times: np.ndarray,
-    lines: LineList,
-    groups: list[np.ndarray],
-    representative: list[int],
-    config: CompositionSpec,
-    correlation: np.ndarray,
-    dt: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each strong line placed where it is, and the slopes that keep its position free in the final fits.
-
-    The mass scale and its local offsets put a line within a sample or two of where it is, and a template
-    off by a sample explains a line with a dipole (a wrong area whose error does not know it). A group whose
-    line stands :data:`RECENTRE_SIGMA` above its error gets a column ``d template / dt``: its coefficient over
-    the area is the time correction (linearised, so it is applied and the fit repeated
-    :data:`POSITION_ITERATIONS` times, each step at most :data:`POSITION_STEP_SAMPLES`). The slope columns stay
-    in the fits that follow, so the areas' errors include the positions' uncertainty.
-    """
-    times, inside = times.copy(), (times > clock[0]) & (times < clock[-1])
-    nominal = (config.line_sigma_us, (config.line_tau_us[0], config.line_tau_us[1]))
-    masses = lines.masses[representative]
-    step = 0.25 * dt
-
-    def slopes_of(strong: list[int]) -> np.ndarray:
-        placed = times[representative][strong]
-        later = templates(clock, placed + step, masses[strong], *nominal)
-        return (later - templates(clock, placed - step, masses[strong], *nominal)) / (2 * step)
-
-    strong: list[int] = []
-    for _ in range(POSITION_ITERATIONS):
-        design = templates(clock, times[representative], masses, *nominal)
-        design[~inside[representative]] = 0.0
-        fit = fit_columns(y, sigma, np.vstack([design, slopes_of(strong)]), correlation)
-        area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
-        with np.errstate(all="ignore"):
-            move = np.clip(-fit.area[len(groups) :] / area[strong], -1, 1) * POSITION_STEP_SAMPLES * dt
-            for column, shift in zip(strong, np.nan_to_num(move), strict=True):
-                times[groups[column]] += shift
-            strong = [k for k in range(len(groups)) if area[k] > RECENTRE_SIGMA * error[k]]
-    return times, slopes_of(strong)
 
 
 def _gain_changes(y: np.ndarray, source: np.ndarray, relative: np.ndarray) -> np.ndarray:
@@ -183,13 +64,15 @@ def _event(
     """Line areas and errors, species areas and covariance of one spectrum (``gain_changes``: the spectrum's
     change for a one-standard-error change of each gain ratio, see :func:`_gain_changes`)."""
     times = shift + stretch * np.sqrt(lines.masses)
-    times = times + _offsets(y, sigma, clock, times, lines, dt)
+    times = times + local_offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
-    groups = _groups(lines, times, config.resolution_samples * dt)
+    groups = line_groups(lines, times, config.resolution_samples * dt)
     # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
     representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
-    times, slopes = _positions(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
-    shapes = _shapes(clock, times, lines.masses, config)
+    placed = place_lines(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
+    times, slopes = placed.times, placed.freedom
+    shapes = line_shapes(clock, times, lines.masses, config, placed.shape)
+    shapes[1:, placed.strong] = shapes[:1, placed.strong]  # fitted shapes: their columns carry the spread
     shapes[:, ~inside] = 0.0
     # lines the instrument cannot separate share one template (the group's), so that two species at the same
     # place differ only by their isotope patterns, not by a sub-sample shift the fit could trade between them
@@ -425,7 +308,7 @@ def _assemble(
         label = f"{'+'.join(top)}/({'+'.join(bottom)})"
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
-    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs))
+    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs, ambiguous))
     coords = {
         "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
         "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.signal import fftconvolve
 
 from idex.fit.models import MODELS
@@ -70,12 +71,21 @@ def _peak_offset(sigma: float, tau: float) -> float:
 
 
 def templates(
-    clock: np.ndarray, times: np.ndarray, masses: np.ndarray, sigma: float, tau: tuple[float, float]
+    clock: np.ndarray,
+    times: np.ndarray,
+    masses: np.ndarray,
+    sigma: float,
+    tau: tuple[float, float],
+    shape: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line."""
-    decay = tau[0] + tau[1] * masses
-    offsets = np.array([_peak_offset(float(sigma), float(d)) for d in decay])
-    params = np.column_stack([times - offsets, np.full(times.size, sigma), 1 / decay, np.ones(times.size)])
+    """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line.
+
+    ``shape``: per line, factors of the width ``sigma`` and of the decay time ``tau[0] + tau[1] * mass``
+    (default 1: the nominal shape)."""
+    width, tail = shape if shape is not None else (np.ones(times.size), np.ones(times.size))
+    sigmas, decay = sigma * np.asarray(width, float), (tau[0] + tau[1] * masses) * np.asarray(tail, float)
+    offsets = np.array([_peak_offset(float(s), float(d)) for s, d in zip(sigmas, decay, strict=True)])
+    params = np.column_stack([times - offsets, sigmas, 1 / decay, np.ones(times.size)])
     return MODELS["emg"].function(np.repeat(clock[None, :], times.size, axis=0), params)
 
 
@@ -117,12 +127,7 @@ def fit_columns(
     x = np.vstack([design[:, span], _baseline_basis(span.stop - span.start)])
     w = np.where(used[span], 1 / np.where(used[span], sigma[span], 1.0) ** 2, 0.0)
     data = np.where(used[span], y[span], 0.0)
-    normal = (x * w) @ x.T
-    try:
-        inverse = np.linalg.inv(normal)
-    except np.linalg.LinAlgError:
-        inverse = np.linalg.pinv(normal)
-    estimator = inverse @ (x * w)  # (columns, samples): area = estimator @ y
+    estimator = _estimator(x, w)  # (columns, samples): area = estimator @ y
     area = estimator @ data
     scaled = estimator[:n_columns] * np.where(used[span], sigma[span], 0.0)[None, :]
     kernel = np.concatenate([correlation[:0:-1], correlation])  # symmetric, lags -L..L
@@ -149,6 +154,22 @@ def fit_columns(
         effect = estimator[:n_columns] @ np.where(used[span], np.nan_to_num(data_changes[:, span]), 0.0).T
         covariance = covariance + effect @ effect.T
     return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
+
+
+def _estimator(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``(XᵀWX)⁻¹ XᵀW`` of weighted least squares. Columns that touch no weighted sample (a line outside the
+    record, a baseline knot between two distant lines) are left out and get 0, as the pseudo-inverse gives
+    them; the others are solved by Cholesky (the pseudo-inverse only if they are collinear)."""
+    weighted = x * w
+    normal = weighted @ x.T
+    keep = np.diag(normal) > 0
+    estimator = np.zeros_like(weighted)
+    try:
+        factor = cho_factor(normal[np.ix_(keep, keep)])
+        estimator[keep] = cho_solve(factor, weighted[keep])
+    except np.linalg.LinAlgError:
+        estimator = np.linalg.pinv(normal) @ weighted
+    return estimator
 
 
 def _baseline_basis(size: int) -> np.ndarray:
