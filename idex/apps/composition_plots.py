@@ -53,6 +53,7 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
             table[str(variable)] = result[variable].values
     for element in ("Mg", "Si"):
         table[f"{element}_isotope_pattern_pvalue"] = result["isotope_pattern_pvalue"].sel(element=element).values
+        table[f"{element}_isotope_pattern_status"] = result["isotope_pattern_status"].sel(element=element).values
     table["rsf_status"] = result["abundance"].attrs.get("rsf_status", "")
     return table
 

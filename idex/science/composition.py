@@ -9,6 +9,7 @@ gains (:mod:`idex.science.combined_tof`), two linear fits of line templates (:mo
 - **species**: one area per species, its lines weighted by their natural isotopic abundances, so the
   isotope pattern is the evidence (Mg is Mg only when 25 and 26 come with 24 in the ratio nature sets).
 
+Lines are placed, and the strong ones shaped, per event by :mod:`idex.science.line_placement`.
 A species is detected when its area exceeds ``detection_sigma`` standard errors. Element abundances are
 ``area / RSF`` normalised over the detected elements, with errors propagated through the covariance of
 the fit and the RSF table's standard errors (``rsf_stderr``, when it gives them: the same for every event, so
@@ -234,7 +235,8 @@ def _assemble(
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
         f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} and gain ratios "
         "propagated, local "
-        "reduced chi-square, line positions fitted; significance against noise and the neighbours' shapes only; "
+        "reduced chi-square, positions of lines above 5 errors and widths and tails of lines above 20 errors fitted; "
+        "significance against noise and the neighbours' shapes only; "
         + ("RSF standard errors propagated" if any(sensitivities.stderr.values()) else "RSF table gives no errors")
     )
     attrs = {"provenance": provenance, "rsf_status": sensitivities.status}

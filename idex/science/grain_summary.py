@@ -5,6 +5,8 @@ reference composition (minerals, CI chondrite) is it nearest to, within its erro
   of the line areas against the pattern (one free scale) with their stated errors is a test of that: a small
   p-value says the lines carry signal from other ions the instrument cannot separate (C2+, C2H+, CN+ and
   hydrocarbons within 0.02 u of Mg 24/25/26), so the element's area and abundance are biased upward.
+  :func:`pattern_verdict` turns the test into a status, ``ambiguous`` when the lines share their place with ions
+  of the line list (named in the reason).
 - **Nearest reference.** The grain's Mg/Si and Fe/Si (after RSFs, with their covariance, undetected Mg or Fe
   included at their measured value and error) against every composition of ``defs/ternary_references.yaml``:
   chi-square with two degrees of freedom; every reference with a p-value above ``match_pvalue`` is named,

@@ -157,18 +157,20 @@ def fit_columns(
 
 
 def _estimator(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``(XᵀWX)⁻¹ XᵀW`` of weighted least squares. Columns that touch no weighted sample (a line outside the
-    record, a baseline knot between two distant lines) are left out and get 0, as the pseudo-inverse gives
-    them; the others are solved by Cholesky (the pseudo-inverse only if they are collinear)."""
-    weighted = x * w
-    normal = weighted @ x.T
+    """``(XᵀWX)⁻¹ XᵀW`` of weighted least squares, computed on the weighted samples only (the others get 0).
+    Columns that touch no weighted sample (a line outside the record, a baseline knot between two distant lines)
+    are left out and get 0, as the pseudo-inverse gives them; the others are solved by Cholesky (the
+    pseudo-inverse only if they are collinear)."""
+    samples = w > 0
+    weighted = x[:, samples] * w[samples]
+    normal = weighted @ x[:, samples].T
     keep = np.diag(normal) > 0
-    estimator = np.zeros_like(weighted)
+    estimator = np.zeros_like(x)
     try:
         factor = cho_factor(normal[np.ix_(keep, keep)])
-        estimator[keep] = cho_solve(factor, weighted[keep])
+        estimator[np.ix_(keep, samples)] = cho_solve(factor, weighted[keep])
     except np.linalg.LinAlgError:
-        estimator = np.linalg.pinv(normal) @ weighted
+        estimator[:, samples] = np.linalg.pinv(normal) @ weighted
     return estimator
 
 
