@@ -111,7 +111,7 @@ def _event(
     index = [species.index(s) for s in kept]
     area[index], noise[index] = by_species.area[: len(kept)], by_species.noise[: len(kept)]
     covariance[np.ix_(index, index)] = by_species.covariance[: len(kept), : len(kept)]
-    return line_area, line_error, line_noise, area, covariance, noise
+    return line_area, line_error, line_noise, area, covariance, noise, by_line.model
 
 
 def composition(
@@ -176,6 +176,7 @@ def composition(
     species_area, species_noise = np.full((2, n_events, n_species), np.nan)
     species_cov = np.full((n_events, n_species, n_species), np.nan)
     status = np.zeros(n_events, np.int8)
+    model = np.full(spectra.shape, np.nan)
     for event in range(n_events):
         stretch, shift = float(ds["mass_stretch"].values[event]), float(ds["mass_shift"].values[event])
         if not (np.isfinite(stretch) and np.isfinite(shift)):
@@ -190,10 +191,16 @@ def composition(
         changes = _gain_changes(spectra[event], source[event], gain_error)
         results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt, changes)
         line_area[event], line_error[event], line_noise[event] = results[:3]
-        species_area[event], species_cov[event], species_noise[event] = results[3:]
+        species_area[event], species_cov[event], species_noise[event] = results[3:6]
+        model[event] = results[6]
     lines_fit = (line_area, line_error, line_noise)
     species_fit = (species_area, species_cov, species_noise)
-    return _assemble(ds, line_list, sensitivities, lines_fit, species_fit, status, config, dt, upper_limit_sigma)
+    result = _assemble(ds, line_list, sensitivities, lines_fit, species_fit, status, config, dt, upper_limit_sigma)
+    attrs = {
+        "long_name": "Line fit of the combined spectrum (resolved lines and baseline; NaN where not fitted)",
+        "units": ds["tof_combined"].attrs.get("units", ""),
+    }
+    return result.assign(tof_combined_model=(ds["tof_combined"].dims, model, attrs))
 
 
 def _assemble(

@@ -41,6 +41,7 @@ class LineFit:
     area: np.ndarray
     covariance: np.ndarray
     model: np.ndarray
+    """The fit on the samples it used (NaN elsewhere)."""
     noise: np.ndarray
     """Errors against which a detection is judged: noise and the neighbours' shape changes, not the column's
     own shape (which scales its area, not whether it is there)."""
@@ -136,6 +137,7 @@ def fit_columns(
     model = np.zeros_like(y, dtype=np.float64)
     model[span] = area @ x
     residual = np.where(used[span], (data - model[span]) ** 2 * w, 0.0)
+    model[~used] = np.nan  # the fit on the samples it used only
     x, area = x[:n_columns], area[:n_columns]
     weight = np.abs(x) * used[span][None, :]  # each column's samples, weighted by how much it explains them
     redchi = (weight * residual[None, :]).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-300)
