@@ -45,6 +45,8 @@ class LineFit:
     noise: np.ndarray
     """Errors against which a detection is judged: noise and the neighbours' shape changes, not the column's
     own shape (which scales its area, not whether it is there)."""
+    inflation: np.ndarray
+    """Factor by which the local reduced chi-square inflated each area's noise error (1 where the fit is good)."""
 
     @property
     def stderr(self) -> np.ndarray:
@@ -123,7 +125,7 @@ def fit_columns(
     used = np.isfinite(y) & np.isfinite(sigma) & near
     if n_columns == 0 or used.sum() <= n_columns:
         nothing = np.full(n_columns, np.nan)
-        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing)
+        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing, nothing)
     span = slice(int(np.argmax(used)), int(used.size - np.argmax(used[::-1])))
     x = np.vstack([design[:, span], _baseline_basis(span.stop - span.start)])
     w = np.where(used[span], 1 / np.where(used[span], sigma[span], 1.0) ** 2, 0.0)
@@ -155,7 +157,7 @@ def fit_columns(
     if data_changes is not None:
         effect = estimator[:n_columns] @ np.where(used[span], np.nan_to_num(data_changes[:, span]), 0.0).T
         covariance = covariance + effect @ effect.T
-    return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
+    return LineFit(area, covariance, model, np.sqrt(statistical + leakage), inflate)
 
 
 def _estimator(x: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -135,7 +135,9 @@ def place_lines(
     The mass scale and its local offsets put a line within a sample or two of where it is, and a template
     off by a sample explains a line with a dipole (a wrong area whose error does not know it). Big lines are
     also wider and flatter than the nominal shape (the line of a big impact, or a line taken from a slower lower
-    gain). A group whose line stands :data:`RECENTRE_SIGMA` above its error gets three columns, the derivatives of
+    gain). Strength is judged against the noise error alone (not inflated by the misfit: a line the template fits
+    badly is the one to free). A group whose line stands :data:`PLACE_SIGMA` above it gets a column for its time, and
+    one standing :data:`RECENTRE_SIGMA` above it three columns, the derivatives of
     its template by its time, its width and its decay time: each one's coefficient over the area is the
     correction (linearised, so it is applied and the fit repeated :data:`POSITION_ITERATIONS` times, each step at
     most :data:`POSITION_STEP_SAMPLES` in time and :data:`SHAPE_STEP` in relative width or tail). The derivatives of
@@ -173,7 +175,8 @@ def place_lines(
         design = templates(clock, times[rows], lines.masses[rows], *nominal, (width[rows], tail[rows]))
         design[~inside[rows]] = 0.0
         fit = fit_columns(y, sigma, np.vstack([design, freedom_of(placed, shaped)]), correlation)
-        area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
+        # strength against the noise alone: a line its template fits badly is the one that needs freeing
+        area, error = fit.area[: len(groups)], (fit.stderr / fit.inflation)[: len(groups)]
         coefficients = np.split(fit.area[len(groups) :], [len(placed), len(placed) + len(shaped)])
         for which, coefficient, scale, limit, kind in zip(
             (placed, shaped, shaped),
