@@ -29,6 +29,10 @@ __all__ = ["LineFit", "autocorrelation", "fit_columns", "templates"]
 MAX_LAG = 64
 """Longest lag of the noise autocorrelation used in the errors (samples)."""
 
+TEMPLATE_REACH = (12.0, 28.0)
+"""A line template is evaluated from this many widths before its Gaussian centre to as many widths plus this many
+decay times after it; beyond, it is below 1e-12 of its maximum and taken as zero."""
+
 BASELINE_KNOT_SAMPLES = 64
 """Spacing of the knots of the piecewise-linear baseline fitted with the lines (samples): slow droops and
 undershoots after big lines, ten times wider than a line, so a line cannot hide in it."""
@@ -88,8 +92,22 @@ def templates(
     width, tail = shape if shape is not None else (np.ones(times.size), np.ones(times.size))
     sigmas, decay = sigma * np.asarray(width, float), (tau[0] + tau[1] * masses) * np.asarray(tail, float)
     offsets = np.array([_peak_offset(float(s), float(d)) for s, d in zip(sigmas, decay, strict=True)])
-    params = np.column_stack([times - offsets, sigmas, 1 / decay, np.ones(times.size)])
-    return MODELS["emg"].function(np.repeat(clock[None, :], times.size, axis=0), params)
+    centres = times - offsets
+    params = np.column_stack([centres, sigmas, 1 / decay, np.ones(times.size)])
+    # evaluated where the line is (zero beyond: below 1e-12 of its maximum), on one window width for all lines
+    start = np.searchsorted(clock, centres - TEMPLATE_REACH[0] * sigmas)
+    stop = np.searchsorted(clock, centres + TEMPLATE_REACH[0] * sigmas + TEMPLATE_REACH[1] * decay)
+    size = int(np.max(stop - start, initial=0))
+    out = np.zeros((times.size, clock.size))
+    if size == 0:
+        return out
+    index = start[:, None] + np.arange(size)[None, :]
+    inside = index < stop[:, None]
+    index = np.minimum(index, clock.size - 1)
+    values = MODELS["emg"].function(clock[index], params)
+    rows = np.broadcast_to(np.arange(times.size)[:, None], index.shape)
+    out[rows[inside], index[inside]] = values[inside]
+    return out
 
 
 def fit_columns(
