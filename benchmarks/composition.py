@@ -1,12 +1,13 @@
 """Composition benchmark: ``ds.idex.composition()`` against a per-peak lmfit loop on the same line windows.
 
 Input: the events of the 2023-12-14 capture that have a mass scale, repeated ``--copies`` times. idex does, per
-spectrum, two linear template fits over every line of the line list (isotope lines, then species with their
-isotope patterns), with the noise autocorrelation and the line-shape spread in the errors. The reference does what
-an analyst does with lmfit: for every line of the list inside the record, one EMG (centre, width, tail, area) plus
-a constant baseline fitted to the combined spectrum in a window of ±0.1 µs around the line's predicted time, from
-the schema's line shape. Both start from the same mass scale and the same combined spectrum (computed once,
-outside the timings). Prints spectra/s for both and the ratio, on one core.
+spectrum, three linearised fits that place every line above 5 errors and shape (width, tail) every line above 20,
+then two linear template fits over every line of the line list (isotope lines, then species with their isotope
+patterns), with the noise autocorrelation, the positions, shapes and line-shape spread in the errors. The
+reference does what an analyst does with lmfit: for every line of the list inside the record, one EMG (centre,
+width, tail, area) plus a constant baseline fitted to the combined spectrum in a window of ±0.1 µs around the
+line's predicted time, from the schema's line shape. Both start from the same mass scale and the same combined
+spectrum (computed once, outside the timings). Prints spectra/s for both and the ratio, on one core.
 
 Run: ``python benchmarks/composition.py [--copies 8] [--reference-spectra 20]``
 """

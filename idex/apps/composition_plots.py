@@ -53,6 +53,7 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
             table[str(variable)] = result[variable].values
     for element in ("Mg", "Si"):
         table[f"{element}_isotope_pattern_pvalue"] = result["isotope_pattern_pvalue"].sel(element=element).values
+        table[f"{element}_isotope_pattern_status"] = result["isotope_pattern_status"].sel(element=element).values
     table["rsf_status"] = result["abundance"].attrs.get("rsf_status", "")
     return table
 
@@ -60,16 +61,24 @@ def composition_table(result: xr.Dataset, source: str = "") -> pd.DataFrame:
 def spectrum_figure(result: xr.Dataset, event: int):
     """The combined TOF spectrum of one event on its mass axis (symmetric-log scale), detected lines labelled once
     per place: ``Mg-24*`` marks a line the instrument cannot tell from another ion (``species_ambiguous_with``);
-    the title names the elements whose isotope pattern is not natural and the references within errors."""
+    the title names the elements whose isotope pattern is not natural and the references within errors. The line
+    fit (``tof_combined_model``) is drawn over it and the residual below, where a wrong line shape or an
+    unlisted ion shows."""
     plt = _pyplot()
     row = result.isel(event=event)
-    figure, axis = plt.subplots(figsize=(11, 4.5))
+    figure, (axis, below) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=(3, 1))
     mass, signal = row["mass"].values, row["tof_combined"].values
     detected = row["line_detected"].values
     masses = row["species_mass"].values
     upper = max(30.0, float(np.max(masses[detected], initial=0.0)) + 8)
     keep = np.isfinite(mass) & (mass > 0.5) & (mass < upper)
-    axis.plot(mass[keep], signal[keep], lw=0.7, color="k")
+    axis.plot(mass[keep], signal[keep], lw=0.7, color="k", label="data")
+    model = row["tof_combined_model"].values
+    axis.plot(mass[keep], model[keep], lw=0.6, color="tab:orange", label="line fit")
+    below.plot(mass[keep], (signal - model)[keep], lw=0.6, color="k")
+    below.axhline(0.0, lw=0.5, color="tab:orange")
+    below.set_ylabel("data - fit", fontsize=8)
+    axis.legend(loc="upper right", fontsize=7)
     noise = float(np.nanmin(row["tof_combined_noise"].values))
     axis.set_yscale("symlog", linthresh=max(5 * noise, 1e-12))
     placed: list[float] = []
@@ -94,7 +103,7 @@ def spectrum_figure(result: xr.Dataset, event: int):
     top = np.nanmax(signal[keep]) if keep.any() else 1.0
     axis.set_ylim(top=8 * top)
     axis.set_xlim(0, upper)
-    axis.set_xlabel("mass (u)")
+    below.set_xlabel("mass (u)")
     axis.set_ylabel(f"TOF, gains joined ({row['tof_combined'].attrs.get('units', '')})")
     flags = int(row["quality_flags"].values)
     unnatural = [

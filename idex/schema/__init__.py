@@ -31,6 +31,7 @@ from idex.schema.definitions import (
     Housekeeping,
     MassSpec,
     MessageSpec,
+    PeakSearch,
     Schema,
 )
 from idex.schema.loading import (
@@ -58,6 +59,7 @@ __all__ = [
     "FitSpec",
     "MassSpec",
     "MessageSpec",
+    "PeakSearch",
     "Housekeeping",
     "SCHEMA_PATH_ENV",
     "Schema",

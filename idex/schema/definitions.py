@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from idex.schema.defaults import section_defaults
 from idex.schema.expressions import Expression
 
 
@@ -101,6 +102,32 @@ class FitSpec:
 
 
 @dataclass(frozen=True)
+class PeakSearch:
+    """How :func:`idex.science.line_pairing.peak_times` finds a TOF spectrum's peaks (the schema's ``mass`` section;
+    :meth:`shipped` gives the meta-schema's defaults)."""
+
+    prominence_sigma: float
+    """Smallest prominence in robust noise standard deviations of the pre-trigger samples."""
+    prominence_fraction: float
+    """Smallest prominence as a fraction of the spectrum's largest (smoothed) value."""
+    separation_us: float
+    """Closest two peaks (µs; at least 3 samples)."""
+    smoothing_samples: int
+    """Width of the running mean the peaks are searched on (samples)."""
+
+    @classmethod
+    def shipped(cls) -> PeakSearch:
+        """The meta-schema's defaults (``schemas/_meta.schema.json``), which the shipped schemas use."""
+        given = section_defaults("mass")
+        return cls(
+            float(given["peak_prominence_sigma"]),
+            float(given["peak_prominence_fraction"]),
+            float(given["peak_separation_us"]),
+            int(given["peak_smoothing_samples"]),
+        )
+
+
+@dataclass(frozen=True)
 class MassSpec:
     """Where to look for the TOF to mass calibration of :func:`idex.science.mass.mass`."""
 
@@ -114,6 +141,8 @@ class MassSpec:
     """Campaign stretch and its spread (µs/√u): an instrument property that every event must agree with."""
     prior_sigmas: float = 3.0
     """Largest distance, in combined standard deviations, of an event's own stretch from the prior."""
+    peaks: PeakSearch = field(default_factory=PeakSearch.shipped)
+    """Thresholds of the peak search."""
 
 
 @dataclass(frozen=True)

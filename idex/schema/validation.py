@@ -26,6 +26,7 @@ from idex.schema.definitions import (
     Housekeeping,
     MassSpec,
     MessageSpec,
+    PeakSearch,
     Schema,
 )
 from idex.schema.expressions import MAX_INTEGER_BITS, Bound
@@ -313,6 +314,12 @@ class SchemaBuilder(FieldBuilder):
             if "stretch_prior_us_per_sqrt_u" in entry
             else None,
             float(entry["prior_sigmas"]),
+            PeakSearch(
+                float(entry["peak_prominence_sigma"]),
+                float(entry["peak_prominence_fraction"]),
+                float(entry["peak_separation_us"]),
+                int(entry["peak_smoothing_samples"]),
+            ),
         )
 
     def composition(self, entry: dict | None, channels: Mapping[str, Channel]) -> CompositionSpec | None:

@@ -9,6 +9,7 @@ gains (:mod:`idex.science.combined_tof`), two linear fits of line templates (:mo
 - **species**: one area per species, its lines weighted by their natural isotopic abundances, so the
   isotope pattern is the evidence (Mg is Mg only when 25 and 26 come with 24 in the ratio nature sets).
 
+Lines are placed, and the strong ones shaped, per event by :mod:`idex.science.line_placement`.
 A species is detected when its area exceeds ``detection_sigma`` standard errors. Element abundances are
 ``area / RSF`` normalised over the detected elements, with errors propagated through the covariance of
 the fit and the RSF table's standard errors (``rsf_stderr``, when it gives them: the same for every event, so
@@ -26,13 +27,13 @@ import xarray as xr
 from idex._typing import PathLike
 from idex.exceptions import MissingKeyError
 from idex.model.calibration import schema_of
-from idex.model.statistics import MAD_TO_SIGMA
 from idex.schema import CompositionSpec, Schema
 from idex.science.abundances import abundances, ratio
 from idex.science.combined_tof import combined_tof
 from idex.science.grain_summary import grain_variables
-from idex.science.line_fit import autocorrelation, fit_columns, templates
+from idex.science.line_fit import autocorrelation, fit_columns
 from idex.science.line_list import LineList, Sensitivities, ambiguities, load_lines, load_rsf
+from idex.science.line_placement import line_groups, line_shapes, local_offsets, place_lines
 from idex.science.mass import mass
 
 __all__ = ["RATIOS", "composition"]
@@ -41,125 +42,6 @@ RATIOS = {"mg_si": (("Mg",), ("Si",)), "fe_si": (("Fe",), ("Si",)), "mg_number":
 """Summaries: atomic ratio of the numerator elements' sum to the denominator elements' sum."""
 
 STATUS = ("analysed", "no_mass_scale", "no_spectrum")
-
-RECENTRE_SAMPLES = 8
-"""Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
-RECENTRE_SIGMA = 20.0
-"""Height, in noise standard deviations, of a line whose maximum measures the local offset."""
-POSITION_ITERATIONS = 3
-"""Fits that place the strong lines (:func:`_positions`)."""
-POSITION_STEP_SAMPLES = 1.0
-"""Largest move of a line's position in one of those fits (samples)."""
-
-
-def _groups(lines: LineList, times: np.ndarray, resolution: float) -> list[np.ndarray]:
-    """Fitted lines joined into groups closer than ``resolution`` (µs) on the time axis."""
-    fitted = lines.fitted[np.argsort(times[lines.fitted])]
-    groups: list[list[int]] = []
-    for index in fitted:
-        if groups and times[index] - times[groups[-1][-1]] < resolution:
-            groups[-1].append(int(index))
-        else:
-            groups.append([int(index)])
-    return [np.array(g) for g in groups]
-
-
-def _offsets(
-    y: np.ndarray, sigma: np.ndarray, clock: np.ndarray, times: np.ndarray, lines: LineList, dt: float
-) -> np.ndarray:
-    """Correction of every line's time: the mass scale ``shift + stretch * sqrt(m)`` is not exact at every mass
-    (at 1 u it can be several samples off). Atom lines standing :data:`RECENTRE_SIGMA` above the noise with a
-    maximum within :data:`RECENTRE_SAMPLES` of their predicted time (on whichever gain holds it) measure the offset; a
-    polynomial in ``sqrt(m)`` through them (degree up to 2 with at least one point to spare, outliers dropped,
-    constant beyond the measured masses) corrects all lines."""
-    roots, measured = [], []
-    for index in np.flatnonzero(np.array(lines.kinds) == "atom"):
-        centre = int(round((times[index] - clock[0]) / dt))
-        low, high = centre - RECENTRE_SAMPLES, centre + RECENTRE_SAMPLES + 1
-        if low < 1 or high >= y.size - 1:
-            continue
-        peak = low + int(np.nanargmax(y[low:high]))
-        if peak in (low, high - 1) or not y[peak] > RECENTRE_SIGMA * sigma[peak]:
-            continue
-        left, mid, right = y[peak - 1], y[peak], y[peak + 1]
-        curvature = left - 2 * mid + right
-        fraction = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
-        roots.append(np.sqrt(lines.masses[index]))
-        measured.append(clock[0] + (peak + np.clip(fraction, -0.5, 0.5)) * dt - times[index])
-    if not roots:
-        return np.zeros(times.size)
-    x, offset = np.array(roots), np.array(measured)
-    keep = np.ones(x.size, bool)
-    for _ in range(3):
-        degree = min(2, int(keep.sum()) - 2)  # a curve only where points are left over to check it
-        coefficients = np.polyfit(x[keep], offset[keep], degree) if degree > 0 else [float(np.median(offset[keep]))]
-        residual = offset - np.polyval(coefficients, x)
-        keep = np.abs(residual) <= max(3 * MAD_TO_SIGMA * np.median(np.abs(residual[keep])), 0.5 * dt)
-        if keep.sum() < 1:
-            break
-    # never extrapolated: beyond the measured lines, the offset of the nearest one
-    return np.polyval(coefficients, np.clip(np.sqrt(lines.masses), x.min(), x.max()))
-
-
-def _shapes(clock: np.ndarray, times: np.ndarray, masses: np.ndarray, config: CompositionSpec) -> np.ndarray:
-    """``(3, line, sample)`` templates of every line: nominal, wider, longer tail (by the shape spread)."""
-    spread = 1 + config.line_shape_spread
-    sigma_us, (tau_a, tau_b) = config.line_sigma_us, config.line_tau_us
-    return np.array(
-        [
-            templates(clock, times, masses, s, t)
-            for s, t in (
-                (sigma_us, (tau_a, tau_b)),
-                (sigma_us * spread, (tau_a, tau_b)),
-                (sigma_us, (tau_a * spread, tau_b * spread)),
-            )
-        ]
-    )
-
-
-def _positions(
-    y: np.ndarray,
-    sigma: np.ndarray,
-    clock: np.ndarray,
-    times: np.ndarray,
-    lines: LineList,
-    groups: list[np.ndarray],
-    representative: list[int],
-    config: CompositionSpec,
-    correlation: np.ndarray,
-    dt: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each strong line placed where it is, and the slopes that keep its position free in the final fits.
-
-    The mass scale and its local offsets put a line within a sample or two of where it is, and a template
-    off by a sample explains a line with a dipole (a wrong area whose error does not know it). A group whose
-    line stands :data:`RECENTRE_SIGMA` above its error gets a column ``d template / dt``: its coefficient over
-    the area is the time correction (linearised, so it is applied and the fit repeated
-    :data:`POSITION_ITERATIONS` times, each step at most :data:`POSITION_STEP_SAMPLES`). The slope columns stay
-    in the fits that follow, so the areas' errors include the positions' uncertainty.
-    """
-    times, inside = times.copy(), (times > clock[0]) & (times < clock[-1])
-    nominal = (config.line_sigma_us, (config.line_tau_us[0], config.line_tau_us[1]))
-    masses = lines.masses[representative]
-    step = 0.25 * dt
-
-    def slopes_of(strong: list[int]) -> np.ndarray:
-        placed = times[representative][strong]
-        later = templates(clock, placed + step, masses[strong], *nominal)
-        return (later - templates(clock, placed - step, masses[strong], *nominal)) / (2 * step)
-
-    strong: list[int] = []
-    for _ in range(POSITION_ITERATIONS):
-        design = templates(clock, times[representative], masses, *nominal)
-        design[~inside[representative]] = 0.0
-        fit = fit_columns(y, sigma, np.vstack([design, slopes_of(strong)]), correlation)
-        area, error = fit.area[: len(groups)], fit.stderr[: len(groups)]
-        with np.errstate(all="ignore"):
-            move = np.clip(-fit.area[len(groups) :] / area[strong], -1, 1) * POSITION_STEP_SAMPLES * dt
-            for column, shift in zip(strong, np.nan_to_num(move), strict=True):
-                times[groups[column]] += shift
-            strong = [k for k in range(len(groups)) if area[k] > RECENTRE_SIGMA * error[k]]
-    return times, slopes_of(strong)
 
 
 def _gain_changes(y: np.ndarray, source: np.ndarray, relative: np.ndarray) -> np.ndarray:
@@ -183,13 +65,15 @@ def _event(
     """Line areas and errors, species areas and covariance of one spectrum (``gain_changes``: the spectrum's
     change for a one-standard-error change of each gain ratio, see :func:`_gain_changes`)."""
     times = shift + stretch * np.sqrt(lines.masses)
-    times = times + _offsets(y, sigma, clock, times, lines, dt)
+    times = times + local_offsets(y, sigma, clock, times, lines, dt)
     inside = (times > clock[0]) & (times < clock[-1])
-    groups = _groups(lines, times, config.resolution_samples * dt)
+    groups = line_groups(lines, times, config.resolution_samples * dt)
     # a group's template sits at its atom (the isotope the group is named for), else its most abundant line
     representative = [min(g, key=lambda i: (lines.kinds[i] != "atom", -lines.abundances[i])) for g in groups]
-    times, slopes = _positions(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
-    shapes = _shapes(clock, times, lines.masses, config)
+    placed = place_lines(y, sigma, clock, times, lines, groups, representative, config, correlation, dt)
+    times, slopes = placed.times, placed.freedom
+    shapes = line_shapes(clock, times, lines.masses, config, placed.shape)
+    shapes[1:, placed.strong] = shapes[:1, placed.strong]  # fitted shapes: their columns carry the spread
     shapes[:, ~inside] = 0.0
     # lines the instrument cannot separate share one template (the group's), so that two species at the same
     # place differ only by their isotope patterns, not by a sub-sample shift the fit could trade between them
@@ -227,7 +111,7 @@ def _event(
     index = [species.index(s) for s in kept]
     area[index], noise[index] = by_species.area[: len(kept)], by_species.noise[: len(kept)]
     covariance[np.ix_(index, index)] = by_species.covariance[: len(kept), : len(kept)]
-    return line_area, line_error, line_noise, area, covariance, noise
+    return line_area, line_error, line_noise, area, covariance, noise, by_line.model
 
 
 def composition(
@@ -292,6 +176,7 @@ def composition(
     species_area, species_noise = np.full((2, n_events, n_species), np.nan)
     species_cov = np.full((n_events, n_species, n_species), np.nan)
     status = np.zeros(n_events, np.int8)
+    model = np.full(spectra.shape, np.nan)
     for event in range(n_events):
         stretch, shift = float(ds["mass_stretch"].values[event]), float(ds["mass_shift"].values[event])
         if not (np.isfinite(stretch) and np.isfinite(shift)):
@@ -306,10 +191,16 @@ def composition(
         changes = _gain_changes(spectra[event], source[event], gain_error)
         results = _event(spectra[event], sigma, clock, stretch, shift, line_list, config, correlation, dt, changes)
         line_area[event], line_error[event], line_noise[event] = results[:3]
-        species_area[event], species_cov[event], species_noise[event] = results[3:]
+        species_area[event], species_cov[event], species_noise[event] = results[3:6]
+        model[event] = results[6]
     lines_fit = (line_area, line_error, line_noise)
     species_fit = (species_area, species_cov, species_noise)
-    return _assemble(ds, line_list, sensitivities, lines_fit, species_fit, status, config, dt, upper_limit_sigma)
+    result = _assemble(ds, line_list, sensitivities, lines_fit, species_fit, status, config, dt, upper_limit_sigma)
+    attrs = {
+        "long_name": "Line fit of the combined spectrum (resolved lines and baseline; NaN where not fitted)",
+        "units": ds["tof_combined"].attrs.get("units", ""),
+    }
+    return result.assign(tof_combined_model=(ds["tof_combined"].dims, model, attrs))
 
 
 def _assemble(
@@ -351,7 +242,8 @@ def _assemble(
         f"detection at {config.detection_sigma} sigma, upper limits at {upper_limit_sigma} sigma; "
         f"errors: noise (its autocorrelation), line-shape spread {config.line_shape_spread} and gain ratios "
         "propagated, local "
-        "reduced chi-square, line positions fitted; significance against noise and the neighbours' shapes only; "
+        "reduced chi-square, positions of lines above 5 errors and widths and tails of lines above 20 errors fitted; "
+        "significance against noise and the neighbours' shapes only; "
         + ("RSF standard errors propagated" if any(sensitivities.stderr.values()) else "RSF table gives no errors")
     )
     attrs = {"provenance": provenance, "rsf_status": sensitivities.status}
@@ -425,7 +317,7 @@ def _assemble(
         label = f"{'+'.join(top)}/({'+'.join(bottom)})"
         data[f"ratio_{name}"] = ("event", value, {"long_name": f"Atomic ratio {label} after RSFs", **attrs})
         data[f"ratio_{name}_stderr"] = ("event", value_error, {"long_name": f"Standard error of {label}"})
-    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs))
+    data.update(grain_variables(lines, (line_area, line_error), x, x_cov, result.detected, attrs, ambiguous))
     coords = {
         "species": ("species", [lines.labels[i] for i in fitted], {"long_name": "Isotope line (species-mass)"}),
         "species_mass": ("species", lines.masses[fitted], {"long_name": "Mass of the line's ion", "units": "u"}),

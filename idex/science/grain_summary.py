@@ -5,6 +5,8 @@ reference composition (minerals, CI chondrite) is it nearest to, within its erro
   of the line areas against the pattern (one free scale) with their stated errors is a test of that: a small
   p-value says the lines carry signal from other ions the instrument cannot separate (C2+, C2H+, CN+ and
   hydrocarbons within 0.02 u of Mg 24/25/26), so the element's area and abundance are biased upward.
+  :func:`pattern_verdict` turns the test into a status, ``ambiguous`` when the lines share their place with ions
+  of the line list (named in the reason).
 - **Nearest reference.** The grain's Mg/Si and Fe/Si (after RSFs, with their covariance, undetected Mg or Fe
   included at their measured value and error) against every composition of ``defs/ternary_references.yaml``:
   chi-square with two degrees of freedom; every reference with a p-value above ``match_pvalue`` is named,
@@ -23,7 +25,15 @@ from scipy.stats import chi2 as chi2_distribution
 from idex.resources import data_dir
 from idex.science.line_list import LineList
 
-__all__ = ["NO_MATCH", "Matches", "grain_variables", "isotope_pattern", "match_references", "references"]
+__all__ = [
+    "NO_MATCH",
+    "Matches",
+    "grain_variables",
+    "isotope_pattern",
+    "match_references",
+    "pattern_verdict",
+    "references",
+]
 
 NO_MATCH = "no match"
 PATTERN_PVALUE = 1e-3
@@ -124,6 +134,40 @@ def match_references(
     return Matches(nearest, best_chi2, pvalue, correlation)
 
 
+def pattern_verdict(
+    labels: list[str],
+    area: np.ndarray,
+    stderr: np.ndarray,
+    pattern: np.ndarray,
+    pvalue: float,
+    ambiguous: dict[str, tuple[str, ...]],
+    threshold: float = PATTERN_PVALUE,
+) -> tuple[str, str]:
+    """Status and reason of one element's isotope pattern in one event: ``natural``, ``ambiguous`` (not natural,
+    and its lines share their place with other ions of the line list, named in the reason), ``unnatural`` (not
+    natural, no such ion listed) or empty (not tested).
+
+    Examples
+    --------
+    >>> pattern_verdict(["Mg-24", "Mg-25", "Mg-26"], np.array([79.0, 10.0, 30.0]), np.ones(3),
+    ...                 np.array([0.79, 0.10, 0.11]), 1e-9, {"Mg-26": ("CN-26",)})[0]
+    'ambiguous'
+    """
+    if not np.isfinite(pvalue):
+        return "", ""
+    if pvalue >= threshold:
+        return "natural", f"lines in natural proportions (p = {pvalue:.2g})"
+    good = np.isfinite(area) & np.isfinite(stderr) & (stderr > 0)
+    weight = np.where(good, 1 / np.where(good, stderr, 1.0) ** 2, 0.0)
+    scale = np.sum(weight * np.nan_to_num(area) * pattern) / np.sum(weight * pattern**2)
+    shares = ", ".join(f"{label} {a / (scale * q):.2f}x" for label, a, q in zip(labels, area, pattern, strict=True))
+    shared = "; ".join(f"{label} with {' '.join(ambiguous[label])}" for label in labels if ambiguous.get(label))
+    reason = f"p = {pvalue:.2g}; lines at {shares} of the natural pattern"
+    if not shared:
+        return "unnatural", reason + "; no other ion of the line list shares them"
+    return "ambiguous", reason + f"; unresolved: {shared} (their signal varies from grain to grain)"
+
+
 def grain_variables(
     lines: LineList,
     line_fit: tuple[np.ndarray, np.ndarray],
@@ -131,17 +175,21 @@ def grain_variables(
     covariance: np.ndarray,
     detected: np.ndarray,
     attrs: dict[str, str],
+    ambiguous: dict[str, tuple[str, ...]],
     pattern_pvalue: float = PATTERN_PVALUE,
     match_pvalue: float = MATCH_PVALUE,
 ) -> dict[str, tuple]:
     """The isotope-pattern test of every element and the nearest reference of every event, as variables.
 
     ``line_fit`` is the ``(event, line)`` areas and errors of every line of ``lines``; ``x``, ``covariance``
-    and ``detected`` are per element (``lines.elements``) signals over RSFs, their covariance and detections.
+    and ``detected`` are per element (``lines.elements``) signals over RSFs, their covariance and detections;
+    ``ambiguous`` names, per line label, the lines it cannot be told from (:func:`idex.science.line_list.ambiguities`).
     """
     elements = lines.elements
     n_events = x.shape[0]
     pattern_chi2, pattern_p = np.full((2, n_events, len(elements)), np.nan)
+    status = np.full((n_events, len(elements)), "", dtype=object)
+    reason = np.full((n_events, len(elements)), "", dtype=object)
     for k, element in enumerate(elements):
         members = [i for i in lines.fitted if lines.species[i] == element]
         if len(members) >= 2:
@@ -151,6 +199,17 @@ def grain_variables(
                 np.where(detected[:, k], chi2, np.nan),
                 np.where(detected[:, k], p, np.nan),
             )
+            labels = [lines.labels[i] for i in members]
+            for event in range(n_events):
+                status[event, k], reason[event, k] = pattern_verdict(
+                    labels,
+                    area[event],
+                    error[event],
+                    lines.abundances[members],
+                    pattern_p[event, k],
+                    ambiguous,
+                    pattern_pvalue,
+                )
     matches = match_references(
         x,
         covariance,
@@ -177,6 +236,19 @@ def grain_variables(
                 "long_name": f"Isotope pattern natural (p >= {pattern_pvalue}); false: other ions share the "
                 "element's lines and its abundance is biased upward",
             },
+        ),
+        "isotope_pattern_status": (
+            ("event", "element"),
+            status.astype(str),
+            {
+                "long_name": "Isotope pattern: natural, ambiguous (not natural, its lines shared with unresolved "
+                "ions of the line list), unnatural (no such ion listed), empty when not tested",
+            },
+        ),
+        "isotope_pattern_reason": (
+            ("event", "element"),
+            reason.astype(str),
+            {"long_name": "Why: p-value, each line's share of the natural pattern, the ions it cannot be told from"},
         ),
         "ratio_mg_si_fe_si_correlation": (
             "event",

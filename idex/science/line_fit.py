@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.signal import fftconvolve
 
 from idex.fit.models import MODELS
@@ -27,6 +28,10 @@ __all__ = ["LineFit", "autocorrelation", "fit_columns", "templates"]
 
 MAX_LAG = 64
 """Longest lag of the noise autocorrelation used in the errors (samples)."""
+
+TEMPLATE_REACH = (12.0, 28.0)
+"""A line template is evaluated from this many widths before its Gaussian centre to as many widths plus this many
+decay times after it; beyond, it is below 1e-12 of its maximum and taken as zero."""
 
 BASELINE_KNOT_SAMPLES = 64
 """Spacing of the knots of the piecewise-linear baseline fitted with the lines (samples): slow droops and
@@ -40,9 +45,12 @@ class LineFit:
     area: np.ndarray
     covariance: np.ndarray
     model: np.ndarray
+    """The fit on the samples it used (NaN elsewhere)."""
     noise: np.ndarray
     """Errors against which a detection is judged: noise and the neighbours' shape changes, not the column's
     own shape (which scales its area, not whether it is there)."""
+    inflation: np.ndarray
+    """Factor by which the local reduced chi-square inflated each area's noise error (1 where the fit is good)."""
 
     @property
     def stderr(self) -> np.ndarray:
@@ -70,13 +78,36 @@ def _peak_offset(sigma: float, tau: float) -> float:
 
 
 def templates(
-    clock: np.ndarray, times: np.ndarray, masses: np.ndarray, sigma: float, tau: tuple[float, float]
+    clock: np.ndarray,
+    times: np.ndarray,
+    masses: np.ndarray,
+    sigma: float,
+    tau: tuple[float, float],
+    shape: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line."""
-    decay = tau[0] + tau[1] * masses
-    offsets = np.array([_peak_offset(float(sigma), float(d)) for d in decay])
-    params = np.column_stack([times - offsets, np.full(times.size, sigma), 1 / decay, np.ones(times.size)])
-    return MODELS["emg"].function(np.repeat(clock[None, :], times.size, axis=0), params)
+    """Unit-area EMG lines whose maxima sit at ``times`` (µs on ``clock``), one row per line.
+
+    ``shape``: per line, factors of the width ``sigma`` and of the decay time ``tau[0] + tau[1] * mass``
+    (default 1: the nominal shape)."""
+    width, tail = shape if shape is not None else (np.ones(times.size), np.ones(times.size))
+    sigmas, decay = sigma * np.asarray(width, float), (tau[0] + tau[1] * masses) * np.asarray(tail, float)
+    offsets = np.array([_peak_offset(float(s), float(d)) for s, d in zip(sigmas, decay, strict=True)])
+    centres = times - offsets
+    params = np.column_stack([centres, sigmas, 1 / decay, np.ones(times.size)])
+    # evaluated where the line is (zero beyond: below 1e-12 of its maximum), on one window width for all lines
+    start = np.searchsorted(clock, centres - TEMPLATE_REACH[0] * sigmas)
+    stop = np.searchsorted(clock, centres + TEMPLATE_REACH[0] * sigmas + TEMPLATE_REACH[1] * decay)
+    size = int(np.max(stop - start, initial=0))
+    out = np.zeros((times.size, clock.size))
+    if size == 0:
+        return out
+    index = start[:, None] + np.arange(size)[None, :]
+    inside = index < stop[:, None]
+    index = np.minimum(index, clock.size - 1)
+    values = MODELS["emg"].function(clock[index], params)
+    rows = np.broadcast_to(np.arange(times.size)[:, None], index.shape)
+    out[rows[inside], index[inside]] = values[inside]
+    return out
 
 
 def fit_columns(
@@ -112,17 +143,12 @@ def fit_columns(
     used = np.isfinite(y) & np.isfinite(sigma) & near
     if n_columns == 0 or used.sum() <= n_columns:
         nothing = np.full(n_columns, np.nan)
-        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing)
+        return LineFit(nothing, np.full((n_columns, n_columns), np.nan), np.zeros_like(y), nothing, nothing)
     span = slice(int(np.argmax(used)), int(used.size - np.argmax(used[::-1])))
     x = np.vstack([design[:, span], _baseline_basis(span.stop - span.start)])
     w = np.where(used[span], 1 / np.where(used[span], sigma[span], 1.0) ** 2, 0.0)
     data = np.where(used[span], y[span], 0.0)
-    normal = (x * w) @ x.T
-    try:
-        inverse = np.linalg.inv(normal)
-    except np.linalg.LinAlgError:
-        inverse = np.linalg.pinv(normal)
-    estimator = inverse @ (x * w)  # (columns, samples): area = estimator @ y
+    estimator = _estimator(x, w)  # (columns, samples): area = estimator @ y
     area = estimator @ data
     scaled = estimator[:n_columns] * np.where(used[span], sigma[span], 0.0)[None, :]
     kernel = np.concatenate([correlation[:0:-1], correlation])  # symmetric, lags -L..L
@@ -131,6 +157,7 @@ def fit_columns(
     model = np.zeros_like(y, dtype=np.float64)
     model[span] = area @ x
     residual = np.where(used[span], (data - model[span]) ** 2 * w, 0.0)
+    model[~used] = np.nan  # the fit on the samples it used only
     x, area = x[:n_columns], area[:n_columns]
     weight = np.abs(x) * used[span][None, :]  # each column's samples, weighted by how much it explains them
     redchi = (weight * residual[None, :]).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-300)
@@ -148,7 +175,25 @@ def fit_columns(
     if data_changes is not None:
         effect = estimator[:n_columns] @ np.where(used[span], np.nan_to_num(data_changes[:, span]), 0.0).T
         covariance = covariance + effect @ effect.T
-    return LineFit(area, covariance, model, np.sqrt(statistical + leakage))
+    return LineFit(area, covariance, model, np.sqrt(statistical + leakage), inflate)
+
+
+def _estimator(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``(XᵀWX)⁻¹ XᵀW`` of weighted least squares, computed on the weighted samples only (the others get 0).
+    Columns that touch no weighted sample (a line outside the record, a baseline knot between two distant lines)
+    are left out and get 0, as the pseudo-inverse gives them; the others are solved by Cholesky (the
+    pseudo-inverse only if they are collinear)."""
+    samples = w > 0
+    weighted = x[:, samples] * w[samples]
+    normal = weighted @ x[:, samples].T
+    keep = np.diag(normal) > 0
+    estimator = np.zeros_like(x)
+    try:
+        factor = cho_factor(normal[np.ix_(keep, keep)])
+        estimator[np.ix_(keep, samples)] = cho_solve(factor, weighted[keep])
+    except np.linalg.LinAlgError:
+        estimator[:, samples] = np.linalg.pinv(normal) @ weighted
+    return estimator
 
 
 def _baseline_basis(size: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 
 from idex.model.statistics import robust_sigma
+from idex.schema import PeakSearch
 
 __all__ = ["MIN_LINES", "SHARPNESS", "UNDETERMINED", "MassFit", "kappa", "pair", "peak_times", "solve"]
 
@@ -46,22 +47,25 @@ SHARPNESS = 0.2
 within a sample or two of its peak, a coincidental one only somewhere inside the tolerance."""
 
 
-def _smooth(x: np.ndarray, width: int = 5) -> np.ndarray:
+def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(x, np.ones(width) / width, mode="same")
 
 
-def peak_times(signal: np.ndarray, dt: float, baseline: slice) -> np.ndarray:
-    """Sub-sample times (µs from the record start) of the peaks standing out of the noise."""
+def peak_times(signal: np.ndarray, dt: float, baseline: slice, search: PeakSearch | None = None) -> np.ndarray:
+    """Sub-sample times (µs from the record start) of the peaks standing out of the noise (thresholds: the
+    schema's ``mass`` section, :class:`idex.schema.PeakSearch`; default the shipped schemas')."""
+    search = search if search is not None else PeakSearch.shipped()
     x = np.asarray(signal, dtype=np.float64)
     x = np.where(np.isfinite(x), x, np.nan)
     quiet = x[baseline]
     level = np.nanmedian(quiet) if np.isfinite(quiet).any() else np.nanmedian(x)
     noise = robust_sigma(quiet) if np.isfinite(quiet).any() else np.nan
-    clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None))
+    clean = _smooth(np.clip(np.nan_to_num(x - level), 0, None), search.smoothing_samples)
     if not np.any(clean > 0):
         return np.empty(0)
-    prominence = max(4.5 * noise, 0.015 * np.nanmax(clean)) if np.isfinite(noise) else 0.015 * np.nanmax(clean)
-    peaks, _ = find_peaks(clean, prominence=prominence, distance=max(3, int(round(0.05 / dt))))
+    relative = search.prominence_fraction * np.nanmax(clean)
+    prominence = max(search.prominence_sigma * noise, relative) if np.isfinite(noise) else relative
+    peaks, _ = find_peaks(clean, prominence=prominence, distance=max(3, int(round(search.separation_us / dt))))
     return _centroids(clean, peaks) * dt
 
 

@@ -37,7 +37,7 @@ from idex.exceptions import InputError, MissingKeyError
 from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag, without_flags
 from idex.resources import data_dir
-from idex.schema import MassSpec, Schema
+from idex.schema import MassSpec, PeakSearch, Schema
 from idex.science.line_pairing import MIN_LINES, SHARPNESS, UNDETERMINED, MassFit, kappa, pair, peak_times, solve
 from idex.science.mass_polynomial import polynomial_mass
 
@@ -67,6 +67,7 @@ def calibrate_spectrum(
     tolerance_us: float = 0.1,
     prior: tuple[float, float] | None = None,
     prior_sigmas: float = 3.0,
+    peaks: PeakSearch | None = None,
 ) -> MassFit:
     """Find ``stretch`` and ``shift`` for one spectrum sampled every ``dt`` µs from the record start.
 
@@ -91,6 +92,8 @@ def calibrate_spectrum(
         (with its spread as error, the shift from its lines) and ``conflict`` is set.
     prior_sigmas : float
         Consistency limit of the prior test.
+    peaks : PeakSearch
+        Thresholds of the peak search (the schema's ``mass`` section; default the shipped schemas').
 
     Returns
     -------
@@ -107,7 +110,7 @@ def calibrate_spectrum(
     >>> round(fit.stretch, 4), round(fit.shift, 4), fit.matched
     (1.44, 0.8, 4)
     """
-    times = peak_times(signal, dt, baseline)
+    times = peak_times(signal, dt, baseline, peaks)
     roots = np.sqrt(masses)
     free = solve(times, roots, weights, stretch_range, shift_range, tolerance_us)
     if prior is None:
@@ -246,6 +249,7 @@ def mass(
                 tolerance_us=config.match_tolerance_us,
                 prior=campaign,
                 prior_sigmas=config.prior_sigmas,
+                peaks=config.peaks,
             )
         )
     stretch = np.array([f.stretch for f in fits])

@@ -24,6 +24,7 @@ def test_composition_command_writes_a_table_and_plots(tmp_path):
         "rsf_status",
         "reference_match",
         "Mg_isotope_pattern_pvalue",
+        "Mg_isotope_pattern_status",
     } <= set(frame.columns)
     assert (frame["rsf_status"] == "test-parameters").all()
     analysed = frame["composition_status"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from idex.apps.composition_plots import spectrum_figure
 from idex.science.abundances import abundances
 from idex.science.grain_summary import references
 from idex.science.line_fit import autocorrelation
@@ -156,32 +157,56 @@ def test_ratio_covariance_against_the_truth(grains, recovered):
     assert set(recovered["reference_match"].values) <= {"no match", "", *references()[0]}
 
 
-def test_real_capture_magnesium_isotopes_against_nature(events_2023_12):
-    """Physics as the oracle, honestly: where Mg-24 stands out, 25/24 agrees with nature; 26/24 does not (0.094,
-    nature 0.139), and the events scatter about 3x their errors, which the synthetic grains with the same noise
-    do not (test above): the three lines carry other ions the instrument cannot separate from Mg (C2+, C2H+,
-    CN+/C2H2+, within 0.02 u), in proportions that change from grain to grain. The isotope-pattern test says so
-    per event, and Mg-24/25/26 name what they are ambiguous with."""
-    result = events_2023_12.idex.composition()
-    species = list(result["species"].values)
-    i24 = species.index("Mg-24")
-    strong = result["line_significance"].values[:, i24] > 10
-    assert strong.sum() >= 5
-    area, error = result["line_area"].values[strong], result["line_area_stderr"].values[strong]
-    means = {}
+@pytest.fixture(scope="module")
+def real(events_2023_12):
+    return events_2023_12.idex.composition()
+
+
+def test_real_capture_magnesium_isotopes_against_nature(real):
+    """Physics as the oracle, honestly. Where Mg-24 stands out (eight events), 25/24 and 26/24 are printed with
+    their errors and Birge ratios: the events scatter three to four times their errors, where synthetic grains with the
+    same noise scatter as their errors say (test above), so the scatter is not noise. Nor is it the line shape
+    (now fitted per line, tests below) or the mass scale: 26/25 does not involve the 24 u line, and Mg-25 and
+    Mg-26 are weak lines of the same shape a sample apart in width, so a shape error moves them together; yet
+    26/25 is ten standard errors below nature (1.10) in events 1 and 12 (25 u raised: C2H+, 25.008 u, unresolved)
+    and 26/24 1.5 times nature in event 5 (C2H2+, CN+ at 26 u), while in event 4 there is almost nothing at 25 u (24 u
+    raised: C2+, NaH+). Three lines cannot separate Mg from four such ions, so those events are flagged
+    ``ambiguous`` with the reason, and the mean ratios are not a measurement of Mg's isotopes."""
+    species = list(real["species"].values)
+    i24, i25, i26 = (species.index(s) for s in ("Mg-24", "Mg-25", "Mg-26"))
+    strong = np.flatnonzero(real["line_significance"].values[:, i24] > 10)
+    assert strong.size >= 5
+    area, error = real["line_area"].values[strong], real["line_area_stderr"].values[strong]
     for isotope in ("Mg-25", "Mg-26"):
         _, mean, sigma, birge = _weighted_ratio(area, error, species.index(isotope), i24)
         print(f"2023-12-14 {isotope}/Mg-24 {mean:.4f} +- {sigma:.4f} ({NATURAL_MG[isotope]:.4f}), Birge {birge:.2f}")
-        means[isotope] = (mean, max(birge, 1.0) * sigma, birge)
-    mean, sigma, birge = means["Mg-25"]
-    assert abs(mean - NATURAL_MG["Mg-25"]) < 2 * sigma and birge > 1.5
-    mean, sigma, birge = means["Mg-26"]
-    assert NATURAL_MG["Mg-26"] - mean > 2 * sigma and birge > 1.5
-    magnesium = result.sel(element="Mg")
-    unnatural = ~magnesium["isotope_pattern_consistent"].values & magnesium["detected"].values
-    assert unnatural.sum() >= 2, magnesium["isotope_pattern_pvalue"].values
-    ambiguous = dict(zip(species, result["species_ambiguous_with"].values, strict=True))
+        assert birge > 2  # not noise
+    (ratio, sigma), *_ = _weighted_ratio(area, error, i26, i25)
+    pull = (ratio - NATURAL_MG["Mg-26"] / NATURAL_MG["Mg-25"]) / sigma
+    events = real["event"].values[strong]
+    print("2023-12-14 Mg-26/Mg-25 per event", dict(zip(events.tolist(), np.round(ratio, 2).tolist(), strict=True)))
+    interfered = strong[np.abs(pull) > 5]
+    assert set(real["event"].values[interfered]) >= {1, 12}
+    magnesium = real.sel(element="Mg")
+    status, reason = magnesium["isotope_pattern_status"].values, magnesium["isotope_pattern_reason"].values
+    assert (status[interfered] == "ambiguous").all()
+    assert all("C2H-25" in text and "Mg-24 with C2-24" in text for text in reason[interfered])
+    detected = magnesium["detected"].values
+    assert set(status[detected]) <= {"natural", "ambiguous"}  # every detection tested, none 'unnatural'
+    assert (status[~detected] == "").all()
+    ambiguous = dict(zip(species, real["species_ambiguous_with"].values, strict=True))
     assert "C2-24" in ambiguous["Mg-24"] and "C2H-25" in ambiguous["Mg-25"] and "CN-26" in ambiguous["Mg-26"]
+
+
+def test_sodium_beside_a_big_magnesium_line_is_found(real):
+    """Event 8: its Mg-24 line is big and flatter than the nominal line shape. Fitted with the nominal shape, its
+    misfit inflated the errors of the Na-23 line beside it (significance 3.9: not detected, not labelled in the
+    spectrum); the strong lines' widths and tails are now fitted, and Na-23 stands out (a line 30 DN high in the
+    high gain, well above its 3 DN noise), as does the C-12 line the nominal shape also missed."""
+    event = real.sel(event=8)
+    assert bool(event["line_detected"].sel(species="Na-23")) and bool(event["line_detected"].sel(species="C-12"))
+    labels = [text.get_text() for text in spectrum_figure(real, 7).axes[0].texts]
+    assert "Na-23" in labels
 
 
 def test_abundances_propagate_the_covariance():

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 import idex
+from idex.exceptions import SchemaError
 from idex.fit.models import MODELS
+from idex.resources import data_dir
+from idex.schema import PeakSearch, schema_from_text
 from idex.science.mass import MIN_LINES, calibrate_spectrum, reference_lines
 
 DT = 1 / 260  # µs per sample of the high-rate clock
@@ -107,3 +110,17 @@ def test_undetermined_events_have_no_mass_axis_and_a_flag(events_2023_12):
     again = calibrated.idex.mass()  # idempotent
     np.testing.assert_array_equal(again["quality_flags"].values, calibrated["quality_flags"].values)
     np.testing.assert_array_equal(again["mass_stretch"].values, calibrated["mass_stretch"].values)
+
+
+def test_peak_search_thresholds_come_from_the_schema(events_2023_12):
+    """The peak search's thresholds are the schema's (``mass.peak_*``): a prominence of 99 % of the maximum keeps one
+    peak per spectrum, so no event of the real capture keeps a mass scale; a meta-schema bound names the key."""
+    schema = idex.load_schema("science_2023_12")
+    assert schema.mass.peaks == PeakSearch(4.5, 0.015, 0.05, 5)
+    text = (data_dir("schemas") / "science_2023_12.yaml").read_text(encoding="utf-8")
+    strict = schema_from_text(text.replace("peak_prominence_fraction: 0.015", "peak_prominence_fraction: 0.99"))
+    assert strict.mass.peaks.prominence_fraction == 0.99
+    assert np.isfinite(events_2023_12.idex.mass()["mass_stretch"].values).sum() >= 7
+    assert not np.isfinite(events_2023_12.idex.mass(schema=strict)["mass_stretch"].values).any()
+    with pytest.raises(SchemaError, match="peak_prominence_fraction"):
+        schema_from_text(text.replace("peak_prominence_fraction: 0.015", "peak_prominence_fraction: 1.5"))
