@@ -18,7 +18,19 @@ from idex.schema import CompositionSpec
 from idex.science.line_fit import fit_columns, templates
 from idex.science.line_list import LineList
 
-__all__ = ["Placement", "line_groups", "line_shapes", "local_offsets", "place_lines"]
+__all__ = [
+    "PLACE_SIGMA",
+    "POSITION_ITERATIONS",
+    "POSITION_STEP_SAMPLES",
+    "RECENTRE_SAMPLES",
+    "RECENTRE_SIGMA",
+    "SHAPE_STEP",
+    "Placement",
+    "line_groups",
+    "line_shapes",
+    "local_offsets",
+    "place_lines",
+]
 
 RECENTRE_SAMPLES = 8
 """Farthest a strong line's maximum may lie from its predicted time to measure the mass scale's local offset."""
