@@ -639,6 +639,47 @@ def test_fault_single_fragment_events_read_as_their_one_word(tmp_path):
     assert ((flags & int(idex.QualityFlag.TRUNCATED)) != 0).all()  # the other 2 730 words are missing
 
 
+_WRITING = """
+import sys, tracemalloc, warnings
+import idex
+warnings.simplefilter("ignore")
+idex.open_raw(idex.testing.sample_capture(), group="events").idex.to_netcdf(sys.argv[2])  # libraries: not counted
+tracemalloc.start()
+idex.io.to_file(idex.open_raw(sys.argv[1], group="events"), sys.argv[2], overwrite=True)  # idex decode -o x.nc
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_fault_decode_to_netcdf_of_waveform_less_events_costs_at_most_20_times_the_input(tmp_path):
+    path = tmp_path / "minimal.pkts"
+    path.write_bytes(_minimal_science_packets(1024 * 1024, whole_header=True))  # 3 449 events, 56 MB a TOF channel
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITING, str(path), str(tmp_path / "x.nc")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # the waveforms are written in blocks of rows
+
+
+def test_fault_lazily_stored_waveforms_are_written_as_their_values(tmp_path):
+    schema = idex.load_schema("science_2023_12")
+    header_only = _minimal_science_packets(40 * schema.header_packet_bytes, whole_header=True)
+    fragments = _minimal_science_packets(30 * 52, packet_type=schema.channels["tof_low"].type_code, words=1)
+    path = tmp_path / "mixed.pkts"
+    path.write_bytes(header_only + CAPTURE.read_bytes() + fragments)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    ds.idex.to_netcdf(tmp_path / "x.nc")
+    with xr.open_dataset(tmp_path / "x.nc") as back:
+        for channel in schema.channels:
+            np.testing.assert_array_equal(back[channel].values, ds[channel].values, err_msg=channel)
+            assert back[channel].attrs == ds[channel].attrs
+        assert back["tof_high"].encoding["chunksizes"][1] == ds.sizes["sample_high"]  # chunks of whole rows
+
+
 def test_fault_waveform_less_events_keep_the_model_and_leave_the_real_events_as_they_were(tmp_path):
     header_only = _minimal_science_packets(100 * 304, whole_header=True)  # 100 events, no waveform packet
     cuts = _minimal_science_packets(105 * 48)[-5 * 48 :]  # 5 more events whose only packet is too short to decode
