@@ -680,6 +680,28 @@ def test_fault_lazily_stored_waveforms_are_written_as_their_values(tmp_path):
         assert back["tof_high"].encoding["chunksizes"][1] == ds.sizes["sample_high"]  # chunks of whole rows
 
 
+def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the_concatenation(tmp_path):
+    from conftest import CAPTURE_2023_07
+
+    path = tmp_path / "two_versions.pkts"
+    path.write_bytes(_minimal_science_packets(512 * 1024, whole_header=True) + CAPTURE_2023_07.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # concatenated whole: 433 MB
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    alone = idex.open_raw(CAPTURE_2023_07, group="events")
+    assert ds.attrs["idex_schemas"] == "science_2023_12 science_2023_07"
+    old = np.flatnonzero(ds["packet_schema"].values == "science_2023_07")
+    for name in ("tof_high", "target_low", "time_from_trigger_high"):
+        np.testing.assert_array_equal(ds[name].isel(event=old).values, alone[name].values, err_msg=name)
+    made = np.flatnonzero(ds["packet_schema"].values == "science_2023_12")
+    fill = ds["tof_high"].attrs["fill_value_used"]
+    assert made.size == 512 * 1024 // 304 and (ds["tof_high"].isel(event=made[::97]).values == fill).all()
+
+
 def test_fault_waveform_less_events_keep_the_model_and_leave_the_real_events_as_they_were(tmp_path):
     header_only = _minimal_science_packets(100 * 304, whole_header=True)  # 100 events, no waveform packet
     cuts = _minimal_science_packets(105 * 48)[-5 * 48 :]  # 5 more events whose only packet is too short to decode

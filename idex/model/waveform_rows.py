@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from idex.threads import blocks
 
-__all__ = ["RowStore", "WaveformRows", "rows_to_store"]
+__all__ = ["RowStore", "WaveformRows", "rows_to_store", "stacked_rows"]
 
 _BLOCK_BYTES = 1 << 18  # rows kept packed are read this many bytes of samples at a time
 
@@ -154,4 +155,35 @@ class _FilledRows(BackendArray):
         events = np.arange(self.shape[0])[rows]
         array, index = self._stored.gather(np.atleast_1d(events))
         out = array[:, columns][index]
+        return out if np.ndim(events) else out[0]
+
+
+def stacked_rows(parts: list[xr.Variable]) -> xr.Variable:
+    """The variables ``parts`` (same dimensions, same sizes but the first) one after the other along their first
+    dimension, read lazily: what ``xarray.concat`` would build, without building it (each read asks only the
+    parts it covers for only the rows it needs). The attributes are those of the first part."""
+    return xr.Variable(parts[0].dims, indexing.LazilyIndexedArray(_StackedRows(parts)), parts[0].attrs)
+
+
+class _StackedRows(BackendArray):
+    """Rows of several variables one after the other, read by outer indexing."""
+
+    def __init__(self, parts: list[xr.Variable]) -> None:
+        self._parts = parts
+        self._edges = np.cumsum([0, *(part.shape[0] for part in parts)])
+        self.shape = (int(self._edges[-1]), *parts[0].shape[1:])
+        self.dtype = np.result_type(*(part.dtype for part in parts))
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
+
+    def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
+        rows, *rest = key
+        events = np.arange(self.shape[0])[rows]
+        flat = np.atleast_1d(events)
+        part_of = np.searchsorted(self._edges, flat, side="right") - 1
+        out = np.empty((flat.size, *np.empty(self.shape[1:], bool)[tuple(rest)].shape), self.dtype)
+        for part in np.unique(part_of):
+            mine = np.flatnonzero(part_of == part)
+            out[mine] = self._parts[part][(flat[mine] - self._edges[part], *rest)].values
         return out if np.ndim(events) else out[0]
