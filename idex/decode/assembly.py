@@ -12,7 +12,8 @@ what                                      outcome
 ========================================  ==========================================================
 no header packet                          ``MISSING_HEADER``; header fields hold their fill value
 channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value (filled
-                                          lazily when most events lack it: :mod:`idex.model.waveform_rows`)
+                                          lazily when most events lack it: :mod:`idex.model.waveform_rows`;
+                                          rows holding under half a record of words stay packed until read)
 missing/short fragment, odd payload size  ``TRUNCATED``; uncovered samples hold the fill value
 same fragment twice, same bytes           ``DUPLICATE_PACKET``; one copy kept
 same fragment twice, different bytes      ``CONFLICTING_FRAGMENT``; the last arrival kept
@@ -33,7 +34,7 @@ import numpy as np
 from idex.decode import rice
 from idex.decode.fields import extract
 from idex.decode.problems import Reporter
-from idex.decode.waveform import unpack_fragments
+from idex.decode.waveform import PackedRows, unpack_fragments
 from idex.model.dataset import ScienceEvents
 from idex.model.quality import QualityFlag
 from idex.model.waveform_rows import WaveformRows, rows_to_store
@@ -305,16 +306,16 @@ def _channel(
     stored = rows_to_store(present)  # events without the channel cost no row unless they are few
     slot = np.zeros(n_events, np.int64)
     slot[stored] = np.arange(stored.size)
-    out = unpack_fragments(
-        context.buffer,
-        channel,
-        stored.size,
-        payload_starts=context.starts[words.packets] + schema.payload_offset,
-        payload_words=words.sizes,
-        rows=slot[words.rows],
-        word_offsets=words.offsets,
-        complete=complete[stored],
-    )
+    fragments = {
+        "payload_starts": context.starts[words.packets] + schema.payload_offset,
+        "payload_words": words.sizes,
+        "rows": slot[words.rows],
+        "word_offsets": words.offsets,
+    }
+    if not is_compressed.any() and 2 * _words_received(words, channel.words) < stored.size * channel.words:
+        packed = PackedRows.copy_from(context.buffer, channel, stored.size, **fragments)  # unpacked when read
+        return WaveformRows(stored, packed, n_events, channel.fill_value)
+    out = unpack_fragments(context.buffer, channel, stored.size, complete=complete[stored], **fragments)
     if is_compressed.any():
         streams = _fragments(
             context,
@@ -325,6 +326,11 @@ def _channel(
         )
         _decompress_into(out, slot, context, channel, streams, schema)
     return WaveformRows(stored, out, n_events, channel.fill_value)
+
+
+def _words_received(words: _Fragments, record_words: int) -> int:
+    """Words the fragments place within the record (counted once per fragment, overlaps included)."""
+    return int(np.minimum(words.sizes, np.maximum(record_words - words.offsets, 0)).sum())
 
 
 def _decompress_into(

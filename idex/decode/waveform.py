@@ -13,12 +13,19 @@ compile-time constants: the compiler then unrolls the samples of a word and uses
 unpacks 2.6x faster than one kernel taking the packing as arguments (0.13 s against 0.34 s for the
 200 MB benchmark capture on one core). The packing still comes from the schema; a new one compiles a
 new kernel (cached on disk like the others).
+
+Events that carry only a few words of a channel (a crafted stream of one-fragment events) would cost a full
+row each if unpacked up front: :class:`PackedRows` keeps such a channel as its packed fragments (the payload
+bytes, copied, and where each fragment goes) and unpacks only the rows asked for, with the same kernel, so
+the result is identical to unpacking everything at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numba
 import numpy as np
@@ -26,7 +33,7 @@ import numpy as np
 from idex.schema import Channel
 from idex.threads import blocks, run_blocks
 
-__all__ = ["unpack_fragments"]
+__all__ = ["PackedRows", "unpack_fragments"]
 
 
 @numba.njit(cache=True, boundscheck=False, nogil=True, inline="always")
@@ -112,3 +119,83 @@ def unpack_fragments(
 
     run_blocks(unpack_rows, blocks(n_rows, minimum=256))
     return out
+
+
+@dataclass(frozen=True)
+class PackedRows:
+    """Stored rows of one channel kept packed: ``rows[key]`` unpacks just the requested stored rows.
+
+    Reads as a ``(n_rows, channel.n_samples)`` ``uint16`` array indexed along its first axis (an integer, a
+    slice or an integer array), which is all :class:`idex.model.waveform_rows.WaveformRows` asks of its samples.
+
+    Attributes
+    ----------
+    packed : numpy.ndarray
+        Payload bytes of the fragments, back to back (``uint8``).
+    channel : Channel
+        Packing description from the schema.
+    n_rows : int
+        Number of stored rows.
+    payload_starts, payload_words, rows, word_offsets : numpy.ndarray
+        Per fragment, in the order :func:`unpack_fragments` takes them: its offset in ``packed``, its length
+        in words, its stored row and its offset in words within the record.
+    """
+
+    packed: np.ndarray
+    channel: Channel
+    n_rows: int
+    payload_starts: np.ndarray
+    payload_words: np.ndarray
+    rows: np.ndarray
+    word_offsets: np.ndarray
+
+    @classmethod
+    def copy_from(cls, buffer: np.ndarray, channel: Channel, n_rows: int, **fragments: np.ndarray) -> PackedRows:
+        """Keep the fragments (the keyword arguments of :func:`unpack_fragments`) with their bytes copied out
+        of ``buffer``, so the capture itself is not held."""
+        starts = fragments["payload_starts"].astype(np.int64)
+        words = np.minimum(fragments["payload_words"], np.maximum(channel.words - fragments["word_offsets"], 0))
+        sizes = words.astype(np.int64) * channel.word_bytes  # words past the record are never unpacked
+        ends = np.cumsum(sizes)
+        packed = np.zeros(int(ends[-1]) if ends.size else 0, np.uint8)
+        take = np.repeat(starts - (ends - sizes), sizes) + np.arange(packed.size)
+        packed[:] = buffer[take]
+        packed.flags.writeable = buffer.flags.writeable  # the same compiled kernel as for the capture
+        return cls(
+            packed, channel, n_rows, ends - sizes, words.astype(np.int64), fragments["rows"], fragments["word_offsets"]
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows, self.channel.n_samples)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint16)
+
+    @property
+    def words_held(self) -> int:
+        """Number of packed words kept (what the stored rows cost instead of their samples)."""
+        return int(self.payload_words.sum())
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        wanted = np.arange(self.n_rows)[key]
+        positions, inverse = np.unique(wanted, return_inverse=True)
+        mine: slice | np.ndarray
+        if positions.size and positions[-1] - positions[0] == positions.size - 1:  # a block: fragments are by row
+            mine = slice(*np.searchsorted(self.rows, [positions[0], positions[-1] + 1]))
+        else:
+            mine = np.isin(self.rows, positions)
+        out = unpack_fragments(
+            self.packed,
+            self.channel,
+            positions.size,
+            payload_starts=self.payload_starts[mine],
+            payload_words=self.payload_words[mine],
+            rows=np.searchsorted(positions, self.rows[mine]),
+            word_offsets=self.word_offsets[mine],
+            complete=np.zeros(positions.size, bool),
+        )
+        if positions.size == np.size(wanted) and np.ndim(wanted) == 1 and (positions == wanted).all():
+            return out  # increasing rows (a slice, a block): no copy
+        return out[inverse.reshape(np.shape(wanted))]

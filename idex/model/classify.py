@@ -112,7 +112,7 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
         limit = spec.saturation_fraction * (2**channel.sample_bits - 1)
         stored = waveforms[channel.name]
         saturated = np.zeros(n, np.uint8)  # a row of fill values never saturates
-        saturated[stored.rows] = _saturated_rows(stored.samples, limit, channel.fill_value)
+        saturated[stored.rows] = _saturated_rows(stored, limit)
         out[f"{channel.name}_saturation_flag"] = (
             "event",
             saturated,
@@ -191,11 +191,10 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     return out
 
 
-def _saturated_rows(raw: np.ndarray, limit: float, fill: int) -> np.ndarray:
-    """1 for each row (event) with a sample other than ``fill`` at or above ``limit``, blocks in parallel."""
-    parts = run_blocks(
-        lambda start, stop: _rows_reaching(raw[start:stop], limit, fill), blocks(raw.shape[0], minimum=256)
-    )
+def _saturated_rows(stored: WaveformRows, limit: float) -> np.ndarray:
+    """1 for each stored row with a sample other than the fill value at or above ``limit``, blocks in parallel."""
+    raw, fill = stored.samples, stored.fill_value
+    parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill), stored.blocks())
     return np.concatenate(parts)
 
 

@@ -22,7 +22,8 @@ import xarray as xr
 
 from idex.exceptions import ProductError
 from idex.model.provenance import schema_of
-from idex.model.trigger_clocks import EVENT
+from idex.model.trigger_clocks import EVENT, stored_form, with_trigger_clocks
+from idex.model.waveform_rows import stacked_rows
 
 __all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
@@ -110,7 +111,12 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
                 f"packet versions {schema.name} and {schemas[newest].name} differ in their waveform "
                 "channels or fits: their events cannot share one model"
             )
-    prepared = [with_schema_coordinate(ds) for ds in datasets]
+    clocks = any(len(stored_form(ds).variables) < len(ds.variables) for ds in datasets)
+    prepared = [stored_form(with_schema_coordinate(ds)) for ds in datasets]  # the clocks are attached again
+    lazy = _lazy_rows(prepared) if len(prepared) > 1 else []
+    stacked = {name: stacked_rows([ds.variables[name] for ds in prepared]) for name in lazy}
+    order = list(prepared[0].data_vars)
+    prepared = [ds.drop_vars(lazy) for ds in prepared]
     per_event = _per_event_variables(prepared)
     filled = [_with_missing(ds, per_event) for ds in prepared]
     names = list(dict.fromkeys(version_name(ds) for ds in datasets))
@@ -127,6 +133,9 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         if len(filled) > 1
         else filled[0]
     )
+    if stacked:  # in their places, as concatenating them would have put them
+        combined = combined.assign(stacked)
+        combined = combined[[*(n for n in order if n in combined.data_vars), *combined.data_vars.keys() - {*order}]]
     combined.attrs = {**datasets[newest].attrs, "idex_schemas": " ".join(names)}
     for name, (_, attrs) in per_event.items():
         lacking = [version_name(ds) for ds in prepared if name not in ds.variables]
@@ -136,7 +145,23 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
             if combined[name].dtype.kind in "uif":  # a number netCDF and CDF can store as an attribute
                 kept["fill_value_used"] = fill_value(combined[name].dtype)
             combined[name].attrs = kept
-    return combined
+    return with_trigger_clocks(combined) if clocks else combined
+
+
+def _lazy_rows(datasets: Sequence[xr.Dataset]) -> list[str]:
+    """The ``(event, ...)`` data variables that some dataset holds lazily without dask (rows filled or unpacked
+    when read: :mod:`idex.model.waveform_rows`), and every dataset has with the same other dimensions:
+    concatenating would build them whole, so they are stacked lazily instead."""
+    first = datasets[0].variables
+    return [
+        str(name)
+        for name in datasets[0].data_vars
+        if first[name].ndim >= 2
+        and first[name].dims[0] == EVENT
+        and all(name in ds.data_vars and ds.variables[name].shape[1:] == first[name].shape[1:] for ds in datasets)
+        and all(ds.variables[name].dims == first[name].dims and ds.variables[name].chunks is None for ds in datasets)
+        and any(not ds.variables[name]._in_memory for ds in datasets)  # xarray's own test of lazily indexed data
+    ]
 
 
 def _per_event_variables(datasets: Sequence[xr.Dataset]) -> dict[str, tuple[xr.Variable, dict]]:

@@ -7,19 +7,40 @@ channel's fill value in every sample; storing those rows would make a 48-byte pa
 a channel, only the rows that hold data are kept and the variable is lazy (xarray's lazy indexing, as the
 trigger-relative clocks of :mod:`idex.model.dataset`): reading rows returns the fill value for the others, so
 ``ds.tof_high.isel(event=i)`` costs one row and decoding costs memory in proportion to the data received.
-Reading the whole variable (``.values``, a writer) still builds every row.
+
+The stored rows themselves may be kept packed (:class:`idex.decode.waveform.PackedRows`, any
+:class:`RowStore`): when the events carry only a few words of a channel each, a stored row costs the words
+received, not a record, and is unpacked when read. Reading the whole variable (``.values``) builds every row;
+the writers read it in blocks of rows (:meth:`WaveformRows.blocks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-__all__ = ["WaveformRows", "rows_to_store"]
+from idex.threads import blocks
+
+__all__ = ["RowStore", "WaveformRows", "rows_to_store", "stacked_rows"]
+
+_BLOCK_BYTES = 1 << 18  # rows kept packed are read this many bytes of samples at a time
+
+
+class RowStore(Protocol):
+    """Stored rows read by row (an integer, a slice or an integer array) as a ``numpy`` array."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
 
 
 def rows_to_store(present: np.ndarray) -> np.ndarray:
@@ -57,8 +78,8 @@ class WaveformRows:
     ----------
     rows : numpy.ndarray
         Event index of each stored row, increasing.
-    samples : numpy.ndarray
-        ``(rows.size, n_samples)`` samples of the stored rows.
+    samples : numpy.ndarray or RowStore
+        ``(rows.size, n_samples)`` samples of the stored rows, an array or rows unpacked when read.
     n_events : int
         Number of events (rows of the full waveform).
     fill_value : int
@@ -66,7 +87,7 @@ class WaveformRows:
     """
 
     rows: np.ndarray
-    samples: np.ndarray
+    samples: np.ndarray | RowStore
     n_events: int
     fill_value: int
 
@@ -80,13 +101,21 @@ class WaveformRows:
         """True when every row is stored."""
         return self.rows.size == self.n_events
 
+    def blocks(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` ranges of stored rows to read one at a time (``samples[start:stop]``): short
+        ones when rows are unpacked on reading, so that reading all of them never holds many at once."""
+        if isinstance(self.samples, np.ndarray):
+            return blocks(self.rows.size, minimum=256)
+        row_bytes = self.samples.shape[1] * self.samples.dtype.itemsize
+        return blocks(self.rows.size, minimum=max(1, _BLOCK_BYTES // max(row_bytes, 1)))
+
     def gather(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the listed events (event indices) as ``(array, index)``: ``array[index[k]]`` is the row of
         ``events[k]``; rows without data share one row of fill values, so none is built per event.
 
-        When every row is stored, ``array`` is the stored array itself (no copy) and ``index`` is ``events``.
+        When every row is stored in an array, ``array`` is that array (no copy) and ``index`` is ``events``.
         """
-        if self.is_dense:
+        if isinstance(self.samples, np.ndarray) and self.is_dense:
             return self.samples, np.asarray(events, np.int64)
         position, hit = self._positions(events)
         array = np.concatenate(
@@ -97,8 +126,8 @@ class WaveformRows:
         return array, index
 
     def data(self) -> Any:
-        """What an ``xarray.Variable`` holds: the array itself when dense, else a lazily filled array."""
-        if self.is_dense:
+        """What an ``xarray.Variable`` holds: the array itself when it is one, else a lazily filled array."""
+        if isinstance(self.samples, np.ndarray) and self.is_dense:
             return self.samples
         return indexing.LazilyIndexedArray(_FilledRows(self))
 
@@ -126,4 +155,35 @@ class _FilledRows(BackendArray):
         events = np.arange(self.shape[0])[rows]
         array, index = self._stored.gather(np.atleast_1d(events))
         out = array[:, columns][index]
+        return out if np.ndim(events) else out[0]
+
+
+def stacked_rows(parts: list[xr.Variable]) -> xr.Variable:
+    """The variables ``parts`` (same dimensions, same sizes but the first) one after the other along their first
+    dimension, read lazily: what ``xarray.concat`` would build, without building it (each read asks only the
+    parts it covers for only the rows it needs). The attributes are those of the first part."""
+    return xr.Variable(parts[0].dims, indexing.LazilyIndexedArray(_StackedRows(parts)), parts[0].attrs)
+
+
+class _StackedRows(BackendArray):
+    """Rows of several variables one after the other, read by outer indexing."""
+
+    def __init__(self, parts: list[xr.Variable]) -> None:
+        self._parts = parts
+        self._edges = np.cumsum([0, *(part.shape[0] for part in parts)])
+        self.shape = (int(self._edges[-1]), *parts[0].shape[1:])
+        self.dtype = np.result_type(*(part.dtype for part in parts))
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
+
+    def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
+        rows, *rest = key
+        events = np.arange(self.shape[0])[rows]
+        flat = np.atleast_1d(events)
+        part_of = np.searchsorted(self._edges, flat, side="right") - 1
+        out = np.empty((flat.size, *np.empty(self.shape[1:], bool)[tuple(rest)].shape), self.dtype)
+        for part in np.unique(part_of):
+            mine = np.flatnonzero(part_of == part)
+            out[mine] = self._parts[part][(flat[mine] - self._edges[part], *rest)].values
         return out if np.ndim(events) else out[0]

@@ -152,7 +152,9 @@ def test_failure_inside_the_writer_leaves_no_partial_file(tmp_path, monkeypatch)
     def explode(*_, **__):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", explode)
+    from idex.io import netcdf
+
+    monkeypatch.setattr(netcdf._BlockWriter, "add", explode)  # the file is open, being filled
     with pytest.raises(RuntimeError, match="disk full"):
         ds.idex.to_netcdf(tmp_path / "x.nc")
     assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import idex
 from idex.model.waveform_rows import WaveformRows, rows_to_store
 
 FILL = 65535
@@ -66,3 +67,51 @@ def test_gather_shares_one_fill_row_and_does_not_copy_a_dense_array():
     array, index = whole.gather(events)
     assert array is dense and index.tolist() == events.tolist()
     assert whole.data() is dense
+
+
+def _random_fragments(channel, n_rows: int, n_fragments: int, seed: int = 3):
+    """Fragments of random lengths and places (overlaps, repeats of a row, runs past the record, the partly used
+    last word), sorted by row as assembly hands them over, in a buffer of random bytes."""
+    rng = np.random.default_rng(seed)
+    words = rng.integers(0, 40, n_fragments)
+    offsets = rng.integers(0, channel.words + 5, n_fragments)
+    offsets[: n_fragments // 4] = channel.words - rng.integers(1, 3, n_fragments // 4)  # the record's end
+    rows = np.sort(rng.integers(0, n_rows, n_fragments))
+    buffer = rng.integers(0, 256, int(words.sum()) * channel.word_bytes + 100).astype(np.uint8)
+    starts = 7 + np.r_[0, np.cumsum(words)[:-1]] * channel.word_bytes
+    return buffer, {"payload_starts": starts, "payload_words": words, "rows": rows, "word_offsets": offsets}
+
+
+@pytest.mark.parametrize("name", ["tof_high", "target_low"])
+@pytest.mark.parametrize(
+    "key", [slice(None), slice(3, 9), 4, np.array([11, 0, 4, 4]), np.array([], np.int64)], ids=repr
+)
+def test_packed_rows_read_as_unpacking_everything_at_once(name, key):
+    from idex.decode.waveform import PackedRows, unpack_fragments
+
+    channel = idex.load_schema("science_2023_12").channels[name]
+    buffer, fragments = _random_fragments(channel, 12, 40)
+    buffer.flags.writeable = False
+    eager = unpack_fragments(buffer, channel, 12, complete=np.zeros(12, bool), **fragments)
+    packed = PackedRows.copy_from(buffer, channel, 12, **fragments)
+    assert packed.shape == eager.shape and packed.dtype == eager.dtype
+    assert packed.packed.size <= int(fragments["payload_words"].sum()) * channel.word_bytes  # bytes, not samples
+    np.testing.assert_array_equal(packed[key], eager[key])
+
+
+def test_packed_rows_behind_lazily_filled_rows_read_as_the_dense_array():
+    from idex.decode.waveform import PackedRows, unpack_fragments
+
+    channel = idex.load_schema("science_2023_12").channels["tof_high"]
+    buffer, fragments = _random_fragments(channel, 6, 15, seed=11)
+    stored_rows = np.array([1, 4, 5, 8, 9, 13])
+    dense = np.full((16, channel.n_samples), channel.fill_value, np.uint16)
+    dense[stored_rows] = unpack_fragments(buffer, channel, 6, complete=np.zeros(6, bool), **fragments)
+    rows = WaveformRows(stored_rows, PackedRows.copy_from(buffer, channel, 6, **fragments), 16, channel.fill_value)
+    lazy = xr.Variable(("event", "sample"), rows.data())
+    for key in ({"event": slice(None)}, {"event": [13, 2, 4]}, {"event": 9, "sample": slice(8000, None)}):
+        np.testing.assert_array_equal(lazy.isel(key).values, xr.Variable(("event", "sample"), dense).isel(key).values)
+    array, index = rows.gather(np.array([0, 5, 9]))
+    np.testing.assert_array_equal(array[index], dense[[0, 5, 9]])
+    assert sum(stop - start for start, stop in rows.blocks()) == 6
+    assert all((stop - start) * channel.n_samples * 2 <= 1 << 20 for start, stop in rows.blocks())
