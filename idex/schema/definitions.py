@@ -139,7 +139,7 @@ class MassSpec:
     match_tolerance_us: float
     stretch_prior: tuple[float, float] | None = None
     """Campaign stretch and its spread (µs/√u): an instrument property that every event must agree with."""
-    prior_sigmas: float = 3.0
+    prior_sigmas: float = field(default_factory=lambda: float(section_defaults("mass")["prior_sigmas"]))
     """Largest distance, in combined standard deviations, of an event's own stretch from the prior."""
     peaks: PeakSearch = field(default_factory=PeakSearch.shipped)
     """Thresholds of the peak search."""

@@ -14,8 +14,8 @@ from conftest import CAPTURE_2023_07, CAPTURE_2023_12, L1A_2023_12, L1B_2023_12
 
 import idex
 from idex.apps.cli import main
-from idex.apps.maps import sky_map, synthetic
 from idex.exceptions import IdexWarning
+from idex.science.sky_maps import sky_map, synthetic
 
 
 def test_l1a_product_equals_open_raw(events_2023_12):

@@ -79,7 +79,9 @@ def maps(
     """
     import numpy as np
 
-    from idex.apps import maps as skymaps
+    from idex.apps.maps import FRAME, plotted_longitude, render
+    from idex.science.sky_maps import sky_map
+    from idex.science.sky_maps import synthetic as synthetic_events
 
     refuse_existing([output], overwrite)
     if messages:
@@ -96,7 +98,7 @@ def maps(
     n_lon, n_lat = bins
     paths = expand_inputs(files) if files and not synthetic else []
     if synthetic:
-        events = [skymaps.synthetic(synthetic)]
+        events = [synthetic_events(synthetic)]
     elif paths:
         opened = open_all(paths)
         events = [selected(ds, all_events) for ds in opened]
@@ -117,16 +119,16 @@ def maps(
         raise click.ClickException(
             "every longitude/latitude is NaN (made without SPICE kernels; see `idex pointing --help`)"
         )
-    skymap = skymaps.sky_map(
+    skymap = sky_map(
         lon, lat, n_lon=n_lon, n_lat=n_lat, smooth_bins=smooth, exposure=np.load(exposure) if exposure else None
     )
     if not np.isfinite(lon).all():
         click.echo(f"{int((~np.isfinite(lon)).sum())} events without longitude/latitude (NaN) left out", err=True)
-    skymaps.render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
+    render(skymap, output, title=f"{int(np.isfinite(lon).sum())} events")
     peak_lon, peak_lat = skymap.peak
     click.echo(
-        f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {skymaps.FRAME} lon "
-        f"{skymaps.plotted_longitude(peak_lon):.1f}, lat {peak_lat:.1f} deg on the map's -180..180 axis; "
+        f"{int(np.isfinite(lon).sum())} events -> {output} (peak at {FRAME} lon "
+        f"{plotted_longitude(peak_lon):.1f}, lat {peak_lat:.1f} deg on the map's -180..180 axis; "
         f"{peak_lon:.1f} in 0..360)"
     )
 
