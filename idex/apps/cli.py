@@ -52,7 +52,9 @@ def main(verbose: bool) -> None:
 
 _COMPILING = frozenset({"decode", "fit", "quicklook", "batch", "table", "snr", "maps", "calibrate", "scope", "view"})
 _DECODING_ONLY = ("decode", "model")
-"""The kernel packages ``idex decode`` reaches (it fits nothing): the notice needs no fit kernels for it."""
+"""The kernel packages ``idex decode`` and ``idex maps`` reach (they fit nothing): the notice needs no fit kernels
+for them."""
+_FITTING_NOTHING = frozenset({"decode", "maps"})
 _DECODING_AND_FITTING = ("decode", "model", "fit")
 """What the other commands reach (the resynchronising scan only for a capture that does not frame cleanly)."""
 
@@ -61,7 +63,9 @@ def _first_use_notice(command: str | None) -> None:
     """Say why the first run is slow: idex's kernels are being compiled (once; ``idex warmup`` does it ahead)."""
     from idex.apps.warmup import kernels_cached
 
-    if command in _COMPILING and not (kernels_cached(_DECODING_ONLY if command == "decode" else _DECODING_AND_FITTING)):
+    if command in _COMPILING and not (
+        kernels_cached(_DECODING_ONLY if command in _FITTING_NOTHING else _DECODING_AND_FITTING)
+    ):
         click.echo(
             "first use: compiling idex's kernels once (up to a minute; later runs reuse them; "
             "`idex warmup` does it ahead, e.g. after installing)",

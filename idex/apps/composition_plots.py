@@ -14,6 +14,7 @@ import xarray as xr
 
 from idex._typing import PathLike
 from idex.atomic import save_figure
+from idex.model.quality import QualityFlag
 from idex.science.grain_summary import references
 
 __all__ = ["composition_table", "noise_figure", "spectrum_figure", "ternary_figure", "write_composition_plots"]
@@ -117,7 +118,7 @@ def spectrum_figure(result: xr.Dataset, event: int):
     axis.set_title(
         f"event {int(row['event'].values)}: {len(placed)} lines detected (* cannot be told from another "
         f"ion), stretch {float(row['mass_stretch'].values):.4f} us/sqrt(u)"
-        + (f", quality flags {flags}" if flags else "")
+        + (f", flags: {', '.join(QualityFlag.names_of(flags))}" if flags else "")
         + (f"\nisotope pattern not natural (other ions on its lines): {', '.join(unnatural)}" if unnatural else "")
         + (f"\nnearest references within errors: {match}" if match else ""),
         fontsize=9,

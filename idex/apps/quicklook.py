@@ -130,8 +130,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         if name in row:
             details.append(f"{label} {float(row[name]):.0f} V")
     if int(row["quality_flags"]):
-        names = [str(flag.name).lower() for flag in QualityFlag if flag & int(row["quality_flags"])]
-        details.append(f"flags: {', '.join(names)}")
+        details.append(f"flags: {', '.join(QualityFlag.names_of(int(row['quality_flags'])))}")
     fig.suptitle(_wrapped(details, fig.get_figwidth(), fontsize=11), fontsize=11)
     return fig
 

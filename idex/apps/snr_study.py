@@ -13,6 +13,7 @@ from idex._typing import PathLike
 from idex.apps.table import without_duplicates
 from idex.atomic import save_figure
 from idex.model.dataset import waveform_channels
+from idex.model.quality import FitStatus
 from idex.science.calibration_report import readable_log_ticks
 from idex.science.tof_charge import settings as tof_charge_settings
 
@@ -33,6 +34,9 @@ def snr_table(
 ) -> pd.DataFrame:
     """One row per event: source file, event, epoch, SNR of each TOF channel and (fitted) impact charges.
 
+    A charge is given only where its fit converged (NaN elsewhere); ``<channel>_fit_status`` names each fit's
+    outcome (:class:`idex.model.quality.FitStatus`).
+
     An event found in several files (the same impact time within :data:`idex.io.products.SAME_EVENT`) keeps the row
     of the first file unless ``keep_duplicates``; ``attrs["duplicates_dropped"]`` counts the rows dropped.
     ``progress``, when given, is called with the number of events of each dataset when it is done.
@@ -45,8 +49,11 @@ def snr_table(
         if fit:
             fits = ds.idex.fit()
             for name in fits.data_vars:
-                if name.endswith("_impact_charge"):
-                    row[name] = fits[name].values
+                if str(name).endswith("_impact_charge"):
+                    channel = str(name).removesuffix("_impact_charge")
+                    row[name] = np.where(fits[f"{channel}_fit_success"].values, fits[name].values, np.nan)
+                    codes = fits[f"{channel}_fit_status"].values
+                    row[f"{channel}_fit_status"] = [FitStatus(int(code)).name.lower() for code in codes]
         frames.append(pd.DataFrame(row))
         if progress is not None:
             progress(ds.sizes["event"])
@@ -67,6 +74,7 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,8 +105,9 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     for ax, channel in zip(axes[0], channels, strict=False):
         values = table[f"{channel}_snr"].to_numpy(dtype=float)
         values = values[np.isfinite(values) & (values > 0)]
-        bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 20) if values.size > 1 else 10
+        bins = _log_edges(values) if values.size > 1 else 10
         ax.hist(values, bins=bins, color="tab:blue", edgecolor="black")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of events
         if values.size > 1:
             ax.set_xscale("log")
             readable_log_ticks(ax)
@@ -110,3 +119,20 @@ def snr_plots(table: pd.DataFrame, folder: PathLike) -> list[Path]:
     written.append(save_figure(fig, folder / PLOTS[2], dpi=90))
     plt.close(fig)
     return written
+
+
+def _log_edges(values: np.ndarray, n_bins: int = 19) -> np.ndarray:
+    """Logarithmic histogram edges holding every one of ``values`` (positive; the edges are computed through
+    logarithms, whose round-off can leave the largest value just outside the last edge: both ends are the data's
+    own extremes).
+
+    Examples
+    --------
+    >>> values = np.array([1.3, 2.0, 97.1])
+    >>> edges = _log_edges(values)
+    >>> bool(edges[0] == values.min() and edges[-1] == values.max())
+    True
+    """
+    edges = np.logspace(np.log10(values.min()), np.log10(values.max()), n_bins + 1)
+    edges[0], edges[-1] = values.min(), values.max()
+    return edges

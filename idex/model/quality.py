@@ -55,6 +55,17 @@ class QualityFlag(enum.IntFlag):
     campaign stretch with the campaign spread, the shift from its lines."""
 
     @classmethod
+    def names_of(cls, flags: int) -> list[str]:
+        """The lower-case names of the bits set in ``flags``, as figures and messages print them.
+
+        Examples
+        --------
+        >>> QualityFlag.names_of(8194)
+        ['truncated', 'mass_prior_conflict']
+        """
+        return [str(flag.name).lower() for flag in cls if flag & int(flags)]
+
+    @classmethod
     def flag_attributes(cls) -> dict[str, object]:
         """CF ``flag_masks``/``flag_meanings`` attributes describing the bits."""
         return {

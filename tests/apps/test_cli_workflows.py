@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +38,9 @@ def invoke(*args: str):
 def test_fit_command(tmp_path):
     result = invoke("fit", CAPTURE_2023_12, "-o", tmp_path / "fitted.nc", "--curves")
     assert result.exit_code == 0, result.output
-    assert "fits succeeded: target_low" in result.output
+    assert "fits converged: target_low" in result.output
+    # every other outcome counted by name: December's target_high fits are no signal or undetermined
+    assert re.search(r"target_high 0/14 \((undetermined|no_signal) \d+, (undetermined|no_signal) \d+\)", result.output)
     with xr.open_dataset(tmp_path / "fitted.nc") as ds:
         assert "ion_grid_fit_amplitude" in ds and "target_low_fit_curve" in ds
 

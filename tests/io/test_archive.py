@@ -83,6 +83,11 @@ def test_snr_command(tmp_path):
     assert len(table) == 12  # the dust hits only: 10 of the 14 December events, 2 of the 19 July ones
     assert {"tof_high_snr", "target_low_impact_charge"} <= set(table.columns)
     assert (table["tof_high_snr"] > 0).all()
+    for channel in ("target_low", "target_high", "ion_grid"):  # a charge only from a converged fit, its status named
+        converged = table[f"{channel}_fit_status"] == "converged"
+        assert table.loc[converged, f"{channel}_impact_charge"].notna().all()
+        assert table.loc[~converged, f"{channel}_impact_charge"].isna().all()
+    assert (table["ion_grid_fit_status"] != "converged").any()
     for name in ("snr_vs_time.png", "snr_vs_charge.png", "snr_histograms.png"):
         assert (tmp_path / name).stat().st_size > 15_000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from idex.apps.commands.common import (
 )
 from idex.apps.commands.fitting import fitted as fitted_events
 from idex.apps.commands.grammar import INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
+
+if TYPE_CHECKING:  # xarray is imported by the commands' bodies: `idex --help` stays light
+    import xarray as xr
 
 KEEP_DUPLICATES_HELP = "Keep every copy of an event found in several files (default: the first file's)."
 
@@ -204,10 +208,26 @@ def fit(
         if channels
         else [str(n).removesuffix("_fit_success") for n in fitted.data_vars if str(n).endswith("_fit_success")]
     )
-    summary = ", ".join(f"{n} {int(fitted[f'{n}_fit_success'].sum())}/{fitted.sizes['event']}" for n in names)
+    summary = "; ".join(_fit_summary(fitted, name) for name in names)
     if refit:
         click.echo(f"{source.name} held fits of {', '.join(refit)}: replaced by this fit", err=True)
-    click.echo(f"{source.name}: fits succeeded: {summary} -> {output}")
+    click.echo(f"{source.name}: fits converged: {summary} -> {output}")
+
+
+def _fit_summary(fitted: xr.Dataset, channel: str) -> str:
+    """``"<channel> <converged>/<events>"`` and how many fits ended with each other status, by name."""
+    from collections import Counter
+
+    from idex.model.quality import FitStatus
+
+    codes = Counter(int(code) for code in fitted[f"{channel}_fit_status"].values)
+    others = ", ".join(
+        f"{FitStatus(code).name.lower()} {count}"
+        for code, count in sorted(codes.items())
+        if code != FitStatus.CONVERGED
+    )
+    done = f"{channel} {codes.get(int(FitStatus.CONVERGED), 0)}/{fitted.sizes['event']}"
+    return f"{done} ({others})" if others else done
 
 
 @click.command()
