@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 
 import click
 
@@ -45,6 +46,7 @@ def main(verbose: bool) -> None:
       idex schema show science_2023_12
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    warnings.formatwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
     atexit.register(gc.freeze)  # runs last: the exit skips the garbage collector's walk over every object loaded
     _first_use_notice(click.get_current_context().invoked_subcommand)
@@ -57,6 +59,13 @@ for them."""
 _FITTING_NOTHING = frozenset({"decode", "maps"})
 _DECODING_AND_FITTING = ("decode", "model", "fit")
 """What the other commands reach (the resynchronising scan only for a capture that does not frame cleanly)."""
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A warning as the command line prints it: its kind and message, without the Python source line."""
+    return f"warning ({category.__name__}): {message}\n"
 
 
 def _first_use_notice(command: str | None) -> None:

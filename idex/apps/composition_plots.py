@@ -185,7 +185,8 @@ def ternary_figure(results: list[tuple[str, xr.Dataset]]):
     rsf = sorted({str(result["abundance"].attrs.get("rsf_status", "")) for _, result in results})
     axis.set_title(
         f"{shown} events with Mg, Si, Fe detected ({skipped} without), RSF status {', '.join(rsf)}\n"
-        f"shaded: 1 standard error; hollow ({unnatural}): Mg or Si isotope pattern not natural",
+        f"shaded: 1 standard error (hidden by the marker when smaller); hollow ({unnatural}): Mg or Si isotope "
+        "pattern not natural",
         fontsize=9,
     )
     if shown:

@@ -69,7 +69,7 @@ def estimate(fits: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
     calibration = calibration or load_calibration()
     if calibration.status != "flight":
         warnings.warn(
-            f"velocity and mass from {calibration.provenance}, not IDEX's flight calibration",
+            f"velocity and mass use calibration curves of status {calibration.provenance}",
             CalibrationWarning,
             stacklevel=3,
         )
