@@ -37,9 +37,11 @@ def profile() -> dict[str, Any]:
 
 
 def l2a_name(ds: xr.Dataset, version: int = 1) -> str:
-    """Mission file name ``imap_idex_l2a_sci-10days_YYYYMMDD_vNNN.cdf`` (date of the first event)."""
+    """Mission file name ``<Logical_source>_YYYYMMDD_vNNN.cdf`` (the profile's ``imap_idex_l2a_sci-10days``; date of
+    the first event)."""
     first = ds["epoch"].values.min() if ds.sizes.get("event", 0) else np.datetime64("1970-01-01")
-    return f"imap_idex_l2a_sci-10days_{np.datetime_as_string(first, unit='D').replace('-', '')}_v{version:03d}.cdf"
+    source = profile()["global_attributes"]["Logical_source"][0]
+    return f"{source}_{np.datetime_as_string(first, unit='D').replace('-', '')}_v{version:03d}.cdf"
 
 
 def _extras() -> dict[str, dict[str, Any]]:

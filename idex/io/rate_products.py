@@ -25,7 +25,7 @@ from idex.exceptions import IdexWarning, InputError, ProductError
 from idex.io.preflight import check_structure
 from idex.io.products import unique_events
 
-__all__ = ["read_messages", "read_rates", "rates", "write_rates"]
+__all__ = ["product_file_name", "read_messages", "read_rates", "rates", "write_rates"]
 
 
 def read_messages(source: PathLike | xr.Dataset | Sequence[PathLike | xr.Dataset]) -> xr.Dataset:
@@ -190,6 +190,28 @@ def write_rates(ds: xr.Dataset, path: PathLike, *, profile: str = "l2b", overwri
     with atomic_path(path, overwrite=overwrite) as tmp:
         _write_cdf(ds[names], Path(tmp), facts["profiles"][profile])
     return path
+
+
+def product_file_name(profile: str, first_day: str, version: int = 1) -> str:
+    """The mission's file name of a rate product: ``<Logical_source>_<first_day>_v<NNN>.cdf``.
+
+    Parameters
+    ----------
+    profile : str
+        ``l2b`` or ``l2c`` (``defs/l2_products.yaml`` gives each its logical source).
+    first_day : str
+        ``YYYYMMDD`` of the first window.
+    version : int
+        Product version.
+
+    Examples
+    --------
+    >>> product_file_name("l2b", "20250609")
+    'imap_idex_l2b_sci-10days_20250609_v001.cdf'
+    """
+    from idex.science.exposure import spec
+
+    return f"{spec()['profiles'][profile]['Logical_source']}_{first_day}_v{version:03d}.cdf"
 
 
 _CDF_TYPES = {"float64": 45, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 11, "uint16": 12, "uint32": 14}

@@ -154,8 +154,8 @@ def rates(
     import numpy as np
 
     from idex.exceptions import IdexWarning
+    from idex.io.rate_products import product_file_name, write_rates
     from idex.io.rate_products import rates as compute
-    from idex.io.rate_products import write_rates
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IdexWarning)
@@ -175,10 +175,10 @@ def rates(
     output_dir.mkdir(parents=True, exist_ok=True)
     first = np.datetime_as_string(out["epoch"].values[0], unit="D").replace("-", "")
     written = [
-        write_rates(out, output_dir / f"imap_idex_l2b_sci-10days_{first}_v001.cdf", profile="l2b", overwrite=overwrite),
+        write_rates(out, output_dir / product_file_name("l2b", first), profile="l2b", overwrite=overwrite),
         write_rates(
             out,
-            output_dir / f"imap_idex_l2c_rectangular-map-10days_{first}_v001.cdf",
+            output_dir / product_file_name("l2c", first),
             profile="l2c",
             overwrite=overwrite,
         ),
