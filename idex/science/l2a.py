@@ -102,6 +102,8 @@ def l2a_values(ds: xr.Dataset, *, calibration: Calibration | None = None) -> xr.
         out[f"{c}_dust_mass_estimate"] = mass.assign_attrs(
             long_name=f"{c} dust mass estimate (science events)", units="kg", **provenance
         )
+        if f"{c}_velocity_status" in speeds:  # why a science event's velocity is missing
+            out[f"{c}_velocity_status"] = speeds[f"{c}_velocity_status"]
         out[f"{c}_chi_squared"] = ds[f"{c}_fit_chisqr"].assign_attrs(long_name=f"{c} fit chi-square")
         out[f"{c}_reduced_chi_squared"] = ds[f"{c}_fit_redchi"].assign_attrs(long_name=f"{c} fit reduced chi-square")
         curve = MODELS["impact"].function(np.asarray(time_from_trigger(ds, c).values), stacked.values)

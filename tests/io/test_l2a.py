@@ -8,6 +8,7 @@ the same curves as ``defs/velocity_calibration.yaml``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import cdflib
@@ -269,6 +270,10 @@ def test_fit_command_writes_the_l2a_profile(tmp_path):
     result = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(out), "--profile", "l2a"])
     assert result.exit_code == 0, result.output
     assert idex.open(out).attrs["official_logical_source"] == "imap_idex_l2a_sci-10days"
+    said = re.search(r"velocity estimates: target_low (\d+)/14 \(([a-z_ 0-9,]+)\)", result.output)
+    assert said, result.output  # how many velocities, and why the others are missing, by name
+    reasons = {why: int(n) for why, n in (part.rsplit(" ", 1) for part in said.group(2).split(", "))}
+    assert int(said.group(1)) + sum(reasons.values()) == 14 and reasons["no_successful_fit"] == 9
     wrong = CliRunner().invoke(main, ["fit", str(CAPTURE_2023_12), "-o", str(tmp_path / "x.nc"), "--profile", "l2a"])
     assert wrong.exit_code != 0 and "not a .cdf" in wrong.output
 

@@ -202,6 +202,10 @@ def fit(
     refit = sorted({n[: -len("_fit_status")] for n in ds.data_vars if n.endswith("_fit_status")})
     fitted = fitted_events(ds, channels.split(",") if channels else None, curves=curves, schema=schema)
     options = {"profile": profile} if profile else {}
+    if profile == "l2a":
+        from idex.science.l2a import l2a_values
+
+        fitted = l2a_values(fitted)
     to_file(fitted, output, overwrite=overwrite, compression=compression, **options)
     names = (
         channels.split(",")
@@ -212,6 +216,9 @@ def fit(
     if refit:
         click.echo(f"{source.name} held fits of {', '.join(refit)}: replaced by this fit", err=True)
     click.echo(f"{source.name}: fits converged: {summary} -> {output}")
+    if profile == "l2a":
+        estimated = [name for name in names if f"{name}_velocity_estimate" in fitted]
+        click.echo("velocity estimates: " + "; ".join(_velocity_summary(fitted, name) for name in estimated))
 
 
 def _fit_summary(fitted: xr.Dataset, channel: str) -> str:
@@ -228,6 +235,30 @@ def _fit_summary(fitted: xr.Dataset, channel: str) -> str:
     )
     done = f"{channel} {codes.get(int(FitStatus.CONVERGED), 0)}/{fitted.sizes['event']}"
     return f"{done} ({others})" if others else done
+
+
+def _velocity_summary(l2a: xr.Dataset, channel: str) -> str:
+    """``"<channel> <velocities>/<events>"`` and why the others have none (not a science event, or the velocity
+    status by name)."""
+    from collections import Counter
+
+    import numpy as np
+
+    from idex.model.quality import VelocityStatus
+
+    found = np.isfinite(l2a[f"{channel}_velocity_estimate"].values)
+    science = l2a["science_event_flag"].values == 1 if "science_event_flag" in l2a else np.ones(found.size, bool)
+    status = l2a[f"{channel}_velocity_status"].values if f"{channel}_velocity_status" in l2a else None
+    reasons = Counter(
+        "not_science_event"
+        if not science[i]
+        else VelocityStatus(int(status[i])).name.lower()
+        if status is not None
+        else "no_estimate"
+        for i in np.flatnonzero(~found)
+    )
+    done = f"{channel} {int(found.sum())}/{found.size}"
+    return f"{done} ({', '.join(f'{why} {n}' for why, n in sorted(reasons.items()))})" if reasons else done
 
 
 @click.command()
