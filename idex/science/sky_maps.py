@@ -3,7 +3,7 @@ interstellar-dust-flow-like event generator for demos and tests.
 
 Longitude/latitude are ecliptic degrees of the per-event ``longitude``/``latitude`` variables (from
 the official L1b products). Bins are equal in area: uniform in longitude and in sin(latitude). Drawing them is
-:func:`idex.apps.maps.render`.
+``idex.apps.maps.render``.
 """
 
 from __future__ import annotations
