@@ -14,6 +14,7 @@ import warnings
 import cdflib
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import DATA
 
 import idex
@@ -325,3 +326,20 @@ def test_ion_grid_velocity_only_inside_the_calibrated_ratio_range():
     velocity = out["ion_grid_velocity"].values
     assert np.isfinite(velocity[0]) and np.isnan(velocity[1:]).all()
     assert out["ion_grid_velocity_status"].attrs["ratio_range"] == [0.01, 1.0]
+
+
+def test_the_velocity_summary_names_why_each_velocity_is_missing():
+    from idex.apps.commands.products import _velocity_summary
+    from idex.model.quality import VelocityStatus
+
+    l2a = xr.Dataset(
+        {
+            "target_low_velocity_estimate": ("event", [5.0, np.nan, np.nan, np.nan]),
+            "science_event_flag": ("event", [1, 0, 1, 1]),
+            "target_low_saturation_flag": ("event", [0, 0, 1, 0]),
+            "target_low_velocity_status": ("event", [0, 0, 1, int(VelocityStatus.OUTSIDE_CALIBRATED_RANGE)]),
+        }
+    )
+    assert _velocity_summary(l2a, "target_low") == (
+        "target_low 1/4 (not_science_event 1, outside_calibrated_range 1, saturated 1)"
+    )

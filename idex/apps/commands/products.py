@@ -238,8 +238,8 @@ def _fit_summary(fitted: xr.Dataset, channel: str) -> str:
 
 
 def _velocity_summary(l2a: xr.Dataset, channel: str) -> str:
-    """``"<channel> <velocities>/<events>"`` and why the others have none (not a science event, or the velocity
-    status by name)."""
+    """``"<channel> <velocities>/<events>"`` and why the others have none (not a science event, a saturated
+    channel, or the velocity status by name)."""
     from collections import Counter
 
     import numpy as np
@@ -248,10 +248,14 @@ def _velocity_summary(l2a: xr.Dataset, channel: str) -> str:
 
     found = np.isfinite(l2a[f"{channel}_velocity_estimate"].values)
     science = l2a["science_event_flag"].values == 1 if "science_event_flag" in l2a else np.ones(found.size, bool)
+    flag = f"{channel}_saturation_flag"
+    saturated = l2a[flag].values != 0 if flag in l2a else np.zeros(found.size, bool)
     status = l2a[f"{channel}_velocity_status"].values if f"{channel}_velocity_status" in l2a else None
     reasons = Counter(
         "not_science_event"
         if not science[i]
+        else "saturated"
+        if saturated[i]
         else VelocityStatus(int(status[i])).name.lower()
         if status is not None
         else "no_estimate"
