@@ -35,7 +35,7 @@ def synthetic_spectrum(
     return np.clip(np.round(signal), 0, 1023)
 
 
-def calibrate(signal: np.ndarray):
+def calibrate(signal: np.ndarray, prior: tuple[float, float] | None = None):
     config = idex.load_schema("science_2023_12").mass
     _, masses, weights = reference_lines(config.lines)
     return calibrate_spectrum(
@@ -47,6 +47,7 @@ def calibrate(signal: np.ndarray):
         weights=weights,
         baseline=slice(0, int((TRIGGER - 0.5) / DT)),
         tolerance_us=config.match_tolerance_us,
+        prior=prior,
     )
 
 

@@ -7,28 +7,12 @@ import pytest
 import yaml
 
 import idex
-from idex.science.mass import calibrate_spectrum, reference_lines
+from idex.science.mass import reference_lines
 from idex.science.mass_polynomial import polynomial_mass
 from idex.science.tof_calibration import calibrate_tof, write_tof_calibration
-from tests.science.test_mass import DT, TRIGGER, synthetic_spectrum
+from tests.science.test_mass import TRIGGER, calibrate, synthetic_spectrum
 
 CAMPAIGN = (1.43736, 0.00067)  # the schema's prior: idex calibrate --tof on the 2023-12-14 capture
-
-
-def calibrate(signal: np.ndarray, prior: tuple[float, float] | None):
-    config = idex.load_schema("science_2023_12").mass
-    _, masses, weights = reference_lines(config.lines)
-    return calibrate_spectrum(
-        signal,
-        DT,
-        stretch_range=config.stretch_us_per_sqrt_u,
-        shift_range=(TRIGGER + config.shift_from_trigger_us[0], TRIGGER + config.shift_from_trigger_us[1]),
-        masses=masses,
-        weights=weights,
-        baseline=slice(0, int((TRIGGER - 0.5) / DT)),
-        tolerance_us=config.match_tolerance_us,
-        prior=prior,
-    )
 
 
 def test_real_capture_every_stretch_is_the_campaign_value_or_flagged(events_2023_12):
