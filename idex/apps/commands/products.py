@@ -228,13 +228,8 @@ def _fit_summary(fitted: xr.Dataset, channel: str) -> str:
     from idex.model.quality import FitStatus
 
     codes = Counter(int(code) for code in fitted[f"{channel}_fit_status"].values)
-    others = ", ".join(
-        f"{FitStatus(code).name.lower()} {count}"
-        for code, count in sorted(codes.items())
-        if code != FitStatus.CONVERGED
-    )
-    done = f"{channel} {codes.get(int(FitStatus.CONVERGED), 0)}/{fitted.sizes['event']}"
-    return f"{done} ({others})" if others else done
+    others = [(FitStatus(code).name.lower(), n) for code, n in sorted(codes.items()) if code != FitStatus.CONVERGED]
+    return _tally(channel, codes.get(int(FitStatus.CONVERGED), 0), fitted.sizes["event"], others)
 
 
 def _velocity_summary(l2a: xr.Dataset, channel: str) -> str:
@@ -261,8 +256,13 @@ def _velocity_summary(l2a: xr.Dataset, channel: str) -> str:
         else "no_estimate"
         for i in np.flatnonzero(~found)
     )
-    done = f"{channel} {int(found.sum())}/{found.size}"
-    return f"{done} ({', '.join(f'{why} {n}' for why, n in sorted(reasons.items()))})" if reasons else done
+    return _tally(channel, int(found.sum()), found.size, sorted(reasons.items()))
+
+
+def _tally(channel: str, done: int, total: int, others: list[tuple[str, int]]) -> str:
+    """``"<channel> <done>/<total> (<reason> <count>, ...)"``, the parenthesis only when there are others."""
+    counted = f"{channel} {done}/{total}"
+    return f"{counted} ({', '.join(f'{why} {n}' for why, n in others)})" if others else counted
 
 
 @click.command()
