@@ -38,6 +38,7 @@ from idex.model.calibration import schema_of
 from idex.model.quality import QualityFlag, without_flags
 from idex.resources import data_dir
 from idex.schema import MassSpec, PeakSearch, Schema
+from idex.schema.defaults import section_defaults
 from idex.science.line_pairing import MIN_LINES, SHARPNESS, UNDETERMINED, MassFit, kappa, pair, peak_times, solve
 from idex.science.mass_polynomial import polynomial_mass
 
@@ -66,7 +67,7 @@ def calibrate_spectrum(
     baseline: slice,
     tolerance_us: float = 0.1,
     prior: tuple[float, float] | None = None,
-    prior_sigmas: float = 3.0,
+    prior_sigmas: float | None = None,
     peaks: PeakSearch | None = None,
 ) -> MassFit:
     """Find ``stretch`` and ``shift`` for one spectrum sampled every ``dt`` µs from the record start.
@@ -90,8 +91,9 @@ def calibrate_spectrum(
         posterior of lines and prior; an event whose own lines disagree with it by more than ``prior_sigmas``
         combined standard deviations, or explain more lines at another stretch, takes the campaign stretch
         (with its spread as error, the shift from its lines) and ``conflict`` is set.
-    prior_sigmas : float
-        Consistency limit of the prior test.
+    prior_sigmas : float, optional
+        Consistency limit of the prior test (default: the meta-schema's default of the ``mass`` section's
+        ``prior_sigmas``).
     peaks : PeakSearch
         Thresholds of the peak search (the schema's ``mass`` section; default the shipped schemas').
 
@@ -115,7 +117,8 @@ def calibrate_spectrum(
     free = solve(times, roots, weights, stretch_range, shift_range, tolerance_us)
     if prior is None:
         return free
-    return _with_prior(times, roots, weights, free, prior, prior_sigmas, shift_range, tolerance_us, dt)
+    limit = float(section_defaults("mass")["prior_sigmas"]) if prior_sigmas is None else prior_sigmas
+    return _with_prior(times, roots, weights, free, prior, limit, shift_range, tolerance_us, dt)
 
 
 def _with_prior(
