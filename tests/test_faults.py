@@ -730,6 +730,66 @@ def test_fault_waveform_less_events_keep_the_model_and_leave_the_real_events_as_
         np.testing.assert_array_equal(real[name].values, alone[name].values, err_msg=name)
 
 
+_WRITING_CDF = """
+import sys, tracemalloc, warnings
+import idex
+from idex.exceptions import ExportError
+warnings.simplefilter("ignore")
+idex.open_raw(idex.testing.sample_capture(), group="events").idex.to_cdf(sys.argv[3])  # libraries: not counted
+tracemalloc.start()
+try:
+    idex.io.to_file(idex.open_raw(sys.argv[1], group="events"), sys.argv[2])  # idex decode -o x.cdf
+except ExportError as error:
+    print(error)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_fault_decode_to_cdf_of_one_fragment_events_is_refused_within_the_decoding_ceiling(tmp_path):
+    path = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    path.write_bytes(_minimal_science_packets(1024 * 1024, packet_type=tof_high))  # 21 845 events
+    out = tmp_path / "out" / "x.cdf"
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITING_CDF, str(path), str(out), str(tmp_path / "warm.cdf")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    message, peak = result.stdout.strip().splitlines()
+    # cdflib would build 358 MB per TOF channel (1.9 GB peak before the check); refused before building any
+    assert int(peak) <= 20 * path.stat().st_size + _PER_EVENT_BYTES * 21845, message
+    assert message.startswith("cannot write x.cdf: cdflib would build 1140.4 MB") and "tof_high 357.8 MB" in message
+    assert "x.nc" in message and not (tmp_path / "out").exists()  # no file, no folder made for it
+
+
+def test_fault_decode_to_cdf_of_header_only_events_is_a_one_line_refusal_leaving_nothing(tmp_path):
+    path = tmp_path / "headers.pkts"
+    path.write_bytes(_minimal_science_packets(1024 * 1024, whole_header=True))  # 3 449 events, no waveform
+    out = tmp_path / "x.cdf"
+    result = run_idex(["decode", str(path), "-o", str(out)], seconds=60, memory=3 * GIB)
+    said = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(said) == 1, result.stderr
+    assert "x.cdf" in said[0] and "180.1 MB" in said[0] and "tof_high 56.5 MB" in said[0] and "64 MiB" not in said[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["headers.pkts"]
+
+
+def test_fault_events_held_lazily_under_the_ceiling_are_written_to_cdf_as_their_values(tmp_path):
+    schema = idex.load_schema("science_2023_12")
+    path = tmp_path / "fragments.pkts"  # 300 events of one tof_low word each: every other channel all fill
+    path.write_bytes(_minimal_science_packets(300 * 52, packet_type=schema.channels["tof_low"].type_code, words=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    assert not any(ds.variables[channel]._in_memory for channel in schema.channels)  # held lazily
+    written = ds.idex.to_cdf(tmp_path / "x.cdf")
+    back = idex.open_cdf(written)
+    for channel in schema.channels:
+        np.testing.assert_array_equal(back[channel].values, ds[channel].values, err_msg=channel)
+    assert (back["tof_low"].values[:, :3] != schema.channels["tof_low"].fill_value).any()  # the words themselves
+
+
 @pytest.mark.parametrize(
     "suffix", [pytest.param("nc", id="netcdf-file-size-limit"), pytest.param("cdf", id="cdf-file-size-limit")]
 )

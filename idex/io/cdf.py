@@ -26,6 +26,7 @@ from idex._typing import PathLike
 from idex.atomic import atomic_path
 from idex.exceptions import ExportError, IdexWarning
 from idex.io.cdf_attributes import plain_attribute as _plain
+from idex.io.cdf_memory import check_cdf_memory
 from idex.io.official import official_dataset
 from idex.io.preflight import check_structure
 from idex.model.calibration import schema_of
@@ -247,13 +248,17 @@ def to_cdf(
     from idex.io.l2a import l2a_name, l2a_product
 
     target = Path(path)
-    if target.is_dir() or str(path).endswith(("/", os.sep)) or not target.suffix:
-        target.mkdir(parents=True, exist_ok=True)  # a folder: the mission's file name inside it
+    folder = target.is_dir() or str(path).endswith(("/", os.sep)) or not target.suffix
+    if folder:  # the mission's file name inside it
         target = target / (l2a_name(ds, version) if profile == "l2a" else default_cdf_name(ds, version))
     if target.suffix.lower() != ".cdf":
         raise ExportError(f"{target}: a CDF file name ends in .cdf (cdflib would add it)")
     if profile not in ("idex", "official", "l2a"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex', 'official' or 'l2a'")
+    if profile != "l2a":  # cdflib builds every variable whole; L2A holds per-event fit results, built by the fits
+        check_cdf_memory(stored_form(ds) if profile == "idex" else ds, target)
+    if folder:
+        target.parent.mkdir(parents=True, exist_ok=True)
     prepared = {"idex": cdf_dataset, "official": official_dataset, "l2a": l2a_product}[profile](
         stored_form(ds) if profile == "idex" else ds
     )
