@@ -242,6 +242,12 @@ def to_cdf(
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    ExportError
+        Before anything is built or created, when cdflib (which builds every variable whole) would build
+        far more than ``ds`` holds (:mod:`idex.io.cdf_memory`); or naming the file, when cdflib fails.
     """
     from cdflib.xarray import xarray_to_cdf
 
@@ -255,13 +261,12 @@ def to_cdf(
         raise ExportError(f"{target}: a CDF file name ends in .cdf (cdflib would add it)")
     if profile not in ("idex", "official", "l2a"):
         raise ExportError(f"unknown CDF profile {profile!r}; choose 'idex', 'official' or 'l2a'")
+    source = stored_form(ds) if profile == "idex" else ds
     if profile != "l2a":  # cdflib builds every variable whole; L2A holds per-event fit results, built by the fits
-        check_cdf_memory(stored_form(ds) if profile == "idex" else ds, target)
+        check_cdf_memory(source, target)
     if folder:
         target.parent.mkdir(parents=True, exist_ok=True)
-    prepared = {"idex": cdf_dataset, "official": official_dataset, "l2a": l2a_product}[profile](
-        stored_form(ds) if profile == "idex" else ds
-    )
+    prepared = {"idex": cdf_dataset, "official": official_dataset, "l2a": l2a_product}[profile](source)
     text = [name for name, v in prepared.variables.items() if v.dtype.kind == "U" and v.chunks]
     prepared = prepared.assign({name: prepared[name].compute() for name in text})  # cdflib takes no lazy text
     prepared.attrs.update(
