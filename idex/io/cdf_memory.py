@@ -9,6 +9,11 @@ gigabytes of them (1 MB of one-fragment packets: 21 845 events, 358 MB per TOF c
 :func:`check_cdf_memory` adds up what those variables become when built and refuses, before anything is
 built or created, when that exceeds both ``cdf_lazy_max_ratio`` times what the data set holds and
 ``always_allowed_bytes`` (``defs/file_limits.yaml``), naming the variables and the figures.
+
+Writing such rows as CDF sparse records (cdflib's ``write_var`` with ``Sparse: "pad_sparse"``) would not bound
+it: ``xarray_to_cdf`` cannot be asked for them, the row of a one-fragment event is a record all the same, and
+readers pad the missing records (cdflib builds them; idex's own reader refuses a file declaring far more than
+it stores, :mod:`idex.io.preflight`). netCDF/HDF5 writes these variables in blocks of rows instead.
 """
 
 from __future__ import annotations
