@@ -29,7 +29,7 @@ from framing_reference import resync_run
 
 import idex
 from idex.decode.framing import crc16_ccitt, frame
-from idex.exceptions import SchemaError
+from idex.exceptions import ExportError, SchemaError
 from idex.model.calibration import schema_of
 from idex.resources import data_dir
 from idex.scope.setups import setup_of
@@ -773,6 +773,18 @@ def test_fault_decode_to_cdf_of_header_only_events_is_a_one_line_refusal_leaving
     assert result.returncode == 1 and len(said) == 1, result.stderr
     assert "x.cdf" in said[0] and "180.1 MB" in said[0] and "tof_high 56.5 MB" in said[0] and "64 MiB" not in said[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["headers.pkts"]
+
+
+def test_fault_official_profile_cdf_of_one_fragment_events_is_refused_naming_the_clocks(tmp_path):
+    path = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    path.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high))  # 2 730 events
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    with pytest.raises(ExportError, match=r"332\.6 MB .*\(time_from_trigger_high 178\.8 MB, tof_high"):
+        ds.idex.to_cdf(tmp_path / "products/", profile="official")  # a folder: the mission's name inside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fragments.pkts"]  # no folder made
 
 
 def test_fault_events_held_lazily_under_the_ceiling_are_written_to_cdf_as_their_values(tmp_path):
