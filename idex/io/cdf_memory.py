@@ -18,9 +18,7 @@ it stores, :mod:`idex.io.preflight`). netCDF/HDF5 writes these variables in bloc
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import xarray as xr
 from xarray.core import indexing
@@ -34,11 +32,6 @@ _LAZY = (indexing.LazilyIndexedArray, indexing.LazilyVectorizedIndexedArray)
 """How the model holds variables filled on demand (a file opened lazily is wrapped differently: it is held)."""
 
 
-@cache
-def _limits() -> dict[str, Any]:
-    return dict(read_yaml(data_dir("defs") / "file_limits.yaml"))
-
-
 def _built_bytes(variable: xr.Variable) -> int:
     """Bytes of ``variable`` as one array."""
     return int(variable.size) * variable.dtype.itemsize
@@ -46,7 +39,7 @@ def _built_bytes(variable: xr.Variable) -> int:
 
 def _filled_on_demand(variable: xr.Variable) -> bool:
     """True for a variable the model fills when read (its rows or clock built from less than their size)."""
-    return isinstance(variable._data, _LAZY)  # noqa: SLF001 (xarray has no public test; .data would build it)
+    return isinstance(variable._data, _LAZY)  # xarray has no public test (.data would build it)
 
 
 def check_cdf_memory(variables: xr.Dataset, target: Path) -> None:
@@ -68,7 +61,7 @@ def check_cdf_memory(variables: xr.Dataset, target: Path) -> None:
     lazy = {str(name): _built_bytes(v) for name, v in variables.variables.items() if _filled_on_demand(v)}
     built = sum(lazy.values())
     held = sum(_built_bytes(v) for name, v in variables.variables.items() if str(name) not in lazy)
-    limits = _limits()
+    limits = read_yaml(data_dir("defs") / "file_limits.yaml")  # the readers' limits too
     ceiling = max(int(limits["always_allowed_bytes"]), int(limits["cdf_lazy_max_ratio"]) * held)
     if built <= ceiling:
         return
