@@ -802,12 +802,6 @@ def test_fault_events_held_lazily_under_the_ceiling_are_written_to_cdf_as_their_
     assert (back["tof_low"].values[:, :3] != schema.channels["tof_low"].fill_value).any()  # the words themselves
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not done: the TOF charge integration (idex.science.tof_charge._window_sums) of a one-fragment event "
-    "indexes with a NaN-derived integer and raises IndexError (a traceback); at 2 730 events the L2A profile also "
-    "peaks at 1.4 GB before it, building the waveforms whole (not checked by the CDF ceiling)",
-)
 def test_fault_fit_to_l2a_cdf_of_one_fragment_events_is_not_a_traceback(tmp_path):
     path = tmp_path / "fragments.pkts"
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code

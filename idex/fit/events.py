@@ -32,7 +32,7 @@ from idex.model.quality import STATUS_MESSAGES, FitStatus, QualityFlag, without_
 from idex.model.timing import time_from_trigger
 from idex.schema import FitSpec, Schema
 
-__all__ = ["fit", "fit_arrays", "fit_quality"]
+__all__ = ["fit", "fit_arrays", "fit_quality", "with_fits"]
 
 _COLUMN = "fit_column"
 _SCAN_MARGIN = 1.0
@@ -177,9 +177,25 @@ def fit(
         fits = fits.assign_coords(blocks[indexed].coords) if indexed else fits
     else:
         fits = _fit_in_memory(ds, chosen, curves=curves, max_iterations=max_iterations)
-    if not merge:
-        return fits
-    merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(  # a refit replaces
+    return with_fits(ds, fits) if merge else fits
+
+
+def with_fits(ds: xr.Dataset, fits: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the fit outputs ``fits`` of the same events merged in (a refit replaces) and the fit bits of
+    ``quality_flags`` set from them; what ``fit(..., merge=True)`` returns.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Event model.
+    fits : xarray.Dataset
+        ``fit(ds, ..., merge=False)``, or its blocks of events concatenated in order.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    merged = ds.drop_vars([name for name in fits.data_vars if name in ds]).merge(
         fits, compat="override", join="exact"
     )  # same events and coordinates: nothing to compare
     merged["quality_flags"] = fit_quality(merged)

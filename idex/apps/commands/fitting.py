@@ -26,9 +26,12 @@ def fitted(
 ) -> xr.Dataset:
     """``ds.idex.fit(channels, merge=True, ...)``, in blocks of ``block`` events with a progress bar on a terminal.
 
-    The result is the one a single call gives (events are fitted independently of each other).
+    The result is the one a single call gives (events are fitted independently of each other). Only the fit outputs
+    of the blocks are joined: the waveforms stay as ``ds`` holds them (rows of sparse events packed, not built).
     """
     import xarray as xr
+
+    from idex.fit.events import with_fits
 
     n = ds.sizes.get("event", 0)
     if n <= block:
@@ -37,9 +40,9 @@ def fitted(
     with progress(length=n, label="fitting events") as bar:
         for start in range(0, n, block):
             part = ds.isel(event=slice(start, start + block))
-            parts.append(part.idex.fit(channels, merge=True, curves=curves, schema=schema))
+            parts.append(part.idex.fit(channels, curves=curves, schema=schema))
             bar.update(part.sizes["event"])
-    return xr.concat(
+    fits = xr.concat(
         parts,
         dim="event",
         data_vars="minimal",
@@ -48,3 +51,4 @@ def fitted(
         join="exact",
         combine_attrs="override",
     )
+    return with_fits(ds, fits)
