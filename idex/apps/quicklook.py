@@ -113,7 +113,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
                     color="tab:gray",
                     transform=ax.transAxes,
                 )
-            ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8)
+            ax.axvline(0.0, color="tab:blue", ls="--", lw=0.8, zorder=0)  # behind: a spike at t = 0 shows
             ax.grid(alpha=0.3)
         axes[len(channels) - 1, column].set_xlabel("time from trigger [µs]")
     epoch = np.datetime_as_string(row["epoch"].values, unit="ms")
