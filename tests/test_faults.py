@@ -100,6 +100,53 @@ def test_fault_ctrl_c_during_framing_raises_keyboard_interrupt():
     assert time.perf_counter() - start < 1.5
 
 
+def _renumbered_copies(copies: int) -> bytes:
+    """The bundled capture ``copies`` times, each copy's events renumbered (so none is a duplicate)."""
+    import packet_tools as pt
+
+    packets = pt.split(CAPTURE.read_bytes())
+    science = set(pt.science(packets))
+    out = bytearray()
+    for copy in range(copies):
+        for index, packet in enumerate(packets):
+            if index in science:
+                number = (pt.event_number(packet) + 16 * copy) & 0xFFFF
+                packet = pt.with_crc(packet[:20] + number.to_bytes(2, "big") + packet[22:])
+            out += packet
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, id="decode-ctrl-c"), pytest.param(signal.SIGTERM, id="decode-sigterm")]
+)
+def test_fault_signal_while_the_netcdf_file_is_written_ends_the_command_leaving_the_old_file(tmp_path, signum):
+    """Ctrl+C landing inside xarray's netCDF lock used to leave ``idex decode`` waiting on that lock forever."""
+    capture = tmp_path / "many.pkts"
+    capture.write_bytes(_renumbered_copies(40))  # 560 events: writing takes a while
+    out = tmp_path / "events.nc"
+    out.write_bytes(b"the previous output")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idex.apps.cli", "decode", str(capture), "-o", str(out), "--overwrite"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".events.part-*")) and process.poll() is None:
+            assert time.monotonic() < deadline, "the output was never started"
+            time.sleep(0.005)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    if process.returncode == 0:
+        pytest.skip("the write ended before the signal arrived")
+    assert process.returncode == 128 + signum and "Traceback" not in stderr, stderr
+    assert f"stopped by signal {signum}; no partial file left" in stderr
+    assert out.read_bytes() == b"the previous output" and sorted(tmp_path.iterdir()) == [out, capture]
+
+
 # --- 6. schema expressions and sizes bounded at validation -----------------------------------------
 
 HOSTILE_SCHEMAS = [
