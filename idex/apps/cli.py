@@ -47,8 +47,9 @@ def main(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     warnings.formatwarning = _one_line_warning
-    signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
-    signal.signal(signal.SIGINT, _terminate)  # Ctrl+C too (capture and the viewer set their own): see _terminate
+    for signum in (signal.SIGTERM, signal.SIGINT):  # end at once, removing half-written temporaries (_terminate)
+        previous = signal.signal(signum, _terminate)  # capture and the viewer set their own
+        click.get_current_context().call_on_close(lambda s=signum, p=previous: signal.signal(s, p))  # in process
     atexit.register(gc.freeze)  # runs last: the exit skips the garbage collector's walk over every object loaded
     _first_use_notice(click.get_current_context().invoked_subcommand)
 
