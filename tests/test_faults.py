@@ -301,6 +301,18 @@ def _never_written_netcdf(path: Path) -> None:
         handle.idex_schema = "science_2023_12"
 
 
+def _many_never_written_netcdf(path: Path) -> None:
+    """60 variables of 64 MB each, never written: each within the per-variable limit, 4 GB together."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as handle:
+        handle.createDimension("event", 14)
+        handle.createDimension("junk", 67_000_000 // (8 * 14))
+        for index in range(60):
+            handle.createVariable(f"junk{index}", "f8", ("event", "junk"))
+        handle.idex_schema = "science_2023_12"
+
+
 def _sparse_record_cdf(path: Path) -> None:
     from cdflib.cdfwrite import CDF
 
@@ -329,6 +341,7 @@ def _sparse_record_cdf(path: Path) -> None:
     [
         pytest.param(_never_written_netcdf, "declared.nc", "tof_high", id="netcdf-declares-3-GB-never-written"),
         pytest.param(_sparse_record_cdf, "sparse.cdf", "TOF_High", id="cdf-sparse-record-50000"),
+        pytest.param(_many_never_written_netcdf, "many.nc", "junk0", id="netcdf-60-variables-of-64-MB-never-written"),
     ],
 )
 def test_fault_file_declaring_gigabytes_is_refused_before_loading(tmp_path, build, name, variable):

@@ -88,10 +88,14 @@ def check_structure(path: PathLike) -> None:
     path : str or path
         A netCDF-3, netCDF-4/HDF5 or CDF file (other files are left to their readers).
 
+    Each variable is compared with what the file stores for it, and all of them together with the file's
+    size (many variables each within the limit, never written, add up as one large one would).
+
     Raises
     ------
     ProductError
-        Naming the file, the variable, its declared shape and size, and what the file stores.
+        Naming the file, the variable (the largest one for the total), its declared shape and size, and what
+        the file stores.
     """
     path = Path(os.fspath(path))
     with path.open("rb") as handle:
@@ -111,6 +115,14 @@ def check_structure(path: PathLike) -> None:
                 f"{path}: variable {name!r} declares {' x '.join(map(str, shape))} values ({declared / 1e9:.2f} GB) "
                 f"but the file stores {stored} bytes for it: not loaded (a crafted or damaged file)"
             )
+    total, size = sum(declared for *_, declared, _ in sizes), path.stat().st_size
+    if total > limits["always_allowed_bytes"] and total > limits["max_expansion"] * max(size, 1):
+        name, shape, largest, _ = max(sizes, key=lambda entry: entry[2])
+        raise ProductError(
+            f"{path}: its {len(sizes)} variables declare {total / 1e9:.2f} GB in all (the largest, {name!r}, "
+            f"{' x '.join(map(str, shape))} values: {largest / 1e9:.2f} GB) but the file has {size} bytes: "
+            "not loaded (a crafted or damaged file)"
+        )
 
 
 def _hdf5_sizes(path: Path) -> list[tuple[str, tuple, int, int]]:
