@@ -413,6 +413,69 @@ def test_fault_two_batches_share_a_folder_and_stale_claims_are_taken_over(tmp_pa
     assert again == {"c0.pkts": "skipped", "c1.pkts": "skipped", "c2.pkts": "done"}
 
 
+def _held_claim(out: Path, key: str) -> subprocess.Popen:
+    """A claim on ``key`` held by a live process (standing for another batch run's worker), returned."""
+    from idex.apps.batch_state import _claim_path, _started
+
+    holder = subprocess.Popen(["sleep", "60"])
+    path = _claim_path(out, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = {"host": socket.gethostname(), "pid": holder.pid, "started": _started(holder.pid)}
+    path.write_text(json.dumps(owner), encoding="utf-8")
+    return holder
+
+
+def test_fault_a_batch_finishes_what_a_run_killed_while_sharing_the_folder_held(tmp_path):
+    from idex.apps.batch import BatchOptions, run_batch
+
+    data, out = _captures(tmp_path / "data", 2), tmp_path / "out"
+    holder = _held_claim(out, "c1.pkts")
+
+    def kill_the_other_run(result) -> None:  # SIGKILL of the other run once this one has seen its claim
+        if Path(result.source).name == "c1.pkts":
+            holder.kill()
+            holder.wait()
+
+    try:
+        results = run_batch(data, out, BatchOptions(), jobs=1, progress=kill_the_other_run)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {Path(r.source).name: r.status for r in results} == {"c0.pkts": "done", "c1.pkts": "done"}
+    assert (out / "c1.pkts.nc").exists() and not list((out / ".idex-claims").iterdir())
+
+
+def test_fault_batch_summary_does_not_call_a_capture_another_run_holds_unchanged(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    data, out = _captures(tmp_path / "data", 2), tmp_path / "out"
+    holder = _held_claim(out, "c1.pkts")
+    try:
+        result = CliRunner().invoke(main, ["batch", str(data), "-o", str(out), "-j", "1"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    assert "2 captures: 1 done, 0 skipped (unchanged), 1 left to another batch run still processing them" in (
+        result.output
+    )
+
+
+def test_fault_batch_into_a_folder_it_cannot_write_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    blocker = tmp_path / "out"
+    blocker.mkdir()
+    (blocker / ".idex-claims").write_text("a file where the claims folder goes", encoding="utf-8")
+    result = CliRunner().invoke(main, ["batch", str(_captures(tmp_path / "data", 1)), "-o", str(blocker)])
+    assert result.exit_code == 1 and "cannot write in the output folder" in result.output, result.output
+    assert "Errno" not in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     "content",
     [
