@@ -433,8 +433,9 @@ def test_fault_a_batch_finishes_what_a_run_killed_while_sharing_the_folder_held(
 
     def kill_the_other_run(result) -> None:  # SIGKILL of the other run once this one has seen its claim
         if Path(result.source).name == "c1.pkts":
-            holder.kill()
-            holder.wait()
+            holder.kill()  # not reaped yet: a zombie's claim is stale too
+            while Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                time.sleep(0.01)
 
     try:
         results = run_batch(data, out, BatchOptions(), jobs=1, progress=kill_the_other_run)
