@@ -288,6 +288,41 @@ def test_fault_idex_fit_of_a_file_naming_etc_passwd_is_a_short_error(tmp_path, e
     assert not (tmp_path / "fitted.nc").exists()
 
 
+def _h5_reading_elsewhere(path: Path, kind: str, events: xr.Dataset) -> None:
+    """An idex event file plus an HDF5 object that reads another file: ``/etc/passwd`` as external storage,
+    another HDF5 file as a virtual dataset, or an external link to it."""
+    import h5py
+
+    events.to_netcdf(path)
+    other = path.with_name("other.h5")
+    with h5py.File(other, "w") as handle:
+        handle["data"] = np.arange(events.sizes["event"], dtype="i4") + 1000
+    with h5py.File(path, "a") as handle:
+        n = handle["event"].shape[0]
+        if kind == "external-storage":
+            handle.create_dataset("secret", shape=(n,), dtype="u1", external=[("/etc/passwd", 0, n)])
+        elif kind == "virtual-dataset":
+            layout = h5py.VirtualLayout(shape=(n,), dtype="i4")
+            layout[:] = h5py.VirtualSource(str(other), "data", shape=(n,))
+            handle.create_virtual_dataset("secret", layout)
+        else:
+            handle["secret"] = h5py.ExternalLink(str(other), "/")
+        if kind != "external-link":
+            handle["secret"].dims[0].attach_scale(handle["event"])
+
+
+@pytest.mark.parametrize("kind", ["external-storage", "virtual-dataset", "external-link"])
+def test_fault_hdf5_object_reading_another_file_is_refused(tmp_path, events_2023_12, kind):
+    """``idex table`` copied the first bytes of /etc/passwd into its CSV (external storage), or another
+    file's values (a virtual dataset); an external link could stand in for a whole group."""
+    _h5_reading_elsewhere(tmp_path / "hostile.nc", kind, events_2023_12)
+    result = run_idex(["table", str(tmp_path / "hostile.nc"), "-o", str(tmp_path / "out.csv")], seconds=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "'secret' reads from another file" in result.stderr and "hostile.nc" in result.stderr
+    assert "passwd" not in result.stderr and "other.h5" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
 # --- 4, 5. declared sizes are checked against the file before anything is loaded ----------------------
 
 

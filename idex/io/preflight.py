@@ -2,7 +2,9 @@
 
 A file of a few kB can declare a variable of gigabytes that it never stores: an HDF5 dataset never
 written reads back as fill values, and CDF records past the last one written (sparse records) are
-padded by the reader. Loading either would allocate the declared size. Each reader therefore calls
+padded by the reader. Loading either would allocate the declared size. An HDF5 file can also make its
+reader read other files (external storage, virtual datasets, external links: any path, ``/etc/passwd``
+included), which a data file may never do. Each reader therefore calls
 :func:`check_structure` first: it reads only the metadata (dimensions, record counts, declared and
 stored sizes) and refuses, naming the file and the variable, any variable that declares far more
 than the file stores for it. The limits are in ``defs/file_limits.yaml``.
@@ -129,17 +131,32 @@ def _hdf5_sizes(path: Path) -> list[tuple[str, tuple, int, int]]:
     import h5py
 
     sizes: list[tuple[str, tuple, int, int]] = []
+    elsewhere: list[tuple[str, str]] = []  # (name, how): what the file would read from other files
+
+    def link(name: str, info: Any) -> None:
+        if isinstance(info, h5py.ExternalLink):
+            elsewhere.append((name, "an external link"))
 
     def visit(name: str, item: Any) -> None:
         if isinstance(item, h5py.Dataset):
+            if item.external or item.is_virtual:
+                elsewhere.append((name, "external storage" if item.external else "a virtual dataset"))
             declared = int(np.prod(item.shape, dtype=np.float64) * item.dtype.itemsize)
             sizes.append((name, item.shape, declared, int(item.id.get_storage_size())))
 
     try:
         with h5py.File(path, "r") as handle:
-            handle.visititems(visit)
+            handle.visititems_links(link)
+            if not elsewhere:  # external links are not followed
+                handle.visititems(visit)
     except (OSError, ValueError) as error:
         raise ProductError(f"{path}: not a readable HDF5/netCDF-4 file ({type(error).__name__})") from None
+    if elsewhere:  # a data file never names a path that idex would read
+        name, how = elsewhere[0]
+        raise ProductError(
+            f"{path}: {name!r} reads from another file ({how}; {len(elsewhere)} such object(s)): not loaded "
+            "(a data file may not make idex read other files)"
+        )
     return sizes
 
 
