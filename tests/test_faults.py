@@ -777,6 +777,36 @@ def test_fault_single_fragment_events_cost_their_words_not_a_record(tmp_path):
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size + _PER_EVENT_BYTES * n_events
 
 
+_TABLE = """
+import sys, tracemalloc, warnings
+import idex
+from idex.apps.table import combine
+warnings.simplefilter("ignore")
+combine([idex.testing.sample_capture()])  # imports, kernels: not counted
+tracemalloc.start()
+combine([sys.argv[1]])  # idex table x.nc
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_fault_table_of_a_product_of_single_fragment_events_never_loads_their_waveforms(tmp_path):
+    telemetry = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    telemetry.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high, words=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idex.open_raw(telemetry, group="events").idex.to_netcdf(tmp_path / "fragments.nc")
+    result = subprocess.run(
+        [sys.executable, "-c", _TABLE, str(tmp_path / "fragments.nc")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    n_events = telemetry.stat().st_size // 52  # their fill-value waveforms loaded would be 16 kB each and channel
+    assert int(result.stdout.strip()) <= 20 * telemetry.stat().st_size + _PER_EVENT_BYTES * n_events
+
+
 def test_fault_single_fragment_events_read_as_their_one_word(tmp_path):
     schema = idex.load_schema("science_2023_12")
     channel = schema.channels["tof_high"]
