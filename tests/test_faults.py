@@ -499,6 +499,18 @@ def test_fault_batch_summary_does_not_call_a_capture_another_run_holds_unchanged
     )
 
 
+def test_fault_cleaning_a_killed_runs_temporaries_spares_those_of_an_input_sharing_the_name(tmp_path):
+    """``run.pkts`` and ``run.pkts.dat`` are two captures: taking the claim of the first used to remove what
+    another worker was writing for the second."""
+    from idex.apps.batch_state import remove_stale_temporaries
+
+    left, busy = tmp_path / ".run.pkts.part-a1b2.nc", tmp_path / ".run.pkts.dat.part-c3d4.nc"
+    left.write_bytes(b"half")
+    busy.write_bytes(b"being written")
+    assert remove_stale_temporaries(tmp_path / "run.pkts") == 1
+    assert not left.exists() and busy.exists()
+
+
 def test_fault_batch_into_a_folder_it_cannot_write_is_a_one_line_error(tmp_path):
     from click.testing import CliRunner
 

@@ -175,7 +175,7 @@ def done_entry(output: Path, key: str) -> dict[str, Any] | None:
 
 def remove_stale_temporaries(stem: Path) -> int:
     """Remove half-written files of the outputs named ``stem.*`` (call while holding their claim)."""
-    stale = [*stem.parent.glob(f".{stem.name}*.part-*"), *stem.parent.glob(f"{stem.name}_quicklook/.*.part-*")]
+    stale = [*stem.parent.glob(f".{stem.name}.part-*"), *stem.parent.glob(f"{stem.name}_quicklook/.*.part-*")]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:
