@@ -652,6 +652,18 @@ def test_fault_capture_into_a_folder_it_cannot_create_is_a_one_line_error():
     assert "Traceback" not in result.output
 
 
+def test_fault_capture_into_a_dangling_symlink_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    link = tmp_path / "captures"
+    link.symlink_to(tmp_path / "missing" / "folder")
+    result = CliRunner().invoke(main, ["capture", "--port", "1", "-o", str(link)])
+    assert result.exit_code == 1 and "a symbolic link to a missing folder" in result.output, result.output
+    assert "File exists" not in result.output and link.is_symlink() and not (tmp_path / "missing").exists()
+
+
 def test_fault_dangling_symlink_output_is_not_replaced_without_overwrite(tmp_path):
     from click.testing import CliRunner
 
