@@ -652,6 +652,21 @@ def test_fault_capture_into_a_folder_it_cannot_create_is_a_one_line_error():
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["decode", "fit"])
+def test_fault_unknown_output_format_is_refused_before_any_work(tmp_path, command):
+    """The extension used to be judged only when writing, after the whole decode or fit."""
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    unreadable = tmp_path / "notes.txt"  # reading it would fail: the refusal must come first
+    unreadable.write_text("not telemetry", encoding="utf-8")
+    result = CliRunner().invoke(main, [command, str(unreadable), "-o", str(tmp_path / "fitted.ncc")])
+    assert result.exit_code == 2 and "unknown output format '.ncc'" in result.output, result.output
+    assert "not telemetry" not in result.output and "text file" not in result.output  # the input was not read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_fault_capture_into_a_dangling_symlink_says_so(tmp_path):
     from click.testing import CliRunner
 
