@@ -100,6 +100,53 @@ def test_fault_ctrl_c_during_framing_raises_keyboard_interrupt():
     assert time.perf_counter() - start < 1.5
 
 
+def _renumbered_copies(copies: int) -> bytes:
+    """The bundled capture ``copies`` times, each copy's events renumbered (so none is a duplicate)."""
+    import packet_tools as pt
+
+    packets = pt.split(CAPTURE.read_bytes())
+    science = set(pt.science(packets))
+    out = bytearray()
+    for copy in range(copies):
+        for index, packet in enumerate(packets):
+            if index in science:
+                number = (pt.event_number(packet) + 16 * copy) & 0xFFFF
+                packet = pt.with_crc(packet[:20] + number.to_bytes(2, "big") + packet[22:])
+            out += packet
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, id="decode-ctrl-c"), pytest.param(signal.SIGTERM, id="decode-sigterm")]
+)
+def test_fault_signal_while_the_netcdf_file_is_written_ends_the_command_leaving_the_old_file(tmp_path, signum):
+    """Ctrl+C landing inside xarray's netCDF lock used to leave ``idex decode`` waiting on that lock forever."""
+    capture = tmp_path / "many.pkts"
+    capture.write_bytes(_renumbered_copies(40))  # 560 events: writing takes a while
+    out = tmp_path / "events.nc"
+    out.write_bytes(b"the previous output")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idex.apps.cli", "decode", str(capture), "-o", str(out), "--overwrite"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".events.part-*")) and process.poll() is None:
+            assert time.monotonic() < deadline, "the output was never started"
+            time.sleep(0.005)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    if process.returncode == 0:
+        pytest.skip("the write ended before the signal arrived")
+    assert process.returncode == 128 + signum and "Traceback" not in stderr, stderr
+    assert f"stopped by signal {signum}; no partial file left" in stderr
+    assert out.read_bytes() == b"the previous output" and sorted(tmp_path.iterdir()) == [out, capture]
+
+
 # --- 6. schema expressions and sizes bounded at validation -----------------------------------------
 
 HOSTILE_SCHEMAS = [
@@ -241,6 +288,41 @@ def test_fault_idex_fit_of_a_file_naming_etc_passwd_is_a_short_error(tmp_path, e
     assert not (tmp_path / "fitted.nc").exists()
 
 
+def _h5_reading_elsewhere(path: Path, kind: str, events: xr.Dataset) -> None:
+    """An idex event file plus an HDF5 object that reads another file: ``/etc/passwd`` as external storage,
+    another HDF5 file as a virtual dataset, or an external link to it."""
+    import h5py
+
+    events.to_netcdf(path)
+    other = path.with_name("other.h5")
+    with h5py.File(other, "w") as handle:
+        handle["data"] = np.arange(events.sizes["event"], dtype="i4") + 1000
+    with h5py.File(path, "a") as handle:
+        n = handle["event"].shape[0]
+        if kind == "external-storage":
+            handle.create_dataset("secret", shape=(n,), dtype="u1", external=[("/etc/passwd", 0, n)])
+        elif kind == "virtual-dataset":
+            layout = h5py.VirtualLayout(shape=(n,), dtype="i4")
+            layout[:] = h5py.VirtualSource(str(other), "data", shape=(n,))
+            handle.create_virtual_dataset("secret", layout)
+        else:
+            handle["secret"] = h5py.ExternalLink(str(other), "/")
+        if kind != "external-link":
+            handle["secret"].dims[0].attach_scale(handle["event"])
+
+
+@pytest.mark.parametrize("kind", ["external-storage", "virtual-dataset", "external-link"])
+def test_fault_hdf5_object_reading_another_file_is_refused(tmp_path, events_2023_12, kind):
+    """``idex table`` copied the first bytes of /etc/passwd into its CSV (external storage), or another
+    file's values (a virtual dataset); an external link could stand in for a whole group."""
+    _h5_reading_elsewhere(tmp_path / "hostile.nc", kind, events_2023_12)
+    result = run_idex(["table", str(tmp_path / "hostile.nc"), "-o", str(tmp_path / "out.csv")], seconds=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "'secret' reads from another file" in result.stderr and "hostile.nc" in result.stderr
+    assert "passwd" not in result.stderr and "other.h5" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
 # --- 4, 5. declared sizes are checked against the file before anything is loaded ----------------------
 
 
@@ -251,6 +333,18 @@ def _never_written_netcdf(path: Path) -> None:
         handle.createDimension("event", 20_000)
         handle.createDimension("tof_high_sample", 20_000)
         handle.createVariable("tof_high", "f8", ("event", "tof_high_sample"))
+        handle.idex_schema = "science_2023_12"
+
+
+def _many_never_written_netcdf(path: Path) -> None:
+    """60 variables of 64 MB each, never written: each within the per-variable limit, 4 GB together."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as handle:
+        handle.createDimension("event", 14)
+        handle.createDimension("junk", 67_000_000 // (8 * 14))
+        for index in range(60):
+            handle.createVariable(f"junk{index}", "f8", ("event", "junk"))
         handle.idex_schema = "science_2023_12"
 
 
@@ -282,6 +376,7 @@ def _sparse_record_cdf(path: Path) -> None:
     [
         pytest.param(_never_written_netcdf, "declared.nc", "tof_high", id="netcdf-declares-3-GB-never-written"),
         pytest.param(_sparse_record_cdf, "sparse.cdf", "TOF_High", id="cdf-sparse-record-50000"),
+        pytest.param(_many_never_written_netcdf, "many.nc", "junk0", id="netcdf-60-variables-of-64-MB-never-written"),
     ],
 )
 def test_fault_file_declaring_gigabytes_is_refused_before_loading(tmp_path, build, name, variable):
@@ -351,6 +446,82 @@ def test_fault_two_batches_share_a_folder_and_stale_claims_are_taken_over(tmp_pa
     assert not list(out.glob(".*.part-*"))
     again = {Path(r.source).name: r.status for r in run_batch(data, out, BatchOptions(), jobs=1)}
     assert again == {"c0.pkts": "skipped", "c1.pkts": "skipped", "c2.pkts": "done"}
+
+
+def _held_claim(out: Path, key: str) -> subprocess.Popen:
+    """A claim on ``key`` held by a live process (standing for another batch run's worker), returned."""
+    from idex.apps.batch_state import _claim_path, _started
+
+    holder = subprocess.Popen(["sleep", "60"])
+    path = _claim_path(out, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = {"host": socket.gethostname(), "pid": holder.pid, "started": _started(holder.pid)}
+    path.write_text(json.dumps(owner), encoding="utf-8")
+    return holder
+
+
+def test_fault_a_batch_finishes_what_a_run_killed_while_sharing_the_folder_held(tmp_path):
+    from idex.apps.batch import BatchOptions, run_batch
+
+    data, out = _captures(tmp_path / "data", 2), tmp_path / "out"
+    holder = _held_claim(out, "c1.pkts")
+
+    def kill_the_other_run(result) -> None:  # SIGKILL of the other run once this one has seen its claim
+        if Path(result.source).name == "c1.pkts":
+            holder.kill()  # not reaped yet: a zombie's claim is stale too
+            while Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                time.sleep(0.01)
+
+    try:
+        results = run_batch(data, out, BatchOptions(), jobs=1, progress=kill_the_other_run)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {Path(r.source).name: r.status for r in results} == {"c0.pkts": "done", "c1.pkts": "done"}
+    assert (out / "c1.pkts.nc").exists() and not list((out / ".idex-claims").iterdir())
+
+
+def test_fault_batch_summary_does_not_call_a_capture_another_run_holds_unchanged(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    data, out = _captures(tmp_path / "data", 2), tmp_path / "out"
+    holder = _held_claim(out, "c1.pkts")
+    try:
+        result = CliRunner().invoke(main, ["batch", str(data), "-o", str(out), "-j", "1"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    assert "2 captures: 1 done, 0 skipped (unchanged), 1 left to another batch run still processing them" in (
+        result.output
+    )
+
+
+def test_fault_cleaning_a_killed_runs_temporaries_spares_those_of_an_input_sharing_the_name(tmp_path):
+    """``run.pkts`` and ``run.pkts.dat`` are two captures: taking the claim of the first used to remove what
+    another worker was writing for the second."""
+    from idex.apps.batch_state import remove_stale_temporaries
+
+    left, busy = tmp_path / ".run.pkts.part-a1b2.nc", tmp_path / ".run.pkts.dat.part-c3d4.nc"
+    left.write_bytes(b"half")
+    busy.write_bytes(b"being written")
+    assert remove_stale_temporaries(tmp_path / "run.pkts") == 1
+    assert not left.exists() and busy.exists()
+
+
+def test_fault_batch_into_a_folder_it_cannot_write_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    blocker = tmp_path / "out"
+    blocker.mkdir()
+    (blocker / ".idex-claims").write_text("a file where the claims folder goes", encoding="utf-8")
+    result = CliRunner().invoke(main, ["batch", str(_captures(tmp_path / "data", 1)), "-o", str(blocker)])
+    assert result.exit_code == 1 and "cannot write in the output folder" in result.output, result.output
+    assert "Errno" not in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -479,6 +650,33 @@ def test_fault_capture_into_a_folder_it_cannot_create_is_a_one_line_error():
     result = CliRunner().invoke(main, ["capture", "--port", "1", "-o", "/proc/idex-cannot-be-here"])
     assert result.exit_code == 1 and "cannot create the capture folder" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["decode", "fit"])
+def test_fault_unknown_output_format_is_refused_before_any_work(tmp_path, command):
+    """The extension used to be judged only when writing, after the whole decode or fit."""
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    unreadable = tmp_path / "notes.txt"  # reading it would fail: the refusal must come first
+    unreadable.write_text("not telemetry", encoding="utf-8")
+    result = CliRunner().invoke(main, [command, str(unreadable), "-o", str(tmp_path / "fitted.ncc")])
+    assert result.exit_code == 2 and "unknown output format '.ncc'" in result.output, result.output
+    assert "not telemetry" not in result.output and "text file" not in result.output  # the input was not read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_fault_capture_into_a_dangling_symlink_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from idex.apps.cli import main
+
+    link = tmp_path / "captures"
+    link.symlink_to(tmp_path / "missing" / "folder")
+    result = CliRunner().invoke(main, ["capture", "--port", "1", "-o", str(link)])
+    assert result.exit_code == 1 and "a symbolic link to a missing folder" in result.output, result.output
+    assert "File exists" not in result.output and link.is_symlink() and not (tmp_path / "missing").exists()
 
 
 def test_fault_dangling_symlink_output_is_not_replaced_without_overwrite(tmp_path):
@@ -616,6 +814,36 @@ def test_fault_single_fragment_events_cost_their_words_not_a_record(tmp_path):
     )
     # a full tof_high row per event would be 16 kB each (41 MB here); the ceiling is 13.2 MB
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size + _PER_EVENT_BYTES * n_events
+
+
+_TABLE = """
+import sys, tracemalloc, warnings
+import idex
+from idex.apps.table import combine
+warnings.simplefilter("ignore")
+combine([idex.testing.sample_capture()])  # imports, kernels: not counted
+tracemalloc.start()
+combine([sys.argv[1]])  # idex table x.nc
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_fault_table_of_a_product_of_single_fragment_events_never_loads_their_waveforms(tmp_path):
+    telemetry = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    telemetry.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high, words=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idex.open_raw(telemetry, group="events").idex.to_netcdf(tmp_path / "fragments.nc")
+    result = subprocess.run(
+        [sys.executable, "-c", _TABLE, str(tmp_path / "fragments.nc")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    n_events = telemetry.stat().st_size // 52  # their fill-value waveforms loaded would be 16 kB each and channel
+    assert int(result.stdout.strip()) <= 20 * telemetry.stat().st_size + _PER_EVENT_BYTES * n_events
 
 
 def test_fault_single_fragment_events_read_as_their_one_word(tmp_path):

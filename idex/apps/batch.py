@@ -25,6 +25,7 @@ from typing import Any
 
 from idex._typing import PathLike
 from idex.apps.batch_state import (
+    CLAIMS,
     claim,
     die_with_parent,
     done_entry,
@@ -32,11 +33,15 @@ from idex.apps.batch_state import (
     record_done,
     remove_stale_temporaries,
 )
+from idex.exceptions import ExportError
 from idex.extras import require
 
 __all__ = ["BatchOptions", "FileResult", "find_captures", "process_capture", "run_batch"]
 
 log = logging.getLogger(__name__)
+
+HELD_ELSEWHERE = "being processed by another batch run"
+"""The message of a capture skipped because another run's live process held its claim."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ def _run_one(
     start = time.perf_counter()
     with claim(Path(output), key) as mine:
         if not mine:
-            return FileResult(source, "skipped", message="being processed by another batch run")
+            return FileResult(source, "skipped", message=HELD_ELSEWHERE)
         if _is_done(done_entry(Path(output), key), Path(source), wanted):
             return FileResult(source, "skipped", message="done by another batch run")
         remove_stale_temporaries(Path(output_stem))
@@ -181,7 +186,10 @@ def run_batch(
     list of FileResult
     """
     root, output = Path(root), Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        (output / CLAIMS).mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # read-only, permissions, a file in the way: said as such, naming the folder
+        raise ExportError(f"cannot write in the output folder {output}: {error.strerror or error}") from None
     manifest = load_manifest(output)
     wanted = json.loads(json.dumps(asdict(options)))  # as the manifest stores it (tuples become lists)
     results: list[FileResult] = []
@@ -201,7 +209,17 @@ def run_batch(
         results.append(result)
         if progress:
             progress(result)
-    return results
+    return _second_look(results, tasks)
+
+
+def _second_look(results: list[FileResult], tasks: list[tuple]) -> list[FileResult]:
+    """Try once more, at the end, the captures another run held: it may have finished them (they are then
+    skipped as done) or died meanwhile (its claim is stale and taken over here), so a batch killed while
+    sharing a folder leaves nothing undone by the one that survives it."""
+    by_source = {task[1]: task for task in tasks}
+    return [
+        _run_one(*by_source[r.source]) if r.message == HELD_ELSEWHERE and r.source in by_source else r for r in results
+    ]
 
 
 def _execute(tasks: list[tuple], *, jobs: int | None, scheduler: str | None) -> Iterable[FileResult]:

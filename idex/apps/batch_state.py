@@ -73,7 +73,15 @@ def _alive(owner: dict[str, Any]) -> bool:
         return False
     except (PermissionError, KeyError, ValueError, TypeError):
         return True
-    return owner.get("started", "") in ("", _started(pid))
+    return owner.get("started", "") in ("", _started(pid)) and not _ended(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended but is not yet reaped by its parent (a zombie: its claim is stale)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 @contextlib.contextmanager
@@ -167,7 +175,7 @@ def done_entry(output: Path, key: str) -> dict[str, Any] | None:
 
 def remove_stale_temporaries(stem: Path) -> int:
     """Remove half-written files of the outputs named ``stem.*`` (call while holding their claim)."""
-    stale = [*stem.parent.glob(f".{stem.name}*.part-*"), *stem.parent.glob(f"{stem.name}_quicklook/.*.part-*")]
+    stale = [*stem.parent.glob(f".{stem.name}.part-*"), *stem.parent.glob(f"{stem.name}_quicklook/.*.part-*")]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:

@@ -129,7 +129,8 @@ class CaptureWriter:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ExportError(f"cannot create the capture folder {self.folder}: {error.strerror or error}") from None
+            why = "a symbolic link to a missing folder" if self.folder.is_symlink() else error.strerror or error
+            raise ExportError(f"cannot create the capture folder {self.folder}: {why}") from None
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise ExportError(f"cannot write in the capture folder {self.folder}: read-only or permission denied")
         self.events = events

@@ -47,7 +47,9 @@ def main(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     warnings.formatwarning = _one_line_warning
-    signal.signal(signal.SIGTERM, _terminate)  # ends at once, removing half-written temporary files
+    for signum in (signal.SIGTERM, signal.SIGINT):  # end at once, removing half-written temporaries (_terminate)
+        previous = signal.signal(signum, _terminate)  # capture and the viewer set their own
+        click.get_current_context().call_on_close(lambda s=signum, p=previous: signal.signal(s, p))  # in process
     atexit.register(gc.freeze)  # runs last: the exit skips the garbage collector's walk over every object loaded
     _first_use_notice(click.get_current_context().invoked_subcommand)
 
@@ -103,8 +105,11 @@ def warmup() -> None:
 def _terminate(signum: int, frame: object) -> None:
     """Stop at once, removing the temporary files being written (the previous outputs stay untouched).
 
-    Raising an exception here instead (as Ctrl+C does) can land inside a library's locked region and
-    deadlock its cleanup (seen with xarray's netCDF lock), so the process ends directly.
+    Raising an exception here instead (as Ctrl+C does by default) can land inside a library's locked
+    region and deadlock its cleanup: ``KeyboardInterrupt`` while xarray writes a netCDF file left
+    ``idex decode`` waiting forever on xarray's lock. So on the command line both Ctrl+C and SIGTERM end
+    the process directly (exit status 128 + the signal number); in a Python session Ctrl+C still raises
+    ``KeyboardInterrupt``. Batch workers end with their parent (:func:`idex.apps.batch_state.die_with_parent`).
     """
     from idex.atomic import remove_temporaries
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from idex._typing import PathLike
 from idex.io.products import unique_events
-from idex.opening import open as open_any
+from idex.opening import open_scalars
 
 __all__ = ["combine", "without_duplicates"]
 
@@ -37,9 +37,7 @@ def combine(paths: Iterable[PathLike], *, keep_duplicates: bool = False) -> pd.D
     """
     frames = []
     for path in map(Path, paths):
-        ds = open_any(path)
-        scalars = [name for name, v in {**ds.coords, **ds.data_vars}.items() if v.dims == ("event",)]
-        frame = ds[scalars].reset_coords().to_dataframe().reset_index()
+        frame = open_scalars(path).reset_coords().to_dataframe().reset_index()
         frame.insert(0, "source_file", str(path))
         frames.append(frame)
     if not frames:

@@ -2,7 +2,9 @@
 
 A file of a few kB can declare a variable of gigabytes that it never stores: an HDF5 dataset never
 written reads back as fill values, and CDF records past the last one written (sparse records) are
-padded by the reader. Loading either would allocate the declared size. Each reader therefore calls
+padded by the reader. Loading either would allocate the declared size. An HDF5 file can also make its
+reader read other files (external storage, virtual datasets, external links: any path, ``/etc/passwd``
+included), which a data file may never do. Each reader therefore calls
 :func:`check_structure` first: it reads only the metadata (dimensions, record counts, declared and
 stored sizes) and refuses, naming the file and the variable, any variable that declares far more
 than the file stores for it. The limits are in ``defs/file_limits.yaml``.
@@ -88,10 +90,14 @@ def check_structure(path: PathLike) -> None:
     path : str or path
         A netCDF-3, netCDF-4/HDF5 or CDF file (other files are left to their readers).
 
+    Each variable is compared with what the file stores for it, and all of them together with the file's
+    size (many variables each within the limit, never written, add up as one large one would).
+
     Raises
     ------
     ProductError
-        Naming the file, the variable, its declared shape and size, and what the file stores.
+        Naming the file, the variable (the largest one for the total), its declared shape and size, and what
+        the file stores.
     """
     path = Path(os.fspath(path))
     with path.open("rb") as handle:
@@ -111,23 +117,46 @@ def check_structure(path: PathLike) -> None:
                 f"{path}: variable {name!r} declares {' x '.join(map(str, shape))} values ({declared / 1e9:.2f} GB) "
                 f"but the file stores {stored} bytes for it: not loaded (a crafted or damaged file)"
             )
+    total, size = sum(declared for *_, declared, _ in sizes), path.stat().st_size
+    if total > limits["always_allowed_bytes"] and total > limits["max_expansion"] * max(size, 1):
+        name, shape, largest, _ = max(sizes, key=lambda entry: entry[2])
+        raise ProductError(
+            f"{path}: its {len(sizes)} variables declare {total / 1e9:.2f} GB in all (the largest, {name!r}, "
+            f"{' x '.join(map(str, shape))} values: {largest / 1e9:.2f} GB) but the file has {size} bytes: "
+            "not loaded (a crafted or damaged file)"
+        )
 
 
 def _hdf5_sizes(path: Path) -> list[tuple[str, tuple, int, int]]:
     import h5py
 
     sizes: list[tuple[str, tuple, int, int]] = []
+    elsewhere: list[tuple[str, str]] = []  # (name, how): what the file would read from other files
+
+    def link(name: str, info: Any) -> None:
+        if isinstance(info, h5py.ExternalLink):
+            elsewhere.append((name, "an external link"))
 
     def visit(name: str, item: Any) -> None:
         if isinstance(item, h5py.Dataset):
+            if item.external or item.is_virtual:
+                elsewhere.append((name, "external storage" if item.external else "a virtual dataset"))
             declared = int(np.prod(item.shape, dtype=np.float64) * item.dtype.itemsize)
             sizes.append((name, item.shape, declared, int(item.id.get_storage_size())))
 
     try:
         with h5py.File(path, "r") as handle:
-            handle.visititems(visit)
+            handle.visititems_links(link)
+            if not elsewhere:  # external links are not followed
+                handle.visititems(visit)
     except (OSError, ValueError) as error:
         raise ProductError(f"{path}: not a readable HDF5/netCDF-4 file ({type(error).__name__})") from None
+    if elsewhere:  # a data file never names a path that idex would read
+        name, how = elsewhere[0]
+        raise ProductError(
+            f"{path}: {name!r} reads from another file ({how}; {len(elsewhere)} such object(s)): not loaded "
+            "(a data file may not make idex read other files)"
+        )
     return sizes
 
 

@@ -91,6 +91,17 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
         raise click.ClickException(f"{', '.join(existing)} exists; pass --overwrite to replace it")
 
 
+def refuse_unknown_format(output: Path) -> None:
+    """Stop before any work if ``output``'s extension names no format idex writes (it used to be found out
+    only when writing, after a whole decode or fit)."""
+    from idex.io import FORMATS
+
+    if output.suffix.lower() not in FORMATS:
+        raise click.BadParameter(
+            f"unknown output format {output.suffix!r} for {output}; choose one of {sorted(FORMATS)}", param_hint="-o"
+        )
+
+
 class _Quiet:
     """A progress bar that draws nothing: the items, and ``update`` that does nothing."""
 

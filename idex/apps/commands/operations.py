@@ -52,7 +52,7 @@ def batch(
       idex batch Data/ -o products/ --fit --format nc,csv
       idex batch Data/ -o products/ --scheduler tcp://10.0.0.5:8786
     """
-    from idex.apps.batch import BatchOptions, find_captures, run_batch
+    from idex.apps.batch import HELD_ELSEWHERE, BatchOptions, find_captures, run_batch
 
     options = BatchOptions(
         tuple(f.strip() for f in formats.split(",")),
@@ -70,9 +70,11 @@ def batch(
     for result in failed:
         click.echo(f"failed: {result.source}: {result.message}", err=True)
     counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    held = sum(r.message == HELD_ELSEWHERE for r in results)  # not unchanged: another live run is on them
     click.echo(
-        f"{len(results)} captures: {counts['done']} done, {counts['skipped']} skipped (unchanged), "
-        f"{counts['failed']} failed"
+        f"{len(results)} captures: {counts['done']} done, {counts['skipped'] - held} skipped (unchanged), "
+        + (f"{held} left to another batch run still processing them, " if held else "")
+        + f"{counts['failed']} failed"
     )
     if failed:
         sys.exit(1)

@@ -17,7 +17,14 @@ from idex.apps.commands.common import (
     user_errors,
 )
 from idex.apps.commands.fitting import fitted as fitted_events
-from idex.apps.commands.grammar import INTEGERS, OVERWRITE_HELP, expand_inputs, progress, refuse_existing
+from idex.apps.commands.grammar import (
+    INTEGERS,
+    OVERWRITE_HELP,
+    expand_inputs,
+    progress,
+    refuse_existing,
+    refuse_unknown_format,
+)
 
 if TYPE_CHECKING:  # xarray is imported by the commands' bodies: `idex --help` stays light
     import xarray as xr
@@ -67,6 +74,7 @@ def decode(
 
     output = output or capture.with_suffix(".nc")
     refuse_existing([output], overwrite)  # before decoding
+    refuse_unknown_format(output)
     tree = decode_tree(capture, schema=schema, strict=strict)
     events = tree["events"].to_dataset()
     if kernels:
@@ -196,6 +204,7 @@ def fit(
     from idex.io import to_file
 
     refuse_existing([output], overwrite)  # before fitting
+    refuse_unknown_format(output)
     if profile is not None and output.suffix.lower() != ".cdf":
         raise click.BadParameter(f"a profile is a CDF layout; {output.name} is not a .cdf", param_hint="--profile")
     ds = open_events(source)
