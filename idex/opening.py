@@ -31,8 +31,9 @@ from idex._typing import PathLike
 from idex.exceptions import IdexWarning, ProductError
 from idex.extras import require
 from idex.io.preflight import check_structure
-from idex.model.dataset import with_trigger_clocks
+from idex.model.dataset import waveform_channels, with_trigger_clocks
 from idex.model.versions import combine_versions
+from idex.model.waveform_rows import read_rows
 
 __all__ = ["CAPTURE_SUFFIXES", "kind_of", "open", "open_products", "open_scalars", "require_packets"]
 
@@ -141,12 +142,28 @@ def _open_netcdf(path: Path, *, scalars_only: bool = False) -> xr.Dataset:
         ds = node.to_dataset()
         if scalars_only and "event" in ds.dims:
             ds = ds[[name for name, v in ds.variables.items() if v.dims == ("event",)]]
-        ds = ds.load()
+        waveforms = {name: _stored_waveform(ds.variables[name]) for name in waveform_channels(ds)}
+        loaded = ds.drop_vars(waveforms).load()
+        ds = xr.Dataset(  # the file's order of variables
+            {name: waveforms[str(name)] if name in waveforms else loaded.variables[name] for name in ds.data_vars},
+            coords=loaded.coords,
+            attrs=loaded.attrs,
+        )
+        ds.encoding = loaded.encoding
     if "event" not in ds.dims and ds.attrs.get("idex_product") == "rates":  # rates and maps (io.rate_products)
         return ds
     if "event" not in ds.dims:
         raise ProductError(f"{path}: a netCDF/HDF5 file without an 'event' dimension: not an idex event file")
     return with_trigger_clocks(ds)
+
+
+def _stored_waveform(variable: xr.Variable) -> xr.Variable:
+    """A waveform of the file read as decoding holds it (rows of fill values not built, :func:`read_rows`)."""
+    fill = variable.attrs.get("fill_value_used")
+    if fill is None or variable.dtype.kind not in "iu":  # not idex's integer samples: read as stored
+        return variable.load()
+    rows = read_rows(variable, int(fill))
+    return xr.Variable(variable.dims, rows.data(), variable.attrs, encoding=variable.encoding)
 
 
 def _open_cdf(path: Path) -> xr.Dataset:

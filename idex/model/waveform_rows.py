@@ -26,9 +26,10 @@ from xarray.core import indexing
 
 from idex.threads import blocks
 
-__all__ = ["RowStore", "WaveformRows", "rows_to_store", "stacked_rows"]
+__all__ = ["RowStore", "WaveformRows", "read_rows", "rows_to_store", "stacked_rows"]
 
 _BLOCK_BYTES = 1 << 18  # rows kept packed are read this many bytes of samples at a time
+_READ_BYTES = 1 << 22  # a stored variable is read this many bytes of rows at a time (an HDF5 chunk as idex writes)
 
 
 class RowStore(Protocol):
@@ -68,6 +69,50 @@ def rows_to_store(present: np.ndarray) -> np.ndarray:
     if 2 * np.count_nonzero(present) >= present.size:
         return np.arange(present.size)
     return np.flatnonzero(present)
+
+
+def read_rows(variable: xr.Variable, fill_value: int) -> WaveformRows:
+    """A waveform variable of a file (lazily opened) read in blocks of rows, keeping the rows that hold data the
+    way decoding does (:func:`rows_to_store`): a product of waveform-less events costs its events, not their rows.
+
+    Blocks are ``_READ_BYTES`` of rows. When the first block holds data in most rows (a normal product) the
+    variable is read into one array, as ``.values`` would; otherwise only blocks' rows holding data are kept, and
+    the variable is built whole at the end only if most rows turned out to hold data after all.
+
+    Parameters
+    ----------
+    variable : xarray.Variable
+        ``(event, sample)`` integer samples, read when indexed (a variable of a lazily opened file).
+    fill_value : int
+        The value of every sample of a row without data.
+
+    Returns
+    -------
+    WaveformRows
+    """
+    n, m = variable.shape
+    step = max(1, _READ_BYTES // max(1, m * variable.dtype.itemsize))
+    dense: np.ndarray | None = None
+    rows, kept = [], []
+    for start in range(0, n, step):
+        block = np.asarray(variable[start : start + step].values)
+        present = (block != fill_value).any(axis=1)
+        if start == 0 and 2 * np.count_nonzero(present) >= present.size:
+            dense = np.empty((n, m), variable.dtype)
+        if dense is not None:
+            dense[start : start + block.shape[0]] = block
+        else:
+            rows.append(start + np.flatnonzero(present))
+            kept.append(block[present])
+    if dense is not None:
+        return WaveformRows.dense(dense, fill_value)
+    stored_rows = np.concatenate([np.zeros(0, np.int64), *rows])
+    samples = np.concatenate([np.zeros((0, m), variable.dtype), *kept])
+    if 2 * stored_rows.size < max(n, 1):
+        return WaveformRows(stored_rows, samples, n, fill_value)
+    dense = np.full((n, m), fill_value, variable.dtype)
+    dense[stored_rows] = samples
+    return WaveformRows.dense(dense, fill_value)
 
 
 @dataclass(frozen=True)
