@@ -588,11 +588,6 @@ def test_fault_waveform_less_events_cost_at_most_20_times_the_input(tmp_path, to
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # peak of what decoding allocates
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not done: the waveform of a one-fragment event costs its words (packed rows), but every event still "
-    "costs its ~160 per-event variables (about 3.5 kB at the peak of building them), 72x a 48-byte event",
-)
 def test_fault_single_fragment_events_cost_at_most_20_times_the_input(tmp_path):
     path = tmp_path / "fragments.pkts"
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code

@@ -33,7 +33,7 @@ import xarray as xr
 
 from idex.exceptions import MissingKeyError
 from idex.model.dust_test import DustParameters, dust_test
-from idex.model.waveform_rows import WaveformRows
+from idex.model.waveform_rows import WaveformRows, event_column
 from idex.schema import ClassificationSpec, DustSpec, Schema
 from idex.threads import blocks, run_blocks
 
@@ -143,17 +143,15 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     dust[tested] = rule >= 2
     decided = np.zeros(n, np.int8)
     decided[tested] = rule
-    why = {}
+    why = {}  # known for the tested events only: the others cost nothing unless they are few
     for index, g in enumerate(gains):
-        for name, values, dtype in (
-            ("dust_baseline", baseline, np.float64),
-            ("dust_noise", sigma, np.float64),
-            ("dust_peaks", qualifying, np.int16),
-            ("widest_peak", widest, np.float64),
+        for name, values, dtype, fill in (
+            ("dust_baseline", baseline, np.float64, np.nan),
+            ("dust_noise", sigma, np.float64, np.nan),
+            ("dust_peaks", qualifying, np.int16, 0),
+            ("widest_peak", widest, np.float64, np.nan),
         ):
-            full = np.zeros(n, dtype) if dtype == np.int16 else np.full(n, np.nan)
-            full[tested] = values[:, index]
-            why[f"{g}_{name}"] = full
+            why[f"{g}_{name}"] = event_column(values[:, index].astype(dtype), tested, n, fill)
     out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))
     out["dust_decided_by"] = (
         "event",
