@@ -42,6 +42,9 @@ __all__ = ["DECIDED_BY", "classify", "dust_hits"]
 UNKNOWN = np.uint8(255)
 """Flag value of events without a header packet (the trigger information is missing)."""
 
+_KINDS = ("science", "noise", "pulser")
+"""Event types, coded by their position in this tuple."""
+
 DECIDED_BY = (
     "not_science",
     "not_dust",
@@ -78,7 +81,7 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     kinds, active, software = _event_types(ds, spec)
     names = {"science": "science_event_flag", "noise": "noise_capture_flag", "pulser": "pulser_flag"}
     for kind, name in names.items():
-        values = np.where(has_header, (kinds == kind).astype(np.uint8), UNKNOWN)
+        values = np.where(has_header, (kinds == _KINDS.index(kind)).astype(np.uint8), UNKNOWN)
         out[name] = (
             "event",
             values,
@@ -120,7 +123,7 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
         )
     gains = spec.dust.channels
     channel = schema.channels[gains[0]]
-    tested = np.flatnonzero(has_header & (kinds == "science"))
+    tested = np.flatnonzero(has_header & (kinds == _KINDS.index("science")))
     tof = tuple(waveforms[g] for g in gains)
     fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
     limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
@@ -190,8 +193,13 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
 
 
 def _saturated_rows(stored: WaveformRows, limit: float) -> np.ndarray:
-    """1 for each stored row with a sample other than the fill value at or above ``limit``, blocks in parallel."""
+    """1 for each stored row with a sample other than the fill value at or above ``limit``, blocks in parallel
+    (one after the other when rows are unpacked on reading: their blocks are short and many)."""
     raw, fill = stored.samples, stored.fill_value
+    if not isinstance(raw, np.ndarray):
+        return np.concatenate(
+            [_rows_reaching(raw[a:b], limit, fill) for a, b in stored.blocks()] or [np.zeros(0, np.uint8)]
+        )
     parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill), stored.blocks())
     return np.concatenate(parts)
 
@@ -213,7 +221,7 @@ def _flag_attrs(long_name: str) -> dict[str, object]:
 
 
 def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Event type (``science``/``noise``/``pulser``), active-channel bitmask and software flag per event."""
+    """Event type (its position in ``_KINDS``), active-channel bitmask and software flag per event."""
     trigger = np.nan_to_num(ds[spec.trigger_id].values.astype(np.float64)).astype(np.int64)
     order = list(spec.trigger_bits)
     active = np.zeros(trigger.size, np.int64)
@@ -229,7 +237,9 @@ def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, 
     threshold = ds[spec.pulser_threshold_field].values
     noise = (active == 0) | (software & only_pulser_channel)
     pulser = ~noise & only_pulser_channel & (mode == spec.pulser_mode) & (threshold == spec.pulser_threshold)
-    kinds = np.where(noise, "noise", np.where(pulser, "pulser", "science"))
+    kinds = np.full(trigger.size, _KINDS.index("science"), np.uint8)  # codes: one byte per event, not a string
+    kinds[pulser] = _KINDS.index("pulser")
+    kinds[noise] = _KINDS.index("noise")
     return kinds, active, software
 
 
