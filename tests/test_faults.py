@@ -588,29 +588,59 @@ def test_fault_waveform_less_events_cost_at_most_20_times_the_input(tmp_path, to
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # peak of what decoding allocates
 
 
-def test_fault_single_fragment_events_cost_at_most_20_times_the_input(tmp_path):
-    path = tmp_path / "fragments.pkts"
+@pytest.mark.parametrize("size", [128 * 1024, 1024 * 1024], ids=["128KiB", "1MiB"])
+def test_fault_single_fragment_events_cost_at_most_20_times_the_input(tmp_path, size):
+    path = tmp_path / "fragments.pkts"  # 48-byte events without a header: no header variable is held for them
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
-    path.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high))
+    path.write_bytes(_minimal_science_packets(size, packet_type=tof_high))
     result = subprocess.run(
         [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
     )
     assert int(result.stdout.strip()) <= 20 * path.stat().st_size
 
 
-_PER_EVENT_BYTES = 4096  # the stated ceiling's per-event term (docs/performance.md): the per-event variables
+def test_fault_headerless_events_hold_no_header_values_and_the_real_events_keep_theirs(tmp_path):
+    schema = idex.load_schema("science_2023_12")
+    fragments = _minimal_science_packets(40 * 52, packet_type=schema.channels["tof_high"].type_code, words=1)
+    path = tmp_path / "mixed.pkts"
+    path.write_bytes(fragments + CAPTURE.read_bytes())  # 40 events without a header packet sort before the 14
+    alone = idex.open_raw(CAPTURE, group="events")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = idex.open_raw(path)
+    ds = tree["events"].to_dataset()
+    headerless = (ds["quality_flags"].values & int(idex.QualityFlag.MISSING_HEADER)) != 0
+    assert headerless.tolist() == [True] * 40 + [False] * 14
+    per_event = [name for name, v in alone.variables.items() if v.dims == ("event",) and name != "source"]
+    lazy = [name for name in per_event if not ds.variables[name]._in_memory]
+    header = [f.name for f in schema.header_fields if f.name]
+    assert set(header) <= set(lazy) and {d.name for d in schema.derived} <= set(lazy)
+    real = ds.isel(event=slice(40, None))
+    for name in per_event:  # the real events: every value, dtype and attribute as decoded alone
+        np.testing.assert_array_equal(real[name].values, alone[name].values, err_msg=name)
+        assert real[name].dtype == alone[name].dtype and real[name].attrs == alone[name].attrs, name
+    for name in lazy:  # the others: one fill value, NaN or the integer maximum for the header's own fields
+        values = ds[name].isel(event=slice(None, 40)).values
+        assert (values == values[0]).all() or np.isnan(values).all(), name
+    for name in header:
+        assert (ds[name].values[:40] == np.iinfo(ds[name].dtype).max).all(), name
+    ds.idex.to_netcdf(tmp_path / "x.nc")
+    with xr.open_dataset(tmp_path / "x.nc") as back:
+        for name in lazy:
+            np.testing.assert_array_equal(back[name].values, ds[name].values, err_msg=name)
+    said = [str(m) for m in tree["problems"]["message"].values if str(m).startswith("no event-header packet")]
+    assert len(said) == 11 and "and for 30 more packets or events" in said[-1]  # 10 listed, then a count
 
 
 def test_fault_single_fragment_events_cost_their_words_not_a_record(tmp_path):
     path = tmp_path / "fragments.pkts"
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
     path.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high, words=1))  # 3 samples each
-    n_events = path.stat().st_size // 52
     result = subprocess.run(
         [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
     )
-    # a full tof_high row per event would be 16 kB each (41 MB here); the ceiling is 13.2 MB
-    assert int(result.stdout.strip()) <= 20 * path.stat().st_size + _PER_EVENT_BYTES * n_events
+    # a full tof_high row per event would be 16 kB each (41 MB here); the ceiling is 2.6 MB
+    assert int(result.stdout.strip()) <= 20 * path.stat().st_size
 
 
 def test_fault_single_fragment_events_read_as_their_one_word(tmp_path):

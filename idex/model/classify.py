@@ -140,7 +140,8 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
             arrays, fills, limits, clock, trigger[rows], np.stack(index), _parameters(spec.dust), *references
         )
 
-    parts = run_blocks(test_block, blocks(tested.size, minimum=32))
+    untested = (np.zeros(0, np.int8), *(np.zeros((0, len(gains))),) * 4)  # no call: its work arrays cost ~1 MB
+    parts = run_blocks(test_block, blocks(tested.size, minimum=32)) if tested.size else [untested]
     rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     dust = np.where(has_header, 0, UNKNOWN).astype(np.uint8)
     dust[tested] = rule >= 2
