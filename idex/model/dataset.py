@@ -182,10 +182,12 @@ def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], s
 
 
 def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
-    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation)."""
+    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation), one
+    string filled lazily (a copy per event would cost 4 bytes a character, more than an event's other values)."""
+    nothing = np.zeros(0, f"<U{max(len(source), 1)}")
     return (
         EVENT,
-        np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
+        event_column(nothing, np.zeros(0, np.int64), n_events, source),
         {"long_name": "File the event was read from"},
     )
 

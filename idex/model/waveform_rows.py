@@ -169,8 +169,8 @@ def event_column(values: np.ndarray, rows: np.ndarray, n_events: int, fill_value
 
     Examples
     --------
-    >>> event_column(np.array([1.5]), np.array([1]), 3, np.nan).tolist()
-    [nan, 1.5, nan]
+    >>> event_column(np.array([1.5, 2.5]), np.array([0, 2]), 3, np.nan).tolist()  # most events: a full array
+    [1.5, nan, 2.5]
     >>> import xarray as xr
     >>> xr.Variable("event", event_column(np.array([7]), np.array([2]), 5, 0)).values.tolist()
     [0, 0, 7, 0, 0]
