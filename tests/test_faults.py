@@ -705,6 +705,29 @@ def test_fault_lazily_stored_waveforms_are_written_as_their_values(tmp_path):
         assert back["tof_high"].encoding["chunksizes"][1] == ds.sizes["sample_high"]  # chunks of whole rows
 
 
+def test_fault_headerless_events_of_two_packet_versions_keep_their_columns_lazy_and_the_values(tmp_path):
+    from conftest import CAPTURE_2023_07
+
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    path = tmp_path / "two_versions.pkts"
+    path.write_bytes(_minimal_science_packets(300 * 48, packet_type=tof_high) + CAPTURE_2023_07.read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    alone = idex.open_raw(CAPTURE_2023_07, group="events")
+    assert ds.attrs["idex_schemas"] == "science_2023_12 science_2023_07"
+    old = np.flatnonzero(ds["packet_schema"].values == "science_2023_07")
+    made = np.flatnonzero(ds["packet_schema"].values == "science_2023_12")
+    assert made.size == 300 and old.size == alone.sizes["event"]
+    stacked = [n for n, v in ds.data_vars.items() if v.ndim == 1 and not v.variable._in_memory]
+    assert "trigger_time_high" in stacked and len(stacked) > 50  # the header's columns, stacked, not built
+    for name in stacked:  # every value of the real events as decoded alone; the made ones hold one fill value
+        np.testing.assert_array_equal(ds[name].isel(event=old).values, alone[name].values, err_msg=name)
+        assert np.can_cast(alone[name].dtype, ds[name].dtype), name  # the common dtype, as concatenating gives
+        values = ds[name].isel(event=made).values
+        assert (values == values[0]).all() or np.isnan(values).all(), name
+
+
 def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the_concatenation(tmp_path):
     from conftest import CAPTURE_2023_07
 
