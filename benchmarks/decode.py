@@ -13,8 +13,11 @@ throughputs are printed with their ratio.
 Then a capture of event headers only (the same copies without their waveform packets) measures what
 events without waveforms cost: their waveform variables are filled lazily (:mod:`idex.model.waveform_rows`),
 so peak memory stays within the documented ceiling (20x the capture) instead of a full record per event.
+Last, a stream of minimal events (one 48-byte TOF fragment each, no header packet: the most events per byte)
+measures what an event costs at least: no header variable is held for them
+(:func:`idex.model.waveform_rows.event_column`).
 
-Run: ``python benchmarks/decode.py [--size-mb 100] [--reference-mb 8] [--headers-only-mb 20]``
+Run: ``python benchmarks/decode.py [--size-mb 100] [--reference-mb 8] [--headers-only-mb 20] [--fragments-mb 3]``
 (needs ``pip install -e ".[bench]"`` for the reference).
 """
 
@@ -90,6 +93,18 @@ print(json.dumps({"seconds": elapsed, "events": int(ds.sizes["event"]),
                   "flagged": int((ds["quality_flags"] != 0).sum()), "peak_kb": peak, "before_kb": before}))
 """
 
+_TRACED = """
+import json, sys, time, tracemalloc, warnings
+import idex
+warnings.simplefilter("ignore")
+idex.open_raw(idex.testing.sample_capture())  # imports, kernels, schema: not counted
+tracemalloc.start()  # what decoding allocates (NumPy reports its arrays), not the process's high-water mark
+t0 = time.perf_counter()
+ds = idex.open_raw(sys.argv[1], group="events")
+print(json.dumps({"seconds": time.perf_counter() - t0, "events": ds.sizes["event"],
+                  "peak": tracemalloc.get_traced_memory()[1]}))
+"""
+
 _FIRST_CALL = """
 import time
 t0 = time.perf_counter()
@@ -138,8 +153,10 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=100.0, help="size of the synthesised capture")
     parser.add_argument("--reference-mb", type=float, default=8.0, help="prefix decoded by the reference approach")
     parser.add_argument("--headers-only-mb", type=float, default=20.0, help="capture of event headers only")
+    parser.add_argument("--fragments-mb", type=float, default=3.0, help="stream of one-fragment events")
     args = parser.parse_args()
     headers_only(args.headers_only_mb)
+    fragments_only(args.fragments_mb)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "synthetic.pkts"
         expected = synthesise(args.size_mb, path)
@@ -206,6 +223,47 @@ def headers_only(size_mb: float) -> None:
             f"{run['seconds']:.2f} s, peak memory above baseline {peak_mb:.0f} MB = "
             f"{peak_mb * 1e6 / size:.2f}x the capture (ceiling 20x; dense rows would need "
             f"{run['events'] * sum(c.n_samples for c in SCHEMA.channels.values()) * 2 / 1e6:.0f} MB)"
+        )
+
+
+def fragments_only(size_mb: float) -> None:
+    """Peak memory of a stream of minimal events: the first 48 bytes of the real capture's first event-header
+    packet, relabelled as a one-fragment ``tof_high`` packet of a new event (number and time) each."""
+    source = idex.testing.sample_capture("2023_12").read_bytes()
+    framing = frame(np.frombuffer(source, np.uint8), SCHEMA.known_apids, SCHEMA.crc_apids)
+    first = next(
+        int(a)
+        for a, b in zip(framing.starts, framing.ends, strict=True)
+        if ((source[a] & 7) << 8 | source[a + 1]) == SCIENCE_APID and _is_header(bytearray(source[a:b]), SCHEMA)
+    )
+    template = bytearray(source[first : first + SCHEMA.payload_offset + 4])
+    template[4:6] = (len(template) - 7).to_bytes(2, "big")
+    n_events = int(size_mb * 1e6) // len(template)
+    tof_high = SCHEMA.channels["tof_high"].type_code
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fragments.pkts"
+        with path.open("wb") as out:
+            for index in range(n_events):
+                bits, width = int.from_bytes(template, "big"), len(template) * 8
+                edits = {"event_number": index, "event_time": 1000 + index, "packet_type": tof_high}
+                for role, value in edits.items():
+                    spec = SCHEMA.subheader_field(role)
+                    shift = width - spec.offset - spec.bits
+                    bits = (bits & ~(((1 << spec.bits) - 1) << shift)) | ((value % (1 << spec.bits)) << shift)
+                packet = bytearray(bits.to_bytes(len(template), "big"))
+                packet[-2:] = crc16_ccitt(bytes(packet[:-2])).to_bytes(2, "big")
+                out.write(packet)
+        size = path.stat().st_size
+        run = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _TRACED, str(path)], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        assert run["events"] == n_events, run
+        print(
+            f"one-fragment events: {size / 1e6:.1f} MB, {n_events} events of {len(template)} bytes without a header: "
+            f"{run['seconds']:.2f} s, peak allocated (tracemalloc) {run['peak'] / 1e6:.1f} MB = "
+            f"{run['peak'] / size:.2f}x the capture = {run['peak'] / n_events:.0f} bytes per event (ceiling 20x)"
         )
 
 

@@ -10,7 +10,8 @@ quality flags:
 ========================================  ==========================================================
 what                                      outcome
 ========================================  ==========================================================
-no header packet                          ``MISSING_HEADER``; header fields hold their fill value
+no header packet                          ``MISSING_HEADER``; header fields hold their fill value (no value
+                                          is stored for such events: :func:`idex.model.waveform_rows.event_column`)
 channel without packets                   ``MISSING_CHANNEL``; samples hold the channel fill value (filled
                                           lazily when most events lack it: :mod:`idex.model.waveform_rows`;
                                           rows holding under half a record of words stay packed until read)
@@ -23,11 +24,15 @@ compressed and plain fragments mixed      ``CONFLICTING_FRAGMENT``; the plain on
 unknown packet type code                  reported and skipped
 event none of whose packets is usable     no event is made (one message counts them)
 ========================================  ==========================================================
+
+A message that recurs word for word (``no tof_low packet``...) is reported for its first few events and then
+once more with the number of the others, which its quality flag marks: a stream of damaged events costs no
+report per event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +46,8 @@ from idex.model.waveform_rows import WaveformRows, rows_to_store
 from idex.schema import Channel, Schema
 
 __all__ = ["assemble_events"]
+
+_LISTED = 10  # the same message (flag) is reported this many times one by one; one more line counts the others
 
 
 def assemble_events(
@@ -115,13 +122,9 @@ def assemble_events(
         )
         for channel in schema.channels.values()
     }
-    header = {}
-    for field in schema.header_fields:
-        if field.name is None:
-            continue
-        values = np.full(n_events, np.iinfo(field.dtype).max, dtype=field.dtype)
-        values[has_header] = extract(buffer, starts[header_rows[has_header]], field)
-        header[field.name] = values
+    header_starts = starts[header_rows[has_header]]  # only the events that have a header cost its fields
+    header = {f.name: extract(buffer, header_starts, f) for f in schema.header_fields if f.name}
+    context.tell_repeats()
     coarse_field, fine_field = schema.packet_time_fields
     return ScienceEvents(
         has_header=has_header,
@@ -166,13 +169,30 @@ class _Context:
     report: Reporter
     skip: int
     trailer: int
+    told: dict[str, int] = field(default_factory=dict)
 
     def flag(self, packet: int, flag: QualityFlag, message: str | None) -> None:
         """Set ``flag`` on the event of ``packet`` and report ``message`` (if any) at its offset."""
         row = self.rows[packet]
         self.quality[row] |= np.uint16(flag)
         if message:
-            self.report(message, offset=int(self.starts[packet]), event=int(self.event_number[row]))
+            self.tell(message, offset=int(self.starts[packet]), event=int(self.event_number[row]))
+
+    def tell(self, message: str, *, offset: int = -1, event: int = -1) -> None:
+        """Report ``message`` unless it was already reported ``_LISTED`` times (then it is only counted)."""
+        told = self.told.get(message, 0)
+        self.told[message] = told + 1
+        if told < _LISTED:
+            self.report(message, offset=offset, event=event)
+
+    def tell_repeats(self) -> None:
+        """One line for each message reported only ``_LISTED`` times, with the number of the others."""
+        for message, count in self.told.items():
+            if count > _LISTED:
+                self.report(
+                    f"{message} (and for {count - _LISTED} more packets or events, not listed one by one; "
+                    "their quality flags mark them)"
+                )
 
     def same_content(self, a: int, b: int) -> bool:
         """True when packets ``a`` and ``b`` carry the same sub-header and data.
@@ -226,7 +246,7 @@ def _header_packets(context: _Context, is_header: np.ndarray, min_bytes: int) ->
     missing = np.flatnonzero(header_of_row < 0)
     context.quality[missing] |= np.uint16(QualityFlag.MISSING_HEADER)
     for row in missing:
-        context.report("no event-header packet; header fields hold fill values", event=int(context.event_number[row]))
+        context.tell("no event-header packet; header fields hold fill values", event=int(context.event_number[row]))
     return header_of_row
 
 
@@ -302,7 +322,7 @@ def _channel(
     context.quality[~present] |= np.uint16(QualityFlag.MISSING_CHANNEL)
     message = f"no {channel.name} packet; samples hold the fill value {channel.fill_value}"  # one string for all
     for row in np.flatnonzero(~present):
-        context.report(message, event=int(context.event_number[row]))
+        context.tell(message, event=int(context.event_number[row]))
     stored = rows_to_store(present)  # events without the channel cost no row unless they are few
     slot = np.zeros(n_events, np.int64)
     slot[stored] = np.arange(stored.size)

@@ -33,7 +33,7 @@ import xarray as xr
 
 from idex.exceptions import MissingKeyError
 from idex.model.dust_test import DustParameters, dust_test
-from idex.model.waveform_rows import WaveformRows
+from idex.model.waveform_rows import WaveformRows, event_column
 from idex.schema import ClassificationSpec, DustSpec, Schema
 from idex.threads import blocks, run_blocks
 
@@ -41,6 +41,9 @@ __all__ = ["DECIDED_BY", "classify", "dust_hits"]
 
 UNKNOWN = np.uint8(255)
 """Flag value of events without a header packet (the trigger information is missing)."""
+
+_KINDS = ("science", "noise", "pulser")
+"""Event types, coded by their position in this tuple."""
 
 DECIDED_BY = (
     "not_science",
@@ -78,7 +81,7 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
     kinds, active, software = _event_types(ds, spec)
     names = {"science": "science_event_flag", "noise": "noise_capture_flag", "pulser": "pulser_flag"}
     for kind, name in names.items():
-        values = np.where(has_header, (kinds == kind).astype(np.uint8), UNKNOWN)
+        values = np.where(has_header, (kinds == _KINDS.index(kind)).astype(np.uint8), UNKNOWN)
         out[name] = (
             "event",
             values,
@@ -120,7 +123,7 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
         )
     gains = spec.dust.channels
     channel = schema.channels[gains[0]]
-    tested = np.flatnonzero(has_header & (kinds == "science"))
+    tested = np.flatnonzero(has_header & (kinds == _KINDS.index("science")))
     tof = tuple(waveforms[g] for g in gains)
     fills = np.array([schema.channels[g].fill_value for g in gains], np.float64)
     limits = np.array([spec.saturation_fraction * (2 ** schema.channels[g].sample_bits - 1) for g in gains])
@@ -137,23 +140,22 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
             arrays, fills, limits, clock, trigger[rows], np.stack(index), _parameters(spec.dust), *references
         )
 
-    parts = run_blocks(test_block, blocks(tested.size, minimum=32))
+    untested = (np.zeros(0, np.int8), *(np.zeros((0, len(gains))),) * 4)  # no call: its work arrays cost ~1 MB
+    parts = run_blocks(test_block, blocks(tested.size, minimum=32)) if tested.size else [untested]
     rule, baseline, sigma, qualifying, widest = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
     dust = np.where(has_header, 0, UNKNOWN).astype(np.uint8)
     dust[tested] = rule >= 2
     decided = np.zeros(n, np.int8)
     decided[tested] = rule
-    why = {}
+    why = {}  # known for the tested events only: the others cost nothing unless they are few
     for index, g in enumerate(gains):
-        for name, values, dtype in (
-            ("dust_baseline", baseline, np.float64),
-            ("dust_noise", sigma, np.float64),
-            ("dust_peaks", qualifying, np.int16),
-            ("widest_peak", widest, np.float64),
+        for name, values, dtype, fill in (
+            ("dust_baseline", baseline, np.float64, np.nan),
+            ("dust_noise", sigma, np.float64, np.nan),
+            ("dust_peaks", qualifying, np.int16, 0),
+            ("widest_peak", widest, np.float64, np.nan),
         ):
-            full = np.zeros(n, dtype) if dtype == np.int16 else np.full(n, np.nan)
-            full[tested] = values[:, index]
-            why[f"{g}_{name}"] = full
+            why[f"{g}_{name}"] = event_column(values[:, index].astype(dtype), tested, n, fill)
     out["dust_hit_flag"] = ("event", dust, _flag_attrs("The TOF waveforms look like a dust impact (mission rule)"))
     out["dust_decided_by"] = (
         "event",
@@ -192,8 +194,13 @@ def classify(ds: xr.Dataset, schema: Schema, waveforms: Mapping[str, WaveformRow
 
 
 def _saturated_rows(stored: WaveformRows, limit: float) -> np.ndarray:
-    """1 for each stored row with a sample other than the fill value at or above ``limit``, blocks in parallel."""
+    """1 for each stored row with a sample other than the fill value at or above ``limit``, blocks in parallel
+    (one after the other when rows are unpacked on reading: their blocks are short and many)."""
     raw, fill = stored.samples, stored.fill_value
+    if not isinstance(raw, np.ndarray):
+        return np.concatenate(
+            [_rows_reaching(raw[a:b], limit, fill) for a, b in stored.blocks()] or [np.zeros(0, np.uint8)]
+        )
     parts = run_blocks(lambda start, stop: _rows_reaching(raw[start:stop], limit, fill), stored.blocks())
     return np.concatenate(parts)
 
@@ -215,7 +222,7 @@ def _flag_attrs(long_name: str) -> dict[str, object]:
 
 
 def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Event type (``science``/``noise``/``pulser``), active-channel bitmask and software flag per event."""
+    """Event type (its position in ``_KINDS``), active-channel bitmask and software flag per event."""
     trigger = np.nan_to_num(ds[spec.trigger_id].values.astype(np.float64)).astype(np.int64)
     order = list(spec.trigger_bits)
     active = np.zeros(trigger.size, np.int64)
@@ -231,7 +238,9 @@ def _event_types(ds: xr.Dataset, spec: ClassificationSpec) -> tuple[np.ndarray, 
     threshold = ds[spec.pulser_threshold_field].values
     noise = (active == 0) | (software & only_pulser_channel)
     pulser = ~noise & only_pulser_channel & (mode == spec.pulser_mode) & (threshold == spec.pulser_threshold)
-    kinds = np.where(noise, "noise", np.where(pulser, "pulser", "science"))
+    kinds = np.full(trigger.size, _KINDS.index("science"), np.uint8)  # codes: one byte per event, not a string
+    kinds[pulser] = _KINDS.index("pulser")
+    kinds[noise] = _KINDS.index("noise")
     return kinds, active, software
 
 

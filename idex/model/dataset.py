@@ -32,7 +32,7 @@ from idex.model.trigger_clocks import (
     waveform_channels,
     with_trigger_clocks,
 )
-from idex.model.waveform_rows import WaveformRows
+from idex.model.waveform_rows import WaveformRows, event_column
 from idex.schema import Channel, Schema
 
 # stored_form, trigger_clock, waveform_channels and with_trigger_clocks live in idex.model.trigger_clocks; named
@@ -66,7 +66,8 @@ class ScienceEvents:
     subheader : dict
         Per-event sub-header fields (from the header packet, else the first packet).
     header : dict
-        Event-header fields; rows without a header hold the dtype's maximum (fill value).
+        Event-header fields of the events that have a header packet (``has_header``), in event order; the others'
+        fields are the dtype's maximum (fill value) and are not stored.
     waveforms : dict
         ``(event, sample)`` ``uint16`` waveforms, one per channel, stored only for the events that carry the
         channel when most do not (:mod:`idex.model.waveform_rows`).
@@ -99,7 +100,8 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     -------
     xarray.Dataset
     """
-    values = _field_values(events, schema)
+    rows = np.flatnonzero(events.has_header)  # header fields and what follows from them: only these events
+    values = _field_values(events, schema, rows)
     number_field = schema.subheader_field("event_number")
     data: dict[str, Any] = {}
     coords: dict[str, Any] = {
@@ -110,7 +112,7 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
         ),
         "epoch": (
             EVENT,
-            _event_epoch(events, schema, values),
+            _event_epoch(events, schema, values, rows),
             {
                 "long_name": "Impact time (UTC)",
                 "standard_name": "time",
@@ -133,13 +135,16 @@ def events_dataset(events: ScienceEvents, schema: Schema, *, source: str = "") -
     for field in schema.subheader:
         if field.name and field.per_event and field.name != number_field.name:
             data[field.name] = (EVENT, events.subheader[field.name], _field_attrs(field))
+    n_events = events.has_header.size
     for field in schema.header_fields:
         if field.name:
-            data[field.name] = (EVENT, events.header[field.name], _field_attrs(field))
-    for name, (array, attrs) in _derived(events, schema, values).items():
-        data[name] = (EVENT, array, attrs)
-    for name, (array, attrs) in convert_housekeeping(events.header, events.has_header, schema).items():
-        data[name] = (EVENT, array, attrs)
+            column = event_column(events.header[field.name], rows, n_events, np.iinfo(field.dtype).max)
+            data[field.name] = (EVENT, column, _field_attrs(field))
+    for name, array, fill, attrs in [
+        *_derived(schema, values, rows.shape),
+        *convert_housekeeping(events.header, schema),
+    ]:
+        data[name] = (EVENT, event_column(array, rows, n_events, fill), attrs)
     for channel in schema.channels.values():
         data[channel.name] = ((EVENT, channel.dim), events.waveforms[channel.name].data(), channel_attrs(channel))
         coords[channel.time] = time_coordinate(channel.dim, channel.n_samples, channel.sample_period_us)
@@ -177,10 +182,12 @@ def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], s
 
 
 def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
-    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation)."""
+    """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation), one
+    string filled lazily (a copy per event would cost 4 bytes a character, more than an event's other values)."""
+    nothing = np.zeros(0, f"<U{max(len(source), 1)}")
     return (
         EVENT,
-        np.full(n_events, source, dtype=f"<U{max(len(source), 1)}"),
+        event_column(nothing, np.zeros(0, np.int64), n_events, source),
         {"long_name": "File the event was read from"},
     )
 
@@ -232,11 +239,13 @@ def _field_attrs(field: Any) -> dict[str, Any]:
     return attrs
 
 
-def _field_values(events: ScienceEvents, schema: Schema) -> dict[str, Any]:
-    """Constants and every decoded field as int64, the namespace of schema expressions."""
+def _field_values(events: ScienceEvents, schema: Schema, rows: np.ndarray) -> dict[str, Any]:
+    """Constants and every decoded field of the events ``rows`` (those with a header) as int64, the namespace of
+    schema expressions."""
+    every = rows.size == events.has_header.size
     values: dict[str, Any] = dict(schema.constants)
     values.update({name: array.astype(np.int64) for name, array in events.header.items()})
-    values.update({name: array.astype(np.int64) for name, array in events.subheader.items()})
+    values.update({name: (a if every else a[rows]).astype(np.int64) for name, a in events.subheader.items()})
     return values
 
 
@@ -244,32 +253,34 @@ def _utc(coarse: np.ndarray, fine: np.ndarray, schema: Schema) -> np.ndarray:
     return met_to_utc(coarse, fine, epoch=schema.met_epoch, fine_tick_s=schema.fine_tick_s)
 
 
-def _event_epoch(events: ScienceEvents, schema: Schema, values: dict[str, Any]) -> np.ndarray:
-    """Impact time from the header's time fields; sub-header event time where the header is missing."""
-    shape = events.has_header.shape
-    coarse = np.broadcast_to(schema.event_coarse.evaluate(values), shape)
-    fine = np.broadcast_to(schema.event_fine.evaluate(values), shape)
-    fallback = values[schema.roles["event_time"]]
-    return _utc(np.where(events.has_header, coarse, fallback), np.where(events.has_header, fine, 0), schema)
+def _event_epoch(events: ScienceEvents, schema: Schema, values: dict[str, Any], rows: np.ndarray) -> np.ndarray:
+    """Impact time from the header's time fields (evaluated for the events ``rows``, which have one); sub-header
+    event time where the header is missing."""
+    coarse = np.broadcast_to(schema.event_coarse.evaluate(values), rows.shape)
+    fine = np.broadcast_to(schema.event_fine.evaluate(values), rows.shape)
+    fallback = events.subheader[schema.roles["event_time"]]
+    met = fallback.astype(np.result_type(coarse, np.int64))
+    met[rows] = coarse
+    ticks = np.zeros(fallback.shape, np.result_type(fine, np.int64))
+    ticks[rows] = fine
+    return _utc(met, ticks, schema)
 
 
 def _derived(
-    events: ScienceEvents, schema: Schema, values: dict[str, Any]
-) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-    """Evaluate the schema's derived quantities; rows without a header get NaN (or the integer fill)."""
+    schema: Schema, values: dict[str, Any], shape: tuple[int, ...]
+) -> list[tuple[str, np.ndarray, Any, dict[str, Any]]]:
+    """Evaluate the schema's derived quantities for the events of ``values`` (those with a header, ``shape``):
+    ``(name, values, fill, attrs)``, the fill (NaN or the integer maximum) being the value of the events without a
+    header."""
     values = dict(values)
-    out = {}
+    out = []
     with np.errstate(all="ignore"):
         for item in schema.derived:
-            result = np.broadcast_to(np.asarray(item.expression.evaluate(values)), events.has_header.shape)
+            result = np.broadcast_to(np.asarray(item.expression.evaluate(values)), shape)
             values[item.name] = result
             dtype = item.dtype or (np.dtype(np.float64) if result.dtype.kind == "f" else np.dtype(np.int64))
-            stored = result.astype(dtype)
-            if dtype.kind == "f":
-                stored = np.where(events.has_header, stored, np.nan).astype(dtype)
-            else:
-                stored = np.where(events.has_header, stored, np.iinfo(dtype).max).astype(dtype)
-            out[item.name] = (stored, {**item.attrs, "expression": item.expression.source})
+            fill = np.nan if dtype.kind == "f" else np.iinfo(dtype).max
+            out.append((item.name, result.astype(dtype), fill, {**item.attrs, "expression": item.expression.source}))
     return out
 
 

@@ -149,14 +149,14 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def _lazy_rows(datasets: Sequence[xr.Dataset]) -> list[str]:
-    """The ``(event, ...)`` data variables that some dataset holds lazily without dask (rows filled or unpacked
-    when read: :mod:`idex.model.waveform_rows`), and every dataset has with the same other dimensions:
-    concatenating would build them whole, so they are stacked lazily instead."""
+    """The ``(event, ...)`` data variables (waveforms and per-event columns) that some dataset holds lazily without
+    dask (rows filled or unpacked when read: :mod:`idex.model.waveform_rows`), and every dataset has with the same
+    other dimensions: concatenating would build them whole, so they are stacked lazily instead."""
     first = datasets[0].variables
     return [
         str(name)
         for name in datasets[0].data_vars
-        if first[name].ndim >= 2
+        if first[name].ndim >= 1
         and first[name].dims[0] == EVENT
         and all(name in ds.data_vars and ds.variables[name].shape[1:] == first[name].shape[1:] for ds in datasets)
         and all(ds.variables[name].dims == first[name].dims and ds.variables[name].chunks is None for ds in datasets)

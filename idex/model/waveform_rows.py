@@ -12,6 +12,10 @@ The stored rows themselves may be kept packed (:class:`idex.decode.waveform.Pack
 :class:`RowStore`): when the events carry only a few words of a channel each, a stored row costs the words
 received, not a record, and is unpacked when read. Reading the whole variable (``.values``) builds every row;
 the writers read it in blocks of rows (:meth:`WaveformRows.blocks`).
+
+Per-event values known only for some events (the event-header fields and what is computed from them, for the
+events that have a header packet) are held the same way (:func:`event_column`): a 1-D variable of the stored
+values, the fill value elsewhere, so events without a header packet cost none of the header's variables.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from xarray.core import indexing
 
 from idex.threads import blocks
 
-__all__ = ["RowStore", "WaveformRows", "read_rows", "rows_to_store", "stacked_rows"]
+__all__ = ["RowStore", "WaveformRows", "event_column", "read_rows", "rows_to_store", "stacked_rows"]
 
 _BLOCK_BYTES = 1 << 18  # rows kept packed are read this many bytes of samples at a time
 _READ_BYTES = 1 << 22  # a stored variable is read this many bytes of rows at a time (an HDF5 chunk as idex writes)
@@ -117,24 +121,26 @@ def read_rows(variable: xr.Variable, fill_value: int) -> WaveformRows:
 
 @dataclass(frozen=True)
 class WaveformRows:
-    """One channel's ``(event, sample)`` waveform: the stored rows, every other row being the fill value.
+    """One channel's ``(event, sample)`` waveform (or a per-event ``(event,)`` column): the stored rows, every
+    other row being the fill value.
 
     Attributes
     ----------
     rows : numpy.ndarray
         Event index of each stored row, increasing.
     samples : numpy.ndarray or RowStore
-        ``(rows.size, n_samples)`` samples of the stored rows, an array or rows unpacked when read.
+        ``(rows.size, n_samples)`` samples of the stored rows, an array or rows unpacked when read (``(rows.size,)``
+        for a column).
     n_events : int
         Number of events (rows of the full waveform).
-    fill_value : int
+    fill_value : scalar
         Value of every sample of the rows not stored.
     """
 
     rows: np.ndarray
     samples: np.ndarray | RowStore
     n_events: int
-    fill_value: int
+    fill_value: Any
 
     @classmethod
     def dense(cls, samples: np.ndarray, fill_value: int) -> WaveformRows:
@@ -147,12 +153,14 @@ class WaveformRows:
         return self.rows.size == self.n_events
 
     def blocks(self) -> list[tuple[int, int]]:
-        """``(start, stop)`` ranges of stored rows to read one at a time (``samples[start:stop]``): short
-        ones when rows are unpacked on reading, so that reading all of them never holds many at once."""
+        """``(start, stop)`` ranges of stored rows to read one at a time (``samples[start:stop]``): when rows are
+        unpacked on reading, of at most ``_BLOCK_BYTES`` of samples, so that reading all of them never holds
+        many at once."""
         if isinstance(self.samples, np.ndarray):
             return blocks(self.rows.size, minimum=256)
-        row_bytes = self.samples.shape[1] * self.samples.dtype.itemsize
-        return blocks(self.rows.size, minimum=max(1, _BLOCK_BYTES // max(row_bytes, 1)))
+        row_bytes = int(np.prod(self.samples.shape[1:])) * self.samples.dtype.itemsize
+        length = max(1, _BLOCK_BYTES // max(row_bytes, 1))
+        return [(start, min(start + length, self.rows.size)) for start in range(0, self.rows.size, length)]
 
     def gather(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the listed events (event indices) as ``(array, index)``: ``array[index[k]]`` is the row of
@@ -164,7 +172,7 @@ class WaveformRows:
             return self.samples, np.asarray(events, np.int64)
         position, hit = self._positions(events)
         array = np.concatenate(
-            [self.samples[position[hit]], np.full((1, self.samples.shape[1]), self.fill_value, self.samples.dtype)]
+            [self.samples[position[hit]], np.full((1, *self.samples.shape[1:]), self.fill_value, self.samples.dtype)]
         )
         index = np.full(events.size, array.shape[0] - 1, np.int64)
         index[hit] = np.arange(np.count_nonzero(hit))
@@ -184,22 +192,59 @@ class WaveformRows:
         return position, self.rows[position] == events
 
 
+def event_column(values: np.ndarray, rows: np.ndarray, n_events: int, fill_value: Any) -> Any:
+    """What an ``xarray.Variable`` holds for per-event values known only for some events (:func:`rows_to_store`'s
+    rule): ``values`` itself when every event has one, a full array when at least half do, else a lazily filled
+    array (rows built when read) that costs only the values stored.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        One value (or row) per listed event.
+    rows : numpy.ndarray
+        Increasing event indices of ``values``.
+    n_events : int
+        Number of events.
+    fill_value : scalar
+        Value of the other events (of ``values.dtype``: NaN only for floats).
+
+    Returns
+    -------
+    numpy.ndarray or xarray lazily indexed array
+
+    Examples
+    --------
+    >>> event_column(np.array([1.5, 2.5]), np.array([0, 2]), 3, np.nan).tolist()  # most events: a full array
+    [1.5, nan, 2.5]
+    >>> import xarray as xr
+    >>> xr.Variable("event", event_column(np.array([7]), np.array([2]), 5, 0)).values.tolist()
+    [0, 0, 7, 0, 0]
+    """
+    if rows.size == n_events:
+        return values
+    if 2 * rows.size >= n_events:
+        full = np.full((n_events, *values.shape[1:]), fill_value, values.dtype)
+        full[rows] = values
+        return full
+    return WaveformRows(rows, values, n_events, fill_value).data()
+
+
 class _FilledRows(BackendArray):
-    """The full waveform of a :class:`WaveformRows`, built only for the requested rows and samples."""
+    """The full waveform (or column) of a :class:`WaveformRows`, built only for the requested rows and samples."""
 
     def __init__(self, stored: WaveformRows) -> None:
-        self.shape = (stored.n_events, stored.samples.shape[1])
+        self.shape = (stored.n_events, *stored.samples.shape[1:])
         self.dtype = stored.samples.dtype
         self._stored = stored
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._outer)
 
-    def _outer(self, key: tuple[Any, Any]) -> np.ndarray:
-        rows, columns = key
+    def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
+        rows, *rest = key
         events = np.arange(self.shape[0])[rows]
         array, index = self._stored.gather(np.atleast_1d(events))
-        out = array[:, columns][index]
+        out = array[(slice(None), *rest)][index]
         return out if np.ndim(events) else out[0]
 
 

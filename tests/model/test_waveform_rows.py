@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import idex
-from idex.model.waveform_rows import WaveformRows, rows_to_store
+from idex.model.waveform_rows import WaveformRows, event_column, rows_to_store
 
 FILL = 65535
 
@@ -115,3 +115,27 @@ def test_packed_rows_behind_lazily_filled_rows_read_as_the_dense_array():
     np.testing.assert_array_equal(array[index], dense[[0, 5, 9]])
     assert sum(stop - start for start, stop in rows.blocks()) == 6
     assert all((stop - start) * channel.n_samples * 2 <= 1 << 20 for start, stop in rows.blocks())
+
+
+@pytest.mark.parametrize(
+    ("stored", "fill", "lazy"),
+    [
+        ([0, 1, 2, 3, 4, 5, 6], -1, False),  # every event: the values themselves
+        ([1, 2, 4, 6], np.nan, False),  # at least half: one full array
+        ([2, 5], np.nan, True),  # fewer: lazily filled
+        ([], 255, True),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("key", [slice(None), 5, [6, 2, 2, 0], slice(None, None, -2)], ids=str)
+def test_event_columns_read_as_the_column_filled_the_plain_way(stored, fill, lazy, key):
+    rows = np.array(stored, np.int64)
+    dtype = np.float32 if np.isnan(fill) else np.int16
+    values = (np.arange(rows.size) * 3 + 1).astype(dtype)
+    truth = np.full(7, fill, dtype)  # the truth, built the plain way
+    truth[rows] = values
+    column = xr.Variable("event", event_column(values, rows, 7, fill))
+    assert column.dtype == dtype and column.shape == (7,) and column._in_memory is not lazy
+    np.testing.assert_array_equal(column[key].values, truth[key])
+    if rows.size == 7:
+        assert event_column(values, rows, 7, fill) is values  # no copy
