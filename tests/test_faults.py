@@ -1110,3 +1110,18 @@ def test_fault_output_that_cannot_be_written_is_a_one_line_error_leaving_nothing
     said = [line for line in result.stderr.strip().splitlines() if not line.startswith("first use: compiling")]
     assert len(said) == 1 and "cannot write" in said[0] and out.name in said[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fault_a_model_holding_packed_rows_is_pickled_as_its_values(tmp_path):
+    import pickle  # dask's processes and distributed workers receive the model pickled
+
+    path = tmp_path / "fragments.pkts"
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    path.write_bytes(_minimal_science_packets(40 * 52, packet_type=tof_high, words=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = idex.open_raw(path, group="events")
+    assert not ds.variables["tof_high"]._in_memory  # rows kept packed
+    back = pickle.loads(pickle.dumps(ds))
+    for name in ("tof_high", "tof_low", "trigger_time_high", "source"):
+        np.testing.assert_array_equal(back[name].values, ds[name].values, err_msg=name)

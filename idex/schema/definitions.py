@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache, cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +56,11 @@ class Channel:
     calibration_units: str | None
     attrs: Mapping[str, Any]
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled with ``attrs`` as a plain dict (a read-only mapping cannot be pickled), so that a model holding
+        packed rows (:class:`idex.decode.waveform.PackedRows` keeps its channel) goes to dask workers."""
+        return _channel, ({**{f.name: getattr(self, f.name) for f in fields(self)}, "attrs": dict(self.attrs)},)
+
     @property
     def words(self) -> int:
         """Number of packed words in one complete record."""
@@ -70,6 +75,11 @@ class Channel:
     def sample_period_us(self) -> float:
         """Time between samples in microseconds."""
         return 1.0 / self.sample_rate_mhz
+
+
+def _channel(values: dict[str, Any]) -> Channel:
+    """A pickled :class:`Channel` again, its ``attrs`` read-only."""
+    return Channel(**{**values, "attrs": MappingProxyType(values["attrs"])})
 
 
 @dataclass(frozen=True)
