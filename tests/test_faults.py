@@ -976,7 +976,7 @@ def test_fault_headerless_events_of_two_packet_versions_keep_their_columns_lazy_
     [
         pytest.param(512 * 1024, False, id="header-only-events"),  # their waveforms concatenated whole: 433 MB
         pytest.param(2 * 1024 * 1024, True, id="single-fragment-events"),  # 43 690 events of a 48-byte tof_high
-    ],  # fragment and no header: their packet_schema, source and one version's fields built in full cost 31.6x
+    ],  # fragment and no header: their packet_schema, source and one version's fields built in full cost 31.5x
 )
 def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the_concatenation(
     tmp_path, total, fragments

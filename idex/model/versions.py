@@ -9,6 +9,9 @@ housekeeping. :func:`combine_versions` concatenates event models of any versions
   NaT, ``False`` or ``""``), named in its ``fill_value_used`` attribute, and a ``comment`` says which
   versions lack it, so integer fields stay integers;
 - the ``packet_schema`` coordinate names each event's schema;
+- what a part holds lazily (rows or columns filled when read, the ``packet_schema`` and ``source`` coordinates:
+  one string a part, a field the part's version lacks: its fill value) is stacked, not concatenated, so a capture
+  of many minimal events costs no more for mixing two versions (:func:`idex.model.waveform_rows.stacked_rows`);
 - the global attributes are those of the newest schema (by its validity start), whose channels and fits
   are the ones every version shares; ``idex_schemas`` lists all of them.
 """
