@@ -959,6 +959,8 @@ def test_fault_headerless_events_of_two_packet_versions_keep_their_columns_lazy_
     assert "trigger_time_high" in stacked and len(stacked) > 50  # the header's columns, stacked, not built
     only = {n for n in ds.variables if (n in alone.variables) != (n in made_alone.variables)}
     assert only and only <= set(stacked)  # a field of one version: its fill value for the other's events, not built
+    first = list(made_alone.data_vars)  # in the order concatenating gives, the same in every run
+    assert list(ds.data_vars) == [*first, *(n for n in alone.data_vars if n not in first)]
     for name in set(stacked) - {"source", "packet_schema"}:  # every value as decoded alone; a version's events hold
         # one fill value for another version's fields
         for events, part in ((old, alone), (made, made_alone)):
