@@ -31,6 +31,7 @@ import idex
 from idex.decode.framing import crc16_ccitt, frame
 from idex.exceptions import ExportError, SchemaError
 from idex.model.calibration import schema_of
+from idex.model.versions import fill_value
 from idex.resources import data_dir
 from idex.scope.setups import setup_of
 
@@ -940,34 +941,58 @@ def test_fault_headerless_events_of_two_packet_versions_keep_their_columns_lazy_
     from conftest import CAPTURE_2023_07
 
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
-    path = tmp_path / "two_versions.pkts"
-    path.write_bytes(_minimal_science_packets(300 * 48, packet_type=tof_high) + CAPTURE_2023_07.read_bytes())
+    path, fragments = tmp_path / "two_versions.pkts", tmp_path / "fragments.pkts"
+    fragments.write_bytes(_minimal_science_packets(300 * 48, packet_type=tof_high))
+    path.write_bytes(fragments.read_bytes() + CAPTURE_2023_07.read_bytes())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = idex.open_raw(path, group="events")
+        made_alone = idex.open_raw(fragments, group="events")
     alone = idex.open_raw(CAPTURE_2023_07, group="events")
     assert ds.attrs["idex_schemas"] == "science_2023_12 science_2023_07"
     old = np.flatnonzero(ds["packet_schema"].values == "science_2023_07")
     made = np.flatnonzero(ds["packet_schema"].values == "science_2023_12")
     assert made.size == 300 and old.size == alone.sizes["event"]
-    stacked = [n for n, v in ds.data_vars.items() if v.ndim == 1 and not v.variable._in_memory]
+    assert not ds["packet_schema"].variable._in_memory and not ds["source"].variable._in_memory  # one string a part
+    assert (ds["source"].values == path.name).all()
+    stacked = [n for n, v in ds.variables.items() if v.dims == ("event",) and not v._in_memory]
     assert "trigger_time_high" in stacked and len(stacked) > 50  # the header's columns, stacked, not built
-    for name in stacked:  # every value of the real events as decoded alone; the made ones hold one fill value
-        np.testing.assert_array_equal(ds[name].isel(event=old).values, alone[name].values, err_msg=name)
-        assert np.can_cast(alone[name].dtype, ds[name].dtype), name  # the common dtype, as concatenating gives
-        values = ds[name].isel(event=made).values
-        assert (values == values[0]).all() or np.isnan(values).all(), name
+    only = {n for n in ds.variables if (n in alone.variables) != (n in made_alone.variables)}
+    assert only and only <= set(stacked)  # a field of one version: its fill value for the other's events, not built
+    first = list(made_alone.data_vars)  # in the order concatenating gives, the same in every run
+    assert list(ds.data_vars) == [*first, *(n for n in alone.data_vars if n not in first)]
+    for name in set(stacked) - {"source", "packet_schema"}:  # every value as decoded alone; a version's events hold
+        # one fill value for another version's fields
+        for events, part in ((old, alone), (made, made_alone)):
+            values = ds[name].isel(event=events).values
+            if name in part.variables:
+                np.testing.assert_array_equal(values, part[name].values, err_msg=name)
+                assert np.can_cast(part[name].dtype, ds[name].dtype), name  # the common dtype, as concatenating
+            else:
+                assert "lack this field" in ds[name].attrs["comment"], name
+                assert (values == fill_value(ds[name].dtype)).all() or np.isnan(values).all()
 
 
-def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the_concatenation(tmp_path):
+@pytest.mark.parametrize(
+    ("total", "fragments"),
+    [
+        pytest.param(512 * 1024, False, id="header-only-events"),  # their waveforms concatenated whole: 433 MB
+        pytest.param(2 * 1024 * 1024, True, id="single-fragment-events"),  # 43 690 events of a 48-byte tof_high
+    ],  # fragment and no header: their packet_schema, source and one version's fields built in full cost 31.5x
+)
+def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the_concatenation(
+    tmp_path, total, fragments
+):
     from conftest import CAPTURE_2023_07
 
+    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
+    made = _minimal_science_packets(total, whole_header=not fragments, packet_type=tof_high if fragments else None)
     path = tmp_path / "two_versions.pkts"
-    path.write_bytes(_minimal_science_packets(512 * 1024, whole_header=True) + CAPTURE_2023_07.read_bytes())
+    path.write_bytes(made + CAPTURE_2023_07.read_bytes())
     result = subprocess.run(
         [sys.executable, "-c", _MEMORY, str(path)], capture_output=True, text=True, timeout=120, check=True
     )
-    assert int(result.stdout.strip()) <= 20 * path.stat().st_size  # concatenated whole: 433 MB
+    assert int(result.stdout.strip()) <= 20 * path.stat().st_size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = idex.open_raw(path, group="events")
@@ -976,9 +1001,12 @@ def test_fault_waveform_less_events_of_two_packet_versions_stay_lazy_through_the
     old = np.flatnonzero(ds["packet_schema"].values == "science_2023_07")
     for name in ("tof_high", "target_low", "time_from_trigger_high"):
         np.testing.assert_array_equal(ds[name].isel(event=old).values, alone[name].values, err_msg=name)
-    made = np.flatnonzero(ds["packet_schema"].values == "science_2023_12")
+    made_events = np.flatnonzero(ds["packet_schema"].values == "science_2023_12")
     fill = ds["tof_high"].attrs["fill_value_used"]
-    assert made.size == 512 * 1024 // 304 and (ds["tof_high"].isel(event=made[::97]).values == fill).all()
+    assert (
+        made_events.size == total // (48 if fragments else 304)
+        and (ds["tof_high"].isel(event=made_events[::97]).values == fill).all()
+    )
 
 
 def test_fault_waveform_less_events_keep_the_model_and_leave_the_real_events_as_they_were(tmp_path):

@@ -200,5 +200,5 @@ def _science_events(
         mine = which == i
         assembled = assemble_events(buffer, starts[mine], ends[mine], crc_ok[mine], version, report)
         parts.append(events_dataset(assembled, version, source=source))
-    combined = combine_versions(parts)
-    return combined.isel(event=np.argsort(combined["epoch"].values, kind="stable"))
+    epochs = np.concatenate([part["epoch"].values for part in parts])
+    return combine_versions(parts, order=np.argsort(epochs, kind="stable"))

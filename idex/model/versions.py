@@ -9,13 +9,17 @@ housekeeping. :func:`combine_versions` concatenates event models of any versions
   NaT, ``False`` or ``""``), named in its ``fill_value_used`` attribute, and a ``comment`` says which
   versions lack it, so integer fields stay integers;
 - the ``packet_schema`` coordinate names each event's schema;
+- what a part holds lazily (rows or columns filled when read, the ``packet_schema`` and ``source`` coordinates:
+  one string a part, a field the part's version lacks: its fill value) is stacked, not concatenated, so a capture
+  of many minimal events costs no more for mixing two versions (:func:`idex.model.waveform_rows.stacked_rows`);
 - the global attributes are those of the newest schema (by its validity start), whose channels and fits
   are the ones every version shares; ``idex_schemas`` lists all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -23,7 +27,7 @@ import xarray as xr
 from idex.exceptions import ProductError
 from idex.model.provenance import schema_of
 from idex.model.trigger_clocks import EVENT, stored_form, with_trigger_clocks
-from idex.model.waveform_rows import stacked_rows
+from idex.model.waveform_rows import event_column, stacked_rows
 
 __all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
@@ -64,10 +68,16 @@ def with_schema_coordinate(ds: xr.Dataset) -> xr.Dataset:
     if SCHEMA_COORDINATE in ds.variables:
         return ds
     name = version_name(ds)
-    values = np.full(ds.sizes.get(EVENT, 0), name, dtype=f"<U{max(len(name), 1)}")
+    values = _filled(np.zeros(0, f"<U{max(len(name), 1)}"), ds.sizes.get(EVENT, 0), name)  # a string, not one an event
     return ds.assign_coords(
         {SCHEMA_COORDINATE: (EVENT, values, {"long_name": "Packet schema (version) the event was decoded with"})}
     )
+
+
+def _filled(empty: np.ndarray, n_events: int, value: object) -> Any:
+    """``n_events`` rows of ``value`` shaped as the rows of ``empty`` (a ``(0, ...)`` array), filled lazily when
+    read (:func:`idex.model.waveform_rows.event_column`): a constant costs one value, not one per event."""
+    return event_column(empty, np.zeros(0, np.int64), n_events, value)
 
 
 def _kind(ds: xr.Dataset) -> str:
@@ -78,13 +88,16 @@ def _kind(ds: xr.Dataset) -> str:
     return f"{source} products (no packet schema)" if source else "files without a packet schema"
 
 
-def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
+def combine_versions(datasets: Sequence[xr.Dataset], order: np.ndarray | None = None) -> xr.Dataset:
     """Concatenate event models along ``event``, whatever their packet versions (see the module docstring).
 
     Parameters
     ----------
     datasets : sequence of xarray.Dataset
         Event models (in memory or dask-backed), in the order their events should follow.
+    order : numpy.ndarray, optional
+        The events' order, if not that one: event ``i`` of the result is event ``order[i]`` of the concatenation,
+        as ``.isel(event=order)`` gives, the lazily held variables sharing this one index.
 
     Returns
     -------
@@ -113,16 +126,16 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
             )
     clocks = any(len(stored_form(ds).variables) < len(ds.variables) for ds in datasets)
     prepared = [stored_form(with_schema_coordinate(ds)) for ds in datasets]  # the clocks are attached again
-    lazy = _lazy_rows(prepared) if len(prepared) > 1 else []
-    stacked = {name: stacked_rows([ds.variables[name] for ds in prepared]) for name in lazy}
-    order = list(prepared[0].data_vars)
-    prepared = [ds.drop_vars(lazy) for ds in prepared]
     per_event = _per_event_variables(prepared)
     filled = [_with_missing(ds, per_event) for ds in prepared]
+    lazy = _lazy_rows(filled) if len(filled) > 1 else []
+    if order is not None and np.array_equal(order, np.arange(order.size)):
+        order = None  # already in order: no index to keep
+    stacked = {name: stacked_rows([ds.variables[name] for ds in filled], order) for name in lazy}
     names = list(dict.fromkeys(version_name(ds) for ds in datasets))
     combined = (
         xr.concat(
-            filled,
+            [ds.drop_vars(lazy) for ds in filled],
             dim=EVENT,
             data_vars="minimal",
             coords="minimal",
@@ -133,9 +146,15 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         if len(filled) > 1
         else filled[0]
     )
+    if order is not None:
+        combined = combined.isel({EVENT: order})
     if stacked:  # in their places, as concatenating them would have put them
-        combined = combined.assign(stacked)
-        combined = combined[[*(n for n in order if n in combined.data_vars), *combined.data_vars.keys() - {*order}]]
+        variables: dict[Hashable, xr.Variable] = {**combined.variables}
+        variables.update(stacked)
+        combined = xr.Dataset(
+            {name: variables[name] for name in filled[0].data_vars},
+            coords={name: variables[name] for name in filled[0].coords},
+        )
     combined.attrs = {**datasets[newest].attrs, "idex_schemas": " ".join(names)}
     for name, (_, attrs) in per_event.items():
         lacking = [version_name(ds) for ds in prepared if name not in ds.variables]
@@ -149,23 +168,31 @@ def combine_versions(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def _lazy_rows(datasets: Sequence[xr.Dataset]) -> list[str]:
-    """The ``(event, ...)`` data variables (waveforms and per-event columns) that some dataset holds lazily without
-    dask (rows filled or unpacked when read: :mod:`idex.model.waveform_rows`), and every dataset has with the same
-    other dimensions: concatenating would build them whole, so they are stacked lazily instead."""
+    """The ``(event, ...)`` variables (waveforms, per-event columns and coordinates, fill values of fields a version
+    lacks) that some dataset holds lazily without dask (rows filled or unpacked when read:
+    :mod:`idex.model.waveform_rows`), and every dataset has with the same other dimensions: concatenating would
+    build them whole, so they are stacked lazily instead."""
     first = datasets[0].variables
     return [
         str(name)
-        for name in datasets[0].data_vars
-        if first[name].ndim >= 1
+        for name in first
+        if name != EVENT
+        and first[name].ndim >= 1
         and first[name].dims[0] == EVENT
-        and all(name in ds.data_vars and ds.variables[name].shape[1:] == first[name].shape[1:] for ds in datasets)
+        and all(name in ds.variables and ds.variables[name].shape[1:] == first[name].shape[1:] for ds in datasets)
         and all(ds.variables[name].dims == first[name].dims and ds.variables[name].chunks is None for ds in datasets)
-        and any(not ds.variables[name]._in_memory for ds in datasets)  # xarray's own test of lazily indexed data
+        and any(_lazy(ds.variables[name]) for ds in datasets)
     ]
 
 
+def _lazy(variable: xr.Variable) -> bool:
+    """True when ``variable`` is filled or read when indexed, without dask (xarray's own test of lazy data)."""
+    return not variable._in_memory and variable.chunks is None
+
+
 def _per_event_variables(datasets: Sequence[xr.Dataset]) -> dict[str, tuple[xr.Variable, dict]]:
-    """Every variable on the ``event`` dimension of any dataset: a template (first seen) and its attributes."""
+    """Every variable on the ``event`` dimension of any dataset: a template (no event, the dimensions and other
+    sizes of the first seen, the dtype common to all) and its attributes (of the first seen)."""
     found: dict[str, tuple[xr.Variable, dict]] = {}
     for ds in datasets:
         for key, variable in ds.variables.items():
@@ -176,9 +203,14 @@ def _per_event_variables(datasets: Sequence[xr.Dataset]) -> dict[str, tuple[xr.V
         name: np.result_type(*(ds.variables[name].dtype for ds in datasets if name in ds.variables)) for name in found
     }
     return {
-        name: (template.astype(dtypes[name]) if template.dtype != dtypes[name] else template, attrs)
+        name: (xr.Variable(template.dims, np.zeros(_no_event(template), dtypes[name])), attrs)
         for name, (template, attrs) in found.items()
     }
+
+
+def _no_event(variable: xr.Variable) -> tuple[int, ...]:
+    """The shape of ``variable`` with no event."""
+    return tuple(0 if dim == EVENT else size for dim, size in variable.sizes.items())
 
 
 def _with_missing(ds: xr.Dataset, per_event: dict[str, tuple[xr.Variable, dict]]) -> xr.Dataset:
@@ -187,12 +219,19 @@ def _with_missing(ds: xr.Dataset, per_event: dict[str, tuple[xr.Variable, dict]]
     coords: dict[str, xr.Variable] = {}
     for name, (template, attrs) in per_event.items():
         if name in ds.variables:
-            if ds.variables[name].dtype != template.dtype:  # e.g. a uint16 field that another version derives as int64
+            variable = ds.variables[name]
+            if variable.dtype != template.dtype and not _lazy(variable):  # e.g. a uint16 field derived as int64 by
+                # another version; a lazy one is stacked and read in the common dtype (:func:`_lazy_rows`)
                 target = coords if name in ds.coords else added
-                target[name] = ds.variables[name].astype(template.dtype)
+                target[name] = variable.astype(template.dtype)
             continue
         shape = tuple(ds.sizes[d] if d in ds.sizes else template.sizes[d] for d in template.dims)
         plain = {k: v for k, v in attrs.items() if k != _COORDINATE}
-        variable = xr.Variable(template.dims, np.full(shape, fill_value(template.dtype), template.dtype), plain)
-        (coords if attrs[_COORDINATE] else added)[name] = variable
+        fill = fill_value(template.dtype)
+        values = (
+            _filled(np.zeros((0, *shape[1:]), template.dtype), shape[0], fill)
+            if template.dims[0] == EVENT
+            else np.full(shape, fill, template.dtype)
+        )
+        (coords if attrs[_COORDINATE] else added)[name] = xr.Variable(template.dims, values, plain)
     return ds.assign(added).assign_coords(coords) if added or coords else ds

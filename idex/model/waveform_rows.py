@@ -248,18 +248,23 @@ class _FilledRows(BackendArray):
         return out if np.ndim(events) else out[0]
 
 
-def stacked_rows(parts: list[xr.Variable]) -> xr.Variable:
+def stacked_rows(parts: list[xr.Variable], order: np.ndarray | None = None) -> xr.Variable:
     """The variables ``parts`` (same dimensions, same sizes but the first) one after the other along their first
     dimension, read lazily: what ``xarray.concat`` would build, without building it (each read asks only the
-    parts it covers for only the rows it needs). The attributes are those of the first part."""
-    return xr.Variable(parts[0].dims, indexing.LazilyIndexedArray(_StackedRows(parts)), parts[0].attrs)
+    parts it covers for only the rows it needs). The attributes are those of the first part.
+
+    ``order`` (row ``i`` is row ``order[i]`` of the stacked parts), when given, reorders the rows as ``isel`` would,
+    without a composed index per variable: variables stacked with the same ``order`` share it."""
+    stacked = _StackedRows(parts, order)
+    return xr.Variable(parts[0].dims, indexing.LazilyIndexedArray(stacked), parts[0].attrs)
 
 
 class _StackedRows(BackendArray):
     """Rows of several variables one after the other, read by outer indexing."""
 
-    def __init__(self, parts: list[xr.Variable]) -> None:
+    def __init__(self, parts: list[xr.Variable], order: np.ndarray | None) -> None:
         self._parts = parts
+        self._order = order
         self._edges = np.cumsum([0, *(part.shape[0] for part in parts)])
         self.shape = (int(self._edges[-1]), *parts[0].shape[1:])
         self.dtype = np.result_type(*(part.dtype for part in parts))
@@ -270,7 +275,7 @@ class _StackedRows(BackendArray):
     def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
         rows, *rest = key
         events = np.arange(self.shape[0])[rows]
-        flat = np.atleast_1d(events)
+        flat = np.atleast_1d(events if self._order is None else self._order[events])
         part_of = np.searchsorted(self._edges, flat, side="right") - 1
         out = np.empty((flat.size, *np.empty(self.shape[1:], bool)[tuple(rest)].shape), self.dtype)
         for part in np.unique(part_of):
