@@ -828,7 +828,7 @@ def test_fault_headerless_events_hold_no_header_values_and_the_real_events_keep_
         for name in lazy:
             np.testing.assert_array_equal(back[name].values, ds[name].values, err_msg=name)
     said = [str(m) for m in tree["problems"]["message"].values if str(m).startswith("no event-header packet")]
-    assert len(said) == 11 and "and for 30 more packets or events" in said[-1]  # 10 listed, then a count
+    assert len(said) == 11 and "40 times in all: 30 more than listed" in said[-1]  # 10 listed, then a count
 
 
 def test_fault_single_fragment_events_cost_their_words_not_a_record(tmp_path):

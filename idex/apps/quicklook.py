@@ -53,13 +53,14 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     event : int
         Event number (``event`` coordinate).
     physical : xarray.Dataset, optional
-        ``ds.idex.calibrated()`` if already computed.
+        ``ds.idex.calibrated()`` if already computed (else only this event is converted).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     plt = _pyplot()
+    ds = ds.sel(event=[event])  # this event's rows only: clocks and units of every event would be built otherwise
     physical = physical if physical is not None else calibrated(ds)
     row = ds.sel(event=event)
     columns: dict[str, list[str]] = {}  # one column per sampling rate (sample dimension), schema order
@@ -282,7 +283,6 @@ def write_quicklooks(
     plt = _pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    physical = calibrated(ds)
     numbers = list(events) if events is not None else [int(n) for n in ds["event"].values]
     written = []
     with contextlib.ExitStack() as stack:
@@ -293,7 +293,7 @@ def write_quicklooks(
             written.append(folder / f"{stem}_events.pdf")
             pages = stack.enter_context(PdfPages(stack.enter_context(atomic_path(written[-1], overwrite=True))))
         for number in numbers:
-            fig = event_figure(ds, number, physical)
+            fig = event_figure(ds, number)
             if pages is not None:
                 pages.savefig(fig)
             else:

@@ -190,7 +190,7 @@ class _Context:
         for message, count in self.told.items():
             if count > _LISTED:
                 self.report(
-                    f"{message} (and for {count - _LISTED} more packets or events, not listed one by one; "
+                    f"{message} ({count} times in all: {count - _LISTED} more than listed one by one; "
                     "their quality flags mark them)"
                 )
 

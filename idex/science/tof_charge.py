@@ -104,9 +104,12 @@ def tof_charge(ds: xr.Dataset) -> xr.Dataset:
         units = ds[name].attrs.get("calibration_units")
         if units != config["units"]:
             raise InputError(f"{name} is calibrated in {units!r}; the TOF impact charge integrates {config['units']!r}")
-        rows = np.flatnonzero(chosen)
-        blocks = [_integrate(ds, name, rows[i : i + _BLOCK_EVENTS], config) for i in range(0, rows.size, _BLOCK_EVENTS)]
-        q, dq = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
+        q, dq = np.full(n, np.nan), np.full(n, np.nan)  # NaN, status 2, for records without a trigger time
+        timed = np.flatnonzero(chosen & np.isfinite(ds[ds[name].attrs["trigger_time"]].values.astype(np.float64)))
+        for start in range(0, timed.size, _BLOCK_EVENTS):
+            rows = timed[start : start + _BLOCK_EVENTS]
+            q[rows], dq[rows] = _integrate(ds, name, rows, config)
+        q, dq = q[chosen], dq[chosen]
         charge[chosen], error[chosen], used[chosen] = q, dq, name
         negative = q < -float(config["negative_limit_sigmas"]) * dq
         status[chosen] = np.select([~np.isfinite(q), negative], [2, 3], 0)
