@@ -857,13 +857,19 @@ print(tracemalloc.get_traced_memory()[1])
 _TABLE_ROW_BYTES = 4096  # a table has a row of ~160 columns per event (2.7 kB each at the peak of building them)
 
 
-def test_fault_table_of_a_product_of_single_fragment_events_never_loads_their_waveforms(tmp_path):
-    telemetry = tmp_path / "fragments.pkts"
+def _decoded_fragments(folder: Path, total: int) -> tuple[Path, xr.Dataset]:
+    """``total`` bytes of one-word tof_high fragments, each a new event, written to ``folder`` and decoded."""
+    path = folder / "fragments.pkts"
     tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
-    telemetry.write_bytes(_minimal_science_packets(128 * 1024, packet_type=tof_high, words=1))
+    path.write_bytes(_minimal_science_packets(total, packet_type=tof_high, words=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idex.open_raw(telemetry, group="events").idex.to_netcdf(tmp_path / "fragments.nc")
+        return path, idex.open_raw(path, group="events")
+
+
+def test_fault_table_of_a_product_of_single_fragment_events_never_loads_their_waveforms(tmp_path):
+    telemetry, decoded = _decoded_fragments(tmp_path, 128 * 1024)
+    decoded.idex.to_netcdf(tmp_path / "fragments.nc")
     result = subprocess.run(
         [sys.executable, "-c", _TABLE, str(tmp_path / "fragments.nc")],
         capture_output=True,
@@ -1143,12 +1149,7 @@ def test_fault_output_that_cannot_be_written_is_a_one_line_error_leaving_nothing
 def test_fault_a_model_holding_packed_rows_is_pickled_as_its_values(tmp_path):
     import pickle  # dask's processes and distributed workers receive the model pickled
 
-    path = tmp_path / "fragments.pkts"
-    tof_high = idex.load_schema("science_2023_12").channels["tof_high"].type_code
-    path.write_bytes(_minimal_science_packets(40 * 52, packet_type=tof_high, words=1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = idex.open_raw(path, group="events")
+    _, ds = _decoded_fragments(tmp_path, 40 * 52)
     assert not ds.variables["tof_high"]._in_memory  # rows kept packed
     back = pickle.loads(pickle.dumps(ds))
     for name in ("tof_high", "tof_low", "trigger_time_high", "source"):
