@@ -40,7 +40,7 @@ def _trigger_origin(trigger: xr.DataArray) -> str:
     return ", ".join(name.replace("_", " ") for name in active) or "unknown"
 
 
-def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None):
+def event_figure(ds: xr.Dataset, event: int):
     """Figure of one event: six channels on their own time axes relative to the trigger, baseline subtracted.
 
     Each panel shows the signal above its pre-trigger median; a missing channel says so; a fit curve
@@ -52,8 +52,6 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
         Event model, optionally with fit outputs merged (``<channel>_fit_curve`` is drawn when present).
     event : int
         Event number (``event`` coordinate).
-    physical : xarray.Dataset, optional
-        ``ds.idex.calibrated()`` if already computed (else only this event is converted).
 
     Returns
     -------
@@ -61,7 +59,7 @@ def event_figure(ds: xr.Dataset, event: int, physical: xr.Dataset | None = None)
     """
     plt = _pyplot()
     ds = ds.sel(event=[event])  # this event's rows only: clocks and units of every event would be built otherwise
-    physical = physical if physical is not None else calibrated(ds)
+    physical = calibrated(ds)
     row = ds.sel(event=event)
     columns: dict[str, list[str]] = {}  # one column per sampling rate (sample dimension), schema order
     for name in waveform_channels(ds):

@@ -32,7 +32,7 @@ from idex.model.trigger_clocks import (
     waveform_channels,
     with_trigger_clocks,
 )
-from idex.model.waveform_rows import WaveformRows, event_column
+from idex.model.waveform_rows import WaveformRows, constant_column, event_column
 from idex.schema import Channel, Schema
 
 # stored_form, trigger_clock, waveform_channels and with_trigger_clocks live in idex.model.trigger_clocks; named
@@ -184,10 +184,9 @@ def _classification_inputs(data: Mapping[str, Any], coords: Mapping[str, Any], s
 def source_coordinate(source: str, n_events: int) -> tuple[str, np.ndarray, dict[str, str]]:
     """The per-event ``source`` coordinate: the file each event was read from (kept through concatenation), one
     string filled lazily (a copy per event would cost 4 bytes a character, more than an event's other values)."""
-    nothing = np.zeros(0, f"<U{max(len(source), 1)}")
     return (
         EVENT,
-        event_column(nothing, np.zeros(0, np.int64), n_events, source),
+        constant_column(np.zeros(0, f"<U{max(len(source), 1)}"), n_events, source),
         {"long_name": "File the event was read from"},
     )
 

@@ -19,7 +19,6 @@ housekeeping. :func:`combine_versions` concatenates event models of any versions
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,7 +26,7 @@ import xarray as xr
 from idex.exceptions import ProductError
 from idex.model.provenance import schema_of
 from idex.model.trigger_clocks import EVENT, stored_form, with_trigger_clocks
-from idex.model.waveform_rows import event_column, stacked_rows
+from idex.model.waveform_rows import constant_column, stacked_rows
 
 __all__ = ["SCHEMA_COORDINATE", "combine_versions", "fill_value", "version_name", "with_schema_coordinate"]
 
@@ -68,16 +67,11 @@ def with_schema_coordinate(ds: xr.Dataset) -> xr.Dataset:
     if SCHEMA_COORDINATE in ds.variables:
         return ds
     name = version_name(ds)
-    values = _filled(np.zeros(0, f"<U{max(len(name), 1)}"), ds.sizes.get(EVENT, 0), name)  # a string, not one an event
+    empty = np.zeros(0, f"<U{max(len(name), 1)}")
+    values = constant_column(empty, ds.sizes.get(EVENT, 0), name)  # one string, not one an event
     return ds.assign_coords(
         {SCHEMA_COORDINATE: (EVENT, values, {"long_name": "Packet schema (version) the event was decoded with"})}
     )
-
-
-def _filled(empty: np.ndarray, n_events: int, value: object) -> Any:
-    """``n_events`` rows of ``value`` shaped as the rows of ``empty`` (a ``(0, ...)`` array), filled lazily when
-    read (:func:`idex.model.waveform_rows.event_column`): a constant costs one value, not one per event."""
-    return event_column(empty, np.zeros(0, np.int64), n_events, value)
 
 
 def _kind(ds: xr.Dataset) -> str:
@@ -229,7 +223,7 @@ def _with_missing(ds: xr.Dataset, per_event: dict[str, tuple[xr.Variable, dict]]
         plain = {k: v for k, v in attrs.items() if k != _COORDINATE}
         fill = fill_value(template.dtype)
         values = (
-            _filled(np.zeros((0, *shape[1:]), template.dtype), shape[0], fill)
+            constant_column(np.zeros((0, *shape[1:]), template.dtype), shape[0], fill)
             if template.dims[0] == EVENT
             else np.full(shape, fill, template.dtype)
         )

@@ -30,7 +30,7 @@ from xarray.core import indexing
 
 from idex.threads import blocks
 
-__all__ = ["RowStore", "WaveformRows", "event_column", "read_rows", "rows_to_store", "stacked_rows"]
+__all__ = ["RowStore", "WaveformRows", "constant_column", "event_column", "read_rows", "rows_to_store", "stacked_rows"]
 
 _BLOCK_BYTES = 1 << 18  # rows kept packed are read this many bytes of samples at a time
 _READ_BYTES = 1 << 22  # a stored variable is read this many bytes of rows at a time (an HDF5 chunk as idex writes)
@@ -227,6 +227,12 @@ def event_column(values: np.ndarray, rows: np.ndarray, n_events: int, fill_value
         full[rows] = values
         return full
     return WaveformRows(rows, values, n_events, fill_value).data()
+
+
+def constant_column(empty: np.ndarray, n_events: int, value: Any) -> Any:
+    """``n_events`` rows of ``value``, shaped and typed as the rows of ``empty`` (a ``(0, ...)`` array), filled
+    when read (:func:`event_column` of no stored value): a constant costs one value, not one per event."""
+    return event_column(empty, np.zeros(0, np.int64), n_events, value)
 
 
 class _FilledRows(BackendArray):
